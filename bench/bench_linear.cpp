@@ -1,0 +1,87 @@
+// linear<W> on the host: decode GEMV quoted as weight GB/s against the measured read bandwidth,
+// prefill GEMM as GFLOP/s against the measured FMA peak, both measured in this same run.
+//
+//   bench_linear                       the built-in table (f32 and bf16 weights)
+//   bench_linear --raw X W T K N FMT   time one shape on inputs from raw files (used by
+//                                      bench/peer_linear.py to run PyTorch on the same data);
+//                                      prints "median_s min_s max_s checksum"
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bench_util.hpp"
+#include "switchyard/core/cpu_features.hpp"
+#include "switchyard/linear/linear.hpp"
+
+namespace sy = switchyard;
+
+namespace {
+
+template <class W>
+bench::stats run(sy::buffer<float> const& x, sy::buffer<W> const& w, sy::buffer<float>& y, sy::index_t T, sy::index_t K,
+                 sy::index_t N, sy::thread_pool& pool, int reps) {
+  sy::linear<W> layer(w.view(N, K));
+  return bench::time_it(reps, [&] { layer(x.view(T, K), y.view(T, N), pool); });
+}
+
+template <class W>
+void table_row(char const* fmt, sy::index_t T, sy::index_t K, sy::index_t N, sy::thread_pool& pool, double bw, double peak) {
+  std::mt19937 g(7);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  sy::buffer<float> x(static_cast<std::size_t>(T * K)), y(static_cast<std::size_t>(T * N));
+  sy::buffer<W> w(static_cast<std::size_t>(N * K));
+  for (auto& v : x) v = d(g);
+  for (auto& v : w) v = W(d(g) * 0.02f);
+  int const reps = T <= 8 ? 30 : 7;
+  auto const s = run(x, w, y, T, K, N, pool, reps);
+  double const bytes = static_cast<double>(N * K) * sizeof(W) + static_cast<double>(T * (K + N)) * 4;
+  double const flops = 2.0 * T * K * N;
+  std::printf("%-5s T=%4ld K=%5ld N=%5ld  %8.1f us (spread %4.0f%%)  %7.2f GB/s = %5.1f%% of bw  %7.2f GFLOP/s = %5.1f%% of peak\n",
+              fmt, long(T), long(K), long(N), s.median * 1e6, 100 * s.spread(), bytes / s.median / 1e9,
+              100 * bytes / s.median / bw, flops / s.median / 1e9, 100 * flops / s.median / peak);
+}
+
+template <class W>
+int raw_mode(char** argv) {
+  sy::index_t const T = std::stol(argv[4]), K = std::stol(argv[5]), N = std::stol(argv[6]);
+  sy::buffer<float> x(static_cast<std::size_t>(T * K)), y(static_cast<std::size_t>(T * N));
+  sy::buffer<W> w(static_cast<std::size_t>(N * K));
+  std::ifstream fx(argv[2], std::ios::binary), fw(argv[3], std::ios::binary);
+  fx.read(reinterpret_cast<char*>(x.data()), static_cast<std::streamsize>(x.size() * sizeof(float)));
+  fw.read(reinterpret_cast<char*>(w.data()), static_cast<std::streamsize>(w.size() * sizeof(W)));
+  if (!fx || !fw) {
+    std::fprintf(stderr, "bench_linear: cannot read %s and %s at the given shape\n", argv[2], argv[3]);
+    return 2;
+  }
+  auto const s = run(x, w, y, T, K, N, sy::thread_pool::shared(), T <= 8 ? 50 : 10);
+  double sum = 0;
+  for (float v : y) sum += v;
+  std::printf("%.9g %.9g %.9g %.9g\n", s.median, s.min, s.max, sum);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 8 && std::strcmp(argv[1], "--raw") == 0) {
+    if (std::strcmp(argv[7], "bf16") == 0) return raw_mode<sy::format::bf16>(argv);
+    return raw_mode<float>(argv);
+  }
+  sy::thread_pool& pool = sy::thread_pool::shared();
+  double const bw = bench::read_bandwidth(pool), peak = bench::fma_peak(pool);
+  std::printf("cpu: %s; kernels: %s; threads: %d\n", sy::detect_cpu_features().describe().c_str(), sy::simd::native::name,
+              pool.size());
+  std::printf("measured: read bandwidth %.2f GB/s, f32 FMA peak %.2f GFLOP/s\n\n", bw / 1e9, peak / 1e9);
+  for (sy::index_t T : {1, 4, 8}) {
+    table_row<float>("f32", T, 4096, 4096, pool, bw, peak);
+    table_row<sy::format::bf16>("bf16", T, 4096, 4096, pool, bw, peak);
+  }
+  for (sy::index_t T : {64, 256}) {
+    table_row<float>("f32", T, 2048, 2048, pool, bw, peak);
+    table_row<sy::format::bf16>("bf16", T, 2048, 2048, pool, bw, peak);
+  }
+}

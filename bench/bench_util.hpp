@@ -1,0 +1,84 @@
+#pragma once
+// Shared pieces of the benchmarks: robust timing (median and spread over repetitions, since
+// these machines are shared and noisy) and the roofline probes that every result is quoted
+// against (read bandwidth and FMA peak, measured in the same run).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <vector>
+
+#include "switchyard/core/buffer.hpp"
+#include "switchyard/core/simd/simd.hpp"
+#include "switchyard/core/thread_pool.hpp"
+
+namespace bench {
+
+namespace sy = switchyard;
+
+struct stats {
+  double median, min, max;  // seconds per call
+  double spread() const { return median > 0 ? (max - min) / median : 0; }
+};
+
+// Runs f once to warm up, then `reps` timed calls; returns seconds per call.
+inline stats time_it(int reps, std::function<void()> const& f) {
+  f();
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    auto const a = std::chrono::steady_clock::now();
+    f();
+    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count());
+  }
+  std::sort(t.begin(), t.end());
+  return {t[t.size() / 2], t.front(), t.back()};
+}
+
+// Sum of a large array, split over the pool: bytes / second that loads can stream from DRAM.
+inline double read_bandwidth(sy::thread_pool& pool, std::size_t bytes = std::size_t{1} << 30, int reps = 7) {
+  using Isa = sy::simd::native;
+  std::size_t const n = bytes / sizeof(float);
+  sy::buffer<float> a(n);
+  pool.parallel_for(0, static_cast<sy::index_t>(n), 1 << 16, [&](sy::index_t lo, sy::index_t hi) {
+    for (sy::index_t i = lo; i < hi; ++i) a[i] = static_cast<float>(i & 7);
+  });
+  std::vector<float> sink(static_cast<std::size_t>(pool.size()) * 64);
+  auto const s = time_it(reps, [&] {
+    pool.parallel_for(0, static_cast<sy::index_t>(n / (4 * Isa::lanes)), 1 << 12, [&](sy::index_t lo, sy::index_t hi) {
+      auto s0 = Isa::zero(), s1 = Isa::zero(), s2 = Isa::zero(), s3 = Isa::zero();
+      for (sy::index_t b = lo; b < hi; ++b) {
+        float const* p = a.data() + b * 4 * Isa::lanes;
+        s0 = Isa::add(s0, Isa::load(p)), s1 = Isa::add(s1, Isa::load(p + Isa::lanes));
+        s2 = Isa::add(s2, Isa::load(p + 2 * Isa::lanes)), s3 = Isa::add(s3, Isa::load(p + 3 * Isa::lanes));
+      }
+      sink[static_cast<std::size_t>(lo % 64)] += Isa::reduce_add(Isa::add(Isa::add(s0, s1), Isa::add(s2, s3)));
+    });
+  });
+  return static_cast<double>(n * sizeof(float)) / s.median;
+}
+
+// Independent FMA chains in registers on every thread of the pool: f32 flop / second.
+inline double fma_peak(sy::thread_pool& pool, int reps = 5) {
+  using Isa = sy::simd::native;
+  constexpr int chains = 12;  // > latency x ports (4 x 2) so the FMA units never wait
+  long const iters = 20'000'000 / Isa::lanes;
+  std::vector<float> sink(static_cast<std::size_t>(pool.size()) * 16);
+  auto const s = time_it(reps, [&] {
+    pool.parallel_for(0, pool.size(), 1, [&](sy::index_t lo, sy::index_t hi) {
+      for (sy::index_t t = lo; t < hi; ++t) {
+        typename Isa::vf acc[chains];
+        for (int c = 0; c < chains; ++c) acc[c] = Isa::set1(static_cast<float>(c) * 1e-3f);
+        auto const m = Isa::set1(0.999999f), k = Isa::set1(1e-7f);
+        for (long i = 0; i < iters; ++i)
+#pragma GCC unroll 12
+          for (int c = 0; c < chains; ++c) acc[c] = Isa::fma(acc[c], m, k);
+        float r = 0;
+        for (int c = 0; c < chains; ++c) r += Isa::reduce_add(acc[c]);
+        sink[static_cast<std::size_t>(t % 16)] = r;
+      }
+    });
+  });
+  return 2.0 * chains * Isa::lanes * static_cast<double>(iters) * pool.size() / s.median;
+}
+
+}  // namespace bench

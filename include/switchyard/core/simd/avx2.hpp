@@ -1,0 +1,56 @@
+#pragma once
+// AVX2 + FMA: 8 f32 lanes in a ymm register. Compiled only when the translation unit targets
+// AVX2 and FMA (-mavx2 -mfma, or -march=native on such a CPU).
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+
+#include <type_traits>
+
+#include "switchyard/core/cpu_features.hpp"
+#include "switchyard/core/format/traits.hpp"
+
+SWITCHYARD_NAMESPACE_BEGIN
+namespace simd {
+
+struct avx2 {
+  static constexpr char const* name = "avx2";
+  static constexpr int lanes = 8;
+  static bool supported(cpu_features const& f) noexcept { return f.avx2 && f.fma; }
+  using vf = __m256;
+
+  static SWITCHYARD_FORCE_INLINE vf zero() noexcept { return _mm256_setzero_ps(); }
+  static SWITCHYARD_FORCE_INLINE vf set1(float x) noexcept { return _mm256_set1_ps(x); }
+  static SWITCHYARD_FORCE_INLINE vf load(float const* p) noexcept { return _mm256_loadu_ps(p); }
+  template <class T>
+  static SWITCHYARD_FORCE_INLINE vf load_as_f32(T const* p) noexcept {
+    if constexpr (std::is_same_v<T, float>) {
+      return _mm256_loadu_ps(p);
+    } else if constexpr (std::is_same_v<T, format::bf16>) {
+      // bf16 is the top half of an f32: widen each u16 to u32 and shift it into place.
+      __m128i const h = _mm_loadu_si128(reinterpret_cast<__m128i const*>(p));
+      return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+#if defined(__F16C__)
+    } else if constexpr (std::is_same_v<T, format::f16>) {
+      return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<__m128i const*>(p)));
+#endif
+    } else {
+      alignas(32) float tmp[lanes];
+      for (int i = 0; i < lanes; ++i) tmp[i] = format::to_float(p[i]);
+      return _mm256_load_ps(tmp);
+    }
+  }
+  static SWITCHYARD_FORCE_INLINE void store(float* p, vf a) noexcept { _mm256_storeu_ps(p, a); }
+  static SWITCHYARD_FORCE_INLINE vf add(vf a, vf b) noexcept { return _mm256_add_ps(a, b); }
+  static SWITCHYARD_FORCE_INLINE vf mul(vf a, vf b) noexcept { return _mm256_mul_ps(a, b); }
+  static SWITCHYARD_FORCE_INLINE vf fma(vf a, vf b, vf c) noexcept { return _mm256_fmadd_ps(a, b, c); }
+  static SWITCHYARD_FORCE_INLINE float reduce_add(vf a) noexcept {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));  // lanes i + i+4
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));                                           // i + i+2
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));                                            // 0 + 1
+    return _mm_cvtss_f32(s);
+  }
+};
+
+}  // namespace simd
+SWITCHYARD_NAMESPACE_END
+#endif

@@ -1,0 +1,60 @@
+#pragma once
+// AVX-512 (F, BW, VL) + FMA: 16 f32 lanes in a zmm register. Compiled only when the translation
+// unit targets these (-mavx512f -mavx512bw -mavx512vl, or -march=native on such a CPU).
+// Several intrinsics are spelled in their zero-masked form (maskz_, mask all ones): GCC 12
+// expands the plain forms through _mm512_undefined_*, which trips -Wmaybe-uninitialized in
+// every including translation unit; the masked forms compile to the same instructions.
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__FMA__)
+#include <immintrin.h>
+
+#include <type_traits>
+
+#include "switchyard/core/cpu_features.hpp"
+#include "switchyard/core/format/traits.hpp"
+
+SWITCHYARD_NAMESPACE_BEGIN
+namespace simd {
+
+struct avx512 {
+  static constexpr char const* name = "avx512";
+  static constexpr int lanes = 16;
+  static bool supported(cpu_features const& f) noexcept { return f.avx512f && f.avx512bw && f.avx512vl && f.fma; }
+  using vf = __m512;
+
+  static SWITCHYARD_FORCE_INLINE vf zero() noexcept { return _mm512_setzero_ps(); }
+  static SWITCHYARD_FORCE_INLINE vf set1(float x) noexcept { return _mm512_set1_ps(x); }
+  static SWITCHYARD_FORCE_INLINE vf load(float const* p) noexcept { return _mm512_loadu_ps(p); }
+  template <class T>
+  static SWITCHYARD_FORCE_INLINE vf load_as_f32(T const* p) noexcept {
+    if constexpr (std::is_same_v<T, float>) {
+      return _mm512_loadu_ps(p);
+    } else if constexpr (std::is_same_v<T, format::bf16>) {
+      __m256i const h = _mm256_loadu_si256(reinterpret_cast<__m256i const*>(p));
+      return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xFFFF, _mm512_maskz_cvtepu16_epi32(0xFFFF, h), 16));
+    } else if constexpr (std::is_same_v<T, format::f16>) {
+      return _mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256(reinterpret_cast<__m256i const*>(p)));
+    } else {
+      alignas(64) float tmp[lanes];
+      for (int i = 0; i < lanes; ++i) tmp[i] = format::to_float(p[i]);
+      return _mm512_load_ps(tmp);
+    }
+  }
+  static SWITCHYARD_FORCE_INLINE void store(float* p, vf a) noexcept { _mm512_storeu_ps(p, a); }
+  static SWITCHYARD_FORCE_INLINE vf add(vf a, vf b) noexcept { return _mm512_add_ps(a, b); }
+  static SWITCHYARD_FORCE_INLINE vf mul(vf a, vf b) noexcept { return _mm512_mul_ps(a, b); }
+  static SWITCHYARD_FORCE_INLINE vf fma(vf a, vf b, vf c) noexcept { return _mm512_fmadd_ps(a, b, c); }
+  static SWITCHYARD_FORCE_INLINE float reduce_add(vf a) noexcept {
+    // Own tree with zero-masked shuffles: GCC 12's _mm512_reduce_add_ps, shuffle and even
+    // castps512_ps256 expand through _mm512_undefined_* and trip -Wmaybe-uninitialized.
+    vf s = _mm512_add_ps(a, _mm512_maskz_shuffle_f32x4(0xFFFF, a, a, 0x4E));  // lanes i + i+8
+    s = _mm512_add_ps(s, _mm512_maskz_shuffle_f32x4(0xFFFF, s, s, 0xB1));     // i + i+4
+    __m128 q = _mm512_maskz_extractf32x4_ps(0xF, s, 0);
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_movehdup_ps(q));
+    return _mm_cvtss_f32(q);
+  }
+};
+
+}  // namespace simd
+SWITCHYARD_NAMESPACE_END
+#endif

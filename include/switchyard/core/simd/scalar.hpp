@@ -1,0 +1,64 @@
+#pragma once
+// The portable fallback of the SIMD layer: an 8-lane "vector" held in a plain array. Every
+// operation is a fixed-length loop that compilers unroll and often vectorize for whatever the
+// target has (SSE2 on any x86-64), so the fallback is slow only where nothing faster exists.
+#include <cstdint>
+
+#include "switchyard/core/cpu_features.hpp"
+#include "switchyard/core/format/traits.hpp"
+
+SWITCHYARD_NAMESPACE_BEGIN
+namespace simd {
+
+struct scalar {
+  static constexpr char const* name = "scalar";
+  static constexpr int lanes = 8;
+  static bool supported(cpu_features const& f) noexcept { (void)f; return true; }
+  struct vf {
+    float v[lanes];
+  };
+
+  static SWITCHYARD_FORCE_INLINE vf zero() noexcept { return set1(0.0f); }
+  static SWITCHYARD_FORCE_INLINE vf set1(float x) noexcept {
+    vf r;
+    for (int i = 0; i < lanes; ++i) r.v[i] = x;
+    return r;
+  }
+  static SWITCHYARD_FORCE_INLINE vf load(float const* p) noexcept {
+    vf r;
+    for (int i = 0; i < lanes; ++i) r.v[i] = p[i];
+    return r;
+  }
+  // Loads `lanes` elements of any element-wise format, widened to f32.
+  template <class T>
+  static SWITCHYARD_FORCE_INLINE vf load_as_f32(T const* p) noexcept {
+    vf r;
+    for (int i = 0; i < lanes; ++i) r.v[i] = format::to_float(p[i]);
+    return r;
+  }
+  static SWITCHYARD_FORCE_INLINE void store(float* p, vf a) noexcept {
+    for (int i = 0; i < lanes; ++i) p[i] = a.v[i];
+  }
+  static SWITCHYARD_FORCE_INLINE vf add(vf a, vf b) noexcept {
+    for (int i = 0; i < lanes; ++i) a.v[i] += b.v[i];
+    return a;
+  }
+  static SWITCHYARD_FORCE_INLINE vf mul(vf a, vf b) noexcept {
+    for (int i = 0; i < lanes; ++i) a.v[i] *= b.v[i];
+    return a;
+  }
+  // a * b + c
+  static SWITCHYARD_FORCE_INLINE vf fma(vf a, vf b, vf c) noexcept {
+    for (int i = 0; i < lanes; ++i) c.v[i] += a.v[i] * b.v[i];
+    return c;
+  }
+  static SWITCHYARD_FORCE_INLINE float reduce_add(vf a) noexcept {
+    // Pairwise, in the same tree order as the vector ISAs' horizontal sums.
+    for (int w = lanes / 2; w > 0; w /= 2)
+      for (int i = 0; i < w; ++i) a.v[i] += a.v[i + w];
+    return a.v[0];
+  }
+};
+
+}  // namespace simd
+SWITCHYARD_NAMESPACE_END

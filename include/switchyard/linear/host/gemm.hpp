@@ -1,0 +1,81 @@
+#pragma once
+// Prefill-time linear on the host: y[T, N] = x[T, K] * W[N, K]^T (+ bias) for many rows.
+// Blocked so that a tile's operands stay in cache: k is cut into panels of kc elements (a 4x3
+// tile then touches 7 rows x 4 KiB = 28 KiB, about L1), threads split the output features, and
+// within a thread's features every activation tile is reused across all of them while its
+// weights are in L2. Partial sums over k panels accumulate in y.
+//
+// This is the dot-product formulation on unpacked weights. A packed outer-product GEMM (the
+// weights re-laid in panels once, broadcast activations) reaches a higher share of FMA peak; it
+// belongs with the quantized GEMM of the quantization work, which needs the packing anyway.
+#include <algorithm>
+
+#include "switchyard/core/error.hpp"
+#include "switchyard/core/thread_pool.hpp"
+#include "switchyard/linear/host/dot_tile.hpp"
+
+SWITCHYARD_NAMESPACE_BEGIN
+namespace host {
+
+namespace detail {
+
+inline constexpr int gemm_tile_rows = 4;
+inline constexpr int gemm_tile_cols = 3;
+inline constexpr index_t gemm_kc = 1024;
+
+template <simd::isa Isa, int Rows, int Cols, class W>
+SWITCHYARD_FORCE_INLINE void gemm_tile(float const* x, index_t ldx, W const* w, index_t ldw, float* y, index_t ldy,
+                                       index_t k0, index_t k1, bool first) {
+  float out[Rows][Cols];
+  dot_tile<Isa, Rows, Cols>(x, ldx, w, ldw, k0, k1, out);
+  for (int r = 0; r < Rows; ++r)
+    for (int c = 0; c < Cols; ++c) y[r * ldy + c] = first ? out[r][c] : y[r * ldy + c] + out[r][c];
+}
+
+// Features [n0, n1) for every row, one k panel at a time.
+template <simd::isa Isa, class W>
+void gemm_columns(float const* x, index_t ldx, W const* w, index_t ldw, float* y, index_t ldy, index_t T, index_t K,
+                  index_t n0, index_t n1) {
+  constexpr int R = gemm_tile_rows, C = gemm_tile_cols;
+  for (index_t k0 = 0; k0 < K || k0 == 0; k0 += gemm_kc) {
+    index_t const k1 = std::min(K, k0 + gemm_kc);
+    bool const first = k0 == 0;
+    index_t t = 0;
+    for (; t + R <= T; t += R) {
+      index_t n = n0;
+      for (; n + C <= n1; n += C)
+        gemm_tile<Isa, R, C>(x + t * ldx, ldx, w + n * ldw, ldw, y + t * ldy + n, ldy, k0, k1, first);
+      for (; n < n1; ++n) gemm_tile<Isa, R, 1>(x + t * ldx, ldx, w + n * ldw, ldw, y + t * ldy + n, ldy, k0, k1, first);
+    }
+    for (; t < T; ++t) {
+      index_t n = n0;
+      for (; n + C <= n1; n += C)
+        gemm_tile<Isa, 1, C>(x + t * ldx, ldx, w + n * ldw, ldw, y + t * ldy + n, ldy, k0, k1, first);
+      for (; n < n1; ++n) gemm_tile<Isa, 1, 1>(x + t * ldx, ldx, w + n * ldw, ldw, y + t * ldy + n, ldy, k0, k1, first);
+    }
+    if (K == 0) break;
+  }
+}
+
+}  // namespace detail
+
+// x [T, K], w [N, K], bias [N] or null, y [T, N]; shapes are checked by the caller (linear<W>).
+template <simd::isa Isa = simd::native, class W>
+void gemm(matrix_view<float const> x, matrix_view<W const> w, float const* bias, matrix_view<float> y,
+          thread_pool& pool) {
+  index_t const T = x.extent(0), K = x.extent(1), N = w.extent(0);
+  if (T == 0 || N == 0) return;
+  // Chunks of features that are a multiple of the tile width, ~256 KiB of weights (L2) each.
+  index_t const per_chunk = std::max<index_t>(detail::gemm_tile_cols,
+      (256 * 1024) / std::max<index_t>(1, std::min(K, detail::gemm_kc) * index_t{sizeof(W)}));
+  index_t const grain = per_chunk - per_chunk % detail::gemm_tile_cols;
+  pool.parallel_for(0, N, grain, [&](index_t lo, index_t hi) {
+    detail::gemm_columns<Isa>(x.data(), x.stride(0), w.data(), w.stride(0), y.data(), y.stride(0), T, K, lo, hi);
+    if (bias)
+      for (index_t t = 0; t < T; ++t)
+        for (index_t n = lo; n < hi; ++n) y.data()[t * y.stride(0) + n] += bias[n];
+  });
+}
+
+}  // namespace host
+SWITCHYARD_NAMESPACE_END

@@ -1,0 +1,74 @@
+#pragma once
+// Decode-time linear on the host: y[T, N] = x[T, K] * W[N, K]^T (+ bias) for few rows T (1..8).
+// Bound by the bytes of W, so the goal is to read each weight byte once: threads split the
+// output features, and every weight vector loaded is used for all T activation rows while it is
+// in a register. T is a template parameter (dispatched once per call) so the accumulators stay
+// in registers; weight rows per step (Cols) shrink as T grows to keep Rows*Cols <= 8 vectors.
+#include <algorithm>
+
+#include "switchyard/core/error.hpp"
+#include "switchyard/core/thread_pool.hpp"
+#include "switchyard/linear/host/dot_tile.hpp"
+
+SWITCHYARD_NAMESPACE_BEGIN
+namespace host {
+
+inline constexpr index_t gemv_max_rows = 8;
+
+namespace detail {
+
+template <int T>
+inline constexpr int gemv_cols = T == 1 ? 4 : (T == 2 ? 4 : (T <= 4 ? 2 : 1));
+
+template <simd::isa Isa, int T, class W>
+void gemv_rows(float const* x, index_t ldx, W const* w, index_t ldw, float const* bias, float* y, index_t ldy,
+               index_t K, index_t n0, index_t n1) {
+  constexpr int C = gemv_cols<T>;
+  index_t n = n0;
+  auto emit = [&]<int Cols>(float (&out)[T][Cols], index_t nb) {
+    for (int t = 0; t < T; ++t)
+      for (int c = 0; c < Cols; ++c) y[t * ldy + nb + c] = out[t][c] + (bias ? bias[nb + c] : 0.0f);
+  };
+  for (; n + C <= n1; n += C) {
+    float out[T][C];
+    dot_tile<Isa, T, C>(x, ldx, w + n * ldw, ldw, 0, K, out);
+    emit(out, n);
+  }
+  for (; n < n1; ++n) {
+    float out[T][1];
+    dot_tile<Isa, T, 1>(x, ldx, w + n * ldw, ldw, 0, K, out);
+    emit(out, n);
+  }
+}
+
+}  // namespace detail
+
+// x [T, K], w [N, K], bias [N] or empty, y [T, N]; T <= gemv_max_rows. Shapes are checked by the
+// caller (linear<W>); rows must be contiguous.
+template <simd::isa Isa = simd::native, class W>
+void gemv(matrix_view<float const> x, matrix_view<W const> w, float const* bias, matrix_view<float> y,
+          thread_pool& pool) {
+  index_t const T = x.extent(0), K = x.extent(1), N = w.extent(0);
+  require(T >= 0 && T <= gemv_max_rows, "host::gemv", "at most ", gemv_max_rows, " rows, got ", T);
+  if (T == 0 || N == 0) return;
+  // ~64 KiB of weights per chunk: enough work to amortize the claim, many chunks per thread.
+  index_t const grain = std::max<index_t>(4, (64 * 1024) / std::max<index_t>(1, K * index_t{sizeof(W)}));
+  auto run = [&]<int Tc>() {
+    pool.parallel_for(0, N, grain, [&](index_t lo, index_t hi) {
+      detail::gemv_rows<Isa, Tc>(x.data(), x.stride(0), w.data(), w.stride(0), bias, y.data(), y.stride(0), K, lo, hi);
+    });
+  };
+  switch (T) {
+    case 1: run.template operator()<1>(); break;
+    case 2: run.template operator()<2>(); break;
+    case 3: run.template operator()<3>(); break;
+    case 4: run.template operator()<4>(); break;
+    case 5: run.template operator()<5>(); break;
+    case 6: run.template operator()<6>(); break;
+    case 7: run.template operator()<7>(); break;
+    default: run.template operator()<8>(); break;
+  }
+}
+
+}  // namespace host
+SWITCHYARD_NAMESPACE_END

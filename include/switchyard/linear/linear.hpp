@@ -1,0 +1,58 @@
+#pragma once
+// linear<W>: a dense layer y = x W^T (+ b) whose weight is stored in format W, in PyTorch's
+// [out_features, in_features] layout, activations f32. It holds views (the weights belong to the
+// caller or to a loaded model), checks shapes once at construction and on each call, and picks
+// the kernel by the number of rows: GEMV for decode (<= host::gemv_max_rows rows: bound by
+// weight bytes), blocked GEMM for prefill.
+//
+//   switchyard::linear<switchyard::format::bf16> proj(w_view);   // w_view: [out, in] bf16
+//   proj(x_view, y_view);                                         // x: [T, in] -> y: [T, out]
+#include "switchyard/core/concepts.hpp"
+#include "switchyard/core/error.hpp"
+#include "switchyard/core/tensor_view.hpp"
+#include "switchyard/core/thread_pool.hpp"
+#include "switchyard/linear/host/gemm.hpp"
+#include "switchyard/linear/host/gemv.hpp"
+
+SWITCHYARD_NAMESPACE_BEGIN
+
+template <class W>
+class linear {
+  static_assert(check_scalar_format<W>(),
+                "switchyard::linear<W>: block-quantized formats arrive with the quantized linear layers");
+
+ public:
+  using weight_format = W;
+
+  // weight [out, in] with contiguous rows; bias [out] or empty.
+  explicit linear(matrix_view<W const> weight, vector_view<float const> bias = {}) : weight_(weight), bias_(bias) {
+    require(weight.stride(1) == 1, "linear", "weight rows must be contiguous (stride(1) == 1), got stride ",
+            weight.stride(1));
+    require(bias.data() == nullptr || (bias.extent(0) == weight.extent(0) && bias.stride(0) == 1), "linear",
+            "bias has ", bias.extent(0), " elements (stride ", bias.stride(0), ") but the weight has ",
+            weight.extent(0), " output features");
+  }
+
+  index_t in_features() const noexcept { return weight_.extent(1); }
+  index_t out_features() const noexcept { return weight_.extent(0); }
+  matrix_view<W const> weight() const noexcept { return weight_; }
+
+  // x [T, in] -> y [T, out]; y must not overlap x.
+  template <simd::isa Isa = simd::native>
+  void operator()(matrix_view<float const> x, matrix_view<float> y, thread_pool& pool = thread_pool::shared()) const {
+    require(x.extent(1) == in_features(), "linear", "x has ", x.extent(1), " columns but the layer takes ",
+            in_features(), " input features");
+    require(y.extent(0) == x.extent(0) && y.extent(1) == out_features(), "linear", "y is [", y.extent(0), ", ",
+            y.extent(1), "] but should be [", x.extent(0), ", ", out_features(), "]");
+    require(x.stride(1) == 1 && y.stride(1) == 1, "linear", "rows of x and y must be contiguous");
+    float const* b = bias_.data();
+    if (x.extent(0) <= host::gemv_max_rows) host::gemv<Isa>(x, weight_, b, y, pool);
+    else host::gemm<Isa>(x, weight_, b, y, pool);
+  }
+
+ private:
+  matrix_view<W const> weight_;
+  vector_view<float const> bias_;
+};
+
+SWITCHYARD_NAMESPACE_END

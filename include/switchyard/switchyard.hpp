@@ -1,0 +1,22 @@
+#pragma once
+// Umbrella header for users: everything host-side. Library code includes the specific headers
+// it needs instead (faster builds, and the dependency rules in docs/architecture.md stay visible).
+#include "switchyard/config.hpp"
+#include "switchyard/version.hpp"
+
+#include "switchyard/core/backend.hpp"
+#include "switchyard/core/buffer.hpp"
+#include "switchyard/core/concepts.hpp"
+#include "switchyard/core/cpu_features.hpp"
+#include "switchyard/core/error.hpp"
+#include "switchyard/core/extents.hpp"
+#include "switchyard/core/format/bf16.hpp"
+#include "switchyard/core/format/f16.hpp"
+#include "switchyard/core/format/fp8.hpp"
+#include "switchyard/core/format/traits.hpp"
+#include "switchyard/core/simd/simd.hpp"
+#include "switchyard/core/tensor_view.hpp"
+#include "switchyard/core/thread_pool.hpp"
+
+#include "switchyard/linear/linear.hpp"
+#include "switchyard/norm/rms_norm.hpp"

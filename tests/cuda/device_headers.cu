@@ -1,0 +1,43 @@
+// Compile-only check (CI has no GPU): every device-safe core header compiles under nvcc for
+// each architecture in CMAKE_CUDA_ARCHITECTURES, and its functions are usable in a kernel and
+// in constant expressions on the device side.
+#include "switchyard/core/backend.hpp"
+#include "switchyard/core/check.hpp"
+#include "switchyard/core/extents.hpp"
+#include "switchyard/core/format/bf16.hpp"
+#include "switchyard/core/format/f16.hpp"
+#include "switchyard/core/format/fp8.hpp"
+#include "switchyard/core/format/minifloat.hpp"
+#include "switchyard/core/format/traits.hpp"
+#include "switchyard/core/tensor_view.hpp"
+#include "switchyard/detail/bits.hpp"
+#include "switchyard/kernels/common/arch.cuh"
+#include "switchyard/kernels/common/cuda_check.cuh"
+
+namespace sy = switchyard;
+
+static_assert(sy::format::bf16(1.0f).bits == 0x3F80);
+static_assert(sy::format::e4m3(448.0f).bits == 0x7E);
+
+// Round-trips a matrix through every narrow format, reading and writing through tensor views
+// with a static inner extent, as kernels will.
+__global__ void round_trip(sy::tensor_view<float const, sy::extents<sy::dynamic, 64>, sy::backend::cuda> in,
+                           sy::tensor_view<float, sy::extents<sy::dynamic, 64>, sy::backend::cuda> out) {
+  sy::index_t const r = blockIdx.x, c = threadIdx.x;
+  if (r >= in.extent(0) || c >= 64) return;
+  float const x = in(r, c);
+  float const a = sy::format::bf16(x).to_float();
+  float const b = sy::format::f16(x).to_float();
+  float const d = sy::format::e4m3::saturate(x).to_float();
+  float const e = sy::format::e5m2(x).to_float();
+  float block[1];
+  sy::format::bf16 const one = sy::format::bf16::from_bits(0x3F80);
+  sy::format::traits<sy::format::bf16>::dequantize(&one, block);
+  out(r, c) = a + b + d + e + block[0];
+}
+
+void launch_round_trip(float const* in, float* out, int rows, cudaStream_t stream) {
+  using E = sy::extents<sy::dynamic, 64>;
+  round_trip<<<rows, 64, 0, stream>>>({in, E(rows)}, {out, E(rows)});
+  SWITCHYARD_CUDA_CHECK(cudaGetLastError());
+}

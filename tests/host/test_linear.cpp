@@ -1,0 +1,109 @@
+// linear<W> against torch.nn.functional.linear (tests/data/linear.safetensors): f32 and bf16
+// weights, with and without bias, GEMV (1..8 rows) and GEMM (more) paths, k across the GEMM's
+// k-panel boundary, odd sizes; for every instruction set. Tolerance: tolerance::linear(K) times
+// sum |x_k w_k| + |b|, per element.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "support/isas.hpp"
+#include "support/poison.hpp"
+#include "support/random.hpp"
+#include "support/reference_file.hpp"
+#include "support/tolerance.hpp"
+#include "switchyard/core/buffer.hpp"
+#include "switchyard/linear/linear.hpp"
+
+namespace sy = switchyard;
+namespace tol = sy::test::tolerance;
+
+namespace {
+
+// Checks y against want element-wise with the derived bound.
+template <class W>
+void check_against(std::vector<float> const& x, std::vector<W> const& w, std::vector<float> const& bias, float const* y,
+                   std::vector<float> const& want, std::int64_t T, std::int64_t K, std::int64_t N, std::string const& what) {
+  double const gamma = tol::linear(K);
+  for (std::int64_t t = 0; t < T; ++t)
+    for (std::int64_t n = 0; n < N; ++n) {
+      double mag = bias.empty() ? 0.0 : std::fabs(bias[n]);
+      for (std::int64_t k = 0; k < K; ++k) mag += std::fabs(double(x[t * K + k]) * sy::format::to_float(w[n * K + k]));
+      double const got = y[t * N + n], ref = want[t * N + n];
+      INFO(what << " [" << T << "x" << K << "] x [" << N << "x" << K << "]^T: y(" << t << ", " << n << ") = " << got
+                << ", reference " << ref << ", bound " << gamma * mag);
+      REQUIRE(std::fabs(got - ref) <= gamma * mag);
+    }
+}
+
+template <class Isa, class W>
+void run_case(sy::test::reference_file const& ref, std::string const& c, sy::thread_pool& pool) {
+  auto const xt = ref.get(c + ".x");
+  auto const T = xt.shape[0], K = xt.shape[1];
+  auto const x = xt.as<float>();
+  auto const wt = ref.get(c + ".weight");
+  auto const N = wt.shape[0];
+  auto const w = wt.as<W>();
+  std::vector<float> const bias = ref.contains(c + ".bias") ? ref.get(c + ".bias").as<float>() : std::vector<float>{};
+  auto const want = ref.get(c + ".y").as<float>();
+
+  sy::buffer<float> y(static_cast<std::size_t>(T * N));
+  sy::test::poison({y.data(), y.size()});
+  sy::vector_view<float const> bv = bias.empty() ? sy::vector_view<float const>() : sy::make_view(bias.data(), N);
+  sy::linear<W> layer(sy::make_view(w.data(), N, K), bv);
+  CHECK(layer.in_features() == K);
+  CHECK(layer.out_features() == N);
+  layer.template operator()<Isa>(sy::make_view(x.data(), T, K), y.view(T, N), pool);
+  check_against(x, w, bias, y.data(), want, T, K, N, c + " " + Isa::name);
+}
+
+}  // namespace
+
+TEMPLATE_LIST_TEST_CASE("linear matches torch", "[linear]", sy::test::all_isas) {
+  using Isa = TestType;
+  if (!sy::test::runnable<Isa>()) return;
+  sy::test::reference_file ref("linear.safetensors");
+  sy::thread_pool pool(3);
+  int cases = 0;
+  for (int i = 0; ref.contains("case" + std::to_string(i) + ".x"); ++i, ++cases) {
+    std::string const c = "case" + std::to_string(i);
+    if (ref.get(c + ".weight").dtype == "BF16") run_case<Isa, sy::format::bf16>(ref, c, pool);
+    else run_case<Isa, float>(ref, c, pool);
+  }
+  CHECK(cases >= 9);
+}
+
+TEMPLATE_LIST_TEST_CASE("gemv and gemm agree on every row count around the switch", "[linear]", sy::test::all_isas) {
+  using Isa = TestType;
+  if (!sy::test::runnable<Isa>()) return;
+  sy::thread_pool pool(2);
+  std::int64_t const K = 131, N = 37;
+  std::vector<float> w(static_cast<std::size_t>(N * K));
+  sy::test::fill_normal<float>(w, 0.0f, 0.1f);
+  for (std::int64_t T : {1, 2, 5, 8, 9, 12, 20}) {
+    std::vector<float> x(static_cast<std::size_t>(T * K));
+    sy::test::fill_normal<float>(x);
+    sy::buffer<float> a(static_cast<std::size_t>(T * N)), b(static_cast<std::size_t>(T * N));
+    sy::test::poison({a.data(), a.size()});
+    sy::test::poison({b.data(), b.size()});
+    auto xv = sy::make_view<float const>(x.data(), T, K);
+    auto wv = sy::make_view<float const>(w.data(), N, K);
+    // GEMV row by row (the decode path), GEMM on all rows (the prefill path).
+    for (std::int64_t t = 0; t < T; ++t)
+      sy::host::gemv<Isa>(sy::make_view<float const>(x.data() + t * K, 1, K), wv, nullptr,
+                          sy::make_view(a.data() + t * N, 1, N), pool);
+    sy::host::gemm<Isa>(xv, wv, nullptr, b.view(T, N), pool);
+    std::vector<float> want(a.begin(), a.end());
+    check_against(x, w, {}, b.data(), want, T, K, N, std::string("gemm vs gemv ") + Isa::name);
+  }
+}
+
+TEST_CASE("linear rejects mismatched shapes with a clear message", "[linear]") {
+  sy::buffer<float> w(6 * 4), x(2 * 5), y(2 * 6), b(5);
+  CHECK_THROWS_WITH(sy::linear<float>(w.view(6, 4), b.view(5)),
+                    "switchyard::linear: bias has 5 elements (stride 1) but the weight has 6 output features");
+  sy::linear<float> layer(w.view(6, 4));
+  CHECK_THROWS_WITH(layer(x.view(2, 5), y.view(2, 6)), "switchyard::linear: x has 5 columns but the layer takes 4 input features");
+  CHECK_THROWS_WITH(layer(x.view(2, 4), y.view(2, 5)), Catch::Contains("y is [2, 5] but should be [2, 6]"));
+}

@@ -1,0 +1,32 @@
+#pragma once
+// The one place for test tolerances, per format and operation, each with its derivation.
+// Three kinds of comparison (docs/testing in architecture.md):
+//   exact         integer-valued or bit-defined results (format conversions, index math);
+//   derived bound f32 arithmetic: a bound from the operands' norms and the unit roundoff;
+//   NMSE          quantized and attention paths (later issues): ggml's production thresholds.
+#include <cfloat>
+#include <cstdint>
+
+namespace switchyard::test::tolerance {
+
+// Unit roundoff of f32 (half of FLT_EPSILON): one correctly rounded operation errs by at most u.
+inline constexpr double u32 = FLT_EPSILON / 2.0;
+
+// Format conversions (bf16, f16, fp8 <-> f32): exact. Every bit of the result must equal the
+// PyTorch reference; NaN payloads aside (the result must be a NaN wherever the reference is).
+inline constexpr double format_conversion = 0.0;
+
+// RMSNorm of a row of n elements, |y_i - ref_i| <= rms_norm(n) * |ref_i|.
+// Sum of n squares: recursive summation errs by at most (n-1)u relative (Higham, Accuracy and
+// Stability, 4.2); the blocked sums of both implementations do better but are not assumed to.
+// Mean, +eps, sqrt, reciprocal and the two products add about 6u. Both sides err, so double it,
+// and the square root halves the sum's relative error: 2 * ((n-1)/2 + 6) u = (n + 11) u.
+inline constexpr double rms_norm(std::int64_t n) { return (static_cast<double>(n) + 11.0) * u32; }
+
+// Linear y = x W^T + b over K products, |y - ref| <= linear(K) * (sum_k |x_k w_k| + |b|).
+// Each side's dot product errs by at most K u times the sum of absolute products (Higham 3.1,
+// gamma_K ~ K u), plus one rounding for the bias; two sides: 2 (K + 1) u. bf16 weights add no
+// term: both sides use the same bf16 values widened exactly to f32.
+inline constexpr double linear(std::int64_t k) { return 2.0 * (static_cast<double>(k) + 1.0) * u32; }
+
+}  // namespace switchyard::test::tolerance
