@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 #include <fstream>
 #include <random>
 #include <string>
@@ -28,16 +29,27 @@ bench::stats run(sy::buffer<float> const& x, sy::buffer<W> const& w, sy::buffer<
   return bench::time_it(reps, [&] { layer(x.view(T, K), y.view(T, N), pool); });
 }
 
+// Decode reads weights that are not in cache (a model's layers and experts far exceed L3), so
+// the table cycles through enough weight copies (>= 256 MiB, 8x this machine's L3) that every
+// call streams its weights from memory, as the bandwidth probe does.
 template <class W>
 void table_row(char const* fmt, sy::index_t T, sy::index_t K, sy::index_t N, sy::thread_pool& pool, double bw, double peak) {
   std::mt19937 g(7);
   std::normal_distribution<float> d(0.0f, 1.0f);
   sy::buffer<float> x(static_cast<std::size_t>(T * K)), y(static_cast<std::size_t>(T * N));
-  sy::buffer<W> w(static_cast<std::size_t>(N * K));
+  std::size_t const weight_bytes = static_cast<std::size_t>(N * K) * sizeof(W);
+  std::size_t const copies = std::max<std::size_t>(1, (std::size_t{256} << 20) / weight_bytes);
+  std::vector<sy::buffer<W>> ws;
+  for (std::size_t c = 0; c < copies; ++c) {
+    ws.emplace_back(static_cast<std::size_t>(N * K));
+    for (auto& v : ws.back()) v = W(d(g) * 0.02f);
+  }
   for (auto& v : x) v = d(g);
-  for (auto& v : w) v = W(d(g) * 0.02f);
-  int const reps = T <= 8 ? 30 : 7;
-  auto const s = run(x, w, y, T, K, N, pool, reps);
+  std::vector<sy::linear<W>> layers;
+  for (auto& w : ws) layers.emplace_back(w.view(N, K));
+  int const reps = T <= 8 ? 40 : 7;
+  std::size_t next = 0;
+  auto const s = bench::time_it(reps, [&] { layers[next++ % copies](x.view(T, K), y.view(T, N), pool); });
   double const bytes = static_cast<double>(N * K) * sizeof(W) + static_cast<double>(T * (K + N)) * 4;
   double const flops = 2.0 * T * K * N;
   std::printf("%-5s T=%4ld K=%5ld N=%5ld  %8.1f us (spread %4.0f%%)  %7.2f GB/s = %5.1f%% of bw  %7.2f GFLOP/s = %5.1f%% of peak\n",

@@ -15,6 +15,7 @@ namespace simd {
 struct avx2 {
   static constexpr char const* name = "avx2";
   static constexpr int lanes = 8;
+  static constexpr int registers = 16;  // vector registers, for tile shapes
   static bool supported(cpu_features const& f) noexcept { return f.avx2 && f.fma; }
   using vf = __m256;
 

@@ -18,6 +18,7 @@ namespace simd {
 struct avx512 {
   static constexpr char const* name = "avx512";
   static constexpr int lanes = 16;
+  static constexpr int registers = 32;  // vector registers, for tile shapes
   static bool supported(cpu_features const& f) noexcept { return f.avx512f && f.avx512bw && f.avx512vl && f.fma; }
   using vf = __m512;
 

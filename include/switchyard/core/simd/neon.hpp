@@ -16,6 +16,7 @@ namespace simd {
 struct neon {
   static constexpr char const* name = "neon";
   static constexpr int lanes = 4;
+  static constexpr int registers = 32;  // vector registers, for tile shapes
   static bool supported(cpu_features const& f) noexcept { return f.neon; }
   using vf = float32x4_t;
 

@@ -13,6 +13,7 @@ namespace simd {
 struct scalar {
   static constexpr char const* name = "scalar";
   static constexpr int lanes = 8;
+  static constexpr int registers = 16;  // vector registers, for tile shapes
   static bool supported(cpu_features const& f) noexcept { (void)f; return true; }
   struct vf {
     float v[lanes];

@@ -22,6 +22,7 @@ namespace simd {
 template <class Isa>
 concept isa = requires(typename Isa::vf v, float const* p, float* q, format::bf16 const* b) {
   { Isa::lanes } -> std::convertible_to<int>;
+  { Isa::registers } -> std::convertible_to<int>;
   { Isa::name } -> std::convertible_to<char const*>;
   { Isa::supported(detect_cpu_features()) } -> std::same_as<bool>;
   { Isa::zero() } -> std::same_as<typename Isa::vf>;

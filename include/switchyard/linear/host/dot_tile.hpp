@@ -12,6 +12,14 @@
 SWITCHYARD_NAMESPACE_BEGIN
 namespace host::detail {
 
+// How many weight rows a tile of `rows` activation rows can take so that its accumulators, its
+// weight vectors and one activation vector fit in the instruction set's vector registers.
+template <simd::isa Isa>
+constexpr int tile_cols(int rows, int max_cols = 4) {
+  int c = (Isa::registers - 1) / (rows + 1);
+  return c < 1 ? 1 : (c > max_cols ? max_cols : c);
+}
+
 // out[r][c] = sum_{k in [k0, k1)} x[r][k] * w[c][k], for x rows x + r*ldx and weight rows w + c*ldw.
 template <simd::isa Isa, int Rows, int Cols, class W>
 SWITCHYARD_FORCE_INLINE void dot_tile(float const* SWITCHYARD_RESTRICT x, index_t ldx, W const* SWITCHYARD_RESTRICT w,
@@ -24,13 +32,18 @@ SWITCHYARD_FORCE_INLINE void dot_tile(float const* SWITCHYARD_RESTRICT x, index_
 #pragma GCC unroll 8
     for (int c = 0; c < Cols; ++c) acc[r][c] = Isa::zero();
 
+  // Per step: Cols weight vectors and then one activation vector per row, each loaded once
+  // (Rows + Cols loads for Rows * Cols FMAs); registers: Rows * Cols + Cols + 1.
   index_t k = k0;
   for (; k + L <= k1; k += L) {
+    V wv[Cols];
 #pragma GCC unroll 8
-    for (int c = 0; c < Cols; ++c) {
-      V const wv = Isa::load_as_f32(w + c * ldw + k);
+    for (int c = 0; c < Cols; ++c) wv[c] = Isa::load_as_f32(w + c * ldw + k);
 #pragma GCC unroll 8
-      for (int r = 0; r < Rows; ++r) acc[r][c] = Isa::fma(Isa::load(x + r * ldx + k), wv, acc[r][c]);
+    for (int r = 0; r < Rows; ++r) {
+      V const xv = Isa::load(x + r * ldx + k);
+#pragma GCC unroll 8
+      for (int c = 0; c < Cols; ++c) acc[r][c] = Isa::fma(xv, wv[c], acc[r][c]);
     }
   }
 #pragma GCC unroll 8

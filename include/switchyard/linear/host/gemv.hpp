@@ -3,7 +3,8 @@
 // Bound by the bytes of W, so the goal is to read each weight byte once: threads split the
 // output features, and every weight vector loaded is used for all T activation rows while it is
 // in a register. T is a template parameter (dispatched once per call) so the accumulators stay
-// in registers; weight rows per step (Cols) shrink as T grows to keep Rows*Cols <= 8 vectors.
+// in registers; weight rows per step (Cols) shrink as T grows, to fit the register file
+// (detail::tile_cols: 16 registers for AVX2, 32 for AVX-512).
 #include <algorithm>
 
 #include "switchyard/core/error.hpp"
@@ -17,13 +18,10 @@ inline constexpr index_t gemv_max_rows = 8;
 
 namespace detail {
 
-template <int T>
-inline constexpr int gemv_cols = T == 1 ? 4 : (T == 2 ? 4 : (T <= 4 ? 2 : 1));
-
 template <simd::isa Isa, int T, class W>
 void gemv_rows(float const* x, index_t ldx, W const* w, index_t ldw, float const* bias, float* y, index_t ldy,
                index_t K, index_t n0, index_t n1) {
-  constexpr int C = gemv_cols<T>;
+  constexpr int C = tile_cols<Isa>(T);
   index_t n = n0;
   auto emit = [&]<int Cols>(float (&out)[T][Cols], index_t nb) {
     for (int t = 0; t < T; ++t)
