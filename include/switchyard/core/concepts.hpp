@@ -58,7 +58,7 @@ consteval bool check_format() {
 template <class F>
 consteval bool check_scalar_format() {
   check_format<F>();
-  static_assert(scalar_format<F>,
+  static_assert(!format_type<F> || scalar_format<F>,
                 "switchyard: this operation takes an element-wise format (f32, bf16, f16, fp8), "
                 "not a block-quantized one");
   return true;
