@@ -29,4 +29,18 @@ inline constexpr double rms_norm(std::int64_t n) { return (static_cast<double>(n
 // term: both sides use the same bf16 values widened exactly to f32.
 inline constexpr double linear(std::int64_t k) { return 2.0 * (static_cast<double>(k) + 1.0) * u32; }
 
+// Router weights over E experts, |w - ref| <= router_weight(E) * |ref|. Softmax: E exps (each
+// within 2u in both libraries), a sum of E terms (E u), a division; renormalization adds a sum of
+// k <= E terms and a division; scaling one product. Both sides: 2 (E + E + 8) u.
+inline constexpr double router_weight(std::int64_t experts) { return 2.0 * (2.0 * experts + 8.0) * u32; }
+
+// MoE block output (f32 arithmetic, f32 or bf16-valued weights): per element, relative to the
+// largest |ref| of its row. The expert path is two dot products (H terms, then F terms), an exp
+// in the activation, the routing weight and a sum over k choices; each dot product errs by at
+// most its length times u times the sum of absolute products, bounded here by the row's scale.
+// Both sides: 2 (H + F + k + 16) u.
+inline constexpr double moe_output(std::int64_t hidden, std::int64_t intermediate, std::int64_t k) {
+  return 2.0 * (static_cast<double>(hidden + intermediate + k) + 16.0) * u32;
+}
+
 }  // namespace switchyard::test::tolerance

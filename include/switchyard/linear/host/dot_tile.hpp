@@ -12,6 +12,12 @@
 SWITCHYARD_NAMESPACE_BEGIN
 namespace host::detail {
 
+// Both GEMV and GEMM sum k in panels of this many elements, in the same order (panel partials
+// added left to right). A row's result therefore does not depend on how many other rows share
+// the call, which makes the MoE layer's output per token independent of its batch (its
+// deterministic mode costs nothing). 1024 f32 = 4 KiB per row: a 4x3 GEMM tile's operands fit L1.
+inline constexpr index_t k_panel = 1024;
+
 // How many weight rows a tile of `rows` activation rows can take so that its accumulators, its
 // weight vectors and one activation vector fit in the instruction set's vector registers.
 template <simd::isa Isa>

@@ -21,7 +21,7 @@ namespace detail {
 
 inline constexpr int gemm_tile_rows = 4;
 inline constexpr int gemm_tile_cols = 3;
-inline constexpr index_t gemm_kc = 1024;
+inline constexpr index_t gemm_kc = k_panel;
 
 template <simd::isa Isa, int Rows, int Cols, class W>
 SWITCHYARD_FORCE_INLINE void gemm_tile(float const* x, index_t ldx, W const* w, index_t ldw, float* y, index_t ldy,

@@ -27,16 +27,19 @@ void gemv_rows(float const* x, index_t ldx, W const* w, index_t ldw, float const
     for (int t = 0; t < T; ++t)
       for (int c = 0; c < Cols; ++c) y[t * ldy + nb + c] = out[t][c] + (bias ? bias[nb + c] : 0.0f);
   };
-  for (; n + C <= n1; n += C) {
-    float out[T][C];
-    dot_tile<Isa, T, C>(x, ldx, w + n * ldw, ldw, 0, K, out);
-    emit(out, n);
-  }
-  for (; n < n1; ++n) {
-    float out[T][1];
-    dot_tile<Isa, T, 1>(x, ldx, w + n * ldw, ldw, 0, K, out);
-    emit(out, n);
-  }
+  // out = sum of k panels, added in panel order (see k_panel).
+  auto tile = [&]<int Cols>(index_t nb) {
+    float out[T][Cols], part[T][Cols];
+    dot_tile<Isa, T, Cols>(x, ldx, w + nb * ldw, ldw, 0, std::min(K, k_panel), out);
+    for (index_t k0 = k_panel; k0 < K; k0 += k_panel) {
+      dot_tile<Isa, T, Cols>(x, ldx, w + nb * ldw, ldw, k0, std::min(K, k0 + k_panel), part);
+      for (int t = 0; t < T; ++t)
+        for (int c = 0; c < Cols; ++c) out[t][c] += part[t][c];
+    }
+    emit(out, nb);
+  };
+  for (; n + C <= n1; n += C) tile.template operator()<C>(n);
+  for (; n < n1; ++n) tile.template operator()<1>(n);
 }
 
 }  // namespace detail

@@ -1,0 +1,60 @@
+#pragma once
+// A bank of gated expert FFNs, y = down (act(gate x) * up x), weights in format W, stored as
+// transformers 5 stores them: gate_up [E, 2F, H] (the F gate rows, then the F up rows) and
+// down [E, H, F]. Each projection goes through linear<W>, so the quantized formats slot in
+// without touching this file.
+#include <cstdint>
+
+#include "switchyard/core/concepts.hpp"
+#include "switchyard/core/error.hpp"
+#include "switchyard/core/tensor_view.hpp"
+#include "switchyard/core/thread_pool.hpp"
+#include "switchyard/expert/activation.hpp"
+#include "switchyard/linear/linear.hpp"
+
+SWITCHYARD_NAMESPACE_BEGIN
+namespace expert {
+
+template <class W, class Act = silu_glu>
+class glu_experts {
+  static_assert(check_scalar_format<W>());
+
+ public:
+  using weight_format = W;
+  using activation = Act;
+
+  glu_experts(tensor_view<W const, dextents<3>> gate_up, tensor_view<W const, dextents<3>> down)
+      : gate_up_(gate_up), down_(down) {
+    char const* where = "expert::glu_experts";
+    require(gate_up.extent(1) % 2 == 0, where, "gate_up has ", gate_up.extent(1), " rows per expert; need 2 x intermediate");
+    require(down.extent(0) == gate_up.extent(0), where, "gate_up has ", gate_up.extent(0), " experts but down has ",
+            down.extent(0));
+    require(down.extent(1) == hidden() && down.extent(2) == intermediate(), where, "down must be [E, ", hidden(), ", ",
+            intermediate(), "], got [", down.extent(0), ", ", down.extent(1), ", ", down.extent(2), "]");
+    require(gate_up.is_contiguous() && down.is_contiguous(), where, "expert weights must be contiguous");
+  }
+
+  index_t experts() const noexcept { return gate_up_.extent(0); }
+  index_t hidden() const noexcept { return gate_up_.extent(2); }
+  index_t intermediate() const noexcept { return gate_up_.extent(1) / 2; }
+
+  // Expert e on rows x [n, H] -> y [n, H]; h [n, 2F] is scratch.
+  void run(index_t e, matrix_view<float const> x, matrix_view<float> h, matrix_view<float> y, thread_pool& pool) const {
+    index_t const H = hidden(), F = intermediate(), n = x.extent(0);
+    linear<W> const gate_up(make_view(gate_up_.data() + e * 2 * F * H, 2 * F, H));
+    linear<W> const down(make_view(down_.data() + e * H * F, H, F));
+    gate_up(x, h, pool);  // gate and up in one pass over x: one [2F, H] projection
+    for (index_t r = 0; r < n; ++r) {
+      float* row = h.row(r);
+      for (index_t i = 0; i < F; ++i) row[i] = Act::apply(row[i], row[F + i]);
+    }
+    down(matrix_view<float const>(h.data(), dextents<2>(n, F), strides<2>{{h.stride(0), 1}}), y, pool);
+  }
+
+ private:
+  tensor_view<W const, dextents<3>> gate_up_;
+  tensor_view<W const, dextents<3>> down_;
+};
+
+}  // namespace expert
+SWITCHYARD_NAMESPACE_END

@@ -1,0 +1,205 @@
+#pragma once
+// The MoE layer: gate -> router -> dispatch plan -> gather -> experts -> weighted combine
+// (+ shared experts). It works on the caller's buffers: views in, views out, and a workspace the
+// caller owns and reuses (it grows to the largest call, then never allocates again). Each stage
+// is also callable alone: the router, route::dispatch_plan::build, gather, the expert bank's
+// run, and combine.
+//
+//   using layer = sy::expert::moe<sy::route::mixtral<2>, sy::expert::glu_experts<sy::format::bf16>>;
+//   layer moe(gate_view, layer::experts_type(gate_up_view, down_view));
+//   sy::expert::moe_workspace ws;
+//   moe(x, y, ws);
+//
+// Deterministic by construction: a token's output is a fixed-order sum over its k choices, and
+// every expert row is computed by linear<W>, whose per-row result does not depend on the other
+// rows in the call (k panels summed in a fixed order) or on the thread count (threads split
+// output features, never k). So the output for a token does not depend on its batch; the cost is
+// nothing (tests/host/test_moe.cpp checks it bit for bit).
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "switchyard/core/buffer.hpp"
+#include "switchyard/core/error.hpp"
+#include "switchyard/core/tensor_view.hpp"
+#include "switchyard/core/thread_pool.hpp"
+#include "switchyard/expert/glu_experts.hpp"
+#include "switchyard/linear/linear.hpp"
+#include "switchyard/route/dispatch_plan.hpp"
+#include "switchyard/route/router.hpp"
+
+SWITCHYARD_NAMESPACE_BEGIN
+namespace expert {
+
+// Routing statistics of one call, filled only when asked for.
+struct load_stats {
+  std::vector<std::int32_t> tokens_per_expert;  // kept slots per expert
+  index_t dropped = 0;                          // slots refused by capacity
+  double load_entropy = 0;                      // entropy (nats) of the kept slots' distribution over
+                                                // experts; log(E) is perfect balance
+};
+
+// Scratch for one layer call, sized by reserve() or on first use; reused across calls.
+class moe_workspace {
+ public:
+  void reserve(index_t tokens, index_t experts, index_t k, index_t hidden, index_t intermediate) {
+    grow(logits_, tokens * experts);
+    grow(weights_, tokens * k);
+    grow(ids_, tokens * k);
+    grow(x_sorted_, tokens * k * hidden);
+    grow(y_sorted_, tokens * k * hidden);
+    grow(h_, tokens * k * 2 * intermediate);
+    grow(shared_, tokens * hidden);
+    grow(shared_h_, tokens * 2 * intermediate);
+  }
+
+  route::dispatch_plan plan;
+  float* logits() { return logits_.data(); }
+  float* weights() { return weights_.data(); }
+  std::int32_t* ids() { return ids_.data(); }
+  float* x_sorted() { return x_sorted_.data(); }
+  float* y_sorted() { return y_sorted_.data(); }
+  float* h() { return h_.data(); }
+  float* shared_out() { return shared_.data(); }
+  float* shared_h() { return shared_h_.data(); }
+
+ private:
+  template <class T>
+  static void grow(buffer<T>& b, index_t n) {
+    if (static_cast<index_t>(b.size()) < n) b = buffer<T>(static_cast<std::size_t>(n));
+  }
+  buffer<float> logits_, weights_, x_sorted_, y_sorted_, h_, shared_, shared_h_;
+  buffer<std::int32_t> ids_;
+};
+
+// Copies each kept slot's token row of x into x_sorted [S, H], grouped by expert.
+inline void gather(matrix_view<float const> x, route::dispatch_plan const& plan, matrix_view<float> x_sorted,
+                   thread_pool& pool) {
+  index_t const H = x.extent(1);
+  pool.parallel_for(0, plan.kept(), 16, [&](index_t lo, index_t hi) {
+    for (index_t s = lo; s < hi; ++s) {
+      float const* src = x.row(plan.slot_token()[static_cast<std::size_t>(s)]);
+      std::copy(src, src + H, x_sorted.row(s));
+    }
+  });
+}
+
+// y[t] = sum over j of weights(t, j) * y_sorted[slot(t, j)], in j order (deterministic).
+// Unused and dropped choices contribute nothing.
+inline void combine(matrix_view<float const> y_sorted, route::dispatch_plan const& plan, matrix_view<float const> weights,
+                    matrix_view<float> y, thread_pool& pool) {
+  index_t const H = y.extent(1), K = plan.k();
+  pool.parallel_for(0, plan.tokens(), 4, [&](index_t lo, index_t hi) {
+    for (index_t t = lo; t < hi; ++t) {
+      float* out = y.row(t);
+      std::fill(out, out + H, 0.0f);
+      for (index_t j = 0; j < K; ++j) {
+        std::int32_t const s = plan.token_slot()[static_cast<std::size_t>(t * K + j)];
+        if (s < 0) continue;
+        float const w = weights(t, j);
+        float const* src = y_sorted.row(s);
+        for (index_t i = 0; i < H; ++i) out[i] += w * src[i];
+      }
+    }
+  });
+}
+
+template <class Router, class Experts>
+class moe {
+ public:
+  using router_type = Router;
+  using experts_type = Experts;
+  static constexpr int top_k = Router::max_k;
+
+  // gate [E, H] f32 (with an optional bias [E], as gpt-oss has); capacity < 0: unlimited.
+  moe(matrix_view<float const> gate, Experts experts, vector_view<float const> gate_bias = {}, index_t capacity = -1)
+      : gate_(gate, gate_bias), experts_(std::move(experts)), capacity_(capacity) {
+    require(gate.extent(0) == experts_.experts() && gate.extent(1) == experts_.hidden(), "expert::moe", "gate is [",
+            gate.extent(0), ", ", gate.extent(1), "] but the experts are ", experts_.experts(), " of hidden size ",
+            experts_.hidden());
+  }
+
+  // Always-on experts added to the routed output (DeepSeek-V3: a bank of one expert of width
+  // n_shared x F). With a gate vector [H], the shared output is scaled by sigmoid(gate . x)
+  // per token (Qwen2-MoE's shared_expert_gate).
+  void set_shared(Experts shared, vector_view<float const> shared_gate = {}) {
+    require(shared.experts() == 1 && shared.hidden() == experts_.hidden(), "expert::moe",
+            "the shared expert must be a bank of one expert of hidden size ", experts_.hidden());
+    require(shared_gate.data() == nullptr || shared_gate.extent(0) == experts_.hidden(), "expert::moe",
+            "the shared expert gate must have ", experts_.hidden(), " elements");
+    shared_.emplace(std::move(shared));
+    shared_gate_ = shared_gate;
+  }
+
+  index_t experts() const noexcept { return experts_.experts(); }
+  index_t hidden() const noexcept { return experts_.hidden(); }
+
+  // x [T, H] -> y [T, H] (the layer's output, without the residual).
+  void operator()(matrix_view<float const> x, matrix_view<float> y, moe_workspace& ws,
+                  route::router_params const& params = {}, thread_pool& pool = thread_pool::shared(),
+                  load_stats* stats = nullptr) const {
+    index_t const T = x.extent(0), H = hidden(), E = experts(), K = top_k;
+    require(x.extent(1) == H && y.extent(0) == T && y.extent(1) == H, "expert::moe", "x and y must be [T, ", H,
+            "], got x [", x.extent(0), ", ", x.extent(1), "] and y [", y.extent(0), ", ", y.extent(1), "]");
+    index_t const F = std::max(experts_.intermediate(), shared_ ? shared_->intermediate() : 0);
+    ws.reserve(T, E, K, H, F);
+    if (T == 0) return;
+
+    matrix_view<float> logits = make_view(ws.logits(), T, E);
+    matrix_view<float> weights = make_view(ws.weights(), T, K);
+    matrix_view<std::int32_t> ids = make_view(ws.ids(), T, K);
+    gate_(x, logits, pool);
+    Router{}(logits, ids, weights, params, pool);
+    ws.plan.build(ids, static_cast<int>(E), capacity_);
+
+    index_t const S = ws.plan.kept();
+    matrix_view<float> x_sorted = make_view(ws.x_sorted(), S, H);
+    matrix_view<float> y_sorted = make_view(ws.y_sorted(), S, H);
+    gather(x, ws.plan, x_sorted, pool);
+    index_t const twoF = 2 * experts_.intermediate();
+    for (index_t e = 0; e < E; ++e) {
+      index_t const n = ws.plan.count(static_cast<int>(e)), off = ws.plan.offset(static_cast<int>(e));
+      if (n == 0) continue;  // an expert no token chose costs nothing, not even a weight read
+      experts_.run(e, make_view<float const>(x_sorted.row(0) + off * H, n, H), make_view(ws.h(), n, twoF),
+                   make_view(y_sorted.row(0) + off * H, n, H), pool);
+    }
+    combine(y_sorted, ws.plan, weights, y, pool);
+
+    if (shared_) {
+      matrix_view<float> so = make_view(ws.shared_out(), T, H);
+      shared_->run(0, x, make_view(ws.shared_h(), T, 2 * shared_->intermediate()), so, pool);
+      for (index_t t = 0; t < T; ++t) {
+        float scale = 1.0f;
+        if (shared_gate_.data()) {
+          float dot = 0.0f;
+          for (index_t i = 0; i < H; ++i) dot += shared_gate_.data()[i] * x(t, i);
+          scale = 1.0f / (1.0f + std::exp(-dot));
+        }
+        for (index_t i = 0; i < H; ++i) y(t, i) += scale * so(t, i);
+      }
+    }
+
+    if (stats) {
+      stats->tokens_per_expert.assign(ws.plan.counts().begin(), ws.plan.counts().end());
+      stats->dropped = ws.plan.dropped();
+      double ent = 0;
+      for (auto c : ws.plan.counts())
+        if (c > 0 && S > 0) {
+          double const p = double(c) / double(S);
+          ent -= p * std::log(p);
+        }
+      stats->load_entropy = ent;
+    }
+  }
+
+ private:
+  linear<float> gate_;
+  Experts experts_;
+  std::optional<Experts> shared_;
+  vector_view<float const> shared_gate_;
+  index_t capacity_;
+};
+
+}  // namespace expert
+SWITCHYARD_NAMESPACE_END

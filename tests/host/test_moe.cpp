@@ -1,0 +1,167 @@
+// The MoE layer against Hugging Face transformers' own modules (tools/make_moe_reference.py):
+// Mixtral, Qwen3-MoE, OLMoE, DeepSeek-V3 (with its shared expert) and Qwen2-MoE (with its gated
+// shared expert), f32 and bf16 expert weights, T in {1, 7, 64}. Router ids must match exactly (as
+// sets: DeepSeek-V3's top-k is unsorted), router weights and outputs within tolerance.hpp.
+// Then: the output of a token does not depend on its batch (deterministic mode), bit for bit.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "support/poison.hpp"
+#include "support/reference_file.hpp"
+#include "support/tolerance.hpp"
+#include "switchyard/expert/moe.hpp"
+#include "switchyard/route/families.hpp"
+
+namespace sy = switchyard;
+namespace tol = sy::test::tolerance;
+using sy::index_t;
+
+namespace {
+
+template <class W>
+struct expert_weights {
+  std::vector<W> gate_up, down;
+  index_t E = 0, F = 0, H = 0;
+  sy::expert::glu_experts<W> bank() const {
+    return {sy::tensor_view<W const, sy::dextents<3>>(gate_up.data(), sy::dextents<3>(E, 2 * F, H)),
+            sy::tensor_view<W const, sy::dextents<3>>(down.data(), sy::dextents<3>(E, H, F))};
+  }
+};
+
+template <class W>
+expert_weights<W> routed(sy::test::reference_file const& f) {
+  auto const gu = f.get("experts.gate_up_proj");
+  expert_weights<W> w;
+  w.E = gu.shape[0], w.F = gu.shape[1] / 2, w.H = gu.shape[2];
+  w.gate_up = gu.as<W>();
+  w.down = f.get("experts.down_proj").as<W>();
+  return w;
+}
+
+// A shared MLP (gate_proj, up_proj, down_proj) as a bank of one expert: gate rows then up rows.
+template <class W>
+expert_weights<W> shared(sy::test::reference_file const& f, std::string const& prefix) {
+  auto const g = f.get(prefix + ".gate_proj.weight");
+  expert_weights<W> w;
+  w.E = 1, w.F = g.shape[0], w.H = g.shape[1];
+  w.gate_up = g.as<W>();
+  auto const up = f.get(prefix + ".up_proj.weight").as<W>();
+  w.gate_up.insert(w.gate_up.end(), up.begin(), up.end());
+  w.down = f.get(prefix + ".down_proj.weight").as<W>();
+  return w;
+}
+
+template <class Router, class W>
+void check_family(std::string const& file, bool has_bias, std::string const& shared_prefix, float scaling,
+                  bool shared_gate) {
+  sy::test::reference_file f(file);
+  auto const ew = routed<W>(f);
+  auto const gate = f.get("gate.weight").as<float>();
+  using layer_t = sy::expert::moe<Router, sy::expert::glu_experts<W>>;
+  layer_t layer(sy::make_view(gate.data(), ew.E, ew.H), ew.bank());
+  expert_weights<W> sw;
+  std::vector<float> sgate;
+  if (!shared_prefix.empty()) {
+    sw = shared<W>(f, shared_prefix);
+    if (shared_gate) sgate = f.get("shared_expert_gate.weight").as<float>();
+    layer.set_shared(sw.bank(), shared_gate ? sy::make_view(sgate.data(), ew.H) : sy::vector_view<float const>{});
+  }
+  std::vector<float> bias = has_bias ? f.get("gate.e_score_correction_bias").as<float>() : std::vector<float>{};
+  sy::route::router_params params;
+  params.scaling = scaling;
+  if (has_bias) params.selection_bias = sy::make_view(bias.data(), ew.E);
+
+  sy::thread_pool pool(2);
+  sy::expert::moe_workspace ws;
+  constexpr int K = Router::max_k;
+  for (index_t T : {1, 7, 64}) {
+    std::string const c = "T" + std::to_string(T);
+    auto const x = f.get(c + ".x").as<float>();
+    auto const want_ids = f.get(c + ".ids").as<std::int32_t>();
+    auto const want_w = f.get(c + ".weights").as<float>();
+    auto const want_y = f.get(c + ".y").as<float>();
+
+    // The router alone, on logits from the gate.
+    std::vector<float> logits(static_cast<std::size_t>(T * ew.E)), w(static_cast<std::size_t>(T * K));
+    std::vector<std::int32_t> ids(static_cast<std::size_t>(T * K));
+    sy::linear<float>(sy::make_view(gate.data(), ew.E, ew.H))(sy::make_view(x.data(), T, ew.H), sy::make_view(logits.data(), T, ew.E), pool);
+    Router{}(sy::make_view<float const>(logits.data(), T, ew.E), sy::make_view(ids.data(), T, K), sy::make_view(w.data(), T, K),
+             params, pool);
+    for (index_t t = 0; t < T; ++t) {
+      std::map<int, float> ours, theirs;
+      for (int j = 0; j < K; ++j) {
+        ours[ids[t * K + j]] = w[t * K + j];
+        theirs[want_ids[t * K + j]] = want_w[t * K + j];
+      }
+      INFO(file << " " << c << " token " << t);
+      REQUIRE(ours.size() == static_cast<std::size_t>(K));
+      for (auto const& [id, weight] : theirs) {
+        REQUIRE(ours.count(id) == 1);
+        REQUIRE(std::fabs(ours[id] - weight) <= tol::router_weight(ew.E) * std::fabs(weight));
+      }
+    }
+
+    // The whole layer.
+    std::vector<float> y(static_cast<std::size_t>(T * ew.H));
+    sy::test::poison(y);
+    sy::expert::load_stats stats;
+    layer(sy::make_view(x.data(), T, ew.H), sy::make_view(y.data(), T, ew.H), ws, params, pool, &stats);
+    index_t const F = std::max(ew.F, sw.F);
+    for (index_t t = 0; t < T; ++t) {
+      double scale = 0;
+      for (index_t i = 0; i < ew.H; ++i) scale = std::max(scale, double(std::fabs(want_y[t * ew.H + i])));
+      for (index_t i = 0; i < ew.H; ++i) {
+        INFO(file << " " << c << " y(" << t << ", " << i << ") = " << y[t * ew.H + i] << ", transformers " << want_y[t * ew.H + i]);
+        REQUIRE(std::fabs(y[t * ew.H + i] - want_y[t * ew.H + i]) <= tol::moe_output(ew.H, F, K) * scale);
+      }
+    }
+    index_t kept = 0;
+    for (auto n : stats.tokens_per_expert) kept += n;
+    CHECK(kept == T * K);
+    CHECK(stats.dropped == 0);
+    CHECK(stats.load_entropy >= 0.0);
+    CHECK(stats.load_entropy <= std::log(double(ew.E)) + 1e-12);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("Mixtral MoE block matches transformers", "[moe]") {
+  check_family<sy::route::mixtral<2>, float>("moe_mixtral.safetensors", false, "", 1.0f, false);
+  check_family<sy::route::mixtral<2>, sy::format::bf16>("moe_mixtral_bf16.safetensors", false, "", 1.0f, false);
+}
+TEST_CASE("Qwen3-MoE block matches transformers", "[moe]") {
+  check_family<sy::route::qwen_moe<2, true>, float>("moe_qwen3_moe.safetensors", false, "", 1.0f, false);
+}
+TEST_CASE("OLMoE block matches transformers", "[moe]") {
+  check_family<sy::route::olmoe<2, false>, float>("moe_olmoe.safetensors", false, "", 1.0f, false);
+}
+TEST_CASE("DeepSeek-V3 MoE (group-limited, biased selection, shared expert) matches transformers", "[moe]") {
+  using router = sy::route::deepseek_v3<2, 4, 2, true>;
+  check_family<router, float>("moe_deepseek_v3.safetensors", true, "shared_experts", 2.5f, false);
+  check_family<router, sy::format::bf16>("moe_deepseek_v3_bf16.safetensors", true, "shared_experts", 2.5f, false);
+}
+TEST_CASE("Qwen2-MoE block (sigmoid-gated shared expert) matches transformers", "[moe]") {
+  check_family<sy::route::qwen_moe<2, false>, float>("moe_qwen2_moe.safetensors", false, "shared_expert", 1.0f, true);
+}
+
+TEST_CASE("a token's output does not depend on its batch or the thread count", "[moe]") {
+  sy::test::reference_file f("moe_mixtral.safetensors");
+  auto const ew = routed<float>(f);
+  auto const gate = f.get("gate.weight").as<float>();
+  sy::expert::moe<sy::route::mixtral<2>, sy::expert::glu_experts<float>> layer(sy::make_view(gate.data(), ew.E, ew.H), ew.bank());
+  auto const x = f.get("T64.x").as<float>();
+  std::vector<float> batch(64 * ew.H), alone(ew.H);
+  sy::expert::moe_workspace ws;
+  sy::thread_pool two(2), one(1);
+  layer(sy::make_view(x.data(), 64, ew.H), sy::make_view(batch.data(), 64, ew.H), ws, {}, two);
+  for (index_t t = 0; t < 64; t += 9) {
+    layer(sy::make_view(x.data() + t * ew.H, 1, ew.H), sy::make_view(alone.data(), 1, ew.H), ws, {}, one);
+    for (index_t i = 0; i < ew.H; ++i) REQUIRE(alone[i] == batch[t * ew.H + i]);  // bit-identical
+  }
+}
