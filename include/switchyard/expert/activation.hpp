@@ -1,6 +1,7 @@
 #pragma once
 // Expert activations as types with one hook, apply(gate, up) -> float (FlashInfer's variant idea):
 // the expert FFN calls it element-wise on the gate and up projections.
+#include <algorithm>
 #include <cmath>
 
 #include "switchyard/config.hpp"
@@ -21,6 +22,31 @@ struct gelu_tanh_glu {
     constexpr float c = 0.7978845608028654f;  // sqrt(2 / pi)
     return 0.5f * gate * (1.0f + std::tanh(c * (gate + 0.044715f * gate * gate * gate))) * up;
   }
+};
+
+// gpt-oss's clamped SwiGLU: gate clamped above at `limit`, up to [-limit, limit], then
+// (up + 1) * gate * sigmoid(alpha * gate). The constants are gpt-oss's (swiglu_alpha, swiglu_limit);
+// another model's values are another hook type.
+struct gpt_oss_glu {
+  static constexpr char const* name = "gpt_oss_swiglu";
+  static constexpr float alpha = 1.702f;
+  static constexpr float limit = 7.0f;
+  static float apply(float gate, float up) noexcept {
+    gate = std::min(gate, limit);
+    up = std::clamp(up, -limit, limit);
+    return (up + 1.0f) * (gate / (1.0f + std::exp(-alpha * gate)));
+  }
+};
+
+// Single-input activations for the plain two-matrix FFN (Switch Transformer's DenseActDense).
+struct relu {
+  static constexpr char const* name = "relu";
+  static float apply(float v) noexcept { return v > 0.0f ? v : 0.0f; }
+};
+// GELU with the exact erf form (PyTorch's nn.GELU(), "gelu").
+struct gelu {
+  static constexpr char const* name = "gelu";
+  static float apply(float v) noexcept { return 0.5f * v * (1.0f + std::erf(v * 0.7071067811865476f)); }
 };
 
 }  // namespace expert

@@ -23,8 +23,11 @@ class glu_experts {
   using weight_format = W;
   using activation = Act;
 
-  glu_experts(tensor_view<W const, dextents<3>> gate_up, tensor_view<W const, dextents<3>> down)
-      : gate_up_(gate_up), down_(down) {
+  // gate_up [E, 2F, H], down [E, H, F]; optional biases gate_up_bias [E, 2F] and down_bias
+  // [E, H] (gpt-oss has them).
+  glu_experts(tensor_view<W const, dextents<3>> gate_up, tensor_view<W const, dextents<3>> down,
+              matrix_view<float const> gate_up_bias = {}, matrix_view<float const> down_bias = {})
+      : gate_up_(gate_up), down_(down), gate_up_bias_(gate_up_bias), down_bias_(down_bias) {
     char const* where = "expert::glu_experts";
     require(gate_up.extent(1) % 2 == 0, where, "gate_up has ", gate_up.extent(1), " rows per expert; need 2 x intermediate");
     require(down.extent(0) == gate_up.extent(0), where, "gate_up has ", gate_up.extent(0), " experts but down has ",
@@ -32,17 +35,26 @@ class glu_experts {
     require(down.extent(1) == hidden() && down.extent(2) == intermediate(), where, "down must be [E, ", hidden(), ", ",
             intermediate(), "], got [", down.extent(0), ", ", down.extent(1), ", ", down.extent(2), "]");
     require(gate_up.is_contiguous() && down.is_contiguous(), where, "expert weights must be contiguous");
+    require(!gate_up_bias.data() || (gate_up_bias.extent(0) == experts() && gate_up_bias.extent(1) == 2 * intermediate() &&
+                                     gate_up_bias.stride(1) == 1),
+            where, "gate_up_bias must be [", experts(), ", ", 2 * intermediate(), "]");
+    require(!down_bias.data() || (down_bias.extent(0) == experts() && down_bias.extent(1) == hidden() && down_bias.stride(1) == 1),
+            where, "down_bias must be [", experts(), ", ", hidden(), "]");
   }
 
   index_t experts() const noexcept { return gate_up_.extent(0); }
   index_t hidden() const noexcept { return gate_up_.extent(2); }
   index_t intermediate() const noexcept { return gate_up_.extent(1) / 2; }
+  // Columns of the per-row scratch run() needs.
+  index_t scratch_cols() const noexcept { return 2 * intermediate(); }
 
   // Expert e on rows x [n, H] -> y [n, H]; h [n, 2F] is scratch.
   void run(index_t e, matrix_view<float const> x, matrix_view<float> h, matrix_view<float> y, thread_pool& pool) const {
     index_t const H = hidden(), F = intermediate(), n = x.extent(0);
-    linear<W> const gate_up(make_view(gate_up_.data() + e * 2 * F * H, 2 * F, H));
-    linear<W> const down(make_view(down_.data() + e * H * F, H, F));
+    linear<W> const gate_up(make_view(gate_up_.data() + e * 2 * F * H, 2 * F, H),
+                            gate_up_bias_.data() ? make_view(gate_up_bias_.row(e), 2 * F) : vector_view<float const>{});
+    linear<W> const down(make_view(down_.data() + e * H * F, H, F),
+                         down_bias_.data() ? make_view(down_bias_.row(e), H) : vector_view<float const>{});
     gate_up(x, h, pool);  // gate and up in one pass over x: one [2F, H] projection
     for (index_t r = 0; r < n; ++r) {
       float* row = h.row(r);
@@ -54,6 +66,7 @@ class glu_experts {
  private:
   tensor_view<W const, dextents<3>> gate_up_;
   tensor_view<W const, dextents<3>> down_;
+  matrix_view<float const> gate_up_bias_, down_bias_;
 };
 
 }  // namespace expert

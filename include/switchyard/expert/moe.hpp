@@ -24,6 +24,7 @@
 #include "switchyard/core/error.hpp"
 #include "switchyard/core/tensor_view.hpp"
 #include "switchyard/core/thread_pool.hpp"
+#include "switchyard/expert/ffn_experts.hpp"
 #include "switchyard/expert/glu_experts.hpp"
 #include "switchyard/linear/linear.hpp"
 #include "switchyard/route/dispatch_plan.hpp"
@@ -43,15 +44,16 @@ struct load_stats {
 // Scratch for one layer call, sized by reserve() or on first use; reused across calls.
 class moe_workspace {
  public:
-  void reserve(index_t tokens, index_t experts, index_t k, index_t hidden, index_t intermediate) {
+  // scratch_cols: the widest per-row scratch an expert bank needs (2F for gated experts).
+  void reserve(index_t tokens, index_t experts, index_t k, index_t hidden, index_t scratch_cols) {
     grow(logits_, tokens * experts);
     grow(weights_, tokens * k);
     grow(ids_, tokens * k);
     grow(x_sorted_, tokens * k * hidden);
     grow(y_sorted_, tokens * k * hidden);
-    grow(h_, tokens * k * 2 * intermediate);
+    grow(h_, tokens * k * scratch_cols);
     grow(shared_, tokens * hidden);
-    grow(shared_h_, tokens * 2 * intermediate);
+    grow(shared_h_, tokens * scratch_cols);
   }
 
   route::dispatch_plan plan;
@@ -112,7 +114,10 @@ class moe {
   using experts_type = Experts;
   static constexpr int top_k = Router::max_k;
 
-  // gate [E, H] f32 (with an optional bias [E], as gpt-oss has); capacity < 0: unlimited.
+  // gate [E, H] f32 (with an optional bias [E], as gpt-oss has); capacity < 0: unlimited. With a
+  // capacity, each expert keeps its first `capacity` slots in token order; a dropped slot
+  // contributes nothing (a token dropped by every choice gets y = 0, and passes through the
+  // caller's residual, as in Switch Transformer).
   moe(matrix_view<float const> gate, Experts experts, vector_view<float const> gate_bias = {}, index_t capacity = -1)
       : gate_(gate, gate_bias), experts_(std::move(experts)), capacity_(capacity) {
     require(gate.extent(0) == experts_.experts() && gate.extent(1) == experts_.hidden(), "expert::moe", "gate is [",
@@ -142,8 +147,8 @@ class moe {
     index_t const T = x.extent(0), H = hidden(), E = experts(), K = top_k;
     require(x.extent(1) == H && y.extent(0) == T && y.extent(1) == H, "expert::moe", "x and y must be [T, ", H,
             "], got x [", x.extent(0), ", ", x.extent(1), "] and y [", y.extent(0), ", ", y.extent(1), "]");
-    index_t const F = std::max(experts_.intermediate(), shared_ ? shared_->intermediate() : 0);
-    ws.reserve(T, E, K, H, F);
+    index_t const cols = std::max(experts_.scratch_cols(), shared_ ? shared_->scratch_cols() : 0);
+    ws.reserve(T, E, K, H, cols);
     if (T == 0) return;
 
     matrix_view<float> logits = make_view(ws.logits(), T, E);
@@ -157,18 +162,18 @@ class moe {
     matrix_view<float> x_sorted = make_view(ws.x_sorted(), S, H);
     matrix_view<float> y_sorted = make_view(ws.y_sorted(), S, H);
     gather(x, ws.plan, x_sorted, pool);
-    index_t const twoF = 2 * experts_.intermediate();
+    index_t const cols_routed = experts_.scratch_cols();
     for (index_t e = 0; e < E; ++e) {
       index_t const n = ws.plan.count(static_cast<int>(e)), off = ws.plan.offset(static_cast<int>(e));
       if (n == 0) continue;  // an expert no token chose costs nothing, not even a weight read
-      experts_.run(e, make_view<float const>(x_sorted.row(0) + off * H, n, H), make_view(ws.h(), n, twoF),
+      experts_.run(e, make_view<float const>(x_sorted.row(0) + off * H, n, H), make_view(ws.h(), n, cols_routed),
                    make_view(y_sorted.row(0) + off * H, n, H), pool);
     }
     combine(y_sorted, ws.plan, weights, y, pool);
 
     if (shared_) {
       matrix_view<float> so = make_view(ws.shared_out(), T, H);
-      shared_->run(0, x, make_view(ws.shared_h(), T, 2 * shared_->intermediate()), so, pool);
+      shared_->run(0, x, make_view(ws.shared_h(), T, shared_->scratch_cols()), so, pool);
       for (index_t t = 0; t < T; ++t) {
         float scale = 1.0f;
         if (shared_gate_.data()) {

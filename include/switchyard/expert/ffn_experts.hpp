@@ -1,0 +1,53 @@
+#pragma once
+// A bank of plain two-matrix expert FFNs, y = down act(up x) (Switch Transformer's DenseActDense),
+// weights in format W: up [E, F, H], down [E, H, F], each projection through linear<W>.
+#include "switchyard/core/concepts.hpp"
+#include "switchyard/core/error.hpp"
+#include "switchyard/core/tensor_view.hpp"
+#include "switchyard/core/thread_pool.hpp"
+#include "switchyard/expert/activation.hpp"
+#include "switchyard/linear/linear.hpp"
+
+SWITCHYARD_NAMESPACE_BEGIN
+namespace expert {
+
+template <class W, class Act = relu>
+class ffn_experts {
+  static_assert(check_scalar_format<W>());
+
+ public:
+  using weight_format = W;
+  using activation = Act;
+
+  ffn_experts(tensor_view<W const, dextents<3>> up, tensor_view<W const, dextents<3>> down) : up_(up), down_(down) {
+    char const* where = "expert::ffn_experts";
+    require(down.extent(0) == up.extent(0) && down.extent(1) == up.extent(2) && down.extent(2) == up.extent(1), where,
+            "down must be [", up.extent(0), ", ", up.extent(2), ", ", up.extent(1), "], got [", down.extent(0), ", ",
+            down.extent(1), ", ", down.extent(2), "]");
+    require(up.is_contiguous() && down.is_contiguous(), where, "expert weights must be contiguous");
+  }
+
+  index_t experts() const noexcept { return up_.extent(0); }
+  index_t hidden() const noexcept { return up_.extent(2); }
+  index_t intermediate() const noexcept { return up_.extent(1); }
+  index_t scratch_cols() const noexcept { return intermediate(); }
+
+  // Expert e on rows x [n, H] -> y [n, H]; h [n, >= F] is scratch.
+  void run(index_t e, matrix_view<float const> x, matrix_view<float> h, matrix_view<float> y, thread_pool& pool) const {
+    index_t const H = hidden(), F = intermediate(), n = x.extent(0);
+    matrix_view<float> hf(h.data(), dextents<2>(n, F), strides<2>{{h.stride(0), 1}});
+    linear<W>(make_view(up_.data() + e * F * H, F, H))(x, hf, pool);
+    for (index_t r = 0; r < n; ++r) {
+      float* row = hf.row(r);
+      for (index_t i = 0; i < F; ++i) row[i] = Act::apply(row[i]);
+    }
+    linear<W>(make_view(down_.data() + e * H * F, H, F))(matrix_view<float const>(hf), y, pool);
+  }
+
+ private:
+  tensor_view<W const, dextents<3>> up_;
+  tensor_view<W const, dextents<3>> down_;
+};
+
+}  // namespace expert
+SWITCHYARD_NAMESPACE_END
