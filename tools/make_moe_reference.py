@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Reference MoE blocks from Hugging Face transformers' own modules, saved under tests/data/.
 
-Instantiates MixtralSparseMoeBlock, Qwen3MoeSparseMoeBlock, OlmoeSparseMoeBlock, DeepseekV3MoE
-and Qwen2MoeSparseMoeBlock with small random configs (fixed seeds), runs them on random inputs
+Instantiates MixtralSparseMoeBlock, Qwen3MoeSparseMoeBlock, OlmoeSparseMoeBlock, DeepseekV3MoE,
+Qwen2MoeSparseMoeBlock, GptOssMLP and SwitchTransformersSparseMLP (capacity 6, so T = 64 drops
+tokens) with small random configs (fixed seeds), runs them on random inputs
 with T in {1, 7, 64}, and saves weights, inputs, router ids, router weights and outputs.
 Weights are drawn so that router logits are spread (tie-free); DeepSeek's correction bias makes
 some biased scores negative, where masking groups with 0 instead of -inf would differ.
@@ -14,7 +15,10 @@ import pathlib
 import torch
 import transformers
 from safetensors.torch import save_file
-from transformers import DeepseekV3Config, MixtralConfig, OlmoeConfig, Qwen2MoeConfig, Qwen3MoeConfig
+from transformers import (DeepseekV3Config, GptOssConfig, MixtralConfig, OlmoeConfig, Qwen2MoeConfig, Qwen3MoeConfig,
+                          SwitchTransformersConfig)
+from transformers.models.gpt_oss.modeling_gpt_oss import GptOssMLP
+from transformers.models.switch_transformers.modeling_switch_transformers import SwitchTransformersSparseMLP
 from transformers.models.deepseek_v3.modeling_deepseek_v3 import DeepseekV3MoE
 from transformers.models.mixtral.modeling_mixtral import MixtralSparseMoeBlock
 from transformers.models.olmoe.modeling_olmoe import OlmoeSparseMoeBlock
@@ -39,6 +43,9 @@ def families():
         "qwen2_moe": (Qwen2MoeSparseMoeBlock, Qwen2MoeConfig(hidden_size=H, moe_intermediate_size=F,
                                                              shared_expert_intermediate_size=40, num_experts=E,
                                                              num_experts_per_tok=2, norm_topk_prob=False)),
+        "gpt_oss": (GptOssMLP, GptOssConfig(hidden_size=H, intermediate_size=F, num_local_experts=E, num_experts_per_tok=2)),
+        "switch": (SwitchTransformersSparseMLP, SwitchTransformersConfig(d_model=H, d_ff=F, num_experts=E, expert_capacity=6,
+                                                                         router_bias=False, dense_act_fn="relu")),
     }
 
 
@@ -46,7 +53,8 @@ def init_(module, gen, bf16):
     with torch.no_grad():
         for name, p in module.named_parameters():
             fan_in = p.shape[-1]
-            scale = 3.0 if name.startswith("gate.") else 1.0  # spread router logits: no near-ties
+            router = name.startswith("gate.") or name.startswith("router.")
+            scale = 3.0 if router else 1.0  # spread router logits: no near-ties
             p.copy_(torch.randn(p.shape, generator=gen) * scale * fan_in ** -0.5)
             if bf16 and "experts" in name or bf16 and "shared" in name:
                 p.copy_(p.to(torch.bfloat16).float())  # bf16-valued weights, computed in f32
@@ -71,9 +79,17 @@ def main():
             for t in (1, 7, 64):
                 x = torch.randn(1, t, H, generator=gen)
                 with torch.no_grad():
-                    gate = m.gate(x.view(-1, H))
-                    ids, weights = gate[2], gate[1]
+                    if fam == "switch":
+                        one_hot, probs, logits = m.router(x)
+                        ids = logits.view(t, E).argmax(-1, keepdim=True)
+                        weights = probs.view(t, 1)
+                        out[f"T{t}.kept"] = one_hot.view(t, E).sum(-1).to(torch.int32).contiguous()
+                    else:
+                        gate = (m.router if fam == "gpt_oss" else m.gate)(x.view(-1, H))
+                        ids, weights = gate[2], gate[1]
                     y = m(x)
+                    if isinstance(y, tuple):
+                        y = y[0]
                 out[f"T{t}.x"] = x.view(t, H).contiguous()
                 out[f"T{t}.ids"] = ids.to(torch.int32).contiguous()
                 out[f"T{t}.weights"] = weights.float().contiguous()

@@ -165,3 +165,94 @@ TEST_CASE("a token's output does not depend on its batch or the thread count", "
     for (index_t i = 0; i < ew.H; ++i) REQUIRE(alone[i] == batch[t * ew.H + i]);  // bit-identical
   }
 }
+
+TEST_CASE("gpt-oss MLP (raw-logit top-k, softmax over the chosen, clamped SwiGLU with biases) matches transformers", "[moe]") {
+  sy::test::reference_file f("moe_gpt_oss.safetensors");
+  // transformers stores gpt-oss experts for x @ W with gate and up interleaved by column:
+  // gate_up_proj [E, H, 2F] (gate = even columns, up = odd), down_proj [E, F, H]. Re-lay them
+  // as the bank's [E, 2F, H] (gate rows, then up rows) and [E, H, F].
+  auto const gu_t = f.get("experts.gate_up_proj");
+  index_t const E = gu_t.shape[0], H = gu_t.shape[1], F = gu_t.shape[2] / 2;
+  auto const gu = gu_t.as<float>(), gub = f.get("experts.gate_up_proj_bias").as<float>();
+  auto const dn = f.get("experts.down_proj").as<float>(), dnb = f.get("experts.down_proj_bias").as<float>();
+  std::vector<float> gate_up(E * 2 * F * H), gate_up_bias(E * 2 * F), down(E * H * F);
+  for (index_t e = 0; e < E; ++e) {
+    for (index_t i = 0; i < F; ++i)
+      for (index_t h = 0; h < H; ++h) {
+        gate_up[(e * 2 * F + i) * H + h] = gu[(e * H + h) * 2 * F + 2 * i];
+        gate_up[(e * 2 * F + F + i) * H + h] = gu[(e * H + h) * 2 * F + 2 * i + 1];
+      }
+    for (index_t i = 0; i < F; ++i) {
+      gate_up_bias[e * 2 * F + i] = gub[e * 2 * F + 2 * i];
+      gate_up_bias[e * 2 * F + F + i] = gub[e * 2 * F + 2 * i + 1];
+    }
+    for (index_t h = 0; h < H; ++h)
+      for (index_t i = 0; i < F; ++i) down[(e * H + h) * F + i] = dn[(e * F + i) * H + h];
+  }
+  using bank = sy::expert::glu_experts<float, sy::expert::gpt_oss_glu>;
+  bank const experts(sy::tensor_view<float const, sy::dextents<3>>(gate_up.data(), sy::dextents<3>(E, 2 * F, H)),
+                     sy::tensor_view<float const, sy::dextents<3>>(down.data(), sy::dextents<3>(E, H, F)),
+                     sy::make_view<float const>(gate_up_bias.data(), E, 2 * F), sy::make_view<float const>(dnb.data(), E, H));
+  auto const gate = f.get("router.weight").as<float>(), gate_bias = f.get("router.bias").as<float>();
+  sy::expert::moe<sy::route::gpt_oss<2>, bank> layer(sy::make_view(gate.data(), E, H), experts, sy::make_view(gate_bias.data(), E));
+  sy::expert::moe_workspace ws;
+  for (index_t T : {1, 7, 64}) {
+    std::string const c = "T" + std::to_string(T);
+    auto const x = f.get(c + ".x").as<float>(), want = f.get(c + ".y").as<float>();
+    std::vector<float> y(T * H);
+    sy::test::poison(y);
+    layer(sy::make_view(x.data(), T, H), sy::make_view(y.data(), T, H), ws);
+    for (index_t t = 0; t < T; ++t) {
+      double scale = 0;
+      for (index_t i = 0; i < H; ++i) scale = std::max(scale, double(std::fabs(want[t * H + i])));
+      for (index_t i = 0; i < H; ++i) {
+        INFO(c << " y(" << t << ", " << i << ") = " << y[t * H + i] << ", transformers " << want[t * H + i]);
+        REQUIRE(std::fabs(y[t * H + i] - want[t * H + i]) <= tol::moe_output(H, F, 2) * scale);
+      }
+    }
+  }
+}
+
+TEST_CASE("Switch Transformer MLP (top-1, capacity, dropped tokens get zero) matches transformers", "[moe]") {
+  sy::test::reference_file f("moe_switch.safetensors");
+  auto const gate = f.get("router.classifier.weight").as<float>();
+  index_t const E = f.get("router.classifier.weight").shape[0], H = f.get("router.classifier.weight").shape[1];
+  index_t const F = f.get("experts.expert_0.wi.weight").shape[0];
+  std::vector<float> up, down;
+  for (index_t e = 0; e < E; ++e) {
+    auto const wi = f.get("experts.expert_" + std::to_string(e) + ".wi.weight").as<float>();
+    auto const wo = f.get("experts.expert_" + std::to_string(e) + ".wo.weight").as<float>();
+    up.insert(up.end(), wi.begin(), wi.end());
+    down.insert(down.end(), wo.begin(), wo.end());
+  }
+  using bank = sy::expert::ffn_experts<float, sy::expert::relu>;
+  bank const experts(sy::tensor_view<float const, sy::dextents<3>>(up.data(), sy::dextents<3>(E, F, H)),
+                     sy::tensor_view<float const, sy::dextents<3>>(down.data(), sy::dextents<3>(E, H, F)));
+  using switch_router = sy::route::topk_router<sy::route::topk_config{.top_k = 1}>;
+  sy::expert::moe<switch_router, bank> layer(sy::make_view(gate.data(), E, H), experts, {}, /*capacity=*/6);
+  sy::expert::moe_workspace ws;
+  bool saw_drops = false;
+  for (index_t T : {1, 7, 64}) {
+    std::string const c = "T" + std::to_string(T);
+    auto const x = f.get(c + ".x").as<float>(), want = f.get(c + ".y").as<float>();
+    auto const kept = f.get(c + ".kept").as<std::int32_t>();
+    std::vector<float> y(T * H);
+    sy::test::poison(y);
+    sy::expert::load_stats stats;
+    layer(sy::make_view(x.data(), T, H), sy::make_view(y.data(), T, H), ws, {}, sy::thread_pool::shared(), &stats);
+    index_t want_dropped = 0;
+    for (auto k : kept) want_dropped += 1 - k;
+    CHECK(stats.dropped == want_dropped);
+    saw_drops = saw_drops || want_dropped > 0;
+    for (index_t t = 0; t < T; ++t) {
+      double scale = 0;
+      for (index_t i = 0; i < H; ++i) scale = std::max(scale, double(std::fabs(want[t * H + i])));
+      for (index_t i = 0; i < H; ++i) {
+        INFO(c << " token " << t << (kept[t] ? "" : " (dropped)") << ": y = " << y[t * H + i] << ", transformers " << want[t * H + i]);
+        if (!kept[t]) REQUIRE(y[t * H + i] == 0.0f);
+        REQUIRE(std::fabs(y[t * H + i] - want[t * H + i]) <= tol::moe_output(H, F, 1) * scale);
+      }
+    }
+  }
+  CHECK(saw_drops);  // the reference must exercise the capacity
+}
