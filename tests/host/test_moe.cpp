@@ -256,3 +256,54 @@ TEST_CASE("Switch Transformer MLP (top-1, capacity, dropped tokens get zero) mat
   }
   CHECK(saw_drops);  // the reference must exercise the capacity
 }
+
+TEST_CASE("an expert-choice MoE layer equals the weighted sum of the experts that took each token", "[moe]") {
+  sy::test::reference_file f("moe_mixtral.safetensors");
+  auto const ew = routed<float>(f);
+  auto const gate = f.get("gate.weight").as<float>();
+  sy::expert::moe<sy::route::expert_choice, sy::expert::glu_experts<float>> layer(sy::make_view(gate.data(), ew.E, ew.H), ew.bank());
+  auto const x = f.get("T64.x").as<float>();
+  index_t const T = 64, H = ew.H, E = ew.E, F = ew.F;
+  std::vector<float> y(T * H), logits(T * E), w(T * E);
+  std::vector<std::int32_t> ids(T * E);
+  sy::test::poison(y);
+  sy::expert::moe_workspace ws;
+  sy::route::router_params params;
+  params.capacity_factor = 0.75f;  // fewer slots than tokens: some tokens get no expert
+  layer(sy::make_view(x.data(), T, H), sy::make_view(y.data(), T, H), ws, params);
+  // The routing, recomputed through the public pieces, then each expert in double precision.
+  sy::linear<float>(sy::make_view(gate.data(), E, H))(sy::make_view(x.data(), T, H), sy::make_view(logits.data(), T, E));
+  sy::route::expert_choice{}(sy::make_view<float const>(logits.data(), T, E), sy::make_view(ids.data(), T, E),
+                             sy::make_view(w.data(), T, E), params);
+  int untouched = 0;
+  for (index_t t = 0; t < T; ++t) {
+    std::vector<double> want(H, 0.0);
+    int taken = 0;
+    for (index_t e = 0; e < E; ++e) {
+      if (ids[t * E + e] < 0) continue;
+      ++taken;
+      std::vector<double> a(F);
+      for (index_t i = 0; i < F; ++i) {
+        double g = 0, u = 0;
+        for (index_t h = 0; h < H; ++h) {
+          g += double(ew.gate_up[(e * 2 * F + i) * H + h]) * x[t * H + h];
+          u += double(ew.gate_up[(e * 2 * F + F + i) * H + h]) * x[t * H + h];
+        }
+        a[i] = g / (1 + std::exp(-g)) * u;
+      }
+      for (index_t h = 0; h < H; ++h) {
+        double d = 0;
+        for (index_t i = 0; i < F; ++i) d += double(ew.down[(e * H + h) * F + i]) * a[i];
+        want[h] += w[t * E + e] * d;
+      }
+    }
+    untouched += taken == 0;
+    double scale = 1e-30;
+    for (double v : want) scale = std::max(scale, std::fabs(v));
+    for (index_t h = 0; h < H; ++h) {
+      INFO("token " << t << " (" << taken << " experts) y[" << h << "] = " << y[t * H + h] << ", direct " << want[h]);
+      REQUIRE(std::fabs(y[t * H + h] - want[h]) <= tol::moe_output(H, F, E) * scale);
+    }
+  }
+  CHECK(untouched > 0);  // capacity 0.75 leaves some tokens with no expert
+}

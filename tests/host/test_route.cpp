@@ -211,3 +211,43 @@ TEST_CASE("dispatch plan rejects out-of-range ids", "[route][plan]") {
   CHECK_THROWS_WITH(plan.build(sy::make_view<std::int32_t const>(ids.data(), 2, 2), 4),
                     "switchyard::route::dispatch_plan: ids(1, 1) = 4 is outside [0, 4) (and not -1)");
 }
+
+#include "switchyard/route/expert_choice.hpp"
+
+TEST_CASE("expert choice: every expert takes its top-C tokens by softmax score", "[route]") {
+  sy::thread_pool pool(2);
+  for (index_t T : {1, 7, 64}) {
+    index_t const E = 8;
+    std::vector<float> logits(T * E), w(T * E);
+    std::vector<std::int32_t> ids(T * E);
+    sy::test::fill_normal<float>(logits, 0.0f, 2.0f);
+    sy::route::router_params params;
+    params.capacity_factor = 1.5f;
+    sy::route::expert_choice{}(sy::make_view<float const>(logits.data(), T, E), sy::make_view(ids.data(), T, E),
+                               sy::make_view(w.data(), T, E), params, pool);
+    index_t const C = sy::route::expert_choice::capacity(T, E, 1.5f);
+    REQUIRE(C == std::min<index_t>(T, static_cast<index_t>(std::ceil(T * 1.5 / E))));
+    // Direct softmax per token, then per expert the C best tokens.
+    std::vector<double> p(T * E);
+    for (index_t t = 0; t < T; ++t) {
+      double m = -1e30, z = 0;
+      for (index_t e = 0; e < E; ++e) m = std::max(m, double(logits[t * E + e]));
+      for (index_t e = 0; e < E; ++e) z += (p[t * E + e] = std::exp(logits[t * E + e] - m));
+      for (index_t e = 0; e < E; ++e) p[t * E + e] /= z;
+    }
+    for (index_t e = 0; e < E; ++e) {
+      std::vector<index_t> order(T);
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(), [&](index_t a, index_t b) { return p[a * E + e] > p[b * E + e]; });
+      index_t taken = 0;
+      for (index_t t = 0; t < T; ++t) taken += ids[t * E + e] == e;
+      REQUIRE(taken == C);
+      for (index_t r = 0; r < C; ++r) {
+        index_t const t = order[r];
+        REQUIRE(ids[t * E + e] == e);
+        REQUIRE(std::fabs(w[t * E + e] - p[t * E + e]) <= 1e-6);
+      }
+      for (index_t r = C; r < T; ++r) REQUIRE(ids[order[r] * E + e] == -1);
+    }
+  }
+}

@@ -28,6 +28,7 @@
 #include "switchyard/expert/glu_experts.hpp"
 #include "switchyard/linear/linear.hpp"
 #include "switchyard/route/dispatch_plan.hpp"
+#include "switchyard/route/expert_choice.hpp"
 #include "switchyard/route/router.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
@@ -112,7 +113,6 @@ class moe {
  public:
   using router_type = Router;
   using experts_type = Experts;
-  static constexpr int top_k = Router::max_k;
 
   // gate [E, H] f32 (with an optional bias [E], as gpt-oss has); capacity < 0: unlimited. With a
   // capacity, each expert keeps its first `capacity` slots in token order; a dropped slot
@@ -144,7 +144,7 @@ class moe {
   void operator()(matrix_view<float const> x, matrix_view<float> y, moe_workspace& ws,
                   route::router_params const& params = {}, thread_pool& pool = thread_pool::shared(),
                   load_stats* stats = nullptr) const {
-    index_t const T = x.extent(0), H = hidden(), E = experts(), K = top_k;
+    index_t const T = x.extent(0), H = hidden(), E = experts(), K = Router::slots(E);
     require(x.extent(1) == H && y.extent(0) == T && y.extent(1) == H, "expert::moe", "x and y must be [T, ", H,
             "], got x [", x.extent(0), ", ", x.extent(1), "] and y [", y.extent(0), ", ", y.extent(1), "]");
     index_t const cols = std::max(experts_.scratch_cols(), shared_ ? shared_->scratch_cols() : 0);

@@ -25,6 +25,7 @@ struct router_params {
   float scaling = 1.0f;                          // routed_scaling_factor (DeepSeek-V3: 2.5)
   vector_view<float const> selection_bias = {};  // [experts], when the config has selection_bias
   float p = 0.5f;                                // cumulative k: probability mass to reach
+  float capacity_factor = 1.0f;                  // expert choice: tokens per expert = ceil(T cf / E)
 };
 
 template <topk_config C>
@@ -38,6 +39,8 @@ class topk_router {
  public:
   static constexpr topk_config config = C;
   static constexpr int max_k = C.top_k;
+  // Slots per token in ids/weights (the layer sizes its buffers with this).
+  static constexpr index_t slots(index_t /*experts*/) noexcept { return C.top_k; }
 
   // logits [T, E] -> ids [T, max_k], weights [T, max_k].
   void operator()(matrix_view<float const> logits, matrix_view<std::int32_t> ids, matrix_view<float> weights,
