@@ -23,6 +23,13 @@ using sy::index_t;
 
 namespace {
 
+// "T<n>", built without operator+ on std::string: GCC 12 reports a false -Wrestrict there.
+std::string tnames(index_t T) {
+  std::string c = std::to_string(T);
+  c.insert(c.begin(), 'T');
+  return c;
+}
+
 template <class W>
 struct expert_weights {
   std::vector<W> gate_up, down;
@@ -80,7 +87,7 @@ void check_family(std::string const& file, bool has_bias, std::string const& sha
   sy::expert::moe_workspace ws;
   constexpr int K = Router::max_k;
   for (index_t T : {1, 7, 64}) {
-    std::string const c = "T" + std::to_string(T);
+    std::string const c = tnames(T);
     auto const x = f.get(c + ".x").as<float>();
     auto const want_ids = f.get(c + ".ids").as<std::int32_t>();
     auto const want_w = f.get(c + ".weights").as<float>();
@@ -197,7 +204,7 @@ TEST_CASE("gpt-oss MLP (raw-logit top-k, softmax over the chosen, clamped SwiGLU
   sy::expert::moe<sy::route::gpt_oss<2>, bank> layer(sy::make_view(gate.data(), E, H), experts, sy::make_view(gate_bias.data(), E));
   sy::expert::moe_workspace ws;
   for (index_t T : {1, 7, 64}) {
-    std::string const c = "T" + std::to_string(T);
+    std::string const c = tnames(T);
     auto const x = f.get(c + ".x").as<float>(), want = f.get(c + ".y").as<float>();
     std::vector<float> y(T * H);
     sy::test::poison(y);
@@ -233,7 +240,7 @@ TEST_CASE("Switch Transformer MLP (top-1, capacity, dropped tokens get zero) mat
   sy::expert::moe_workspace ws;
   bool saw_drops = false;
   for (index_t T : {1, 7, 64}) {
-    std::string const c = "T" + std::to_string(T);
+    std::string const c = tnames(T);
     auto const x = f.get(c + ".x").as<float>(), want = f.get(c + ".y").as<float>();
     auto const kept = f.get(c + ".kept").as<std::int32_t>();
     std::vector<float> y(T * H);

@@ -23,7 +23,13 @@
 SWITCHYARD_NAMESPACE_BEGIN
 namespace route {
 
+namespace detail {
+struct thrust_plan_builder;  // route/dispatch_plan_thrust.hpp: the same plan from Thrust algorithms
+}
+
 class dispatch_plan {
+  friend struct detail::thrust_plan_builder;
+
  public:
   // ids [T, K], each in [0, experts) or -1 (no expert). capacity < 0: unlimited.
   void build(matrix_view<std::int32_t const> ids, int experts, index_t capacity = -1) {

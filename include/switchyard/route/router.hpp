@@ -70,7 +70,7 @@ class topk_router {
       mask_groups(choice, E, skip);
       mask = skip;
     }
-    int ids[C.top_k];
+    int ids[C.top_k] = {};
     detail::top_k(choice, E, C.top_k, ids, mask);
 
     int k = C.top_k;
@@ -80,7 +80,7 @@ class topk_router {
       while (k < C.top_k && (k < C.min_k || mass < params.p)) mass += scores[ids[k++]];
     }
 
-    float w[C.top_k];
+    float w[C.top_k] = {};
     if constexpr (C.weighting == weight_fn::softmax_selected) {
       float const m = choice[ids[0]];  // the largest chosen (ids are in descending order)
       float sum = 0.0f;
