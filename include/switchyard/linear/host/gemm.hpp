@@ -19,7 +19,11 @@ namespace host {
 
 namespace detail {
 
-inline constexpr int gemm_tile_rows = 4;
+// Tile: Rows activation rows x 3 weight rows. Per k-step it loads Rows + 3 vectors for 3 Rows
+// FMAs; with AVX-512's 32 registers 8 rows fit (24 accumulators + 3 weights + 1 activation),
+// which makes the tile FMA-bound rather than load-bound; 16-register sets take 4 rows.
+template <class Isa>
+inline constexpr int gemm_tile_rows = Isa::registers >= 32 ? 8 : 4;
 inline constexpr int gemm_tile_cols = 3;
 inline constexpr index_t gemm_kc = k_panel;
 
@@ -36,23 +40,23 @@ SWITCHYARD_FORCE_INLINE void gemm_tile(float const* x, index_t ldx, W const* w, 
 template <simd::isa Isa, class W>
 void gemm_columns(float const* x, index_t ldx, W const* w, index_t ldw, float* y, index_t ldy, index_t T, index_t K,
                   index_t n0, index_t n1) {
-  constexpr int R = gemm_tile_rows, C = gemm_tile_cols;
+  constexpr int R = gemm_tile_rows<Isa>, C = gemm_tile_cols;
+  // Rows in tiles of R, then of 4 (when R is 8), then one by one.
+  auto row_tiles = [&]<int Rows>(index_t& t, index_t k0, index_t k1, bool first) {
+    for (; t + Rows <= T; t += Rows) {
+      index_t n = n0;
+      for (; n + C <= n1; n += C)
+        gemm_tile<Isa, Rows, C>(x + t * ldx, ldx, w + n * ldw, ldw, y + t * ldy + n, ldy, k0, k1, first);
+      for (; n < n1; ++n) gemm_tile<Isa, Rows, 1>(x + t * ldx, ldx, w + n * ldw, ldw, y + t * ldy + n, ldy, k0, k1, first);
+    }
+  };
   for (index_t k0 = 0; k0 < K || k0 == 0; k0 += gemm_kc) {
     index_t const k1 = std::min(K, k0 + gemm_kc);
     bool const first = k0 == 0;
     index_t t = 0;
-    for (; t + R <= T; t += R) {
-      index_t n = n0;
-      for (; n + C <= n1; n += C)
-        gemm_tile<Isa, R, C>(x + t * ldx, ldx, w + n * ldw, ldw, y + t * ldy + n, ldy, k0, k1, first);
-      for (; n < n1; ++n) gemm_tile<Isa, R, 1>(x + t * ldx, ldx, w + n * ldw, ldw, y + t * ldy + n, ldy, k0, k1, first);
-    }
-    for (; t < T; ++t) {
-      index_t n = n0;
-      for (; n + C <= n1; n += C)
-        gemm_tile<Isa, 1, C>(x + t * ldx, ldx, w + n * ldw, ldw, y + t * ldy + n, ldy, k0, k1, first);
-      for (; n < n1; ++n) gemm_tile<Isa, 1, 1>(x + t * ldx, ldx, w + n * ldw, ldw, y + t * ldy + n, ldy, k0, k1, first);
-    }
+    row_tiles.template operator()<R>(t, k0, k1, first);
+    if constexpr (R > 4) row_tiles.template operator()<4>(t, k0, k1, first);
+    row_tiles.template operator()<1>(t, k0, k1, first);
     if (K == 0) break;
   }
 }
