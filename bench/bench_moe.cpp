@@ -6,8 +6,9 @@
 // against the read bandwidth; prefill as GFLOP/s against the FMA peak; both limits measured in
 // this run.
 //
-//   bench_moe [family] [T...]                     the table (all families, T in {1, 16, 128, 512})
-//   bench_moe --raw DIR family T                  run on inputs written by bench/peer_moe.py;
+//   bench_moe [--bf16] [family] [T...]            the table (all families, T in {1, 16, 128, 512});
+//                                                 --bf16: activations rounded to bf16 (vdpbf16ps)
+//   bench_moe --raw DIR family T [bf16]           run on inputs written by bench/peer_moe.py;
 //                                                 prints "median_s min_s max_s checksum"
 #include <cmath>
 #include <cstdio>
@@ -26,6 +27,8 @@ using sy::index_t;
 using bf16 = sy::format::bf16;
 
 namespace {
+
+sy::activations g_activations = sy::activations::f32;
 
 struct shape {
   char const* name;
@@ -69,7 +72,8 @@ void with_layer(model const& m, F&& f) {
   auto t3 = [](bf16 const* p, index_t a, index_t b, index_t c) {
     return sy::tensor_view<bf16 const, sy::dextents<3>>(p, sy::dextents<3>(a, b, c));
   };
-  bank const experts(t3(m.gate_up.data(), m.s.E, 2 * m.s.F, m.s.H), t3(m.down.data(), m.s.E, m.s.H, m.s.F));
+  bank const experts(t3(m.gate_up.data(), m.s.E, 2 * m.s.F, m.s.H), t3(m.down.data(), m.s.E, m.s.H, m.s.F), {}, {},
+                     g_activations);
   auto gate = sy::make_view<float const>(m.gate.data(), m.s.E, m.s.H);
   std::string const n = m.s.name;
   if (n == "mixtral") {
@@ -80,7 +84,8 @@ void with_layer(model const& m, F&& f) {
     f(layer);
   } else {
     sy::expert::moe<sy::route::deepseek_v3<6, 8, 4, true>, bank> layer(gate, experts);
-    layer.set_shared(bank(t3(m.shared_gate_up.data(), 1, 2 * m.s.shared_F, m.s.H), t3(m.shared_down.data(), 1, m.s.H, m.s.shared_F)));
+    layer.set_shared(bank(t3(m.shared_gate_up.data(), 1, 2 * m.s.shared_F, m.s.H), t3(m.shared_down.data(), 1, m.s.H, m.s.shared_F),
+                          {}, {}, g_activations));
     f(layer);
   }
 }
@@ -139,7 +144,14 @@ int raw_mode(char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 5 && std::strcmp(argv[1], "--raw") == 0) return raw_mode(argv);
+  if ((argc == 5 || argc == 6) && std::strcmp(argv[1], "--raw") == 0) {
+    if (argc == 6 && std::strcmp(argv[5], "bf16") == 0) g_activations = sy::activations::bf16;
+    return raw_mode(argv);
+  }
+  if (argc > 1 && std::strcmp(argv[1], "--bf16") == 0) {
+    g_activations = sy::activations::bf16;
+    --argc, ++argv;
+  }
   sy::thread_pool& pool = sy::thread_pool::shared();
   std::vector<index_t> Ts = {1, 16, 128, 512};
   std::string only = argc > 1 ? argv[1] : "";
@@ -150,7 +162,8 @@ int main(int argc, char** argv) {
   double const bw = bench::read_bandwidth(pool), peak = bench::fma_peak(pool);
   std::printf("cpu: %s; kernels: %s; threads: %d\n", sy::detect_cpu_features().describe().c_str(), sy::simd::native::name,
               pool.size());
-  std::printf("measured: read bandwidth %.2f GB/s, f32 FMA peak %.2f GFLOP/s\n\n", bw / 1e9, peak / 1e9);
+  std::printf("measured: read bandwidth %.2f GB/s, f32 FMA peak %.2f GFLOP/s; activations %s\n\n", bw / 1e9, peak / 1e9,
+              g_activations == sy::activations::bf16 ? "bf16" : "f32");
   for (auto const& s : shapes) {
     if (!only.empty() && only != s.name) continue;
     model m(s);

@@ -7,6 +7,8 @@ weights, writes its weights and the input to raw files, then alternates R rounds
 PyTorch (bf16 activations and weights: the module's native dtype), same thread count.
 
     .venv/bin/python bench/peer_moe.py build/release/bench/bench_moe [rounds] [family ...]
+
+SWITCHYARD_ACTIVATIONS=bf16 runs switchyard with activations rounded to bf16, as the module's.
 """
 import os
 import statistics
@@ -46,7 +48,8 @@ def main():
     fams = sys.argv[3:] or list(FAMILIES)
     threads = int(os.environ.get("SWITCHYARD_NUM_THREADS", os.cpu_count()))
     torch.set_num_threads(threads)
-    print(f"threads {threads}, torch {torch.__version__}, rounds {rounds}; median over rounds, spread = (max-min)/median")
+    print(f"threads {threads}, torch {torch.__version__}, rounds {rounds}; median over rounds, spread = (max-min)/median; "
+          f"switchyard activations {os.environ.get('SWITCHYARD_ACTIVATIONS', 'f32')}")
     g = torch.Generator().manual_seed(3)
     for fam in fams:
         h, f, e, k, ts = FAMILIES[fam]
@@ -80,7 +83,7 @@ def main():
                 ours, peer = [], []
                 reps = 5 if t <= 16 else 2
                 for _ in range(rounds):
-                    out = subprocess.run([exe, "--raw", d, fam, str(t)], check=True, capture_output=True, text=True,
+                    out = subprocess.run([exe, "--raw", d, fam, str(t), os.environ.get("SWITCHYARD_ACTIVATIONS", "f32")], check=True, capture_output=True, text=True,
                                          env={**os.environ, "SWITCHYARD_NUM_THREADS": str(threads)})
                     med, _, _, checksum = map(float, out.stdout.split())
                     ours.append(med)

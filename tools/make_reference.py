@@ -120,6 +120,9 @@ def linear_cases(gen):
             w = w.to(torch.bfloat16)
         b = randn(gen, n) if has_bias else None
         y = torch.nn.functional.linear(x, w.float(), b)
+        # The same layer with activations rounded to bf16 first (linear's activations::bf16).
+        y_bf16act = torch.nn.functional.linear(x.bfloat16().float(), w.float(), b)
+        out[f"case{i}.y_bf16act"] = y_bf16act
         out[f"case{i}.x"] = x
         out[f"case{i}.weight"] = w
         if b is not None:

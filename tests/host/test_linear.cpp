@@ -38,7 +38,7 @@ void check_against(std::vector<float> const& x, std::vector<W> const& w, std::ve
 }
 
 template <class Isa, class W>
-void run_case(sy::test::reference_file const& ref, std::string const& c, sy::thread_pool& pool) {
+void run_case(sy::test::reference_file const& ref, std::string const& c, sy::thread_pool& pool, sy::activations act) {
   auto const xt = ref.get(c + ".x");
   auto const T = xt.shape[0], K = xt.shape[1];
   auto const x = xt.as<float>();
@@ -46,16 +46,21 @@ void run_case(sy::test::reference_file const& ref, std::string const& c, sy::thr
   auto const N = wt.shape[0];
   auto const w = wt.as<W>();
   std::vector<float> const bias = ref.contains(c + ".bias") ? ref.get(c + ".bias").as<float>() : std::vector<float>{};
-  auto const want = ref.get(c + ".y").as<float>();
+  bool const rounded = act == sy::activations::bf16;
+  auto const want = ref.get(c + (rounded ? ".y_bf16act" : ".y")).as<float>();
 
   sy::buffer<float> y(static_cast<std::size_t>(T * N));
   sy::test::poison({y.data(), y.size()});
   sy::vector_view<float const> bv = bias.empty() ? sy::vector_view<float const>() : sy::make_view(bias.data(), N);
-  sy::linear<W> layer(sy::make_view(w.data(), N, K), bv);
+  sy::linear<W> layer(sy::make_view(w.data(), N, K), bv, act);
   CHECK(layer.in_features() == K);
   CHECK(layer.out_features() == N);
   layer.template operator()<Isa>(sy::make_view(x.data(), T, K), y.view(T, N), pool);
-  check_against(x, w, bias, y.data(), want, T, K, N, c + " " + Isa::name);
+  // The bound is taken over the activations the products used (rounded for bf16).
+  std::vector<float> xr = x;
+  if (rounded)
+    for (auto& v : xr) v = sy::format::bf16(v).to_float();
+  check_against(xr, w, bias, y.data(), want, T, K, N, c + " " + Isa::name + (rounded ? " (bf16 activations)" : ""));
 }
 
 }  // namespace
@@ -68,8 +73,10 @@ TEMPLATE_LIST_TEST_CASE("linear matches torch", "[linear]", sy::test::all_isas) 
   int cases = 0;
   for (int i = 0; ref.contains("case" + std::to_string(i) + ".x"); ++i, ++cases) {
     std::string const c = "case" + std::to_string(i);
-    if (ref.get(c + ".weight").dtype == "BF16") run_case<Isa, sy::format::bf16>(ref, c, pool);
-    else run_case<Isa, float>(ref, c, pool);
+    for (auto act : {sy::activations::f32, sy::activations::bf16}) {
+      if (ref.get(c + ".weight").dtype == "BF16") run_case<Isa, sy::format::bf16>(ref, c, pool, act);
+      else run_case<Isa, float>(ref, c, pool, act);
+    }
   }
   CHECK(cases >= 9);
 }

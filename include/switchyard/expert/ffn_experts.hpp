@@ -19,7 +19,9 @@ class ffn_experts {
   using weight_format = W;
   using activation = Act;
 
-  ffn_experts(tensor_view<W const, dextents<3>> up, tensor_view<W const, dextents<3>> down) : up_(up), down_(down) {
+  ffn_experts(tensor_view<W const, dextents<3>> up, tensor_view<W const, dextents<3>> down,
+              activations act = activations::f32)
+      : up_(up), down_(down), act_(act) {
     char const* where = "expert::ffn_experts";
     require(down.extent(0) == up.extent(0) && down.extent(1) == up.extent(2) && down.extent(2) == up.extent(1), where,
             "down must be [", up.extent(0), ", ", up.extent(2), ", ", up.extent(1), "], got [", down.extent(0), ", ",
@@ -36,17 +38,18 @@ class ffn_experts {
   void run(index_t e, matrix_view<float const> x, matrix_view<float> h, matrix_view<float> y, thread_pool& pool) const {
     index_t const H = hidden(), F = intermediate(), n = x.extent(0);
     matrix_view<float> hf(h.data(), dextents<2>(n, F), strides<2>{{h.stride(0), 1}});
-    linear<W>(make_view(up_.data() + e * F * H, F, H))(x, hf, pool);
+    linear<W>(make_view(up_.data() + e * F * H, F, H), {}, act_)(x, hf, pool);
     for (index_t r = 0; r < n; ++r) {
       float* row = hf.row(r);
       for (index_t i = 0; i < F; ++i) row[i] = Act::apply(row[i]);
     }
-    linear<W>(make_view(down_.data() + e * H * F, H, F))(matrix_view<float const>(hf), y, pool);
+    linear<W>(make_view(down_.data() + e * H * F, H, F), {}, act_)(matrix_view<float const>(hf), y, pool);
   }
 
  private:
   tensor_view<W const, dextents<3>> up_;
   tensor_view<W const, dextents<3>> down_;
+  activations act_;
 };
 
 }  // namespace expert

@@ -2,7 +2,8 @@
 // A bank of gated expert FFNs, y = down (act(gate x) * up x), weights in format W, stored as
 // transformers 5 stores them: gate_up [E, 2F, H] (the F gate rows, then the F up rows) and
 // down [E, H, F]. Each projection goes through linear<W>, so the quantized formats slot in
-// without touching this file.
+// without touching this file. `act` picks the activation format of every projection
+// (linear.hpp: f32, or bf16 as bf16 engines compute).
 #include <cstdint>
 
 #include "switchyard/core/concepts.hpp"
@@ -26,8 +27,9 @@ class glu_experts {
   // gate_up [E, 2F, H], down [E, H, F]; optional biases gate_up_bias [E, 2F] and down_bias
   // [E, H] (gpt-oss has them).
   glu_experts(tensor_view<W const, dextents<3>> gate_up, tensor_view<W const, dextents<3>> down,
-              matrix_view<float const> gate_up_bias = {}, matrix_view<float const> down_bias = {})
-      : gate_up_(gate_up), down_(down), gate_up_bias_(gate_up_bias), down_bias_(down_bias) {
+              matrix_view<float const> gate_up_bias = {}, matrix_view<float const> down_bias = {},
+              activations act = activations::f32)
+      : gate_up_(gate_up), down_(down), gate_up_bias_(gate_up_bias), down_bias_(down_bias), act_(act) {
     char const* where = "expert::glu_experts";
     require(gate_up.extent(1) % 2 == 0, where, "gate_up has ", gate_up.extent(1), " rows per expert; need 2 x intermediate");
     require(down.extent(0) == gate_up.extent(0), where, "gate_up has ", gate_up.extent(0), " experts but down has ",
@@ -52,9 +54,9 @@ class glu_experts {
   void run(index_t e, matrix_view<float const> x, matrix_view<float> h, matrix_view<float> y, thread_pool& pool) const {
     index_t const H = hidden(), F = intermediate(), n = x.extent(0);
     linear<W> const gate_up(make_view(gate_up_.data() + e * 2 * F * H, 2 * F, H),
-                            gate_up_bias_.data() ? make_view(gate_up_bias_.row(e), 2 * F) : vector_view<float const>{});
+                            gate_up_bias_.data() ? make_view(gate_up_bias_.row(e), 2 * F) : vector_view<float const>{}, act_);
     linear<W> const down(make_view(down_.data() + e * H * F, H, F),
-                         down_bias_.data() ? make_view(down_bias_.row(e), H) : vector_view<float const>{});
+                         down_bias_.data() ? make_view(down_bias_.row(e), H) : vector_view<float const>{}, act_);
     gate_up(x, h, pool);  // gate and up in one pass over x: one [2F, H] projection
     for (index_t r = 0; r < n; ++r) {
       float* row = h.row(r);
@@ -67,6 +69,7 @@ class glu_experts {
   tensor_view<W const, dextents<3>> gate_up_;
   tensor_view<W const, dextents<3>> down_;
   matrix_view<float const> gate_up_bias_, down_bias_;
+  activations act_;
 };
 
 }  // namespace expert

@@ -27,18 +27,30 @@ inline constexpr int gemm_tile_rows = Isa::registers >= 32 ? 8 : 4;
 inline constexpr int gemm_tile_cols = 3;
 inline constexpr index_t gemm_kc = k_panel;
 
-template <simd::isa Isa, int Rows, int Cols, class W>
-SWITCHYARD_FORCE_INLINE void gemm_tile(float const* x, index_t ldx, W const* w, index_t ldw, float* y, index_t ldy,
+// The tile kernel of f32 activations: dot_tile. Other activation formats supply their own
+// (linear/host/bf16_activations.hpp) and reuse the blocking below.
+template <simd::isa Isa>
+struct f32_activations_tile {
+  using x_type = float;
+  template <int Rows, int Cols, class W>
+  static SWITCHYARD_FORCE_INLINE void run(float const* x, index_t ldx, W const* w, index_t ldw, index_t k0, index_t k1,
+                                          float (&out)[Rows][Cols]) {
+    dot_tile<Isa, Rows, Cols>(x, ldx, w, ldw, k0, k1, out);
+  }
+};
+
+template <class Tile, int Rows, int Cols, class X, class W>
+SWITCHYARD_FORCE_INLINE void gemm_tile(X const* x, index_t ldx, W const* w, index_t ldw, float* y, index_t ldy,
                                        index_t k0, index_t k1, bool first) {
   float out[Rows][Cols];
-  dot_tile<Isa, Rows, Cols>(x, ldx, w, ldw, k0, k1, out);
+  Tile::template run<Rows, Cols>(x, ldx, w, ldw, k0, k1, out);
   for (int r = 0; r < Rows; ++r)
     for (int c = 0; c < Cols; ++c) y[r * ldy + c] = first ? out[r][c] : y[r * ldy + c] + out[r][c];
 }
 
 // Features [n0, n1) for every row, one k panel at a time.
-template <simd::isa Isa, class W>
-void gemm_columns(float const* x, index_t ldx, W const* w, index_t ldw, float* y, index_t ldy, index_t T, index_t K,
+template <simd::isa Isa, class Tile, class X, class W>
+void gemm_columns(X const* x, index_t ldx, W const* w, index_t ldw, float* y, index_t ldy, index_t T, index_t K,
                   index_t n0, index_t n1) {
   constexpr int R = gemm_tile_rows<Isa>, C = gemm_tile_cols;
   // Rows in tiles of R, then of 4 (when R is 8), then one by one.
@@ -46,8 +58,8 @@ void gemm_columns(float const* x, index_t ldx, W const* w, index_t ldw, float* y
     for (; t + Rows <= T; t += Rows) {
       index_t n = n0;
       for (; n + C <= n1; n += C)
-        gemm_tile<Isa, Rows, C>(x + t * ldx, ldx, w + n * ldw, ldw, y + t * ldy + n, ldy, k0, k1, first);
-      for (; n < n1; ++n) gemm_tile<Isa, Rows, 1>(x + t * ldx, ldx, w + n * ldw, ldw, y + t * ldy + n, ldy, k0, k1, first);
+        gemm_tile<Tile, Rows, C>(x + t * ldx, ldx, w + n * ldw, ldw, y + t * ldy + n, ldy, k0, k1, first);
+      for (; n < n1; ++n) gemm_tile<Tile, Rows, 1>(x + t * ldx, ldx, w + n * ldw, ldw, y + t * ldy + n, ldy, k0, k1, first);
     }
   };
   for (index_t k0 = 0; k0 < K || k0 == 0; k0 += gemm_kc) {
@@ -61,24 +73,33 @@ void gemm_columns(float const* x, index_t ldx, W const* w, index_t ldw, float* y
   }
 }
 
+// Splits features over the pool and runs gemm_columns with `Tile` on activations x (already in
+// Tile's x_type), then adds the bias.
+template <simd::isa Isa, class Tile, class X, class W>
+void gemm_blocked(X const* x, index_t ldx, matrix_view<W const> w, float const* bias, matrix_view<float> y, index_t T,
+                  index_t K, thread_pool& pool) {
+  index_t const N = w.extent(0);
+  if (T == 0 || N == 0) return;
+  // Chunks of features that are a multiple of the tile width, ~256 KiB of weights (L2) each.
+  index_t const per_chunk = std::max<index_t>(gemm_tile_cols,
+      (256 * 1024) / std::max<index_t>(1, std::min(K, gemm_kc) * index_t{sizeof(W)}));
+  index_t const grain = per_chunk - per_chunk % gemm_tile_cols;
+  pool.parallel_for(0, N, grain, [&](index_t lo, index_t hi) {
+    gemm_columns<Isa, Tile>(x, ldx, w.data(), w.stride(0), y.data(), y.stride(0), T, K, lo, hi);
+    if (bias)
+      for (index_t t = 0; t < T; ++t)
+        for (index_t n = lo; n < hi; ++n) y.data()[t * y.stride(0) + n] += bias[n];
+  });
+}
+
 }  // namespace detail
 
 // x [T, K], w [N, K], bias [N] or null, y [T, N]; shapes are checked by the caller (linear<W>).
 template <simd::isa Isa = simd::native, class W>
 void gemm(matrix_view<float const> x, matrix_view<W const> w, float const* bias, matrix_view<float> y,
           thread_pool& pool) {
-  index_t const T = x.extent(0), K = x.extent(1), N = w.extent(0);
-  if (T == 0 || N == 0) return;
-  // Chunks of features that are a multiple of the tile width, ~256 KiB of weights (L2) each.
-  index_t const per_chunk = std::max<index_t>(detail::gemm_tile_cols,
-      (256 * 1024) / std::max<index_t>(1, std::min(K, detail::gemm_kc) * index_t{sizeof(W)}));
-  index_t const grain = per_chunk - per_chunk % detail::gemm_tile_cols;
-  pool.parallel_for(0, N, grain, [&](index_t lo, index_t hi) {
-    detail::gemm_columns<Isa>(x.data(), x.stride(0), w.data(), w.stride(0), y.data(), y.stride(0), T, K, lo, hi);
-    if (bias)
-      for (index_t t = 0; t < T; ++t)
-        for (index_t n = lo; n < hi; ++n) y.data()[t * y.stride(0) + n] += bias[n];
-  });
+  detail::gemm_blocked<Isa, detail::f32_activations_tile<Isa>>(x.data(), x.stride(0), w, bias, y, x.extent(0), x.extent(1),
+                                                               pool);
 }
 
 }  // namespace host
