@@ -157,11 +157,16 @@ TEST_CASE("Qwen2-MoE block (sigmoid-gated shared expert) matches transformers", 
   check_family<sy::route::qwen_moe<2, false>, float>("moe_qwen2_moe.safetensors", false, "shared_expert", 1.0f, true);
 }
 
-TEST_CASE("a token's output does not depend on its batch or the thread count", "[moe]") {
-  sy::test::reference_file f("moe_mixtral.safetensors");
-  auto const ew = routed<float>(f);
+namespace {
+template <class W>
+void check_batch_independence(std::string const& file, sy::activations act) {
+  sy::test::reference_file f(file);
+  auto const ew = routed<W>(f);
   auto const gate = f.get("gate.weight").as<float>();
-  sy::expert::moe<sy::route::mixtral<2>, sy::expert::glu_experts<float>> layer(sy::make_view(gate.data(), ew.E, ew.H), ew.bank());
+  using bank = sy::expert::glu_experts<W>;
+  bank const experts(sy::tensor_view<W const, sy::dextents<3>>(ew.gate_up.data(), sy::dextents<3>(ew.E, 2 * ew.F, ew.H)),
+                     sy::tensor_view<W const, sy::dextents<3>>(ew.down.data(), sy::dextents<3>(ew.E, ew.H, ew.F)), {}, {}, act);
+  sy::expert::moe<sy::route::mixtral<2>, bank> layer(sy::make_view(gate.data(), ew.E, ew.H), experts);
   auto const x = f.get("T64.x").as<float>();
   std::vector<float> batch(64 * ew.H), alone(ew.H);
   sy::expert::moe_workspace ws;
@@ -169,8 +174,19 @@ TEST_CASE("a token's output does not depend on its batch or the thread count", "
   layer(sy::make_view(x.data(), 64, ew.H), sy::make_view(batch.data(), 64, ew.H), ws, {}, two);
   for (index_t t = 0; t < 64; t += 9) {
     layer(sy::make_view(x.data() + t * ew.H, 1, ew.H), sy::make_view(alone.data(), 1, ew.H), ws, {}, one);
-    for (index_t i = 0; i < ew.H; ++i) REQUIRE(alone[i] == batch[t * ew.H + i]);  // bit-identical
+    for (index_t i = 0; i < ew.H; ++i) {
+      INFO(file << (act == sy::activations::bf16 ? " bf16" : " f32") << " activations, token " << t << ", element " << i);
+      REQUIRE(alone[i] == batch[t * ew.H + i]);  // bit-identical
+    }
   }
+}
+}  // namespace
+
+TEST_CASE("a token's output does not depend on its batch or the thread count", "[moe]") {
+  check_batch_independence<float>("moe_mixtral.safetensors", sy::activations::f32);
+  check_batch_independence<float>("moe_mixtral.safetensors", sy::activations::bf16);
+  check_batch_independence<sy::format::bf16>("moe_mixtral_bf16.safetensors", sy::activations::f32);
+  check_batch_independence<sy::format::bf16>("moe_mixtral_bf16.safetensors", sy::activations::bf16);  // vdpbf16ps
 }
 
 TEST_CASE("gpt-oss MLP (raw-logit top-k, softmax over the chosen, clamped SwiGLU with biases) matches transformers", "[moe]") {

@@ -11,6 +11,7 @@
 #include "switchyard/core/simd/simd.hpp"
 #include "switchyard/core/tensor_view.hpp"
 #include "switchyard/core/thread_pool.hpp"
+#include "switchyard/detail/madd.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
 namespace norm {
@@ -37,7 +38,7 @@ void rms_norm_row(float const* SWITCHYARD_RESTRICT x, W const* SWITCHYARD_RESTRI
     a0 = Isa::fma(v, v, a0);
   }
   float sum = Isa::reduce_add(Isa::add(Isa::add(a0, a1), Isa::add(a2, a3)));
-  for (; i < n; ++i) sum += x[i] * x[i];
+  for (; i < n; ++i) sum = ::switchyard::detail::madd(x[i], x[i], sum);
 
   float const scale = 1.0f / std::sqrt(sum / static_cast<float>(n) + eps);
   V const s = Isa::set1(scale);

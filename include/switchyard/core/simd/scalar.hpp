@@ -6,6 +6,7 @@
 
 #include "switchyard/core/cpu_features.hpp"
 #include "switchyard/core/format/traits.hpp"
+#include "switchyard/detail/madd.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
 namespace simd {
@@ -48,9 +49,9 @@ struct scalar {
     for (int i = 0; i < lanes; ++i) a.v[i] *= b.v[i];
     return a;
   }
-  // a * b + c
+  // a * b + c, fused where the target has FMA (detail::madd: the same rounding in every kernel)
   static SWITCHYARD_FORCE_INLINE vf fma(vf a, vf b, vf c) noexcept {
-    for (int i = 0; i < lanes; ++i) c.v[i] += a.v[i] * b.v[i];
+    for (int i = 0; i < lanes; ++i) c.v[i] = ::switchyard::detail::madd(a.v[i], b.v[i], c.v[i]);
     return c;
   }
   static SWITCHYARD_FORCE_INLINE float reduce_add(vf a) noexcept {

@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "switchyard/core/format/bf16.hpp"
+#include "switchyard/detail/madd.hpp"
 #include "switchyard/linear/host/gemm.hpp"
+#include "switchyard/linear/host/gemv.hpp"
 
 #if defined(__AVX512BF16__) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 #include <immintrin.h>
@@ -58,7 +60,7 @@ struct dpbf16_tile {
 #pragma GCC unroll 8
       for (int c = 0; c < Cols; ++c) {
         float s = simd::avx512::reduce_add(acc[r][c]);
-        for (index_t kk = k; kk < k1; ++kk) s += x[r * ldx + kk].to_float() * w[c * ldw + kk].to_float();
+        for (index_t kk = k; kk < k1; ++kk) s = ::switchyard::detail::madd(x[r * ldx + kk].to_float(), w[c * ldw + kk].to_float(), s);
         out[r][c] = s;
       }
   }
@@ -75,7 +77,8 @@ std::vector<T>& activation_scratch(std::size_t n) {
 
 }  // namespace detail
 
-// y = round_bf16(x) W^T (+ bias), any row count. x rows must be contiguous.
+// y = round_bf16(x) W^T (+ bias), any row count: the GEMV blocking for decode rows, the GEMM's
+// above, one tile kernel for both (so a row's result does not depend on the row count).
 template <simd::isa Isa = simd::native, class W>
 void gemm_bf16_activations(matrix_view<float const> x, matrix_view<W const> w, float const* bias, matrix_view<float> y,
                            thread_pool& pool) {
@@ -86,14 +89,17 @@ void gemm_bf16_activations(matrix_view<float const> x, matrix_view<W const> w, f
     auto& xb = detail::activation_scratch<format::bf16>(static_cast<std::size_t>(T * K));
     for (index_t t = 0; t < T; ++t)
       for (index_t k = 0; k < K; ++k) xb[static_cast<std::size_t>(t * K + k)] = format::bf16(x(t, k));
-    detail::gemm_blocked<Isa, detail::dpbf16_tile>(xb.data(), K, w, bias, y, T, K, pool);
+    if (T <= gemv_max_rows) detail::gemv_blocked<Isa, detail::dpbf16_tile>(xb.data(), K, w, bias, y, T, K, pool);
+    else detail::gemm_blocked<Isa, detail::dpbf16_tile>(xb.data(), K, w, bias, y, T, K, pool);
     return;
   }
 #endif
   auto& xr = detail::activation_scratch<float>(static_cast<std::size_t>(T * K));
   for (index_t t = 0; t < T; ++t)
     for (index_t k = 0; k < K; ++k) xr[static_cast<std::size_t>(t * K + k)] = format::bf16(x(t, k)).to_float();
-  detail::gemm_blocked<Isa, detail::f32_activations_tile<Isa>>(xr.data(), K, w, bias, y, T, K, pool);
+  using tile = detail::f32_activations_tile<Isa>;
+  if (T <= gemv_max_rows) detail::gemv_blocked<Isa, tile>(xr.data(), K, w, bias, y, T, K, pool);
+  else detail::gemm_blocked<Isa, tile>(xr.data(), K, w, bias, y, T, K, pool);
 }
 
 }  // namespace host

@@ -8,6 +8,7 @@
 #include "switchyard/core/format/traits.hpp"
 #include "switchyard/core/simd/simd.hpp"
 #include "switchyard/core/tensor_view.hpp"
+#include "switchyard/detail/madd.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
 namespace host::detail {
@@ -57,10 +58,22 @@ SWITCHYARD_FORCE_INLINE void dot_tile(float const* SWITCHYARD_RESTRICT x, index_
 #pragma GCC unroll 8
     for (int c = 0; c < Cols; ++c) {
       float s = Isa::reduce_add(acc[r][c]);
-      for (index_t kk = k; kk < k1; ++kk) s += x[r * ldx + kk] * format::to_float(w[c * ldw + kk]);
+      for (index_t kk = k; kk < k1; ++kk) s = ::switchyard::detail::madd(x[r * ldx + kk], format::to_float(w[c * ldw + kk]), s);
       out[r][c] = s;
     }
 }
+
+// The tile kernel of f32 activations: dot_tile. Other activation formats supply their own
+// (linear/host/bf16_activations.hpp) and reuse the GEMV and GEMM blocking.
+template <simd::isa Isa>
+struct f32_activations_tile {
+  using x_type = float;
+  template <int Rows, int Cols, class W>
+  static SWITCHYARD_FORCE_INLINE void run(float const* x, index_t ldx, W const* w, index_t ldw, index_t k0, index_t k1,
+                                          float (&out)[Rows][Cols]) {
+    dot_tile<Isa, Rows, Cols>(x, ldx, w, ldw, k0, k1, out);
+  }
+};
 
 }  // namespace host::detail
 SWITCHYARD_NAMESPACE_END

@@ -27,18 +27,6 @@ inline constexpr int gemm_tile_rows = Isa::registers >= 32 ? 8 : 4;
 inline constexpr int gemm_tile_cols = 3;
 inline constexpr index_t gemm_kc = k_panel;
 
-// The tile kernel of f32 activations: dot_tile. Other activation formats supply their own
-// (linear/host/bf16_activations.hpp) and reuse the blocking below.
-template <simd::isa Isa>
-struct f32_activations_tile {
-  using x_type = float;
-  template <int Rows, int Cols, class W>
-  static SWITCHYARD_FORCE_INLINE void run(float const* x, index_t ldx, W const* w, index_t ldw, index_t k0, index_t k1,
-                                          float (&out)[Rows][Cols]) {
-    dot_tile<Isa, Rows, Cols>(x, ldx, w, ldw, k0, k1, out);
-  }
-};
-
 template <class Tile, int Rows, int Cols, class X, class W>
 SWITCHYARD_FORCE_INLINE void gemm_tile(X const* x, index_t ldx, W const* w, index_t ldw, float* y, index_t ldy,
                                        index_t k0, index_t k1, bool first) {

@@ -18,8 +18,8 @@ inline constexpr index_t gemv_max_rows = 8;
 
 namespace detail {
 
-template <simd::isa Isa, int T, class W>
-void gemv_rows(float const* x, index_t ldx, W const* w, index_t ldw, float const* bias, float* y, index_t ldy,
+template <simd::isa Isa, class Tile, int T, class X, class W>
+void gemv_rows(X const* x, index_t ldx, W const* w, index_t ldw, float const* bias, float* y, index_t ldy,
                index_t K, index_t n0, index_t n1) {
   constexpr int C = tile_cols<Isa>(T);
   index_t n = n0;
@@ -30,9 +30,9 @@ void gemv_rows(float const* x, index_t ldx, W const* w, index_t ldw, float const
   // out = sum of k panels, added in panel order (see k_panel).
   auto tile = [&]<int Cols>(index_t nb) {
     float out[T][Cols], part[T][Cols];
-    dot_tile<Isa, T, Cols>(x, ldx, w + nb * ldw, ldw, 0, std::min(K, k_panel), out);
+    Tile::template run<T, Cols>(x, ldx, w + nb * ldw, ldw, 0, std::min(K, k_panel), out);
     for (index_t k0 = k_panel; k0 < K; k0 += k_panel) {
-      dot_tile<Isa, T, Cols>(x, ldx, w + nb * ldw, ldw, k0, std::min(K, k0 + k_panel), part);
+      Tile::template run<T, Cols>(x, ldx, w + nb * ldw, ldw, k0, std::min(K, k0 + k_panel), part);
       for (int t = 0; t < T; ++t)
         for (int c = 0; c < Cols; ++c) out[t][c] += part[t][c];
     }
@@ -42,21 +42,18 @@ void gemv_rows(float const* x, index_t ldx, W const* w, index_t ldw, float const
   for (; n < n1; ++n) tile.template operator()<1>(n);
 }
 
-}  // namespace detail
-
-// x [T, K], w [N, K], bias [N] or empty, y [T, N]; T <= gemv_max_rows. Shapes are checked by the
-// caller (linear<W>); rows must be contiguous.
-template <simd::isa Isa = simd::native, class W>
-void gemv(matrix_view<float const> x, matrix_view<W const> w, float const* bias, matrix_view<float> y,
-          thread_pool& pool) {
-  index_t const T = x.extent(0), K = x.extent(1), N = w.extent(0);
+// Splits output features over the pool; T (<= gemv_max_rows) becomes a template argument.
+template <simd::isa Isa, class Tile, class X, class W>
+void gemv_blocked(X const* x, index_t ldx, matrix_view<W const> w, float const* bias, matrix_view<float> y, index_t T,
+                  index_t K, thread_pool& pool) {
+  index_t const N = w.extent(0);
   require(T >= 0 && T <= gemv_max_rows, "host::gemv", "at most ", gemv_max_rows, " rows, got ", T);
   if (T == 0 || N == 0) return;
   // ~64 KiB of weights per chunk: enough work to amortize the claim, many chunks per thread.
   index_t const grain = std::max<index_t>(4, (64 * 1024) / std::max<index_t>(1, K * index_t{sizeof(W)}));
   auto run = [&]<int Tc>() {
     pool.parallel_for(0, N, grain, [&](index_t lo, index_t hi) {
-      detail::gemv_rows<Isa, Tc>(x.data(), x.stride(0), w.data(), w.stride(0), bias, y.data(), y.stride(0), K, lo, hi);
+      gemv_rows<Isa, Tile, Tc>(x, ldx, w.data(), w.stride(0), bias, y.data(), y.stride(0), K, lo, hi);
     });
   };
   switch (T) {
@@ -69,6 +66,17 @@ void gemv(matrix_view<float const> x, matrix_view<W const> w, float const* bias,
     case 7: run.template operator()<7>(); break;
     default: run.template operator()<8>(); break;
   }
+}
+
+}  // namespace detail
+
+// x [T, K], w [N, K], bias [N] or empty, y [T, N]; T <= gemv_max_rows. Shapes are checked by the
+// caller (linear<W>); rows must be contiguous.
+template <simd::isa Isa = simd::native, class W>
+void gemv(matrix_view<float const> x, matrix_view<W const> w, float const* bias, matrix_view<float> y,
+          thread_pool& pool) {
+  detail::gemv_blocked<Isa, detail::f32_activations_tile<Isa>>(x.data(), x.stride(0), w, bias, y, x.extent(0), x.extent(1),
+                                                               pool);
 }
 
 }  // namespace host
