@@ -42,12 +42,14 @@ class expert_choice {
     require(std::isfinite(params.capacity_factor) && params.capacity_factor > 0.0f, where,
             "capacity_factor must be finite and > 0, got ", params.capacity_factor);
     if (T == 0) return;
-    // Scores: softmax over experts, per token.
-    std::vector<float> scores(static_cast<std::size_t>(T * E));
+    // Scores: softmax over experts, per token (scratch of the calling thread, reused).
+    thread_local std::vector<float> scores_buf;
+    if (scores_buf.size() < static_cast<std::size_t>(T * E)) scores_buf.resize(static_cast<std::size_t>(T * E));
+    float* const scores = scores_buf.data();
     pool.parallel_for(0, T, 64, [&](index_t lo, index_t hi) {
       for (index_t t = lo; t < hi; ++t) {
         float const* l = logits.row(t);
-        float* s = scores.data() + t * E;
+        float* s = scores + t * E;
         float m = -INFINITY;
         for (index_t e = 0; e < E; ++e) m = std::max(m, l[e]);
         float sum = 0.0f;
@@ -59,12 +61,15 @@ class expert_choice {
     index_t const C = capacity(T, E, params.capacity_factor);
     // Each expert picks its tokens (disjoint columns: no races).
     pool.parallel_for(0, E, 1, [&](index_t lo, index_t hi) {
-      std::vector<float> column(static_cast<std::size_t>(T));
-      std::vector<int> chosen(static_cast<std::size_t>(C));
+      thread_local std::vector<float> column;
+      thread_local std::vector<int> chosen;
+      if (column.size() < static_cast<std::size_t>(T)) column.resize(static_cast<std::size_t>(T));
+      if (chosen.size() < static_cast<std::size_t>(C)) chosen.resize(static_cast<std::size_t>(C));
       for (index_t e = lo; e < hi; ++e) {
         for (index_t t = 0; t < T; ++t) column[static_cast<std::size_t>(t)] = scores[static_cast<std::size_t>(t * E + e)];
         detail::top_k(column.data(), static_cast<int>(T), static_cast<int>(C), chosen.data());
-        for (int t : chosen) {
+        for (index_t j = 0; j < C; ++j) {
+          int const t = chosen[static_cast<std::size_t>(j)];
           ids(t, e) = static_cast<std::int32_t>(e);
           weights(t, e) = column[static_cast<std::size_t>(t)] * params.scaling;
         }

@@ -48,8 +48,11 @@ class topk_router {
     index_t const T = logits.extent(0), E = logits.extent(1);
     validate(T, E, ids, weights, params);
     pool.parallel_for(0, T, 64, [&](index_t lo, index_t hi) {
-      std::vector<float> scratch(static_cast<std::size_t>(2 * E));  // per chunk, not per token
-      std::vector<char> skip(static_cast<std::size_t>(E));
+      // Per-thread scratch, grown to the largest E seen and reused: no allocation per call.
+      thread_local std::vector<float> scratch;
+      thread_local std::vector<char> skip;
+      if (scratch.size() < static_cast<std::size_t>(2 * E)) scratch.resize(static_cast<std::size_t>(2 * E));
+      if (skip.size() < static_cast<std::size_t>(E)) skip.resize(static_cast<std::size_t>(E));
       for (index_t t = lo; t < hi; ++t)
         route_token(logits.row(t), static_cast<int>(E), ids.row(t), weights.row(t), params, scratch.data(),
                     reinterpret_cast<bool*>(skip.data()));
