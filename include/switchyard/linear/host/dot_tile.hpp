@@ -13,8 +13,8 @@
 SWITCHYARD_NAMESPACE_BEGIN
 namespace host::detail {
 
-// Both GEMV and GEMM sum k in panels of this many elements, in the same order (panel partials
-// added left to right). A row's result therefore does not depend on how many other rows share
+// Both GEMV and GEMM sum k in panels of a tile kernel's k_panel elements (this many for f32
+// activations), in the same order (panel partials added left to right). A row's result therefore does not depend on how many other rows share
 // the call, which makes the MoE layer's output per token independent of its batch (its
 // deterministic mode costs nothing). 1024 f32 = 4 KiB per row: a 4x3 GEMM tile's operands fit L1.
 inline constexpr index_t k_panel = 1024;
@@ -68,6 +68,7 @@ SWITCHYARD_FORCE_INLINE void dot_tile(float const* SWITCHYARD_RESTRICT x, index_
 template <simd::isa Isa>
 struct f32_activations_tile {
   using x_type = float;
+  static constexpr index_t k_panel = host::detail::k_panel;
   template <int Rows, int Cols, class W>
   static SWITCHYARD_FORCE_INLINE void run(float const* x, index_t ldx, W const* w, index_t ldw, index_t k0, index_t k1,
                                           float (&out)[Rows][Cols]) {

@@ -25,7 +25,6 @@ namespace detail {
 template <class Isa>
 inline constexpr int gemm_tile_rows = Isa::registers >= 32 ? 8 : 4;
 inline constexpr int gemm_tile_cols = 3;
-inline constexpr index_t gemm_kc = k_panel;
 
 template <class Tile, int Rows, int Cols, class X, class W>
 SWITCHYARD_FORCE_INLINE void gemm_tile(X const* x, index_t ldx, W const* w, index_t ldw, float* y, index_t ldy,
@@ -50,8 +49,9 @@ void gemm_columns(X const* x, index_t ldx, W const* w, index_t ldw, float* y, in
       for (; n < n1; ++n) gemm_tile<Tile, Rows, 1>(x + t * ldx, ldx, w + n * ldw, ldw, y + t * ldy + n, ldy, k0, k1, first);
     }
   };
-  for (index_t k0 = 0; k0 < K || k0 == 0; k0 += gemm_kc) {
-    index_t const k1 = std::min(K, k0 + gemm_kc);
+  constexpr index_t kc = Tile::k_panel;
+  for (index_t k0 = 0; k0 < K || k0 == 0; k0 += kc) {
+    index_t const k1 = std::min(K, k0 + kc);
     bool const first = k0 == 0;
     index_t t = 0;
     row_tiles.template operator()<R>(t, k0, k1, first);
@@ -70,7 +70,7 @@ void gemm_blocked(X const* x, index_t ldx, matrix_view<W const> w, float const* 
   if (T == 0 || N == 0) return;
   // Chunks of features that are a multiple of the tile width, ~256 KiB of weights (L2) each.
   index_t const per_chunk = std::max<index_t>(gemm_tile_cols,
-      (256 * 1024) / std::max<index_t>(1, std::min(K, gemm_kc) * index_t{sizeof(W)}));
+      (256 * 1024) / std::max<index_t>(1, std::min(K, Tile::k_panel) * index_t{sizeof(W)}));
   index_t const grain = per_chunk - per_chunk % gemm_tile_cols;
   pool.parallel_for(0, N, grain, [&](index_t lo, index_t hi) {
     gemm_columns<Isa, Tile>(x, ldx, w.data(), w.stride(0), y.data(), y.stride(0), T, K, lo, hi);
