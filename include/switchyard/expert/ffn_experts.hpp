@@ -1,6 +1,8 @@
 #pragma once
 // A bank of plain two-matrix expert FFNs, y = down act(up x) (Switch Transformer's DenseActDense),
 // weights in format W: up [E, F, H], down [E, H, F], each projection through linear<W>.
+#include <algorithm>
+
 #include "switchyard/core/concepts.hpp"
 #include "switchyard/core/error.hpp"
 #include "switchyard/core/tensor_view.hpp"
@@ -39,10 +41,14 @@ class ffn_experts {
     index_t const H = hidden(), F = intermediate(), n = x.extent(0);
     matrix_view<float> hf(h.data(), dextents<2>(n, F), strides<2>{{h.stride(0), 1}});
     linear<W>(make_view(up_.data() + e * F * H, F, H), {}, act_)(x, hf, pool);
-    for (index_t r = 0; r < n; ++r) {
-      float* row = hf.row(r);
-      for (index_t i = 0; i < F; ++i) row[i] = Act::apply(row[i]);
-    }
+    pool.parallel_for(0, n * F, 4096, [&](index_t lo, index_t hi) {
+      for (index_t idx = lo; idx < hi;) {
+        index_t const r = idx / F, i0 = idx % F, i1 = std::min(F, i0 + (hi - idx));
+        float* row = hf.row(r);
+        for (index_t i = i0; i < i1; ++i) row[i] = Act::apply(row[i]);
+        idx += i1 - i0;
+      }
+    });
     linear<W>(make_view(down_.data() + e * H * F, H, F), {}, act_)(matrix_view<float const>(hf), y, pool);
   }
 

@@ -4,6 +4,7 @@
 // down [E, H, F]. Each projection goes through linear<W>, so the quantized formats slot in
 // without touching this file. `act` picks the activation format of every projection
 // (linear.hpp: f32, or bf16 as bf16 engines compute).
+#include <algorithm>
 #include <cstdint>
 
 #include "switchyard/core/concepts.hpp"
@@ -58,10 +59,16 @@ class glu_experts {
     linear<W> const down(make_view(down_.data() + e * H * F, H, F),
                          down_bias_.data() ? make_view(down_bias_.row(e), H) : vector_view<float const>{}, act_);
     gate_up(x, h, pool);  // gate and up in one pass over x: one [2F, H] projection
-    for (index_t r = 0; r < n; ++r) {
-      float* row = h.row(r);
-      for (index_t i = 0; i < F; ++i) row[i] = Act::apply(row[i], row[F + i]);
-    }
+    // act(gate) * up into the gate half, split over the pool as (row, column) ranges so that a
+    // single decode row with a wide F is split too.
+    pool.parallel_for(0, n * F, 4096, [&](index_t lo, index_t hi) {
+      for (index_t idx = lo; idx < hi;) {
+        index_t const r = idx / F, i0 = idx % F, i1 = std::min(F, i0 + (hi - idx));
+        float* row = h.row(r);
+        for (index_t i = i0; i < i1; ++i) row[i] = Act::apply(row[i], row[F + i]);
+        idx += i1 - i0;
+      }
+    });
     down(matrix_view<float const>(h.data(), dextents<2>(n, F), strides<2>{{h.stride(0), 1}}), y, pool);
   }
 

@@ -9,6 +9,7 @@
 // F.linear(x.bfloat16().float(), W) with the f32 bound. Where vdpbf16ps is not available (no
 // AVX512-BF16, or weights that are not bf16), the activations are rounded and the f32 kernels
 // run on them: the same arithmetic up to summation order.
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 #include <vector>
@@ -90,16 +91,20 @@ void gemm_bf16_activations(matrix_view<float const> x, matrix_view<W const> w, f
 #if SWITCHYARD_HAS_AVX512BF16
   if constexpr (std::is_same_v<Isa, simd::avx512> && std::is_same_v<W, format::bf16>) {
     auto& xb = detail::activation_scratch<format::bf16>(static_cast<std::size_t>(T * K));
-    for (index_t t = 0; t < T; ++t)
-      for (index_t k = 0; k < K; ++k) xb[static_cast<std::size_t>(t * K + k)] = format::bf16(x(t, k));
+    pool.parallel_for(0, T, std::max<index_t>(1, 16384 / std::max<index_t>(K, 1)), [&](index_t lo, index_t hi) {
+      for (index_t t = lo; t < hi; ++t)
+        for (index_t k = 0; k < K; ++k) xb[static_cast<std::size_t>(t * K + k)] = format::bf16(x.row(t)[k]);
+    });
     if (T <= gemv_max_rows) detail::gemv_blocked<Isa, detail::dpbf16_tile>(xb.data(), K, w, bias, y, T, K, pool);
     else detail::gemm_blocked<Isa, detail::dpbf16_tile>(xb.data(), K, w, bias, y, T, K, pool);
     return;
   }
 #endif
   auto& xr = detail::activation_scratch<float>(static_cast<std::size_t>(T * K));
-  for (index_t t = 0; t < T; ++t)
-    for (index_t k = 0; k < K; ++k) xr[static_cast<std::size_t>(t * K + k)] = format::bf16(x(t, k)).to_float();
+  pool.parallel_for(0, T, std::max<index_t>(1, 16384 / std::max<index_t>(K, 1)), [&](index_t lo, index_t hi) {
+    for (index_t t = lo; t < hi; ++t)
+      for (index_t k = 0; k < K; ++k) xr[static_cast<std::size_t>(t * K + k)] = format::bf16(x.row(t)[k]).to_float();
+  });
   using tile = detail::f32_activations_tile<Isa>;
   if (T <= gemv_max_rows) detail::gemv_blocked<Isa, tile>(xr.data(), K, w, bias, y, T, K, pool);
   else detail::gemm_blocked<Isa, tile>(xr.data(), K, w, bias, y, T, K, pool);

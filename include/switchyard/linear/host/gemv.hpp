@@ -28,12 +28,12 @@ void gemv_rows(X const* x, index_t ldx, W const* w, index_t ldw, float const* bi
       for (int c = 0; c < Cols; ++c) y[t * ldy + nb + c] = out[t][c] + (bias ? bias[nb + c] : 0.0f);
   };
   // out = sum of k panels, added in panel order (see k_panel).
-  constexpr index_t k_panel = Tile::k_panel;
+  constexpr index_t panel = Tile::k_panel;
   auto tile = [&]<int Cols>(index_t nb) {
     float out[T][Cols], part[T][Cols];
-    Tile::template run<T, Cols>(x, ldx, w + nb * ldw, ldw, 0, std::min(K, k_panel), out);
-    for (index_t k0 = k_panel; k0 < K; k0 += k_panel) {
-      Tile::template run<T, Cols>(x, ldx, w + nb * ldw, ldw, k0, std::min(K, k0 + k_panel), part);
+    Tile::template run<T, Cols>(x, ldx, w + nb * ldw, ldw, 0, std::min(K, panel), out);
+    for (index_t k0 = panel; k0 < K; k0 += panel) {
+      Tile::template run<T, Cols>(x, ldx, w + nb * ldw, ldw, k0, std::min(K, k0 + panel), part);
       for (int t = 0; t < T; ++t)
         for (int c = 0; c < Cols; ++c) out[t][c] += part[t][c];
     }
