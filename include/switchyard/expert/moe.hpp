@@ -42,20 +42,23 @@ struct load_stats {
                                                 // experts; log(E) is perfect balance
 };
 
-// Scratch for one layer call, sized by reserve() or on first use; reused across calls.
+// Scratch for one layer call, grown on use and reused across calls (no allocation once the
+// largest call has been seen). Sizes follow what the call needs: routing buffers by T x slots,
+// sorted rows by the slots actually kept, the expert scratch by the busiest expert's rows.
 class moe_workspace {
  public:
-  // scratch_cols: the widest per-row scratch an expert bank needs (2F for gated experts).
-  void reserve(index_t tokens, index_t experts, index_t k, index_t hidden, index_t scratch_cols) {
+  void reserve_routing(index_t tokens, index_t experts, index_t slots) {
     grow(logits_, tokens * experts);
-    grow(weights_, tokens * k);
-    grow(ids_, tokens * k);
-    grow(x_sorted_, tokens * k * hidden);
-    grow(y_sorted_, tokens * k * hidden);
-    grow(h_, tokens * k * scratch_cols);
-    grow(shared_, tokens * hidden);
-    grow(shared_h_, tokens * scratch_cols);
+    grow(weights_, tokens * slots);
+    grow(ids_, tokens * slots);
   }
+  // kept: slots after the plan; rows: the most rows one expert (or the shared expert) runs on.
+  void reserve_experts(index_t kept, index_t rows, index_t hidden, index_t scratch_cols) {
+    grow(x_sorted_, kept * hidden);
+    grow(y_sorted_, kept * hidden);
+    grow(h_, rows * scratch_cols);
+  }
+  void reserve_shared(index_t tokens, index_t hidden) { grow(shared_, tokens * hidden); }
 
   route::dispatch_plan plan;
   float* logits() { return logits_.data(); }
@@ -65,14 +68,13 @@ class moe_workspace {
   float* y_sorted() { return y_sorted_.data(); }
   float* h() { return h_.data(); }
   float* shared_out() { return shared_.data(); }
-  float* shared_h() { return shared_h_.data(); }
 
  private:
   template <class T>
   static void grow(buffer<T>& b, index_t n) {
     if (static_cast<index_t>(b.size()) < n) b = buffer<T>(static_cast<std::size_t>(n));
   }
-  buffer<float> logits_, weights_, x_sorted_, y_sorted_, h_, shared_, shared_h_;
+  buffer<float> logits_, weights_, x_sorted_, y_sorted_, h_, shared_;
   buffer<std::int32_t> ids_;
 };
 
@@ -147,8 +149,7 @@ class moe {
     index_t const T = x.extent(0), H = hidden(), E = experts(), K = Router::slots(E);
     require(x.extent(1) == H && y.extent(0) == T && y.extent(1) == H, "expert::moe", "x and y must be [T, ", H,
             "], got x [", x.extent(0), ", ", x.extent(1), "] and y [", y.extent(0), ", ", y.extent(1), "]");
-    index_t const cols = std::max(experts_.scratch_cols(), shared_ ? shared_->scratch_cols() : 0);
-    ws.reserve(T, E, K, H, cols);
+    ws.reserve_routing(T, E, K);
     if (T == 0) return;
 
     matrix_view<float> logits = make_view(ws.logits(), T, E);
@@ -159,6 +160,9 @@ class moe {
     ws.plan.build(ids, static_cast<int>(E), capacity_);
 
     index_t const S = ws.plan.kept();
+    index_t busiest = shared_ ? T : 0;
+    for (auto c : ws.plan.counts()) busiest = std::max<index_t>(busiest, c);
+    ws.reserve_experts(S, busiest, H, std::max(experts_.scratch_cols(), shared_ ? shared_->scratch_cols() : 0));
     matrix_view<float> x_sorted = make_view(ws.x_sorted(), S, H);
     matrix_view<float> y_sorted = make_view(ws.y_sorted(), S, H);
     gather(x, ws.plan, x_sorted, pool);
@@ -172,8 +176,9 @@ class moe {
     combine(y_sorted, ws.plan, weights, y, pool);
 
     if (shared_) {
+      ws.reserve_shared(T, H);
       matrix_view<float> so = make_view(ws.shared_out(), T, H);
-      shared_->run(0, x, make_view(ws.shared_h(), T, shared_->scratch_cols()), so, pool);
+      shared_->run(0, x, make_view(ws.h(), T, shared_->scratch_cols()), so, pool);
       for (index_t t = 0; t < T; ++t) {
         float scale = 1.0f;
         if (shared_gate_.data()) {
