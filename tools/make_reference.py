@@ -131,6 +131,23 @@ def linear_cases(gen):
     return out
 
 
+def activation_cases(gen):
+    """Expert activations computed by torch.nn.functional, on gate/up pairs across [-12, 12]."""
+    gate = torch.randn(4096, generator=gen) * 4.0
+    up = torch.randn(4096, generator=gen) * 4.0
+    f = torch.nn.functional
+    alpha, limit = 1.702, 7.0  # gpt-oss swiglu_alpha, swiglu_limit
+    g, u = gate.clamp(max=limit), up.clamp(-limit, limit)
+    return {
+        "gate": gate, "up": up,
+        "silu_glu": f.silu(gate) * up,
+        "gelu_tanh_glu": f.gelu(gate, approximate="tanh") * up,
+        "gpt_oss_glu": (u + 1) * (g * torch.sigmoid(g * alpha)),
+        "relu": f.relu(gate),
+        "gelu": f.gelu(gate),
+    }
+
+
 def main():
     DATA.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(SEED)
@@ -139,6 +156,7 @@ def main():
     save_file(formats(rng), DATA / "formats.safetensors", metadata=meta)
     save_file(rms_norm_cases(gen), DATA / "rms_norm.safetensors", metadata=meta)
     save_file(linear_cases(gen), DATA / "linear.safetensors", metadata=meta)
+    save_file(activation_cases(torch.Generator().manual_seed(SEED + 1)), DATA / "activations.safetensors", metadata=meta)
     for f in sorted(DATA.glob("*.safetensors")):
         print(f"{f.relative_to(DATA.parent.parent)}: {f.stat().st_size} bytes")
 

@@ -358,3 +358,23 @@ TEST_CASE("bf16 activations: the Mixtral block stays within the bf16 rounding bo
     CHECK(err > 0);  // the rounding must actually happen: identical output would mean f32 ran
   }
 }
+
+TEST_CASE("expert activation hooks match torch.nn.functional", "[moe]") {
+  sy::test::reference_file f("activations.safetensors");
+  auto const gate = f.get("gate").as<float>(), up = f.get("up").as<float>();
+  // Each hook is a few f32 operations and one exp/tanh/erf (within 2 ulp in both libraries):
+  // 8 ulp of the result, plus an absolute floor for values near 0.
+  auto check = [&](char const* name, auto&& fn) {
+    auto const want = f.get(name).as<float>();
+    for (std::size_t i = 0; i < gate.size(); ++i) {
+      float const got = fn(gate[i], up[i]);
+      INFO(name << "(" << gate[i] << ", " << up[i] << ") = " << got << ", torch " << want[i]);
+      REQUIRE(std::fabs(got - want[i]) <= 8 * 2 * tol::u32 * std::fabs(want[i]) + 1e-6);
+    }
+  };
+  check("silu_glu", [](float g, float u) { return sy::expert::silu_glu::apply(g, u); });
+  check("gelu_tanh_glu", [](float g, float u) { return sy::expert::gelu_tanh_glu::apply(g, u); });
+  check("gpt_oss_glu", [](float g, float u) { return sy::expert::gpt_oss_glu::apply(g, u); });
+  check("relu", [](float g, float) { return sy::expert::relu::apply(g); });
+  check("gelu", [](float g, float) { return sy::expert::gelu::apply(g); });
+}
