@@ -40,7 +40,7 @@ template <simd::isa Isa, class Tile, class X, class W>
 void gemm_columns(X const* x, index_t ldx, W const* w, index_t ldw, float* y, index_t ldy, index_t T, index_t K,
                   index_t n0, index_t n1) {
   constexpr int R = gemm_tile_rows<Isa>, C = gemm_tile_cols;
-  // Rows in tiles of R, then of 4 (when R is 8), then one by one.
+  // Rows in tiles of R, then the remainder as one tile.
   auto row_tiles = [&]<int Rows>(index_t& t, index_t k0, index_t k1, bool first) {
     for (; t + Rows <= T; t += Rows) {
       index_t n = n0;
@@ -55,7 +55,18 @@ void gemm_columns(X const* x, index_t ldx, W const* w, index_t ldw, float* y, in
     bool const first = k0 == 0;
     index_t t = 0;
     row_tiles.template operator()<R>(t, k0, k1, first);
-    if constexpr (R > 4) row_tiles.template operator()<4>(t, k0, k1, first);
+    // The remaining T mod R rows as one tile of that height: each weight vector is then loaded
+    // once for all of them (an MoE expert's row count is rarely a multiple of R, and one-row
+    // tiles would reload the weights for every leftover row).
+    switch (T - t) {
+      case 7: if constexpr (R > 7) row_tiles.template operator()<7>(t, k0, k1, first); break;
+      case 6: if constexpr (R > 6) row_tiles.template operator()<6>(t, k0, k1, first); break;
+      case 5: if constexpr (R > 5) row_tiles.template operator()<5>(t, k0, k1, first); break;
+      case 4: if constexpr (R > 4) row_tiles.template operator()<4>(t, k0, k1, first); break;
+      case 3: row_tiles.template operator()<3>(t, k0, k1, first); break;
+      case 2: row_tiles.template operator()<2>(t, k0, k1, first); break;
+      default: break;
+    }
     row_tiles.template operator()<1>(t, k0, k1, first);
     if (K == 0) break;
   }
