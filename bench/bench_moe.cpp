@@ -159,10 +159,14 @@ int main(int argc, char** argv) {
     Ts.clear();
     for (int i = 2; i < argc; ++i) Ts.push_back(std::stol(argv[i]));
   }
-  double const bw = bench::read_bandwidth(pool), peak = bench::fma_peak(pool);
+  double const bw = bench::read_bandwidth(pool);
+  // The compute limit of the path being measured: f32 FMA, or vdpbf16ps for bf16 activations.
+  double const bf16_peak = g_activations == sy::activations::bf16 ? bench::bf16_dot_peak(pool) : 0.0;
+  double const peak = bf16_peak > 0 ? bf16_peak : bench::fma_peak(pool);
   std::printf("cpu: %s; kernels: %s; threads: %d\n", sy::detect_cpu_features().describe().c_str(), sy::simd::native::name,
               pool.size());
-  std::printf("measured: read bandwidth %.2f GB/s, f32 FMA peak %.2f GFLOP/s; activations %s\n\n", bw / 1e9, peak / 1e9,
+  std::printf("measured: read bandwidth %.2f GB/s, %s peak %.2f GFLOP/s; activations %s\n\n", bw / 1e9,
+              bf16_peak > 0 ? "bf16 dot (vdpbf16ps)" : "f32 FMA", peak / 1e9,
               g_activations == sy::activations::bf16 ? "bf16" : "f32");
   for (auto const& s : shapes) {
     if (!only.empty() && only != s.name) continue;

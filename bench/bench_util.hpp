@@ -89,4 +89,35 @@ inline double fma_peak(sy::thread_pool& pool, int reps = 5) {
   return 2.0 * chains * Isa::lanes * static_cast<double>(iters) * threads / s.min;
 }
 
+#if defined(__AVX512BF16__) && defined(__AVX512F__)
+// The same probe for vdpbf16ps (two bf16 products per f32 lane per instruction): the limit of
+// the bf16-activation kernels. Counts 2 flops per product. Returns 0 where AVX512-BF16 is absent.
+inline double bf16_dot_peak(sy::thread_pool& pool, int reps = 5) {
+  constexpr int chains = 12;
+  long const iters = 20'000'000 / 16;
+  int const threads = pool.size();
+  std::vector<float> sink(static_cast<std::size_t>(threads) * 16);
+  auto body = [&](int t) {
+    __m512 acc[chains];
+    for (int c = 0; c < chains; ++c) acc[c] = _mm512_set1_ps(static_cast<float>(c) * 1e-3f);
+    __m512bh const a = (__m512bh)_mm512_set1_epi16(0x3F80), b = (__m512bh)_mm512_set1_epi16(0x3400);  // 1.0, ~1e-7
+    for (long i = 0; i < iters; ++i)
+#pragma GCC unroll 12
+      for (int c = 0; c < chains; ++c) acc[c] = _mm512_dpbf16_ps(acc[c], a, b);
+    float r = 0;
+    for (int c = 0; c < chains; ++c) r += sy::simd::avx512::reduce_add(acc[c]);
+    sink[static_cast<std::size_t>(t) * 16] = r;
+  };
+  auto const s = time_it(reps, [&] {
+    std::vector<std::thread> ts;
+    for (int t = 1; t < threads; ++t) ts.emplace_back(body, t);
+    body(0);
+    for (auto& th : ts) th.join();
+  });
+  return 2.0 * 32 * chains * static_cast<double>(iters) * threads / s.min;
+}
+#else
+inline double bf16_dot_peak(sy::thread_pool&, int = 5) { return 0.0; }
+#endif
+
 }  // namespace bench

@@ -12,8 +12,9 @@ int main() {
   for (int threads : {1, all}) {
     sy::thread_pool pool(threads);
     double const bw = bench::read_bandwidth(pool);
-    double const peak = bench::fma_peak(pool);
-    std::printf("threads %2d: read bandwidth %7.2f GB/s, f32 FMA peak %8.2f GFLOP/s\n", threads, bw / 1e9, peak / 1e9);
+    double const peak = bench::fma_peak(pool), bf16_peak = bench::bf16_dot_peak(pool);
+    std::printf("threads %2d: read bandwidth %7.2f GB/s, f32 FMA peak %8.2f GFLOP/s, bf16 dot (vdpbf16ps) peak %8.2f GFLOP/s%s\n",
+                threads, bw / 1e9, peak / 1e9, bf16_peak / 1e9, bf16_peak > 0 ? "" : " (not compiled in)");
     if (threads == all) break;
   }
 }
