@@ -60,9 +60,23 @@ inline double read_bandwidth(sy::thread_pool& pool, std::size_t bytes = std::siz
   return static_cast<double>(n * sizeof(float)) / s.min;
 }
 
+// Runs body(t) on `threads` plain threads at once (t = 0 on the caller), `reps` times after a
+// warm-up; returns the time of the best repetition. Plain threads, one each, rather than
+// pool.parallel_for: the pool may let one thread take every chunk before the others wake, which
+// once halved the FMA figure.
+template <class Body>
+double best_time_on_threads(int threads, int reps, Body const& body) {
+  auto const s = time_it(reps, [&] {
+    std::vector<std::thread> ts;
+    for (int t = 1; t < threads; ++t) ts.emplace_back(body, t);
+    body(0);
+    for (auto& th : ts) th.join();
+  });
+  return s.min;
+}
+
 // Independent FMA chains in registers on as many threads as the pool has: f32 flop / second
-// (the best of the repetitions). Plain threads, one each, rather than pool.parallel_for: the pool
-// may let one thread take every chunk before the others wake, which once halved this figure.
+// (the best of the repetitions).
 inline double fma_peak(sy::thread_pool& pool, int reps = 5) {
   using Isa = sy::simd::native;
   constexpr int chains = 12;  // > latency x ports (4 x 2) so the FMA units never wait
@@ -80,13 +94,8 @@ inline double fma_peak(sy::thread_pool& pool, int reps = 5) {
     for (int c = 0; c < chains; ++c) r += Isa::reduce_add(acc[c]);
     sink[static_cast<std::size_t>(t) * 16] = r;
   };
-  auto const s = time_it(reps, [&] {
-    std::vector<std::thread> ts;
-    for (int t = 1; t < threads; ++t) ts.emplace_back(body, t);
-    body(0);
-    for (auto& th : ts) th.join();
-  });
-  return 2.0 * chains * Isa::lanes * static_cast<double>(iters) * threads / s.min;
+  double const best = best_time_on_threads(threads, reps, body);
+  return 2.0 * chains * Isa::lanes * static_cast<double>(iters) * threads / best;
 }
 
 #if defined(__AVX512BF16__) && defined(__AVX512F__)
@@ -108,13 +117,8 @@ inline double bf16_dot_peak(sy::thread_pool& pool, int reps = 5) {
     for (int c = 0; c < chains; ++c) r += sy::simd::avx512::reduce_add(acc[c]);
     sink[static_cast<std::size_t>(t) * 16] = r;
   };
-  auto const s = time_it(reps, [&] {
-    std::vector<std::thread> ts;
-    for (int t = 1; t < threads; ++t) ts.emplace_back(body, t);
-    body(0);
-    for (auto& th : ts) th.join();
-  });
-  return 2.0 * 32 * chains * static_cast<double>(iters) * threads / s.min;
+  double const best = best_time_on_threads(threads, reps, body);
+  return 2.0 * 32 * chains * static_cast<double>(iters) * threads / best;
 }
 #else
 inline double bf16_dot_peak(sy::thread_pool&, int = 5) { return 0.0; }

@@ -8,6 +8,7 @@
 #include "switchyard/core/tensor_view.hpp"
 #include "switchyard/core/thread_pool.hpp"
 #include "switchyard/expert/activation.hpp"
+#include "switchyard/expert/detail/for_each_element.hpp"
 #include "switchyard/linear/linear.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
@@ -41,13 +42,8 @@ class ffn_experts {
     index_t const H = hidden(), F = intermediate(), n = x.extent(0);
     matrix_view<float> hf(h.data(), dextents<2>(n, F), strides<2>{{h.stride(0), 1}});
     linear<W>(make_view(up_.data() + e * F * H, F, H), {}, act_)(x, hf, pool);
-    pool.parallel_for(0, n * F, 4096, [&](index_t lo, index_t hi) {
-      for (index_t idx = lo; idx < hi;) {
-        index_t const r = idx / F, i0 = idx % F, i1 = std::min(F, i0 + (hi - idx));
-        float* row = hf.row(r);
-        for (index_t i = i0; i < i1; ++i) row[i] = Act::apply(row[i]);
-        idx += i1 - i0;
-      }
+    detail::for_each_element(hf, n, F, pool, [](float* row, index_t i0, index_t i1) {
+      for (index_t i = i0; i < i1; ++i) row[i] = Act::apply(row[i]);
     });
     linear<W>(make_view(down_.data() + e * H * F, H, F), {}, act_)(matrix_view<float const>(hf), y, pool);
   }

@@ -12,6 +12,7 @@
 #include "switchyard/core/tensor_view.hpp"
 #include "switchyard/core/thread_pool.hpp"
 #include "switchyard/expert/activation.hpp"
+#include "switchyard/expert/detail/for_each_element.hpp"
 #include "switchyard/linear/linear.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
@@ -61,13 +62,8 @@ class glu_experts {
     gate_up(x, h, pool);  // gate and up in one pass over x: one [2F, H] projection
     // act(gate) * up into the gate half, split over the pool as (row, column) ranges so that a
     // single decode row with a wide F is split too.
-    pool.parallel_for(0, n * F, 4096, [&](index_t lo, index_t hi) {
-      for (index_t idx = lo; idx < hi;) {
-        index_t const r = idx / F, i0 = idx % F, i1 = std::min(F, i0 + (hi - idx));
-        float* row = h.row(r);
-        for (index_t i = i0; i < i1; ++i) row[i] = Act::apply(row[i], row[F + i]);
-        idx += i1 - i0;
-      }
+    detail::for_each_element(h, n, F, pool, [F](float* row, index_t i0, index_t i1) {
+      for (index_t i = i0; i < i1; ++i) row[i] = Act::apply(row[i], row[F + i]);
     });
     down(matrix_view<float const>(h.data(), dextents<2>(n, F), strides<2>{{h.stride(0), 1}}), y, pool);
   }

@@ -1,7 +1,7 @@
 #pragma once
 // Prefill-time linear on the host: y[T, N] = x[T, K] * W[N, K]^T (+ bias) for many rows.
-// Blocked so that a tile's operands stay in cache: k is cut into panels of kc elements (a 4x3
-// tile then touches 7 rows x 4 KiB = 28 KiB, about L1), threads split the output features, and
+// Blocked so that a tile's operands stay in cache: k is cut into panels of the tile kernel's
+// k_panel elements (f32: 1024, 4 KiB per row), threads split the output features, and
 // within a thread's features every activation tile is reused across all of them while its
 // weights are in L2. Partial sums over k panels accumulate in y.
 //
