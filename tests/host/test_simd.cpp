@@ -3,7 +3,9 @@
 // format's own conversion, and reduce_add must follow the documented pairwise tree exactly.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "support/isas.hpp"
@@ -78,5 +80,49 @@ TEMPLATE_LIST_TEST_CASE("widening loads equal the formats' conversions", "[simd]
       REQUIRE(ve[i] == e[i].to_float());
       REQUIRE(vx[i] == x[i]);
     }
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("sub, max, reduce_max exact; exp2 within 3 ulp; int8 loads exact", "[simd]", sy::test::all_isas) {
+  using Isa = TestType;
+  if (!sy::test::runnable<Isa>()) return;
+  constexpr int L = Isa::lanes;
+  std::vector<float> a(L), b(L);
+  std::vector<std::int8_t> q(L);
+  double worst_ulps = 0;
+  for (int round = 0; round < 2000; ++round) {
+    sy::test::fill_normal<float>(a, 0.0f, 40.0f);  // reaches past the clamps at +-127 now and then
+    sy::test::fill_normal<float>(b, 0.0f, 3.0f);
+    for (int i = 0; i < L; ++i) q[i] = static_cast<std::int8_t>(static_cast<int>(b[i] * 40.0f) % 128);
+    auto const va = Isa::load(a.data()), vb = Isa::load(b.data());
+    auto const sub = to_vec<Isa>(Isa::sub(va, vb)), mx = to_vec<Isa>(Isa::max(va, vb));
+    auto const ex = to_vec<Isa>(Isa::exp2(vb)), wide = to_vec<Isa>(Isa::exp2(va));
+    auto const qi = to_vec<Isa>(Isa::load_as_f32(q.data()));
+    float m = a[0];
+    for (int i = 0; i < L; ++i) {
+      REQUIRE(sub[i] == a[i] - b[i]);
+      REQUIRE(mx[i] == std::max(a[i], b[i]));
+      REQUIRE(qi[i] == static_cast<float>(q[i]));
+      m = std::max(m, a[i]);
+      double const want = std::exp2(static_cast<double>(b[i]));
+      double const ulp = std::ldexp(1.0, std::ilogb(want) - 23);
+      worst_ulps = std::max(worst_ulps, std::fabs(ex[i] - want) / ulp);
+      // Far tails: below -127 flushes to 0 (documented); elsewhere within 3 ulp of a normal result.
+      double const w = std::exp2(static_cast<double>(a[i]));
+      if (a[i] < -127.0f) REQUIRE(wide[i] <= 1e-38f);
+      else if (a[i] < -126.0f || a[i] > 127.0f) continue;
+      else REQUIRE(std::fabs(wide[i] - w) <= 3.0 * std::ldexp(1.0, std::ilogb(w) - 23));
+    }
+    REQUIRE(Isa::reduce_max(va) == m);
+  }
+  CHECK(worst_ulps <= 3.0);
+  float const specials[] = {-INFINITY, 0.0f, -0.0f, 1.0f, -1.0f, 0.5f, -200.0f, 10.0f};
+  std::vector<float> s(L);
+  for (int i = 0; i < L; ++i) s[i] = specials[i % 8];
+  auto const es = to_vec<Isa>(Isa::exp2(Isa::load(s.data())));
+  for (int i = 0; i < L; ++i) {
+    INFO("exp2(" << s[i] << ") = " << es[i]);
+    if (std::isinf(s[i]) || s[i] < -150.0f) REQUIRE(es[i] == 0.0f);
+    else REQUIRE(std::fabs(es[i] - std::exp2(s[i])) <= 2e-7f * std::exp2(s[i]));
   }
 }

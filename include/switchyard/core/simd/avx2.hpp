@@ -8,6 +8,7 @@
 
 #include "switchyard/core/cpu_features.hpp"
 #include "switchyard/core/format/traits.hpp"
+#include "switchyard/core/simd/exp2_poly.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
 namespace simd {
@@ -30,6 +31,8 @@ struct avx2 {
       // bf16 is the top half of an f32: widen each u16 to u32 and shift it into place.
       __m128i const h = _mm_loadu_si128(reinterpret_cast<__m128i const*>(p));
       return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    } else if constexpr (std::is_same_v<T, std::int8_t>) {
+      return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<__m128i const*>(p))));
 #if defined(__F16C__)
     } else if constexpr (std::is_same_v<T, format::f16>) {
       return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<__m128i const*>(p)));
@@ -44,6 +47,23 @@ struct avx2 {
   static SWITCHYARD_FORCE_INLINE vf add(vf a, vf b) noexcept { return _mm256_add_ps(a, b); }
   static SWITCHYARD_FORCE_INLINE vf mul(vf a, vf b) noexcept { return _mm256_mul_ps(a, b); }
   static SWITCHYARD_FORCE_INLINE vf fma(vf a, vf b, vf c) noexcept { return _mm256_fmadd_ps(a, b, c); }
+  static SWITCHYARD_FORCE_INLINE vf sub(vf a, vf b) noexcept { return _mm256_sub_ps(a, b); }
+  static SWITCHYARD_FORCE_INLINE vf max(vf a, vf b) noexcept { return _mm256_max_ps(a, b); }
+  static SWITCHYARD_FORCE_INLINE float reduce_max(vf a) noexcept {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+  // 2^x within ~2 ulp (exp2_poly.hpp); x below -127 (and -inf) gives 0. Clamping to [-127, 127]
+  // keeps n + 127 a valid biased exponent; n = -127 builds the bit pattern of +0.
+  static SWITCHYARD_FORCE_INLINE vf exp2(vf x) noexcept {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-127.0f)), _mm256_set1_ps(127.0f));
+    vf const n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    vf const p = detail::exp2_poly<avx2>(_mm256_sub_ps(x, n));
+    __m256i const e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+  }
   static SWITCHYARD_FORCE_INLINE float reduce_add(vf a) noexcept {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));  // lanes i + i+4
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));                                           // i + i+2

@@ -11,6 +11,7 @@
 
 #include "switchyard/core/cpu_features.hpp"
 #include "switchyard/core/format/traits.hpp"
+#include "switchyard/core/simd/exp2_poly.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
 namespace simd {
@@ -32,6 +33,8 @@ struct avx512 {
     } else if constexpr (std::is_same_v<T, format::bf16>) {
       __m256i const h = _mm256_loadu_si256(reinterpret_cast<__m256i const*>(p));
       return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xFFFF, _mm512_maskz_cvtepu16_epi32(0xFFFF, h), 16));
+    } else if constexpr (std::is_same_v<T, std::int8_t>) {
+      return _mm512_maskz_cvtepi32_ps(0xFFFF, _mm512_maskz_cvtepi8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<__m128i const*>(p))));
     } else if constexpr (std::is_same_v<T, format::f16>) {
       return _mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256(reinterpret_cast<__m256i const*>(p)));
     } else {
@@ -44,6 +47,23 @@ struct avx512 {
   static SWITCHYARD_FORCE_INLINE vf add(vf a, vf b) noexcept { return _mm512_add_ps(a, b); }
   static SWITCHYARD_FORCE_INLINE vf mul(vf a, vf b) noexcept { return _mm512_mul_ps(a, b); }
   static SWITCHYARD_FORCE_INLINE vf fma(vf a, vf b, vf c) noexcept { return _mm512_fmadd_ps(a, b, c); }
+  static SWITCHYARD_FORCE_INLINE vf sub(vf a, vf b) noexcept { return _mm512_maskz_sub_ps(0xFFFF, a, b); }
+  static SWITCHYARD_FORCE_INLINE vf max(vf a, vf b) noexcept { return _mm512_maskz_max_ps(0xFFFF, a, b); }
+  static SWITCHYARD_FORCE_INLINE float reduce_max(vf a) noexcept {
+    vf s = _mm512_maskz_max_ps(0xFFFF, a, _mm512_maskz_shuffle_f32x4(0xFFFF, a, a, 0x4E));
+    s = _mm512_maskz_max_ps(0xFFFF, s, _mm512_maskz_shuffle_f32x4(0xFFFF, s, s, 0xB1));
+    __m128 q = _mm512_maskz_extractf32x4_ps(0xF, s, 0);
+    q = _mm_max_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_max_ss(q, _mm_movehdup_ps(q));
+    return _mm_cvtss_f32(q);
+  }
+  // 2^x within ~2 ulp (exp2_poly.hpp); vscalefps scales by 2^n with IEEE over- and underflow,
+  // so -inf and very negative x give 0 without a clamp (the clamp keeps the polynomial finite).
+  static SWITCHYARD_FORCE_INLINE vf exp2(vf x) noexcept {
+    x = _mm512_maskz_max_ps(0xFFFF, x, _mm512_set1_ps(-160.0f));
+    vf const n = _mm512_maskz_roundscale_ps(0xFFFF, x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    return _mm512_maskz_scalef_ps(0xFFFF, detail::exp2_poly<avx512>(_mm512_maskz_sub_ps(0xFFFF, x, n)), n);
+  }
   static SWITCHYARD_FORCE_INLINE float reduce_add(vf a) noexcept {
     // Own tree with zero-masked shuffles: GCC 12's _mm512_reduce_add_ps, shuffle and even
     // castps512_ps256 expand through _mm512_undefined_* and trip -Wmaybe-uninitialized.

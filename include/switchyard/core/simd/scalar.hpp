@@ -2,7 +2,9 @@
 // The portable fallback of the SIMD layer: an 8-lane "vector" held in a plain array. Every
 // operation is a fixed-length loop that compilers unroll and often vectorize for whatever the
 // target has (SSE2 on any x86-64), so the fallback is slow only where nothing faster exists.
+#include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "switchyard/core/cpu_features.hpp"
 #include "switchyard/core/format/traits.hpp"
@@ -35,7 +37,10 @@ struct scalar {
   template <class T>
   static SWITCHYARD_FORCE_INLINE vf load_as_f32(T const* p) noexcept {
     vf r;
-    for (int i = 0; i < lanes; ++i) r.v[i] = format::to_float(p[i]);
+    for (int i = 0; i < lanes; ++i) {
+      if constexpr (std::is_integral_v<T>) r.v[i] = static_cast<float>(p[i]);
+      else r.v[i] = format::to_float(p[i]);
+    }
     return r;
   }
   static SWITCHYARD_FORCE_INLINE void store(float* p, vf a) noexcept {
@@ -47,6 +52,24 @@ struct scalar {
   }
   static SWITCHYARD_FORCE_INLINE vf mul(vf a, vf b) noexcept {
     for (int i = 0; i < lanes; ++i) a.v[i] *= b.v[i];
+    return a;
+  }
+  static SWITCHYARD_FORCE_INLINE vf sub(vf a, vf b) noexcept {
+    for (int i = 0; i < lanes; ++i) a.v[i] -= b.v[i];
+    return a;
+  }
+  static SWITCHYARD_FORCE_INLINE vf max(vf a, vf b) noexcept {
+    for (int i = 0; i < lanes; ++i) a.v[i] = a.v[i] < b.v[i] ? b.v[i] : a.v[i];
+    return a;
+  }
+  static SWITCHYARD_FORCE_INLINE float reduce_max(vf a) noexcept {
+    float m = a.v[0];
+    for (int i = 1; i < lanes; ++i) m = a.v[i] > m ? a.v[i] : m;
+    return m;
+  }
+  // 2^x; -inf and anything below -127 give 0. The reference for the vector ISAs' exp2.
+  static SWITCHYARD_FORCE_INLINE vf exp2(vf a) noexcept {
+    for (int i = 0; i < lanes; ++i) a.v[i] = std::exp2(a.v[i] < -127.0f ? -150.0f : a.v[i]);
     return a;
   }
   // a * b + c, fused where the target has FMA (detail::madd: the same rounding in every kernel)
