@@ -51,4 +51,23 @@ inline constexpr double moe_output(std::int64_t hidden, std::int64_t intermediat
 // still 5x tighter than ggml's 5e-4 for quantized matmul.
 inline constexpr double moe_bf16_activations_nmse = 1e-4;
 
+// RoPE at rotation angle a (position * inv_freq), |y - ref| <= rope(a) * max|x| over the head.
+// Both sides form the angle with one f32 product of the same operands; inv_freq itself agrees to
+// the bit except where PyTorch's f32 pow is not correctly rounded (rare; one ulp), which moves the
+// angle by up to a * 2u and the output by that times |x|. cos and sin come from different
+// libraries (glibc vs SLEEF, 1 ulp each, the attention factor one more rounding), and
+// a' = a cos - b sin adds two products and a sum: (2 + 2 + 3) u per term, two terms, doubled.
+inline constexpr double rope(double angle) { return (16.0 + 2.0 * angle) * u32; }
+
+// Attention output against a float64 reference, per element, relative to max |v| of the head:
+//   scores: a D-term dot product, D u sum|q_d k_d| scale, which for unit-scale inputs is
+//     ~0.64 sqrt(D) <= 9 (D <= 192); a score error delta moves the output by <= 2 delta max|v|
+//     (softmax is 1-Lipschitz per row in this sense), and the log2(e) prescale one more u: ~20 D u;
+//   probabilities: exp2 within 2 ulp, running max rescales (one product each per tile), the sum
+//     l over S terms (S u) and P.V over S terms (S u): ~(2 S + 16) u.
+// The bound is worst-case (errors add linearly); measured errors are ~100x below it.
+inline constexpr double attention(std::int64_t d, std::int64_t s) {
+  return (20.0 * static_cast<double>(d) + 2.0 * static_cast<double>(s) + 16.0) * u32;
+}
+
 }  // namespace switchyard::test::tolerance
