@@ -70,4 +70,14 @@ inline constexpr double attention(std::int64_t d, std::int64_t s) {
   return (20.0 * static_cast<double>(d) + 2.0 * static_cast<double>(s) + 16.0) * u32;
 }
 
+// A decoder attention block (projections, attention, output projection) against transformers
+// in f32, per element relative to the largest |ref| of the output. Each projection is a dot
+// product over its input width (hidden for q/k/v, Hq*D for the output), each within its length
+// times u of the sum of absolute products, which random unit-scale weights keep within a small
+// multiple of the output scale; attention adds its own bound. Both sides err: twice the sum.
+inline constexpr double attention_block(std::int64_t hidden, std::int64_t q_width, std::int64_t head_dim,
+                                        std::int64_t s) {
+  return 2.0 * (static_cast<double>(hidden + q_width) + 8.0) * u32 + 2.0 * attention(head_dim, s);
+}
+
 }  // namespace switchyard::test::tolerance
