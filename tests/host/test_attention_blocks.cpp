@@ -21,6 +21,14 @@ namespace tol = sy::test::tolerance;
 
 namespace {
 
+// "T<n><suffix>", built by appending (GCC 12 warns falsely, -Wrestrict, on "T" + to_string + ".x").
+std::string tname(int t, char const* suffix) {
+  std::string s = "T";
+  s += std::to_string(t);
+  s += suffix;
+  return s;
+}
+
 struct loaded {
   sy::test::reference_file ref;
   std::vector<std::vector<float>> keep;  // storage behind the views
@@ -105,8 +113,8 @@ void check_gqa(std::string const& family, bool qk_norm, Mask mask) {
   double const bound = tol::attention_block(cfg.hidden, cfg.q_heads * cfg.head_dim, cfg.head_dim, 64);
   sy::thread_pool pool(3);
   for (int T : {1, 17, 64}) {
-    auto const x = f.ref.get("T" + std::to_string(T) + ".x").as<float>();
-    auto const want = f.ref.get("T" + std::to_string(T) + ".y").as<float>();
+    auto const x = f.ref.get(tname(T, ".x")).as<float>();
+    auto const want = f.ref.get(tname(T, ".y")).as<float>();
     std::vector<float> y(T * cfg.hidden);
     sy::test::poison({y.data(), y.size()});
     block.forward(sy::make_view(x.data(), T, cfg.hidden), sy::make_view(y.data(), T, cfg.hidden), pool);
@@ -169,8 +177,8 @@ TEST_CASE("DeepSeek-V3 MLA matches transformers: expanded prefill and absorbed d
                                             cfg.kv_lora_rank + cfg.qk_rope_dim, 64);
   sy::thread_pool pool(3);
   for (int T : {1, 17, 64}) {
-    auto const x = f.ref.get("T" + std::to_string(T) + ".x").as<float>();
-    auto const want = f.ref.get("T" + std::to_string(T) + ".y").as<float>();
+    auto const x = f.ref.get(tname(T, ".x")).as<float>();
+    auto const want = f.ref.get(tname(T, ".y")).as<float>();
     std::vector<float> y(T * cfg.hidden);
     sy::test::poison({y.data(), y.size()});
     block.forward(sy::make_view(x.data(), T, cfg.hidden), sy::make_view(y.data(), T, cfg.hidden), pool);
