@@ -156,7 +156,9 @@ attention_stats flash_attention(heads_view<QT> q, heads_view<KT> k, heads_view<V
           ++my_skipped;
           continue;
         }
-        host::qk_rows<Isa, 2>(rows, qp, D, D, kp.data() + (h * tiles + kt) * D * Bc, Bc, sb, Bc);
+        float const* const ktile = kp.data() + (h * tiles + kt) * D * Bc;
+        float const* const kvecs[2] = {ktile, ktile + L};
+        host::qk_rows<Isa, 2>(rows, qp, D, D, kvecs, Bc, sb, Bc);
         if (cov == tile_coverage::partial || keys < Bc) {
           my_partial += cov == tile_coverage::partial;
           for (index_t r = 0; r < rows; ++r) {

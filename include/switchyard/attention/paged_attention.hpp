@@ -75,14 +75,23 @@ void paged_attention(paged_kv_cache<E> const& cache, std::span<kv_sequence const
   index_t const part = rows * (dvs + 2);
   buffer<float> partial(static_cast<std::size_t>(items * part));
   float const qscale = scale * detail::log2e;
+  // A tile spans `group` consecutive blocks of a sequence (at least four key vectors), so small
+  // blocks (16 tokens = one AVX-512 vector) still get wide tiles.
+  constexpr index_t max_group = 4;
+  index_t const group = std::clamp<index_t>(4 * L / bs, 1, max_group), tile = group * bs;
+  std::size_t const block_bytes =
+      static_cast<std::size_t>(Dk * bs + (cfg.value_is_key_prefix ? 0 : bs * dvs)) * sizeof(E);
 
   pool.parallel_for(0, items, 1, [&](index_t lo, index_t hi) {
     thread_local std::vector<float> scratch;
-    scratch.resize(static_cast<std::size_t>(rows * (Dk + bs + 1) + (cfg.value_is_key_prefix ? bs * dvs : 0)));
+    scratch.resize(static_cast<std::size_t>(rows * (Dk + tile + 2) + tile + (cfg.value_is_key_prefix ? bs * dvs : 0)));
     float* const qp = scratch.data();
-    float* const sb = qp + rows * Dk;
-    float* const alpha = sb + rows * bs;
-    float* const vt = alpha + rows;  // value_is_key_prefix: V rows rebuilt from K^T
+    float* const sb = qp + rows * Dk;    // scores / probabilities [rows][tile]
+    float* const alpha = sb + rows * tile;
+    float* const ones = alpha + rows;
+    float* const scl = ones + rows;      // per-key scales of the tile
+    float* const vt = scl + tile;        // value_is_key_prefix: V rows rebuilt from K^T
+    std::fill(ones, ones + rows, 1.0f);
     for (index_t item = lo; item < hi; ++item) {
       index_t const h = item % Hkv, gs = item / Hkv;
       index_t const b = static_cast<index_t>(std::upper_bound(split_begin.begin(), split_begin.end(), gs) -
@@ -101,41 +110,72 @@ void paged_attention(paged_kv_cache<E> const& cache, std::span<kv_sequence const
         l[r] = 0.0f;
       }
       std::fill(o, o + rows * dvs, 0.0f);
-      for (index_t blk = blk_lo; blk < blk_hi; ++blk) {
-        index_t const k_lo = blk * bs, keys = std::min(bs, seq.length - k_lo);
+      for (index_t g0 = blk_lo; g0 < blk_hi; g0 += group) {
+        index_t const gb = std::min(group, blk_hi - g0), width = gb * bs;  // blocks and key slots of this tile
+        index_t const k_lo = g0 * bs, keys = std::min(width, seq.length - k_lo);
         tile_coverage const cov = mask.coverage(q_lo, q_hi, k_lo, k_lo + keys - 1);
         if (cov == tile_coverage::none) continue;
-        index_t const block = seq.block_table[static_cast<std::size_t>(blk)];
-        E const* kt = cache.key_block(block, h);
-        index_t j = 0;
-        for (; j + 2 * L <= bs; j += 2 * L) host::qk_rows<Isa, 2>(rows, qp, Dk, Dk, kt + j, bs, sb + j, bs);
-        for (; j < bs; j += L) host::qk_rows<Isa, 1>(rows, qp, Dk, Dk, kt + j, bs, sb + j, bs);
-        if constexpr (paged_kv_cache<E>::scaled) {
-          float const* scl = cache.key_scales(block, h);
-          for (index_t r = 0; r < rows; ++r)
-            for (index_t c = 0; c < bs; c += L)
-              Isa::store(sb + r * bs + c, Isa::mul(Isa::load(sb + r * bs + c), Isa::load(scl + c)));
-        }
-        if (cov == tile_coverage::partial || keys < bs) {
-          for (index_t r = 0; r < rows; ++r) {
-            index_t const qpos = q_lo + r / G;
-            for (index_t c = 0; c < bs; ++c)
-              if (c >= keys || !mask.keep(qpos, k_lo + c)) sb[r * bs + c] = -std::numeric_limits<float>::infinity();
+        index_t block[max_group];
+        for (index_t i = 0; i < gb; ++i) block[i] = seq.block_table[static_cast<std::size_t>(g0 + i)];
+        if (g0 + gb < blk_hi) {
+          // Blocks are scattered over the pool, so hardware prefetchers restart at each one:
+          // request the next tile's bytes while this one computes.
+          for (index_t i = g0 + gb; i < std::min(blk_hi, g0 + gb + group); ++i) {
+            char const* next = reinterpret_cast<char const*>(cache.key_block(seq.block_table[static_cast<std::size_t>(i)], h));
+            for (std::size_t off = 0; off < block_bytes; off += 64) __builtin_prefetch(next + off);
           }
         }
-        for (index_t r = 0; r < rows; ++r) alpha[r] = host::softmax_row<Isa>(sb + r * bs, bs, m[r], l[r]);
-        if constexpr (paged_kv_cache<E>::scaled) {
-          float const* scl = cache.value_scales(block, h);
-          for (index_t r = 0; r < rows; ++r)
-            for (index_t c = 0; c < bs; c += L)
-              Isa::store(sb + r * bs + c, Isa::mul(Isa::load(sb + r * bs + c), Isa::load(scl + c)));
+        // Scores: key vector u of the tile lives in block u*L / bs at slot (u*L) % bs. Four vectors
+        // per step when few rows share the tile (decode: the G query heads): fewer broadcasts of q
+        // per FMA.
+        auto kvec = [&](index_t u) { return cache.key_block(block[u * L / bs], h) + (u * L) % bs; };
+        index_t const vecs = width / L;
+        index_t u = 0;
+        if (rows <= host::qk_rows_per_tile<Isa, 4>)
+          for (; u + 4 <= vecs; u += 4) {
+            E const* const p[4] = {kvec(u), kvec(u + 1), kvec(u + 2), kvec(u + 3)};
+            host::qk_rows<Isa, 4>(rows, qp, Dk, Dk, p, bs, sb + u * L, tile);
+          }
+        for (; u + 2 <= vecs; u += 2) {
+          E const* const p[2] = {kvec(u), kvec(u + 1)};
+          host::qk_rows<Isa, 2>(rows, qp, Dk, Dk, p, bs, sb + u * L, tile);
         }
-        if (cfg.value_is_key_prefix) {
-          for (index_t c = 0; c < keys; ++c)
-            for (index_t d = 0; d < dvs; ++d) vt[c * dvs + d] = d < Dv ? kv_to_float(kt[d * bs + c]) : 0.0f;
-          host::pv_rows<Isa>(rows, sb, bs, keys, static_cast<float const*>(vt), dvs, o, dvs, dvs, alpha);
-        } else {
-          host::pv_rows<Isa>(rows, sb, bs, keys, cache.value_block(block, h), dvs, o, dvs, dvs, alpha);
+        for (; u < vecs; ++u) {
+          E const* const p[1] = {kvec(u)};
+          host::qk_rows<Isa, 1>(rows, qp, Dk, Dk, p, bs, sb + u * L, tile);
+        }
+        if constexpr (paged_kv_cache<E>::scaled) {
+          for (index_t i = 0; i < gb; ++i) std::copy_n(cache.key_scales(block[i], h), bs, scl + i * bs);
+          for (index_t r = 0; r < rows; ++r)
+            for (index_t c = 0; c < width; c += L)
+              Isa::store(sb + r * tile + c, Isa::mul(Isa::load(sb + r * tile + c), Isa::load(scl + c)));
+        }
+        if (cov == tile_coverage::partial || keys < width) {
+          for (index_t r = 0; r < rows; ++r) {
+            index_t const qpos = q_lo + r / G;
+            for (index_t c = 0; c < width; ++c)
+              if (c >= keys || !mask.keep(qpos, k_lo + c)) sb[r * tile + c] = -std::numeric_limits<float>::infinity();
+          }
+        }
+        for (index_t r = 0; r < rows; ++r) alpha[r] = host::softmax_row<Isa>(sb + r * tile, width, m[r], l[r]);
+        if constexpr (paged_kv_cache<E>::scaled) {
+          for (index_t i = 0; i < gb; ++i) std::copy_n(cache.value_scales(block[i], h), bs, scl + i * bs);
+          for (index_t r = 0; r < rows; ++r)
+            for (index_t c = 0; c < width; c += L)
+              Isa::store(sb + r * tile + c, Isa::mul(Isa::load(sb + r * tile + c), Isa::load(scl + c)));
+        }
+        // P.V block by block; the running-max rescale (alpha) applies once, with the first.
+        for (index_t i = 0; i < gb && i * bs < keys; ++i) {
+          index_t const kb = std::min(bs, keys - i * bs);
+          float const* a = i == 0 ? alpha : ones;
+          if (cfg.value_is_key_prefix) {
+            E const* kt = cache.key_block(block[i], h);
+            for (index_t c = 0; c < kb; ++c)
+              for (index_t d = 0; d < dvs; ++d) vt[c * dvs + d] = d < Dv ? kv_to_float(kt[d * bs + c]) : 0.0f;
+            host::pv_rows<Isa>(rows, sb + i * bs, tile, kb, static_cast<float const*>(vt), dvs, o, dvs, dvs, a);
+          } else {
+            host::pv_rows<Isa>(rows, sb + i * bs, tile, kb, cache.value_block(block[i], h), dvs, o, dvs, dvs, a);
+          }
         }
       }
     }

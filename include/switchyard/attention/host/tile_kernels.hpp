@@ -26,22 +26,26 @@ namespace attention::host {
 template <simd::isa Isa>
 inline constexpr int rows_per_tile = (Isa::registers - 4) / 2 < 8 ? (Isa::registers - 4) / 2 : 8;
 
-// Keys per QK tile: two vectors.
+// Keys per QK tile in prefill: two vectors.
 template <simd::isa Isa>
 inline constexpr index_t keys_per_tile = 2 * Isa::lanes;
 
+// kt[v] points at key vector v (L keys) for d = 0; row d of each is kt_stride elements further.
+// (Separate pointers let one tile span several small cache blocks.)
 template <simd::isa Isa, int RR, int NV, class KT>
 SWITCHYARD_FORCE_INLINE void qk_tile(float const* SWITCHYARD_RESTRICT q, index_t q_stride, index_t d_len,
-                                     KT const* SWITCHYARD_RESTRICT kt, index_t kt_stride, float* SWITCHYARD_RESTRICT s,
+                                     KT const* const* kt, index_t kt_stride, float* SWITCHYARD_RESTRICT s,
                                      index_t s_stride) noexcept {
   using V = typename Isa::vf;
   constexpr int L = Isa::lanes;
   V acc[RR][NV];
+  KT const* k[NV];
+  for (int v = 0; v < NV; ++v) k[v] = kt[v];
   for (int r = 0; r < RR; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = Isa::zero();
   for (index_t d = 0; d < d_len; ++d) {
     V kv[NV];
-    for (int v = 0; v < NV; ++v) kv[v] = Isa::load_as_f32(kt + d * kt_stride + v * L);
+    for (int v = 0; v < NV; ++v) kv[v] = Isa::load_as_f32(k[v] + d * kt_stride);
     for (int r = 0; r < RR; ++r) {
       V const qb = Isa::set1(q[r * q_stride + d]);
       for (int v = 0; v < NV; ++v) acc[r][v] = Isa::fma(qb, kv[v], acc[r][v]);
@@ -51,11 +55,15 @@ SWITCHYARD_FORCE_INLINE void qk_tile(float const* SWITCHYARD_RESTRICT q, index_t
     for (int v = 0; v < NV; ++v) Isa::store(s + r * s_stride + v * L, acc[r][v]);
 }
 
-// Any row count 1..rows_per_tile, dispatched to the fixed-size instances.
+// Rows of a QK tile NV key vectors wide: RR * NV accumulators + NV operands + a broadcast fit.
+template <simd::isa Isa, int NV>
+inline constexpr int qk_rows_per_tile = (Isa::registers - NV - 2) / NV < 8 ? (Isa::registers - NV - 2) / NV : 8;
+
+// Any row count, in tiles of qk_rows_per_tile rows and one fixed-size instance for the rest.
 template <simd::isa Isa, int NV, class KT>
-void qk_rows(index_t rows, float const* q, index_t q_stride, index_t d_len, KT const* kt, index_t kt_stride, float* s,
-             index_t s_stride) noexcept {
-  constexpr int RR = rows_per_tile<Isa>;
+void qk_rows(index_t rows, float const* q, index_t q_stride, index_t d_len, KT const* const* kt, index_t kt_stride,
+             float* s, index_t s_stride) noexcept {
+  constexpr int RR = qk_rows_per_tile<Isa, NV>;
   index_t r = 0;
   for (; r + RR <= rows; r += RR)
     qk_tile<Isa, RR, NV>(q + r * q_stride, q_stride, d_len, kt, kt_stride, s + r * s_stride, s_stride);
