@@ -6,7 +6,7 @@
 //                RR*NV accumulators in registers and no horizontal sums.
 //   softmax_row  the online-softmax update of one row (running max m, running sum l) in base 2:
 //                the queries arrive pre-multiplied by scale * log2(e), so exp becomes exp2.
-//   pv_tile      O[RR][2L chunk] = alpha * O + P[RR][keys] . V[keys][chunk], V row-major.
+//   pv_tile      O[RR][CV*L chunk] = alpha * O + P[RR][keys] . V[keys][chunk], V row-major.
 //
 // RR (rows) is chosen by the caller so RR * NV accumulators plus the loaded vectors fit the
 // register file (rows_per_tile<Isa>). Element types of K and V are any format Isa::load_as_f32
@@ -104,47 +104,54 @@ SWITCHYARD_FORCE_INLINE float softmax_row(float* s, index_t n, float& m, float& 
   return alpha;
 }
 
-// O rows [RR][dv] (dv a multiple of 2L) = alpha[r] * O + sum_j p[r][j] * V[j][:] for j < keys.
-// (Per-key dequantization scales of V are folded into p by the caller.)
-template <simd::isa Isa, int RR, class VT>
+// O rows [RR][dv] (dv a multiple of CV*L) = alpha[r] * O + sum_j p[r][j] * V[j][:] for j < keys,
+// in chunks of CV vectors. (Per-key dequantization scales of V are folded into p by the caller.)
+template <simd::isa Isa, int RR, int CV, class VT>
 SWITCHYARD_FORCE_INLINE void pv_tile(float const* SWITCHYARD_RESTRICT p, index_t p_stride, index_t keys,
                                      VT const* SWITCHYARD_RESTRICT v, index_t v_stride, float* SWITCHYARD_RESTRICT o,
                                      index_t o_stride, index_t dv, float const* alpha) noexcept {
   using Vec = typename Isa::vf;
   constexpr int L = Isa::lanes;
-  for (index_t c = 0; c < dv; c += 2 * L) {
-    Vec acc[RR][2];
+  for (index_t c = 0; c < dv; c += CV * L) {
+    Vec acc[RR][CV];
     for (int r = 0; r < RR; ++r) {
       Vec const a = Isa::set1(alpha[r]);
-      acc[r][0] = Isa::mul(Isa::load(o + r * o_stride + c), a);
-      acc[r][1] = Isa::mul(Isa::load(o + r * o_stride + c + L), a);
+      for (int u = 0; u < CV; ++u) acc[r][u] = Isa::mul(Isa::load(o + r * o_stride + c + u * L), a);
     }
     for (index_t j = 0; j < keys; ++j) {
-      Vec const v0 = Isa::load_as_f32(v + j * v_stride + c), v1 = Isa::load_as_f32(v + j * v_stride + c + L);
+      Vec vv[CV];
+      for (int u = 0; u < CV; ++u) vv[u] = Isa::load_as_f32(v + j * v_stride + c + u * L);
       for (int r = 0; r < RR; ++r) {
         Vec const pb = Isa::set1(p[r * p_stride + j]);
-        acc[r][0] = Isa::fma(pb, v0, acc[r][0]);
-        acc[r][1] = Isa::fma(pb, v1, acc[r][1]);
+        for (int u = 0; u < CV; ++u) acc[r][u] = Isa::fma(pb, vv[u], acc[r][u]);
       }
     }
-    for (int r = 0; r < RR; ++r) {
-      Isa::store(o + r * o_stride + c, acc[r][0]);
-      Isa::store(o + r * o_stride + c + L, acc[r][1]);
-    }
+    for (int r = 0; r < RR; ++r)
+      for (int u = 0; u < CV; ++u) Isa::store(o + r * o_stride + c + u * L, acc[r][u]);
   }
 }
 
+// Any row count; dv a multiple of 2L. Few rows (decode's query-head groups) take chunks of four
+// vectors when dv allows, so each loaded V vector feeds more FMAs per broadcast of p.
 template <simd::isa Isa, class VT>
 void pv_rows(index_t rows, float const* p, index_t p_stride, index_t keys, VT const* v, index_t v_stride, float* o,
              index_t o_stride, index_t dv, float const* alpha) noexcept {
+  constexpr int L = Isa::lanes;
+  constexpr int R4 = qk_rows_per_tile<Isa, 4>;
+  if (rows <= R4 && dv % (4 * L) == 0) {
+    [&]<int... I>(std::integer_sequence<int, I...>) {
+      ((rows == I + 1 ? pv_tile<Isa, I + 1, 4>(p, p_stride, keys, v, v_stride, o, o_stride, dv, alpha) : void()), ...);
+    }(std::make_integer_sequence<int, R4>{});
+    return;
+  }
   constexpr int RR = rows_per_tile<Isa>;
   index_t r = 0;
   for (; r + RR <= rows; r += RR)
-    pv_tile<Isa, RR>(p + r * p_stride, p_stride, keys, v, v_stride, o + r * o_stride, o_stride, dv, alpha + r);
+    pv_tile<Isa, RR, 2>(p + r * p_stride, p_stride, keys, v, v_stride, o + r * o_stride, o_stride, dv, alpha + r);
   [&]<int... I>(std::integer_sequence<int, I...>) {
     index_t const left = rows - r;
-    ((left == I + 1 ? pv_tile<Isa, I + 1>(p + r * p_stride, p_stride, keys, v, v_stride, o + r * o_stride, o_stride, dv,
-                                          alpha + r)
+    ((left == I + 1 ? pv_tile<Isa, I + 1, 2>(p + r * p_stride, p_stride, keys, v, v_stride, o + r * o_stride, o_stride,
+                                             dv, alpha + r)
                     : void()),
      ...);
   }(std::make_integer_sequence<int, RR - 1>{});
