@@ -4,6 +4,13 @@
 #include "switchyard/config.hpp"
 #include "switchyard/version.hpp"
 
+#include "switchyard/attention/flash_attention.hpp"
+#include "switchyard/attention/gqa_attention.hpp"
+#include "switchyard/attention/mask.hpp"
+#include "switchyard/attention/mla_attention.hpp"
+#include "switchyard/attention/paged_attention.hpp"
+#include "switchyard/attention/paged_kv_cache.hpp"
+#include "switchyard/attention/rope.hpp"
 #include "switchyard/core/backend.hpp"
 #include "switchyard/core/buffer.hpp"
 #include "switchyard/core/concepts.hpp"
