@@ -51,20 +51,22 @@ void run_case(sy::test::reference_file const& ref, std::string const& c, std::st
                                      scale, -1, pool);
   });
   double const bound = tol::attention(D, S);
+  std::vector<double> vmax_of(static_cast<std::size_t>(Hkv), 0.0);  // max |v| per KV head
+  for (sy::index_t s = 0; s < S; ++s)
+    for (sy::index_t h = 0; h < Hkv; ++h)
+      for (sy::index_t d = 0; d < Dv; ++d)
+        vmax_of[h] = std::max(vmax_of[h], std::fabs(double(sy::attention::detail::widen(v[(s * Hkv + h) * Dv + d]))));
   double worst = 0;
   for (sy::index_t t = 0; t < T; ++t)
     for (sy::index_t h = 0; h < Hq; ++h) {
-      double vmax = 0;
-      for (sy::index_t s = 0; s < S; ++s)
-        for (sy::index_t d = 0; d < Dv; ++d)
-          vmax = std::max(vmax, std::fabs(double(sy::attention::detail::widen(v[(s * Hkv + h / (Hq / Hkv)) * Dv + d]))));
+      double const vmax = vmax_of[static_cast<std::size_t>(h / (Hq / Hkv))];
       for (sy::index_t d = 0; d < Dv; ++d) {
         auto const i = (t * Hq + h) * Dv + d;
         double const err = std::fabs(double(out[i]) - double(want[i])) / vmax;
         worst = std::max(worst, err);
-        INFO(c << " " << mask_name << " on " << Isa::name << ": token " << t << " head " << h << " dim " << d
-               << ": got " << out[i] << ", sdpa " << want[i]);
-        REQUIRE(err <= bound);
+        if (!(err <= bound))  // (a plain test first: INFO per element is slow under the sanitizers)
+          FAIL(c << " " << mask_name << " on " << Isa::name << ": token " << t << " head " << h << " dim " << d
+                 << ": got " << out[i] << ", sdpa " << want[i] << ", error " << err << " of max|v| > bound " << bound);
       }
     }
   INFO(c << " " << mask_name << ": worst error " << worst / bound << " of the bound; tiles " << stats.tiles
