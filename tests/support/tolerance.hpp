@@ -80,4 +80,17 @@ inline constexpr double attention_block(std::int64_t hidden, std::int64_t q_widt
   return 2.0 * (static_cast<double>(hidden + q_width) + 8.0) * u32 + 2.0 * attention(head_dim, s);
 }
 
+// Round-to-nearest quantization of unit-normal weights, as a normalized mean squared error
+// sum (deq - x)^2 / sum x^2. A uniform quantizer with step q adds noise of variance q^2 / 12; the
+// step follows from the largest value of a block of n normals (about 2.1 sigma for n = 32,
+// 1.8 for 16, 2.6 for 128) over the codes each format spreads it across. Bounds: twice that.
+namespace quant_nmse {
+inline constexpr double q8_0 = 2.0 * (2.1 / 127) * (2.1 / 127) / 12 * 1.3;      // step amax/127
+inline constexpr double q4_0 = 2.0 * (2.1 / 8) * (2.1 / 8) / 12 * 1.3;          // step amax/8; -8..7 used
+inline constexpr double q4_K = 2.0 * (4.2 / 15) * (4.2 / 15) / 12 * 1.3;        // sub-block range / 15, 6-bit scales
+inline constexpr double q6_K = 2.0 * (1.8 / 32) * (1.8 / 32) / 12 * 1.3;        // sub-block amax / 32
+inline constexpr double int4_sym_g128 = 2.0 * (2.6 / 7) * (2.6 / 7) / 12 * 1.3;  // amax / 7
+inline constexpr double int4_asym_g128 = 2.0 * (5.2 / 15) * (5.2 / 15) / 12 * 1.3;  // range / 15
+}  // namespace quant_nmse
+
 }  // namespace switchyard::test::tolerance

@@ -1,0 +1,273 @@
+#pragma once
+// GGUF / ggml block formats, byte for byte as ggml and the gguf Python package lay them out:
+//
+//   q8_0  32 weights: f16 d, int8 q[32]                       x = d q                 8.5 bits/weight
+//   q4_0  32 weights: f16 d, u8 qs[16] (element i in the low  x = d (q - 8)           4.5
+//         nibble of qs[i], element i + 16 in the high nibble)
+//   q4_K  256 weights in 8 sub-blocks of 32: f16 d, f16 dmin, x = d sc_j q - dmin m_j  4.5
+//         12 bytes of 6-bit (sc_j, m_j), u8 qs[128] (sub-block pair 2p/2p+1 in the low/high
+//         nibbles of qs[32p .. 32p+31])
+//   q6_K  256 weights in 16 sub-blocks of 16: u8 ql[128] (low 4 bits), u8 qh[64] (high 2 bits),
+//         int8 scales[16], f16 d                              x = d s_j (q - 32)      6.5625
+//
+// Each is a struct of exactly the block's bytes; a weight matrix in such a format is a view of
+// blocks, [rows, cols / block_elems]. dequantize() reproduces the gguf package's float32 results
+// bit for bit (same operations in the same order, no contraction); quantize() of q8_0 and q4_0
+// reproduces its bytes. The package has no quantizer for the K formats; ours is round-to-nearest
+// with a per-sub-block least-squares refinement of scale and min (q4_K) or scale (q6_K), written
+// from the formats' definitions (it does not claim ggml's bytes).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "switchyard/core/format/f16.hpp"
+#include "switchyard/core/format/traits.hpp"
+#include "switchyard/detail/no_contract.hpp"
+
+SWITCHYARD_NAMESPACE_BEGIN
+namespace format {
+
+struct q8_0 {
+  static constexpr int elems = 32;
+  f16 d;
+  std::int8_t q[32];
+};
+struct q4_0 {
+  static constexpr int elems = 32;
+  f16 d;
+  std::uint8_t qs[16];
+};
+struct q4_K {
+  static constexpr int elems = 256;
+  f16 d, dmin;
+  std::uint8_t scales[12];
+  std::uint8_t qs[128];
+};
+struct q6_K {
+  static constexpr int elems = 256;
+  std::uint8_t ql[128];
+  std::uint8_t qh[64];
+  std::int8_t scales[16];
+  f16 d;
+};
+static_assert(sizeof(q8_0) == 34 && sizeof(q4_0) == 18 && sizeof(q4_K) == 144 && sizeof(q6_K) == 210,
+              "GGUF blocks must have ggml's exact sizes (no padding)");
+
+namespace detail {
+
+inline constexpr char q8_0_name[] = "q8_0";
+inline constexpr char q4_0_name[] = "q4_0";
+inline constexpr char q4_K_name[] = "q4_K";
+inline constexpr char q6_K_name[] = "q6_K";
+
+// ggml's and numpy's roundf: half away from zero.
+inline float round_away(float x) noexcept { return std::round(x); }
+
+// q4_K's 12 scale bytes hold eight 6-bit scales and eight 6-bit mins (get_scale_min_k4).
+inline void q4_K_scale_min(std::uint8_t const* s, int j, std::uint8_t& sc, std::uint8_t& m) noexcept {
+  if (j < 4) {
+    sc = s[j] & 63;
+    m = s[j + 4] & 63;
+  } else {
+    sc = static_cast<std::uint8_t>((s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4));
+    m = static_cast<std::uint8_t>((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+  }
+}
+inline void q4_K_set_scale_min(std::uint8_t* s, int j, int sc, int m) noexcept {
+  if (j < 4) {
+    s[j] = static_cast<std::uint8_t>((s[j] & 0xC0) | sc);
+    s[j + 4] = static_cast<std::uint8_t>((s[j + 4] & 0xC0) | m);
+  } else {
+    s[j + 4] = static_cast<std::uint8_t>((sc & 0x0F) | ((m & 0x0F) << 4));
+    s[j - 4] = static_cast<std::uint8_t>((s[j - 4] & 0x3F) | ((sc >> 4) << 6));
+    s[j] = static_cast<std::uint8_t>((s[j] & 0x3F) | ((m >> 4) << 6));
+  }
+}
+
+// Least-squares fit of x ~ a q + b over fixed integer codes q (b = 0 when with_offset is false).
+inline void fit_affine(float const* x, int const* q, int n, bool with_offset, float& a, float& b) noexcept {
+  double sq = 0, sqq = 0, sx = 0, sqx = 0;
+  for (int i = 0; i < n; ++i) sq += q[i], sqq += double(q[i]) * q[i], sx += x[i], sqx += double(q[i]) * x[i];
+  if (!with_offset) {
+    a = sqq > 0 ? static_cast<float>(sqx / sqq) : 0.0f;
+    b = 0.0f;
+    return;
+  }
+  double const det = n * sqq - sq * sq;
+  if (det <= 0) {
+    a = 0.0f;
+    b = static_cast<float>(sx / n);
+    return;
+  }
+  a = static_cast<float>((n * sqx - sq * sx) / det);
+  b = static_cast<float>((sx - a * sq) / n);
+}
+
+}  // namespace detail
+
+template <>
+struct traits<q8_0> {
+  using storage = q8_0;
+  static constexpr int block_elems = 32, block_bytes = 34;
+  static constexpr bool is_scalar = false;
+  static constexpr char const* name = detail::q8_0_name;
+  static void dequantize(q8_0 const* b, float* out) noexcept {
+    float const d = b->d.to_float();
+    for (int i = 0; i < 32; ++i) out[i] = static_cast<float>(b->q[i]) * d;
+  }
+  static void quantize(float const* x, q8_0* b) noexcept {
+    float amax = 0.0f;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[i]));
+    float const d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    for (int i = 0; i < 32; ++i) b->q[i] = static_cast<std::int8_t>(detail::round_away(x[i] * id));
+    b->d = f16(d);
+  }
+};
+
+template <>
+struct traits<q4_0> {
+  using storage = q4_0;
+  static constexpr int block_elems = 32, block_bytes = 18;
+  static constexpr bool is_scalar = false;
+  static constexpr char const* name = detail::q4_0_name;
+  static void dequantize(q4_0 const* b, float* out) noexcept {
+    float const d = b->d.to_float();
+    for (int i = 0; i < 16; ++i) {
+      out[i] = d * static_cast<float>((b->qs[i] & 0x0F) - 8);
+      out[i + 16] = d * static_cast<float>((b->qs[i] >> 4) - 8);
+    }
+  }
+  static void quantize(float const* x, q4_0* b) noexcept {
+    // The signed value of largest magnitude (the first, on ties) maps to -8.
+    float mx = 0.0f, amax = 0.0f;
+    for (int i = 0; i < 32; ++i)
+      if (std::fabs(x[i]) > amax) amax = std::fabs(x[i]), mx = x[i];
+    float const d = mx / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    std::uint8_t q[32];
+    for (int i = 0; i < 32; ++i) {
+      float const v = std::trunc(::switchyard::detail::round_here(x[i] * id) + 8.5f);
+      q[i] = static_cast<std::uint8_t>(std::clamp(v, 0.0f, 15.0f));
+    }
+    for (int i = 0; i < 16; ++i) b->qs[i] = static_cast<std::uint8_t>(q[i] | (q[i + 16] << 4));
+    b->d = f16(d);
+  }
+};
+
+template <>
+struct traits<q4_K> {
+  using storage = q4_K;
+  static constexpr int block_elems = 256, block_bytes = 144;
+  static constexpr bool is_scalar = false;
+  static constexpr char const* name = detail::q4_K_name;
+  static void dequantize(q4_K const* b, float* out) noexcept {
+    float const d = b->d.to_float(), dmin = b->dmin.to_float();
+    for (int j = 0; j < 8; ++j) {
+      std::uint8_t sc, m;
+      detail::q4_K_scale_min(b->scales, j, sc, m);
+      float const ds = ::switchyard::detail::round_here(d * static_cast<float>(sc));
+      float const dm = ::switchyard::detail::round_here(dmin * static_cast<float>(m));
+      std::uint8_t const* q = b->qs + 32 * (j / 2);
+      int const shift = (j % 2) * 4;
+      for (int i = 0; i < 32; ++i)
+        out[32 * j + i] = ::switchyard::detail::round_here(ds * static_cast<float>((q[i] >> shift) & 0x0F)) - dm;
+    }
+  }
+  // Per sub-block: codes from the sub-block's [min, max] range, a least-squares refit of scale and
+  // min on those codes, then both 6-bit quantized against the block's super-scales d and dmin.
+  static void quantize(float const* x, q4_K* b) noexcept {
+    float scale[8], minv[8];
+    int codes[32];
+    for (int j = 0; j < 8; ++j) {
+      float const* xs = x + 32 * j;
+      float lo = std::min(0.0f, *std::min_element(xs, xs + 32)), hi = *std::max_element(xs, xs + 32);
+      float a = (hi - lo) / 15.0f, off = lo;
+      if (a > 0.0f) {
+        for (int i = 0; i < 32; ++i) codes[i] = std::clamp(static_cast<int>(std::nearbyint((xs[i] - lo) / a)), 0, 15);
+        detail::fit_affine(xs, codes, 32, true, a, off);
+        if (!(a > 0.0f) || off > 0.0f) a = (hi - lo) / 15.0f, off = lo;  // keep the min <= 0 form
+      }
+      scale[j] = a, minv[j] = -off;  // x ~ a q - minv
+    }
+    float const smax = *std::max_element(scale, scale + 8), mmax = *std::max_element(minv, minv + 8);
+    float const d = smax / 63.0f, dmin = mmax / 63.0f;
+    std::memset(b->scales, 0, sizeof b->scales);
+    b->d = f16(d), b->dmin = f16(dmin);
+    float const dq = b->d.to_float(), dmq = b->dmin.to_float();
+    for (int j = 0; j < 8; ++j) {
+      int const sc = dq > 0.0f ? std::clamp(static_cast<int>(std::nearbyint(scale[j] / dq)), 0, 63) : 0;
+      int const m = dmq > 0.0f ? std::clamp(static_cast<int>(std::nearbyint(minv[j] / dmq)), 0, 63) : 0;
+      detail::q4_K_set_scale_min(b->scales, j, sc, m);
+      float const a = dq * static_cast<float>(sc), mn = dmq * static_cast<float>(m);
+      std::uint8_t* q = b->qs + 32 * (j / 2);
+      for (int i = 0; i < 32; ++i) {
+        int const c = a > 0.0f ? std::clamp(static_cast<int>(std::nearbyint((x[32 * j + i] + mn) / a)), 0, 15) : 0;
+        q[i] = static_cast<std::uint8_t>(j % 2 == 0 ? c : (q[i] | (c << 4)));
+      }
+    }
+  }
+};
+
+template <>
+struct traits<q6_K> {
+  using storage = q6_K;
+  static constexpr int block_elems = 256, block_bytes = 210;
+  static constexpr bool is_scalar = false;
+  static constexpr char const* name = detail::q6_K_name;
+  // Element e = 128 h + 32 k + i (half h, quarter k, i < 32): low bits from ql[64 h + 32 (k & 1) + i]
+  // (low nibble for k < 2, high for k >= 2), high bits from qh[32 h + i] >> 2 k; scale
+  // scales[e / 16].
+  static int code(q6_K const* b, int e) noexcept {
+    int const h = e / 128, k = (e / 32) % 4, i = e % 32;
+    int const lo = (b->ql[64 * h + 32 * (k & 1) + i] >> (k >= 2 ? 4 : 0)) & 0x0F;
+    int const hi = (b->qh[32 * h + i] >> (2 * k)) & 0x03;
+    return (lo | (hi << 4)) - 32;
+  }
+  static void dequantize(q6_K const* b, float* out) noexcept {
+    float const d = b->d.to_float();
+    for (int e = 0; e < 256; ++e) {
+      float const ds = ::switchyard::detail::round_here(d * static_cast<float>(b->scales[e / 16]));
+      out[e] = ds * static_cast<float>(code(b, e));
+    }
+  }
+  static void quantize(float const* x, q6_K* b) noexcept {
+    float scale[16];
+    int codes[16];
+    for (int j = 0; j < 16; ++j) {
+      float const* xs = x + 16 * j;
+      float amax = 0.0f, mx = 0.0f;
+      for (int i = 0; i < 16; ++i)
+        if (std::fabs(xs[i]) > amax) amax = std::fabs(xs[i]), mx = xs[i];
+      float a = mx / -32.0f;  // codes -32..31: the extreme value takes -32
+      if (a != 0.0f) {
+        for (int i = 0; i < 16; ++i) codes[i] = std::clamp(static_cast<int>(std::nearbyint(xs[i] / a)), -32, 31);
+        float off;
+        detail::fit_affine(xs, codes, 16, false, a, off);
+      }
+      scale[j] = a;
+    }
+    float amax = 0.0f, smx = 0.0f;
+    for (float s : scale)
+      if (std::fabs(s) > amax) amax = std::fabs(s), smx = s;
+    float const d = smx / -128.0f;
+    b->d = f16(d);
+    float const dq = b->d.to_float();
+    std::memset(b->ql, 0, sizeof b->ql);
+    std::memset(b->qh, 0, sizeof b->qh);
+    for (int j = 0; j < 16; ++j) {
+      int const s = dq != 0.0f ? std::clamp(static_cast<int>(std::nearbyint(scale[j] / dq)), -128, 127) : 0;
+      b->scales[j] = static_cast<std::int8_t>(s);
+      float const a = dq * static_cast<float>(s);
+      for (int i = 0; i < 16; ++i) {
+        int const e = 16 * j + i;
+        int const c = (a != 0.0f ? std::clamp(static_cast<int>(std::nearbyint(x[e] / a)), -32, 31) : 0) + 32;
+        int const h = e / 128, k = (e / 32) % 4, ii = e % 32;
+        b->ql[64 * h + 32 * (k & 1) + ii] |= static_cast<std::uint8_t>((c & 0x0F) << (k >= 2 ? 4 : 0));
+        b->qh[32 * h + ii] |= static_cast<std::uint8_t>((c >> 4) << (2 * k));
+      }
+    }
+  }
+};
+
+}  // namespace format
+SWITCHYARD_NAMESPACE_END
