@@ -20,14 +20,16 @@ namespace expert {
 
 template <class W, class Act = silu_glu>
 class glu_experts {
-  static_assert(check_scalar_format<W>());
+  static_assert(check_format<W>());
 
  public:
   using weight_format = W;
   using activation = Act;
+  static constexpr index_t B = format::traits<W>::block_elems;  // weights per block (1: scalar formats)
 
   // gate_up [E, 2F, H], down [E, H, F]; optional biases gate_up_bias [E, 2F] and down_bias
-  // [E, H] (gpt-oss has them).
+  // [E, H] (gpt-oss has them). For a block format W the last dimension counts blocks:
+  // gate_up [E, 2F, H / B], down [E, H, F / B].
   glu_experts(tensor_view<W const, dextents<3>> gate_up, tensor_view<W const, dextents<3>> down,
               matrix_view<float const> gate_up_bias = {}, matrix_view<float const> down_bias = {},
               activations act = activations::f32)
@@ -36,8 +38,9 @@ class glu_experts {
     require(gate_up.extent(1) % 2 == 0, where, "gate_up has ", gate_up.extent(1), " rows per expert; need 2 x intermediate");
     require(down.extent(0) == gate_up.extent(0), where, "gate_up has ", gate_up.extent(0), " experts but down has ",
             down.extent(0));
-    require(down.extent(1) == hidden() && down.extent(2) == intermediate(), where, "down must be [E, ", hidden(), ", ",
-            intermediate(), "], got [", down.extent(0), ", ", down.extent(1), ", ", down.extent(2), "]");
+    require(down.extent(1) == hidden() && down.extent(2) * B == intermediate(), where, "down must be [E, ", hidden(),
+            ", ", intermediate() / B, B > 1 ? " blocks" : "", "], got [", down.extent(0), ", ", down.extent(1), ", ",
+            down.extent(2), "]");
     require(gate_up.is_contiguous() && down.is_contiguous(), where, "expert weights must be contiguous");
     require(!gate_up_bias.data() || (gate_up_bias.extent(0) == experts() && gate_up_bias.extent(1) == 2 * intermediate() &&
                                      gate_up_bias.stride(1) == 1),
@@ -47,7 +50,7 @@ class glu_experts {
   }
 
   index_t experts() const noexcept { return gate_up_.extent(0); }
-  index_t hidden() const noexcept { return gate_up_.extent(2); }
+  index_t hidden() const noexcept { return gate_up_.extent(2) * B; }
   index_t intermediate() const noexcept { return gate_up_.extent(1) / 2; }
   // Columns of the per-row scratch run() needs.
   index_t scratch_cols() const noexcept { return 2 * intermediate(); }
@@ -55,9 +58,9 @@ class glu_experts {
   // Expert e on rows x [n, H] -> y [n, H]; h [n, 2F] is scratch.
   void run(index_t e, matrix_view<float const> x, matrix_view<float> h, matrix_view<float> y, thread_pool& pool) const {
     index_t const H = hidden(), F = intermediate(), n = x.extent(0);
-    linear<W> const gate_up(make_view(gate_up_.data() + e * 2 * F * H, 2 * F, H),
+    linear<W> const gate_up(make_view(gate_up_.data() + e * 2 * F * (H / B), 2 * F, H / B),
                             gate_up_bias_.data() ? make_view(gate_up_bias_.row(e), 2 * F) : vector_view<float const>{}, act_);
-    linear<W> const down(make_view(down_.data() + e * H * F, H, F),
+    linear<W> const down(make_view(down_.data() + e * H * (F / B), H, F / B),
                          down_bias_.data() ? make_view(down_bias_.row(e), H) : vector_view<float const>{}, act_);
     gate_up(x, h, pool);  // gate and up in one pass over x: one [2F, H] projection
     // act(gate) * up into the gate half, split over the pool as (row, column) ranges so that a

@@ -1,6 +1,7 @@
 #pragma once
 // linear<W>: a dense layer y = x W^T (+ b) whose weight is stored in format W, in PyTorch's
-// [out_features, in_features] layout, activations f32. It holds views (the weights belong to the
+// [out_features, in_features] layout, activations f32. W is a scalar format (f32, bf16, f16,
+// fp8) or a block format (core/format/gguf.hpp, int4.hpp), computed from the packed blocks. It holds views (the weights belong to the
 // caller or to a loaded model), checks shapes once at construction and on each call, and picks
 // the kernel by the number of rows: GEMV for decode (<= host::gemv_max_rows rows: bound by
 // weight bytes), blocked GEMM for prefill.
@@ -12,6 +13,7 @@
 #include "switchyard/core/tensor_view.hpp"
 #include "switchyard/core/thread_pool.hpp"
 #include "switchyard/linear/host/bf16_activations.hpp"
+#include "switchyard/linear/host/block_kernels.hpp"
 #include "switchyard/linear/host/gemm.hpp"
 #include "switchyard/linear/host/gemv.hpp"
 
@@ -24,13 +26,14 @@ enum class activations { f32, bf16 };
 
 template <class W>
 class linear {
-  static_assert(check_scalar_format<W>(),
-                "switchyard::linear<W>: block-quantized formats arrive with the quantized linear layers");
+  static_assert(check_format<W>());
 
  public:
   using weight_format = W;
+  static constexpr index_t block_elems = format::traits<W>::block_elems;
 
-  // weight [out, in] with contiguous rows; bias [out] or empty.
+  // weight [out, in] with contiguous rows; bias [out] or empty. For a block format (q4_0, q4_K,
+  // int4 groups, ...) the view holds blocks: [out, in / block_elems].
   explicit linear(matrix_view<W const> weight, vector_view<float const> bias = {},
                   activations act = activations::f32)
       : weight_(weight), bias_(bias), act_(act) {
@@ -39,9 +42,11 @@ class linear {
     require(bias.data() == nullptr || (bias.extent(0) == weight.extent(0) && bias.stride(0) == 1), "linear",
             "bias has ", bias.extent(0), " elements (stride ", bias.stride(0), ") but the weight has ",
             weight.extent(0), " output features");
+    require(block_elems == 1 || act == activations::f32, "linear", format::traits<W>::name,
+            " weights take f32 activations");
   }
 
-  index_t in_features() const noexcept { return weight_.extent(1); }
+  index_t in_features() const noexcept { return weight_.extent(1) * block_elems; }
   index_t out_features() const noexcept { return weight_.extent(0); }
   matrix_view<W const> weight() const noexcept { return weight_; }
   activations activation_format() const noexcept { return act_; }
@@ -55,7 +60,11 @@ class linear {
             y.extent(1), "] but should be [", x.extent(0), ", ", out_features(), "]");
     require(x.stride(1) == 1 && y.stride(1) == 1, "linear", "rows of x and y must be contiguous");
     float const* b = bias_.data();
-    if (act_ == activations::bf16) host::gemm_bf16_activations<Isa>(x, weight_, b, y, pool);
+    if constexpr (block_elems > 1) {
+      if (x.extent(0) <= host::gemv_max_rows) host::block_gemv<Isa>(x, weight_, b, y, pool);
+      else host::block_gemm<Isa>(x, weight_, b, y, pool);
+      return;
+    } else if (act_ == activations::bf16) host::gemm_bf16_activations<Isa>(x, weight_, b, y, pool);
     else if (x.extent(0) <= host::gemv_max_rows) host::gemv<Isa>(x, weight_, b, y, pool);
     else host::gemm<Isa>(x, weight_, b, y, pool);
   }

@@ -1,0 +1,137 @@
+// linear<F> on block formats (q8_0, q4_0, q4_K, q6_K, int4 groups) computed from the packed
+// blocks, against the same layer on the dequantized weights in f32 (the weights' values are then
+// identical, so the f32 bound applies): GEMV rows 1..8 and GEMM rows 9..70, every ISA, with a
+// bias; and a Mixtral-style MoE layer whose experts are q4_0 / q4_K blocks against the same layer
+// on their dequantized f32 weights.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "support/isas.hpp"
+#include "support/poison.hpp"
+#include "support/tolerance.hpp"
+#include "switchyard/core/format/gguf.hpp"
+#include "switchyard/core/format/int4.hpp"
+#include "switchyard/expert/glu_experts.hpp"
+#include "switchyard/expert/moe.hpp"
+#include "switchyard/linear/linear.hpp"
+#include "switchyard/route/families.hpp"
+
+namespace sy = switchyard;
+namespace fmt = switchyard::format;
+namespace tol = sy::test::tolerance;
+using sy::index_t;
+
+namespace {
+
+// Quantizes rows of w [N, K] into blocks [N, K / B]; returns the blocks and their dequantized f32.
+template <class F>
+std::pair<std::vector<F>, std::vector<float>> quantize_rows(std::vector<float> const& w, index_t N, index_t K) {
+  constexpr int B = fmt::traits<F>::block_elems;
+  std::vector<F> q(static_cast<std::size_t>(N * K / B));
+  std::vector<float> deq(w.size());
+  for (std::size_t b = 0; b < q.size(); ++b) {
+    fmt::traits<F>::quantize(w.data() + b * B, &q[b]);
+    fmt::traits<F>::dequantize(&q[b], deq.data() + b * B);
+  }
+  return {std::move(q), std::move(deq)};
+}
+
+template <class Isa, class F>
+void check_format_linear(sy::thread_pool& pool) {
+  constexpr int B = fmt::traits<F>::block_elems;
+  index_t const N = 37, K = 3 * B + (B >= 256 ? 256 : 4 * B);
+  std::mt19937 g(3);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> w(N * K), bias(N);
+  for (auto& v : w) v = d(g) / std::sqrt(float(K));
+  for (auto& v : bias) v = d(g);
+  auto [q, deq] = quantize_rows<F>(w, N, K);
+  sy::linear<F> layer(sy::make_view(static_cast<F const*>(q.data()), N, K / B), sy::make_view(static_cast<float const*>(bias.data()), N));
+  sy::linear<float> ref(sy::make_view(static_cast<float const*>(deq.data()), N, K), sy::make_view(static_cast<float const*>(bias.data()), N));
+  REQUIRE(layer.in_features() == K);
+  for (index_t T : {1, 2, 5, 8, 9, 23, 70}) {
+    std::vector<float> x(T * K), y(T * N), want(T * N);
+    for (auto& v : x) v = d(g);
+    sy::test::poison({y.data(), y.size()});
+    layer.template operator()<Isa>(sy::make_view(static_cast<float const*>(x.data()), T, K), sy::make_view(y.data(), T, N), pool);
+    ref.template operator()<sy::simd::scalar>(sy::make_view(static_cast<float const*>(x.data()), T, K), sy::make_view(want.data(), T, N), pool);
+    for (index_t t = 0; t < T; ++t)
+      for (index_t n = 0; n < N; ++n) {
+        double mag = std::fabs(bias[n]);
+        for (index_t k = 0; k < K; ++k) mag += std::fabs(double(x[t * K + k]) * deq[n * K + k]);
+        INFO(fmt::traits<F>::name << " on " << Isa::name << ", T = " << T << ", row " << t << ", feature " << n);
+        REQUIRE(std::fabs(double(y[t * N + n]) - want[t * N + n]) <= tol::linear(K) * mag);
+      }
+  }
+}
+
+}  // namespace
+
+TEMPLATE_LIST_TEST_CASE("linear on block formats equals linear on their dequantized weights", "[quant][linear]",
+                        sy::test::all_isas) {
+  using Isa = TestType;
+  if (!sy::test::runnable<Isa>()) return;
+  sy::thread_pool pool(3);
+  check_format_linear<Isa, fmt::q8_0>(pool);
+  check_format_linear<Isa, fmt::q4_0>(pool);
+  check_format_linear<Isa, fmt::q4_K>(pool);
+  check_format_linear<Isa, fmt::q6_K>(pool);
+  check_format_linear<Isa, fmt::int4_sym<128>>(pool);
+  check_format_linear<Isa, fmt::int4_asym<32>>(pool);
+}
+
+template <class F>
+void check_moe() {
+  constexpr int B = fmt::traits<F>::block_elems;
+  index_t const H = 2 * B, Fi = B, E = 4, T = 19;
+  std::mt19937 g(5);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> gu(E * 2 * Fi * H), dn(E * H * Fi), gate(E * H), x(T * H);
+  for (auto& v : gu) v = d(g) / std::sqrt(float(H));
+  for (auto& v : dn) v = d(g) / std::sqrt(float(Fi));
+  for (auto& v : gate) v = 3.0f * d(g) / std::sqrt(float(H));
+  for (auto& v : x) v = d(g);
+  auto [gq, gdeq] = quantize_rows<F>(gu, E * 2 * Fi, H);
+  auto [dq, ddeq] = quantize_rows<F>(dn, E * H, Fi);
+  using qexperts = sy::expert::glu_experts<F>;
+  using fexperts = sy::expert::glu_experts<float>;
+  qexperts qe(sy::tensor_view<F const, sy::dextents<3>>(gq.data(), sy::dextents<3>(E, 2 * Fi, H / B)),
+              sy::tensor_view<F const, sy::dextents<3>>(dq.data(), sy::dextents<3>(E, H, Fi / B)));
+  fexperts fe(sy::tensor_view<float const, sy::dextents<3>>(gdeq.data(), sy::dextents<3>(E, 2 * Fi, H)),
+              sy::tensor_view<float const, sy::dextents<3>>(ddeq.data(), sy::dextents<3>(E, H, Fi)));
+  REQUIRE(qe.hidden() == H);
+  REQUIRE(qe.intermediate() == Fi);
+  auto const gv = sy::make_view(static_cast<float const*>(gate.data()), E, H);
+  sy::expert::moe<sy::route::mixtral<2>, qexperts> qlayer(gv, qe);
+  sy::expert::moe<sy::route::mixtral<2>, fexperts> flayer(gv, fe);
+  std::vector<float> y(T * H), want(T * H);
+  sy::test::poison({y.data(), y.size()});
+  sy::expert::moe_workspace ws;
+  sy::thread_pool pool(2);
+  qlayer(sy::make_view(static_cast<float const*>(x.data()), T, H), sy::make_view(y.data(), T, H), ws, {}, pool);
+  flayer(sy::make_view(static_cast<float const*>(x.data()), T, H), sy::make_view(want.data(), T, H), ws, {}, pool);
+  double const bound = tol::moe_output(H, Fi, 2);
+  for (index_t t = 0; t < T; ++t) {
+    double scale = 0;
+    for (index_t i = 0; i < H; ++i) scale = std::max(scale, double(std::fabs(want[t * H + i])));
+    for (index_t i = 0; i < H; ++i) {
+      INFO(fmt::traits<F>::name << " token " << t << " element " << i);
+      REQUIRE(std::fabs(double(y[t * H + i]) - want[t * H + i]) <= bound * scale);
+    }
+  }
+}
+
+TEST_CASE("MoE layers run with experts in block formats", "[quant][moe]") {
+  check_moe<fmt::q4_0>();
+  check_moe<fmt::q4_K>();
+  check_moe<fmt::int4_asym<64>>();
+}
+
+TEST_CASE("linear on block formats rejects bf16 activations", "[quant][linear]") {
+  std::vector<fmt::q4_0> q(4);
+  CHECK_THROWS_WITH(sy::linear<fmt::q4_0>(sy::make_view(static_cast<fmt::q4_0 const*>(q.data()), 2, 2), {}, sy::activations::bf16),
+                    Catch::Contains("q4_0 weights take f32 activations"));
+}
