@@ -130,8 +130,45 @@ TEST_CASE("MoE layers run with experts in block formats", "[quant][moe]") {
   check_moe<fmt::int4_asym<64>>();
 }
 
+// int8 activations: x rounded per group of 32 to 8 bits. Against exact f32 on the same blocks,
+// the output's NMSE is about the activation rounding's (tolerance::int8_activations_nmse).
+template <class F>
+void check_int8_activations() {
+  constexpr int B = fmt::traits<F>::block_elems;
+  index_t const N = 53, K = 8 * B;
+  std::mt19937 g(9);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> w(N * K);
+  for (auto& v : w) v = d(g) / std::sqrt(float(K));
+  auto [q, deq] = quantize_rows<F>(w, N, K);
+  sy::linear<F> exact(sy::make_view(static_cast<F const*>(q.data()), N, K / B));
+  sy::linear<F> fast(sy::make_view(static_cast<F const*>(q.data()), N, K / B), {}, sy::activations::int8);
+  sy::thread_pool pool(2);
+  for (index_t T : {1, 3, 8}) {
+    std::vector<float> x(T * K), y(T * N), want(T * N);
+    for (auto& v : x) v = d(g);
+    sy::test::poison({y.data(), y.size()});
+    fast(sy::make_view(static_cast<float const*>(x.data()), T, K), sy::make_view(y.data(), T, N), pool);
+    exact(sy::make_view(static_cast<float const*>(x.data()), T, K), sy::make_view(want.data(), T, N), pool);
+    double num = 0, den = 0;
+    for (std::size_t i = 0; i < y.size(); ++i) num += (y[i] - want[i]) * double(y[i] - want[i]), den += double(want[i]) * want[i];
+    INFO(fmt::traits<F>::name << " T = " << T << ": NMSE " << num / den);
+    CHECK(num / den < tol::int8_activations_nmse);
+    CHECK(num / den > 0.0);  // the rounding is real: this path is not the f32 one
+  }
+}
+
+TEST_CASE("int8 activations on nibble formats stay within the activation rounding", "[quant][linear]") {
+  check_int8_activations<fmt::q4_0>();
+  check_int8_activations<fmt::int4_sym<128>>();
+  check_int8_activations<fmt::int4_asym<64>>();
+}
+
 TEST_CASE("linear on block formats rejects bf16 activations", "[quant][linear]") {
   std::vector<fmt::q4_0> q(4);
   CHECK_THROWS_WITH(sy::linear<fmt::q4_0>(sy::make_view(static_cast<fmt::q4_0 const*>(q.data()), 2, 2), {}, sy::activations::bf16),
-                    Catch::Contains("q4_0 weights take f32 activations"));
+                    Catch::Contains("q4_0 weights take f32 activations or int8"));
+  std::vector<fmt::q4_K> k(4);
+  CHECK_THROWS_WITH(sy::linear<fmt::q4_K>(sy::make_view(static_cast<fmt::q4_K const*>(k.data()), 2, 2), {}, sy::activations::int8),
+                    Catch::Contains("q4_K weights take f32 activations"));
 }

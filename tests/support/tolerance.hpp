@@ -93,4 +93,10 @@ inline constexpr double int4_sym_g128 = 2.0 * (2.6 / 7) * (2.6 / 7) / 12 * 1.3; 
 inline constexpr double int4_asym_g128 = 2.0 * (5.2 / 15) * (5.2 / 15) / 12 * 1.3;  // range / 15
 }  // namespace quant_nmse
 
+// linear with activations rounded to int8 per group of 32 (activations::int8) against f32 on the
+// same weights, as an NMSE: the rounding errs uniformly within half a step of amax/127, variance
+// (amax/127)^2 / 12 = 2.3e-5 of x's for unit-normal groups (amax ~ 2.1); independent errors carry
+// over to y = sum w x in the same proportion. A 53-output sample scatters by ~2x: bound 4x.
+inline constexpr double int8_activations_nmse = 1e-4;
+
 }  // namespace switchyard::test::tolerance

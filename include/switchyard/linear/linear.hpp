@@ -14,6 +14,7 @@
 #include "switchyard/core/thread_pool.hpp"
 #include "switchyard/linear/host/bf16_activations.hpp"
 #include "switchyard/linear/host/block_kernels.hpp"
+#include "switchyard/linear/host/int8_activations.hpp"
 #include "switchyard/linear/host/gemm.hpp"
 #include "switchyard/linear/host/gemv.hpp"
 
@@ -22,7 +23,9 @@ SWITCHYARD_NAMESPACE_BEGIN
 // The format activations are rounded to before the products. f32 (the default) keeps them exact;
 // bf16 matches what bf16 engines compute and, with AVX512-BF16 and bf16 weights, runs twice the
 // f32 FMA rate (linear/host/bf16_activations.hpp).
-enum class activations { f32, bf16 };
+// int8 (block formats q4_0 and int4 groups, decode rows): activations rounded to int8 per group of
+// 32 so the products become integer dot products (VNNI); see linear/host/int8_activations.hpp.
+enum class activations { f32, bf16, int8 };
 
 template <class W>
 class linear {
@@ -42,8 +45,14 @@ class linear {
     require(bias.data() == nullptr || (bias.extent(0) == weight.extent(0) && bias.stride(0) == 1), "linear",
             "bias has ", bias.extent(0), " elements (stride ", bias.stride(0), ") but the weight has ",
             weight.extent(0), " output features");
-    require(block_elems == 1 || act == activations::f32, "linear", format::traits<W>::name,
-            " weights take f32 activations");
+    if constexpr (block_elems > 1) {
+      require(act == activations::f32 || (act == activations::int8 && host::detail::nibble_codes<W>::value), "linear",
+              format::traits<W>::name, " weights take f32 activations",
+              host::detail::nibble_codes<W>::value ? " or int8" : "");
+    } else {
+      require(act != activations::int8, "linear", "int8 activations take q4_0 or int4 group weights, not ",
+              format::traits<W>::name);
+    }
   }
 
   index_t in_features() const noexcept { return weight_.extent(1) * block_elems; }
@@ -61,6 +70,12 @@ class linear {
     require(x.stride(1) == 1 && y.stride(1) == 1, "linear", "rows of x and y must be contiguous");
     float const* b = bias_.data();
     if constexpr (block_elems > 1) {
+      if constexpr (host::detail::nibble_codes<W>::value) {
+        if (act_ == activations::int8 && x.extent(0) <= host::gemv_max_rows) {
+          host::block_gemv_int8(x, weight_, b, y, pool);
+          return;
+        }
+      }
       if (x.extent(0) <= host::gemv_max_rows) host::block_gemv<Isa>(x, weight_, b, y, pool);
       else host::block_gemm<Isa>(x, weight_, b, y, pool);
       return;

@@ -116,6 +116,7 @@ struct traits<q8_0> {
     float const d = b->d.to_float();
     for (int i = 0; i < 32; ++i) out[i] = static_cast<float>(b->q[i]) * d;
   }
+  static void decode(q8_0 const* b, float* out) noexcept { dequantize(b, out); }
   static void quantize(float const* x, q8_0* b) noexcept {
     float amax = 0.0f;
     for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[i]));
@@ -138,6 +139,7 @@ struct traits<q4_0> {
       out[i + 16] = d * static_cast<float>((b->qs[i] >> 4) - 8);
     }
   }
+  static void decode(q4_0 const* b, float* out) noexcept { dequantize(b, out); }
   static void quantize(float const* x, q4_0* b) noexcept {
     // The signed value of largest magnitude (the first, on ties) maps to -8.
     float mx = 0.0f, amax = 0.0f;
@@ -171,6 +173,23 @@ struct traits<q4_K> {
       int const shift = (j % 2) * 4;
       for (int i = 0; i < 32; ++i)
         out[32 * j + i] = ::switchyard::detail::round_here(ds * static_cast<float>((q[i] >> shift) & 0x0F)) - dm;
+    }
+  }
+  // The kernels' decode: the same values, written so that compilers vectorize it (the exact
+  // rounding order of dequantize() is for bit-compatibility; kernels may contract).
+  static void decode(q4_K const* b, float* out) noexcept {
+    float const d = b->d.to_float(), dmin = b->dmin.to_float();
+    for (int p = 0; p < 4; ++p) {
+      std::uint8_t sc0, m0, sc1, m1;
+      detail::q4_K_scale_min(b->scales, 2 * p, sc0, m0);
+      detail::q4_K_scale_min(b->scales, 2 * p + 1, sc1, m1);
+      float const a0 = d * sc0, c0 = dmin * m0, a1 = d * sc1, c1 = dmin * m1;
+      std::uint8_t const* q = b->qs + 32 * p;
+      float* o = out + 64 * p;
+      for (int i = 0; i < 32; ++i) {
+        o[i] = a0 * static_cast<float>(q[i] & 0x0F) - c0;
+        o[32 + i] = a1 * static_cast<float>(q[i] >> 4) - c1;
+      }
     }
   }
   // Per sub-block: codes from the sub-block's [min, max] range, a least-squares refit of scale and
@@ -229,6 +248,23 @@ struct traits<q6_K> {
       float const ds = ::switchyard::detail::round_here(d * static_cast<float>(b->scales[e / 16]));
       out[e] = ds * static_cast<float>(code(b, e));
     }
+  }
+  // The kernels' decode (vectorizable; see q4_K::decode).
+  static void decode(q6_K const* b, float* out) noexcept {
+    float const d = b->d.to_float();
+    float ds[16];
+    for (int j = 0; j < 16; ++j) ds[j] = d * static_cast<float>(b->scales[j]);
+    for (int h = 0; h < 2; ++h)
+      for (int k = 0; k < 4; ++k) {
+        std::uint8_t const* ql = b->ql + 64 * h + 32 * (k & 1);
+        std::uint8_t const* qh = b->qh + 32 * h;
+        int const lshift = k >= 2 ? 4 : 0, hshift = 2 * k, e0 = 128 * h + 32 * k;
+        float const s0 = ds[e0 / 16], s1 = ds[e0 / 16 + 1];
+        for (int i = 0; i < 32; ++i) {
+          int const c = (((ql[i] >> lshift) & 0x0F) | (((qh[i] >> hshift) & 0x03) << 4)) - 32;
+          out[e0 + i] = (i < 16 ? s0 : s1) * static_cast<float>(c);
+        }
+      }
   }
   static void quantize(float const* x, q6_K* b) noexcept {
     float scale[16];

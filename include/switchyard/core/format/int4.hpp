@@ -51,6 +51,7 @@ struct traits<int4_group<G, A>> {
       out[i + G / 2] = s * static_cast<float>((b->qs[i] >> 4) - z);
     }
   }
+  static void decode(storage const* b, float* out) noexcept { dequantize(b, out); }
   static void quantize(float const* x, storage* b) noexcept {
     int q[G];
     float s;

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "switchyard/core/concepts.hpp"
+#include "switchyard/core/format/gguf.hpp"
+#include "switchyard/core/format/int4.hpp"
 #include "switchyard/core/simd/simd.hpp"
 #include "switchyard/core/tensor_view.hpp"
 #include "switchyard/core/thread_pool.hpp"
@@ -23,6 +25,130 @@ SWITCHYARD_NAMESPACE_BEGIN
 namespace host {
 
 namespace detail {
+
+// Formats whose codes are 4-bit nibbles in q4_0's layout (element i in the low nibble of byte i,
+// element i + B/2 in the high one) with x = s (q - z): the AVX-512 path computes s (sum q x) and
+// subtracts s z sum(x) per block, with sum(x) per block precomputed once per call.
+template <class F>
+struct nibble_format : std::false_type {};
+template <>
+struct nibble_format<format::q4_0> : std::true_type {
+  static format::f16 scale(format::q4_0 const& b) noexcept { return b.d; }
+  static int zero(format::q4_0 const&) noexcept { return 8; }
+  static std::uint8_t const* codes(format::q4_0 const& b) noexcept { return b.qs; }
+};
+template <int G, bool A>
+struct nibble_format<format::int4_group<G, A>> : std::true_type {
+  static format::f16 scale(format::int4_group<G, A> const& b) noexcept { return b.s; }
+  static int zero(format::int4_group<G, A> const& b) noexcept { return A ? b.z : 8; }
+  static std::uint8_t const* codes(format::int4_group<G, A> const& b) noexcept { return b.qs; }
+};
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+inline constexpr bool block_gemv_avx512 = true;
+
+// f16 scale to f32 in one instruction (AVX-512 implies F16C); format::f16::to_float is the
+// portable bit-manipulation version.
+SWITCHYARD_FORCE_INLINE float f16_scale(format::f16 h) noexcept { return _cvtsh_ss(h.bits); }
+
+// R weight rows at once share every load of x (K up to 14336 floats: x lives in L2, and one row
+// at a time would re-read it from there per row); R * T accumulators stay in registers.
+template <int T>
+inline constexpr int rows_at_once = T <= 2 ? 4 : (T <= 4 ? 2 : 1);
+
+// Rows of a nibble format: widen 16 code bytes to 16 int32 lanes, split the nibbles with an and
+// and a shift, convert, and multiply by the matching halves of x; one scale FMA per block.
+template <int T, int R, class F>
+SWITCHYARD_FORCE_INLINE void nibble_tile_avx512(float const* x, index_t ldx, F const* const* rows, float const* xsum,
+                                                index_t kbs, float (&out)[R][T]) {
+  constexpr int B = format::traits<F>::block_elems, H = B / 2;
+  static_assert(H % 16 == 0);
+  __m512i const low = _mm512_set1_epi32(0x0F);
+  __m512 acc[R][T];
+  float corr[R][T] = {};
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+  for (index_t kb = 0; kb < kbs; ++kb) {
+    __m512 s[R][T];
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) s[r][t] = _mm512_setzero_ps();
+    for (int c = 0; c < H; c += 16) {
+      __m512 xl[T], xh[T];
+      for (int t = 0; t < T; ++t) {
+        xl[t] = _mm512_loadu_ps(x + t * ldx + kb * B + c);
+        xh[t] = _mm512_loadu_ps(x + t * ldx + kb * B + H + c);
+      }
+      for (int r = 0; r < R; ++r) {
+        std::uint8_t const* q = nibble_format<F>::codes(rows[r][kb]);
+        __m512i const v = _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<__m128i const*>(q + c)));
+        __m512 const lo = _mm512_maskz_cvtepi32_ps(0xFFFF, _mm512_maskz_and_epi32(0xFFFF, v, low));
+        __m512 const hi = _mm512_maskz_cvtepi32_ps(0xFFFF, _mm512_maskz_srli_epi32(0xFFFF, v, 4));
+        for (int t = 0; t < T; ++t) s[r][t] = _mm512_fmadd_ps(hi, xh[t], _mm512_fmadd_ps(lo, xl[t], s[r][t]));
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      F const& blk = rows[r][kb];
+      float const d = f16_scale(nibble_format<F>::scale(blk)), dz = d * static_cast<float>(nibble_format<F>::zero(blk));
+      __m512 const dv = _mm512_set1_ps(d);
+      for (int t = 0; t < T; ++t) {
+        acc[r][t] = _mm512_fmadd_ps(dv, s[r][t], acc[r][t]);
+        corr[r][t] += dz * xsum[t * kbs + kb];
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) out[r][t] = simd::avx512::reduce_add(acc[r][t]) - corr[r][t];
+}
+
+// q8_0: 32 int8 codes widened in two halves; one scale FMA per block.
+template <int T, int R>
+SWITCHYARD_FORCE_INLINE void q8_0_tile_avx512(float const* x, index_t ldx, format::q8_0 const* const* rows, float const*,
+                                              index_t kbs, float (&out)[R][T]) {
+  __m512 acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+  for (index_t kb = 0; kb < kbs; ++kb) {
+    __m512 x0[T], x1[T];
+    for (int t = 0; t < T; ++t) {
+      x0[t] = _mm512_loadu_ps(x + t * ldx + kb * 32);
+      x1[t] = _mm512_loadu_ps(x + t * ldx + kb * 32 + 16);
+    }
+    for (int r = 0; r < R; ++r) {
+      format::q8_0 const& blk = rows[r][kb];
+      __m512 const w0 = simd::avx512::load_as_f32(blk.q), w1 = simd::avx512::load_as_f32(blk.q + 16);
+      __m512 const dv = _mm512_set1_ps(f16_scale(blk.d));
+      for (int t = 0; t < T; ++t)
+        acc[r][t] = _mm512_fmadd_ps(dv, _mm512_fmadd_ps(w1, x1[t], _mm512_mul_ps(w0, x0[t])), acc[r][t]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) out[r][t] = simd::avx512::reduce_add(acc[r][t]);
+}
+
+// Rows [n0, n1) in tiles of rows_at_once<T>, then one at a time.
+template <int T, class F>
+void fast_rows_avx512(float const* x, index_t ldx, F const* w, index_t ldw, float const* xsum, float const* bias, float* y,
+                      index_t ldy, index_t kbs, index_t n0, index_t n1) {
+  auto tile = [&]<int R>(index_t n) {
+    F const* rows[R];
+    for (int r = 0; r < R; ++r) rows[r] = w + (n + r) * ldw;
+    float out[R][T];
+    if constexpr (std::is_same_v<F, format::q8_0>) q8_0_tile_avx512<T, R>(x, ldx, rows, xsum, kbs, out);
+    else nibble_tile_avx512<T, R>(x, ldx, rows, xsum, kbs, out);
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) y[t * ldy + n + r] = out[r][t] + (bias ? bias[n + r] : 0.0f);
+  };
+  constexpr int R = rows_at_once<T>;
+  index_t n = n0;
+  // Several rows at once only when x outgrows L1 (24 KiB here): otherwise x is cheap to reload,
+  // and one row at a time keeps the weights a single sequential stream for the prefetchers.
+  if (kbs * format::traits<F>::block_elems * T * index_t{sizeof(float)} > 24 * 1024)
+    for (; n + R <= n1; n += R) tile.template operator()<R>(n);
+  for (; n < n1; ++n) tile.template operator()<1>(n);
+}
+#else
+inline constexpr bool block_gemv_avx512 = false;
+#endif
 
 template <simd::isa Isa, int T, class F>
 void block_gemv_rows(float const* x, index_t ldx, F const* w, index_t ldw_blocks, float const* bias, float* y, index_t ldy,
@@ -36,7 +162,7 @@ void block_gemv_rows(float const* x, index_t ldx, F const* w, index_t ldw_blocks
     for (int t = 0; t < T; ++t) acc[t] = Isa::zero();
     F const* row = w + n * ldw_blocks;
     for (index_t kb = 0; kb < kb_count; ++kb) {
-      Tr::dequantize(row + kb, buf);
+      Tr::decode(row + kb, buf);
       float const* xk = x + kb * B;
       for (int i = 0; i < B; i += L) {
         auto const wv = Isa::load(buf + i);
@@ -57,8 +183,29 @@ void block_gemv(matrix_view<float const> x, matrix_view<F const> w, float const*
   if (T == 0 || N == 0) return;
   // ~64 KiB of packed weights per chunk.
   index_t const grain = std::max<index_t>(4, (64 * 1024) / std::max<index_t>(1, kbs * index_t{sizeof(F)}));
+  constexpr bool fast = detail::block_gemv_avx512 && std::is_same_v<Isa, simd::native> &&
+                        (detail::nibble_format<F>::value || std::is_same_v<F, format::q8_0>);
+  // Per-block sums of x for the nibble formats' zero points, once per call.
+  std::vector<float> xsum;
+  if constexpr (fast && detail::nibble_format<F>::value) {
+    constexpr int B = format::traits<F>::block_elems;
+    xsum.resize(static_cast<std::size_t>(T * kbs));
+    for (index_t t = 0; t < T; ++t)
+      for (index_t kb = 0; kb < kbs; ++kb) {
+        float s = 0.0f;
+        for (int i = 0; i < B; ++i) s += x(t, kb * B + i);
+        xsum[static_cast<std::size_t>(t * kbs + kb)] = s;
+      }
+  }
   auto run = [&]<int Tc>() {
     pool.parallel_for(0, N, grain, [&](index_t lo, index_t hi) {
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+      if constexpr (fast) {
+        detail::fast_rows_avx512<Tc>(x.data(), x.stride(0), w.data(), w.stride(0), xsum.data(), bias, y.data(), y.stride(0),
+                                     kbs, lo, hi);
+        return;
+      }
+#endif
       detail::block_gemv_rows<Isa, Tc>(x.data(), x.stride(0), w.data(), w.stride(0), bias, y.data(), y.stride(0), kbs,
                                        lo, hi);
     });
@@ -95,7 +242,7 @@ void block_gemm(matrix_view<float const> x, matrix_view<F const> w, float const*
       wf.resize(static_cast<std::size_t>((n1 - n0) * K));
       for (index_t n = n0; n < n1; ++n)
         for (index_t kb = 0; kb < kbs; ++kb)
-          Tr::dequantize(&w(n, kb), wf.data() + (n - n0) * K + kb * Tr::block_elems);
+          Tr::decode(&w(n, kb), wf.data() + (n - n0) * K + kb * Tr::block_elems);
       detail::gemm_columns<Isa, Tile>(x.data(), x.stride(0), wf.data(), K, y.data() + n0, y.stride(0), T, K, 0, n1 - n0);
       if (bias)
         for (index_t t = 0; t < T; ++t)

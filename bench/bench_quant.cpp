@@ -1,0 +1,125 @@
+// linear<F> on block formats at MoE expert shapes: decode GEMV as GB/s of packed weight bytes
+// against the read bandwidth, on 1 and N threads; prefill GEMM at 128 and 512 rows as GFLOP/s
+// against the FMA peak. Limits measured in this same run. The GEMV cycles through enough weight
+// copies (>= 256 MiB, 8x this machine's L3) that every call streams its weights from memory.
+//
+//   bench_quant [gemv|gemm|all] [reps]
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bench_util.hpp"
+#include "switchyard/core/format/gguf.hpp"
+#include "switchyard/core/format/int4.hpp"
+#include "switchyard/linear/linear.hpp"
+
+namespace sy = switchyard;
+namespace fmt = switchyard::format;
+using sy::index_t;
+
+namespace {
+
+struct shape {
+  char const* name;
+  index_t N, K;
+};
+constexpr shape shapes[] = {{"mixtral up 14336x4096", 14336, 4096}, {"mixtral down 4096x14336", 4096, 14336},
+                            {"qwen3 up 768x2048", 768, 2048}, {"qwen3 down 2048x768", 2048, 768}};
+
+template <class F>
+std::vector<F> random_blocks(index_t N, index_t K, sy::thread_pool& pool) {
+  constexpr int B = fmt::traits<F>::block_elems;
+  std::vector<F> q(static_cast<std::size_t>(N * K / B));
+  pool.parallel_for(0, static_cast<index_t>(q.size()), 256, [&](index_t lo, index_t hi) {
+    std::mt19937 g(static_cast<unsigned>(lo));
+    std::normal_distribution<float> d(0.0f, 0.02f);
+    float buf[B];
+    for (index_t b = lo; b < hi; ++b) {
+      for (auto& v : buf) v = d(g);
+      fmt::traits<F>::quantize(buf, &q[static_cast<std::size_t>(b)]);
+    }
+  });
+  return q;
+}
+
+template <class F>
+void gemv_row(shape s, sy::thread_pool& one, sy::thread_pool& all, double bw1, double bwn, int reps,
+              sy::activations act = sy::activations::f32) {
+  constexpr int B = fmt::traits<F>::block_elems;
+  auto const base = random_blocks<F>(s.N, s.K, all);
+  std::size_t const bytes = base.size() * sizeof(F);
+  std::size_t const copies = std::max<std::size_t>(2, (std::size_t{256} << 20) / bytes + 1);
+  std::vector<F> w(base.size() * copies);
+  for (std::size_t c = 0; c < copies; ++c) std::memcpy(w.data() + c * base.size(), base.data(), bytes);
+  std::vector<float> x(static_cast<std::size_t>(s.K)), y(static_cast<std::size_t>(s.N));
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.1f * float(i));
+  for (int threads = 0; threads < 2; ++threads) {
+    sy::thread_pool& pool = threads == 0 ? one : all;
+    std::size_t c = 0;
+    auto const t = bench::time_it(reps, [&] {
+      sy::linear<F> layer(sy::make_view(static_cast<F const*>(w.data()) + (c++ % copies) * base.size(), s.N, s.K / B), {},
+                          act);
+      layer(sy::make_view(static_cast<float const*>(x.data()), 1, s.K), sy::make_view(y.data(), 1, s.N), pool);
+    });
+    double const gbs = double(bytes) / t.median;
+    std::string const name = std::string(fmt::traits<F>::name) + (act == sy::activations::int8 ? "/i8" : "");
+    std::printf("%-24s %-12s %2d %9.3f %6.0f%% %7.1f %6.1f%%\n", s.name, name.c_str(), pool.size(), t.median * 1e3,
+                t.spread() * 100, gbs * 1e-9, gbs / (threads == 0 ? bw1 : bwn) * 100);
+  }
+}
+
+template <class F>
+void gemm_row(shape s, index_t T, sy::thread_pool& pool, double peak, int reps) {
+  constexpr int B = fmt::traits<F>::block_elems;
+  auto const w = random_blocks<F>(s.N, s.K, pool);
+  std::vector<float> x(static_cast<std::size_t>(T * s.K)), y(static_cast<std::size_t>(T * s.N));
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.1f * float(i));
+  sy::linear<F> layer(sy::make_view(static_cast<F const*>(w.data()), s.N, s.K / B));
+  auto const t = bench::time_it(reps, [&] {
+    layer(sy::make_view(static_cast<float const*>(x.data()), T, s.K), sy::make_view(y.data(), T, s.N), pool);
+  });
+  double const gf = 2.0 * double(T) * s.N * s.K / t.median;
+  std::printf("%-24s %-9s %4lld %9.2f %6.0f%% %7.1f %6.1f%%\n", s.name, fmt::traits<F>::name, (long long)T, t.median * 1e3,
+              t.spread() * 100, gf * 1e-9, gf / peak * 100);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sy::simd::ensure_native_supported();
+  std::string const what = argc > 1 ? argv[1] : "all";
+  int const reps = argc > 2 ? std::atoi(argv[2]) : 9;
+  auto& all = sy::thread_pool::shared();
+  sy::thread_pool one(1);
+  if (what == "all" || what == "gemv") {
+    double const bw1 = bench::read_bandwidth(one), bwn = bench::read_bandwidth(all);
+    std::printf("GEMV, T = 1. read bandwidth %.1f GB/s (1 thread), %.1f GB/s (%d threads)\n", bw1 * 1e-9, bwn * 1e-9,
+                all.size());
+    std::printf("%-24s %-12s %2s %9s %7s %7s %7s\n", "shape", "format", "th", "median_ms", "spread", "GB/s", "%bw");
+    for (auto const& s : shapes) {
+      gemv_row<fmt::q8_0>(s, one, all, bw1, bwn, reps);
+      gemv_row<fmt::q4_0>(s, one, all, bw1, bwn, reps);
+      gemv_row<fmt::q4_K>(s, one, all, bw1, bwn, reps);
+      gemv_row<fmt::q6_K>(s, one, all, bw1, bwn, reps);
+      gemv_row<fmt::int4_sym<128>>(s, one, all, bw1, bwn, reps);
+      gemv_row<fmt::q4_0>(s, one, all, bw1, bwn, reps, sy::activations::int8);
+      gemv_row<fmt::int4_sym<128>>(s, one, all, bw1, bwn, reps, sy::activations::int8);
+    }
+  }
+  if (what == "all" || what == "gemm") {
+    double const peak = bench::fma_peak(all);
+    std::printf("GEMM. FMA peak %.1f GFLOP/s (%d threads)\n", peak * 1e-9, all.size());
+    std::printf("%-24s %-9s %4s %9s %7s %7s %7s\n", "shape", "format", "T", "median_ms", "spread", "GFLOP/s", "%peak");
+    for (index_t T : {128, 512}) {
+      gemm_row<fmt::q8_0>(shapes[0], T, all, peak, 3);
+      gemm_row<fmt::q4_0>(shapes[0], T, all, peak, 3);
+      gemm_row<fmt::q4_K>(shapes[0], T, all, peak, 3);
+      gemm_row<fmt::int4_sym<128>>(shapes[0], T, all, peak, 3);
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,183 @@
+#pragma once
+// Decode GEMV on nibble formats (q4_0, int4 groups) with activations quantized to int8 per group
+// of 32 (as ggml's q8 activations), so that the products are integer dot products:
+//   sum_i s (q_i - z) x_i  ~=  s * sum_j dx_j (sum_{i in j} q_i xq_i  -  z sum_{i in j} xq_i)
+// vpdpbusd (AVX512-VNNI) multiplies 16 unsigned codes by 16 signed activations and adds groups of
+// four into int32 lanes: 32 weights cost two dot-product instructions instead of two conversions
+// and two FMAs, which is what makes the 4-bit GEMV bandwidth-bound instead of decode-bound.
+// Opt-in through activations::int8: rounding x to 8 bits per group adds a relative error of about
+// 2^-9 per element (bench/NOTES.md, tests/host/test_quant_linear.cpp).
+//
+// Without AVX512-VNNI the same arithmetic runs as f32 on the rounded activations (the results
+// agree to f32 rounding), so a model gives the same numbers on every machine.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#include "switchyard/core/format/gguf.hpp"
+#include "switchyard/core/format/int4.hpp"
+#include "switchyard/core/tensor_view.hpp"
+#include "switchyard/core/thread_pool.hpp"
+
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+SWITCHYARD_NAMESPACE_BEGIN
+namespace host {
+
+inline constexpr index_t int8_group = 32;
+
+// x [T, K] rounded to int8 per group of 32: xq, the group scales dx, and per group sum(xq).
+struct int8_activations {
+  index_t rows = 0, cols = 0;
+  std::vector<std::int8_t> q;
+  std::vector<float> scale;
+  std::vector<std::int32_t> sum;
+
+  void quantize(matrix_view<float const> x) {
+    rows = x.extent(0), cols = x.extent(1);
+    index_t const groups = cols / int8_group;
+    q.resize(static_cast<std::size_t>(rows * cols));
+    scale.resize(static_cast<std::size_t>(rows * groups));
+    sum.resize(static_cast<std::size_t>(rows * groups));
+    for (index_t t = 0; t < rows; ++t)
+      for (index_t g = 0; g < groups; ++g) {
+        float const* xs = &x(t, g * int8_group);
+        float amax = 0.0f;
+        for (index_t i = 0; i < int8_group; ++i) amax = std::fmax(amax, std::fabs(xs[i]));
+        float const d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+        std::int32_t s = 0;
+        for (index_t i = 0; i < int8_group; ++i) {
+          auto const v = static_cast<std::int8_t>(std::nearbyint(xs[i] * id));
+          q[static_cast<std::size_t>(t * cols + g * int8_group + i)] = v;
+          s += v;
+        }
+        scale[static_cast<std::size_t>(t * groups + g)] = d;
+        sum[static_cast<std::size_t>(t * groups + g)] = s;
+      }
+  }
+};
+
+namespace detail {
+
+template <class F>
+struct nibble_codes : std::false_type {};
+template <>
+struct nibble_codes<format::q4_0> : std::true_type {
+  static format::f16 scale(format::q4_0 const& b) noexcept { return b.d; }
+  static int zero(format::q4_0 const&) noexcept { return 8; }
+  static std::uint8_t const* codes(format::q4_0 const& b) noexcept { return b.qs; }
+};
+template <int G, bool A>
+struct nibble_codes<format::int4_group<G, A>> : std::true_type {
+  static format::f16 scale(format::int4_group<G, A> const& b) noexcept { return b.s; }
+  static int zero(format::int4_group<G, A> const& b) noexcept { return A ? b.z : 8; }
+  static std::uint8_t const* codes(format::int4_group<G, A> const& b) noexcept { return b.qs; }
+};
+
+// Rows [n0, n1) of W against T rows of int8 activations.
+template <int T, class F>
+void int8_rows(int8_activations const& xa, F const* w, index_t ldw, index_t kbs, float const* bias, float* y,
+               index_t ldy, index_t n0, index_t n1) {
+  constexpr int B = format::traits<F>::block_elems, H = B / 2, NG = B / int8_group;
+  static_assert(B % int8_group == 0 && H % 16 == 0, "nibble blocks of a multiple of 32 weights");
+  index_t const gcount = xa.cols / int8_group, cols = xa.cols;
+  for (index_t n = n0; n < n1; ++n) {
+    F const* row = w + n * ldw;
+    float res[T] = {}, corr[T] = {};
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(__AVX512F__)
+    __m128i const low = _mm_set1_epi8(0x0F);
+    __m128 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm_setzero_ps();
+    for (index_t kb = 0; kb < kbs; ++kb) {
+      F const& blk = row[kb];
+      std::uint8_t const* q = nibble_codes<F>::codes(blk);
+      float const d = _cvtsh_ss(nibble_codes<F>::scale(blk).bits);
+      float const dz = d * static_cast<float>(nibble_codes<F>::zero(blk));
+      __m128i isum[T][NG];
+      for (int t = 0; t < T; ++t)
+        for (int j = 0; j < NG; ++j) isum[t][j] = _mm_setzero_si128();
+      for (int c = 0; c < H; c += 16) {
+        __m128i const v = _mm_loadu_si128(reinterpret_cast<__m128i const*>(q + c));
+        __m128i const lo = _mm_and_si128(v, low), hi = _mm_and_si128(_mm_srli_epi16(v, 4), low);
+        for (int t = 0; t < T; ++t) {
+          std::int8_t const* xq = xa.q.data() + t * cols + kb * B;
+          isum[t][c / 32] = _mm_dpbusd_epi32(isum[t][c / 32], lo, _mm_loadu_si128(reinterpret_cast<__m128i const*>(xq + c)));
+          isum[t][(H + c) / 32] =
+              _mm_dpbusd_epi32(isum[t][(H + c) / 32], hi, _mm_loadu_si128(reinterpret_cast<__m128i const*>(xq + H + c)));
+        }
+      }
+      for (int t = 0; t < T; ++t)
+        for (int j = 0; j < NG; ++j) {
+          std::size_t const g = static_cast<std::size_t>(t * gcount + kb * NG + j);
+          float const dx = xa.scale[g];
+          acc[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(isum[t][j]), _mm_set1_ps(d * dx), acc[t]);
+          corr[t] += dz * dx * static_cast<float>(xa.sum[g]);
+        }
+    }
+    for (int t = 0; t < T; ++t) {
+      __m128 v = _mm_add_ps(acc[t], _mm_movehl_ps(acc[t], acc[t]));
+      v = _mm_add_ss(v, _mm_movehdup_ps(v));
+      res[t] = _mm_cvtss_f32(v);
+    }
+#else
+    // Portable: the same sums in f32 on the rounded activations.
+    for (index_t kb = 0; kb < kbs; ++kb) {
+      F const& blk = row[kb];
+      std::uint8_t const* q = nibble_codes<F>::codes(blk);
+      float const d = nibble_codes<F>::scale(blk).to_float();
+      float const dz = d * static_cast<float>(nibble_codes<F>::zero(blk));
+      for (int t = 0; t < T; ++t) {
+        std::int8_t const* xq = xa.q.data() + t * cols + kb * B;
+        for (int j = 0; j < NG; ++j) {
+          std::int32_t isum = 0;
+          for (int i = 32 * j; i < 32 * j + 32; ++i) {
+            int const code = i < H ? (q[i] & 0x0F) : (q[i - H] >> 4);
+            isum += code * xq[i];
+          }
+          std::size_t const g = static_cast<std::size_t>(t * gcount + kb * NG + j);
+          res[t] += static_cast<float>(isum) * (d * xa.scale[g]);
+          corr[t] += dz * xa.scale[g] * static_cast<float>(xa.sum[g]);
+        }
+      }
+    }
+#endif
+    for (int t = 0; t < T; ++t) y[t * ldy + n] = (res[t] - corr[t]) + (bias ? bias[n] : 0.0f);
+  }
+}
+
+}  // namespace detail
+
+// y [T, N] = x [T, K] W^T (+ bias) for a nibble format W [N, K / B], T <= 8, activations rounded
+// to int8 per group of 32.
+template <class F>
+void block_gemv_int8(matrix_view<float const> x, matrix_view<F const> w, float const* bias, matrix_view<float> y,
+                     thread_pool& pool) {
+  static_assert(detail::nibble_codes<F>::value, "int8 activations take q4_0 or int4 group weights");
+  index_t const T = x.extent(0), N = w.extent(0), kbs = w.extent(1);
+  if (T == 0 || N == 0) return;
+  int8_activations xa;
+  xa.quantize(x);
+  index_t const grain = std::max<index_t>(4, (64 * 1024) / std::max<index_t>(1, kbs * index_t{sizeof(F)}));
+  auto run = [&]<int Tc>() {
+    pool.parallel_for(0, N, grain, [&](index_t lo, index_t hi) {
+      detail::int8_rows<Tc>(xa, w.data(), w.stride(0), kbs, bias, y.data(), y.stride(0), lo, hi);
+    });
+  };
+  switch (T) {
+    case 1: run.template operator()<1>(); break;
+    case 2: run.template operator()<2>(); break;
+    case 3: run.template operator()<3>(); break;
+    case 4: run.template operator()<4>(); break;
+    case 5: run.template operator()<5>(); break;
+    case 6: run.template operator()<6>(); break;
+    case 7: run.template operator()<7>(); break;
+    default: run.template operator()<8>(); break;
+  }
+}
+
+}  // namespace host
+SWITCHYARD_NAMESPACE_END
