@@ -19,6 +19,7 @@
 #include "switchyard/expert/moe.hpp"
 #include "switchyard/linear/linear.hpp"
 #include "switchyard/linear/quantize.hpp"
+#include "switchyard/linear/scaled_linear.hpp"
 #include "switchyard/route/families.hpp"
 
 namespace sy = switchyard;
@@ -214,4 +215,61 @@ TEST_CASE("activation-aware int4 beats round-to-nearest on the output error", "[
                                                          std::span<float const>(act_sq.data(), 100),
                                                          sy::make_view(aware.data(), N, K / 128)),
                     Catch::Contains("act_sq has 100 entries but the weight has 512 input channels"));
+}
+
+template <class E>
+void check_scaled(sy::scale_granularity g) {
+  index_t const N = 150, K = 300;  // neither a multiple of the 128-wide scale tiles
+  std::mt19937 gen(31);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> w(N * K), bias(N);
+  for (auto& v : w) v = d(gen) / std::sqrt(float(K));
+  for (auto& v : bias) v = d(gen);
+  index_t const sr = g == sy::scale_granularity::per_tensor ? 1 : g == sy::scale_granularity::per_channel ? N : 2;
+  index_t const sc = g == sy::scale_granularity::block ? 3 : 1;
+  std::vector<E> codes(N * K);
+  std::vector<float> scales(sr * sc), deq(N * K);
+  sy::quant::quantize_scaled<E>(sy::make_view(static_cast<float const*>(w.data()), N, K), g, sy::make_view(codes.data(), N, K),
+                                sy::make_view(scales.data(), sr, sc));
+  for (index_t n = 0; n < N; ++n)
+    for (index_t k = 0; k < K; ++k) {
+      float const s = g == sy::scale_granularity::per_tensor ? scales[0]
+                      : g == sy::scale_granularity::per_channel ? scales[n] : scales[(n / 128) * sc + k / 128];
+      deq[n * K + k] = fmt::traits<E>::to_float(codes[n * K + k]) * s;
+    }
+  // The codes carry the weights within the format's rounding.
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < w.size(); ++i) num += (deq[i] - w[i]) * double(deq[i] - w[i]), den += double(w[i]) * w[i];
+  CHECK(num / den < (std::is_same_v<E, std::int8_t> ? 1e-4 : 2e-3));
+  sy::scaled_linear<E> layer(sy::make_view(static_cast<E const*>(codes.data()), N, K), g,
+                             sy::make_view(static_cast<float const*>(scales.data()), sr, sc),
+                             sy::make_view(static_cast<float const*>(bias.data()), N));
+  sy::linear<float> ref(sy::make_view(static_cast<float const*>(deq.data()), N, K), sy::make_view(static_cast<float const*>(bias.data()), N));
+  sy::thread_pool pool(2);
+  for (index_t T : {1, 4, 19}) {
+    std::vector<float> x(T * K), y(T * N), want(T * N);
+    for (auto& v : x) v = d(gen);
+    sy::test::poison({y.data(), y.size()});
+    layer(sy::make_view(static_cast<float const*>(x.data()), T, K), sy::make_view(y.data(), T, N), pool);
+    ref(sy::make_view(static_cast<float const*>(x.data()), T, K), sy::make_view(want.data(), T, N), pool);
+    for (index_t t = 0; t < T; ++t)
+      for (index_t n = 0; n < N; ++n) {
+        double mag = std::fabs(bias[n]);
+        for (index_t k = 0; k < K; ++k) mag += std::fabs(double(x[t * K + k]) * deq[n * K + k]);
+        INFO(fmt::traits<E>::name << " granularity " << int(g) << " T " << T << " row " << t << " feature " << n);
+        REQUIRE(std::fabs(double(y[t * N + n]) - want[t * N + n]) <= tol::linear(K) * mag);
+      }
+  }
+}
+
+TEST_CASE("int8 and fp8 codes with per-tensor, per-channel and 128x128 block scales", "[quant][linear]") {
+  for (auto g : {sy::scale_granularity::per_tensor, sy::scale_granularity::per_channel, sy::scale_granularity::block}) {
+    check_scaled<std::int8_t>(g);
+    check_scaled<fmt::e4m3>(g);
+  }
+  std::vector<std::int8_t> c(4);
+  std::vector<float> s(3);
+  CHECK_THROWS_WITH(sy::scaled_linear<std::int8_t>(sy::make_view(static_cast<std::int8_t const*>(c.data()), 2, 2),
+                                                   sy::scale_granularity::per_channel, sy::make_view(static_cast<float const*>(s.data()), 3, 1)),
+                    Catch::Contains("scales are [3, 1] but this granularity needs [2, 1]"));
 }
