@@ -16,6 +16,7 @@
 #include "switchyard/core/format/gguf.hpp"
 #include "switchyard/core/format/int4.hpp"
 #include "switchyard/linear/linear.hpp"
+#include "switchyard/linear/scaled_linear.hpp"
 
 namespace sy = switchyard;
 namespace fmt = switchyard::format;
@@ -72,6 +73,35 @@ void gemv_row(shape s, sy::thread_pool& one, sy::thread_pool& all, double bw1, d
   }
 }
 
+// int8 / fp8 codes with per-channel scales (scaled_linear), same protocol as gemv_row.
+template <class E>
+void gemv_scaled_row(shape s, sy::thread_pool& one, sy::thread_pool& all, double bw1, double bwn, int reps) {
+  std::vector<E> base(static_cast<std::size_t>(s.N * s.K));
+  std::mt19937 g(1);
+  std::normal_distribution<float> d(0.0f, 0.3f);
+  for (auto& v : base) v = fmt::traits<E>::from_float(d(g) * 100.0f);
+  std::vector<float> scales(static_cast<std::size_t>(s.N), 0.01f);
+  std::size_t const bytes = base.size() * sizeof(E) + scales.size() * sizeof(float);
+  std::size_t const copies = std::max<std::size_t>(2, (std::size_t{256} << 20) / bytes + 1);
+  std::vector<E> w(base.size() * copies);
+  for (std::size_t c = 0; c < copies; ++c) std::memcpy(w.data() + c * base.size(), base.data(), base.size() * sizeof(E));
+  std::vector<float> x(static_cast<std::size_t>(s.K)), y(static_cast<std::size_t>(s.N));
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.1f * float(i));
+  for (int threads = 0; threads < 2; ++threads) {
+    sy::thread_pool& pool = threads == 0 ? one : all;
+    std::size_t c = 0;
+    auto const t = bench::time_it(reps, [&] {
+      sy::scaled_linear<E> layer(sy::make_view(static_cast<E const*>(w.data()) + (c++ % copies) * base.size(), s.N, s.K),
+                                 sy::scale_granularity::per_channel, sy::make_view(static_cast<float const*>(scales.data()), s.N, 1));
+      layer(sy::make_view(static_cast<float const*>(x.data()), 1, s.K), sy::make_view(y.data(), 1, s.N), pool);
+    });
+    double const gbs = double(bytes) / t.median;
+    std::string const name = std::string(fmt::traits<E>::name) + "/ch";
+    std::printf("%-24s %-12s %2d %9.3f %6.0f%% %7.1f %6.1f%%\n", s.name, name.c_str(), pool.size(), t.median * 1e3,
+                t.spread() * 100, gbs * 1e-9, gbs / (threads == 0 ? bw1 : bwn) * 100);
+  }
+}
+
 template <class F>
 void gemm_row(shape s, index_t T, sy::thread_pool& pool, double peak, int reps) {
   constexpr int B = fmt::traits<F>::block_elems;
@@ -108,6 +138,8 @@ int main(int argc, char** argv) {
       gemv_row<fmt::int4_sym<128>>(s, one, all, bw1, bwn, reps);
       gemv_row<fmt::q4_0>(s, one, all, bw1, bwn, reps, sy::activations::int8);
       gemv_row<fmt::int4_sym<128>>(s, one, all, bw1, bwn, reps, sy::activations::int8);
+      gemv_scaled_row<std::int8_t>(s, one, all, bw1, bwn, reps);
+      gemv_scaled_row<fmt::e4m3>(s, one, all, bw1, bwn, reps);
     }
   }
   if (what == "all" || what == "gemm") {

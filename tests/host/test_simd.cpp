@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "support/isas.hpp"
@@ -124,5 +125,28 @@ TEMPLATE_LIST_TEST_CASE("sub, max, reduce_max exact; exp2 within 3 ulp; int8 loa
     INFO("exp2(" << s[i] << ") = " << es[i]);
     if (std::isinf(s[i]) || s[i] < -150.0f) REQUIRE(es[i] == 0.0f);
     else REQUIRE(std::fabs(es[i] - std::exp2(s[i])) <= 2e-7f * std::exp2(s[i]));
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("fp8 widening loads are exact on every code", "[simd]", sy::test::all_isas) {
+  using Isa = TestType;
+  if (!sy::test::runnable<Isa>()) return;
+  constexpr int L = Isa::lanes;
+  std::vector<sy::format::e4m3> e(L);
+  std::vector<sy::format::e5m2> f(L);
+  for (int base = 0; base < 256; base += L) {
+    for (int i = 0; i < L; ++i) {
+      e[i] = sy::format::e4m3::from_bits(static_cast<std::uint8_t>((base + i) & 0xFF));
+      f[i] = sy::format::e5m2::from_bits(static_cast<std::uint8_t>((base + i) & 0xFF));
+    }
+    auto const ve = to_vec<Isa>(Isa::load_as_f32(e.data())), vf = to_vec<Isa>(Isa::load_as_f32(f.data()));
+    for (int i = 0; i < L; ++i) {
+      INFO(Isa::name << " code " << (base + i));
+      float const we = e[i].to_float(), wf = f[i].to_float();
+      if (std::isnan(we)) REQUIRE(std::isnan(ve[i]));
+      else REQUIRE(std::memcmp(&ve[i], &we, 4) == 0);
+      if (std::isnan(wf)) REQUIRE(std::isnan(vf[i]));
+      else REQUIRE(std::memcmp(&vf[i], &wf, 4) == 0);
+    }
   }
 }

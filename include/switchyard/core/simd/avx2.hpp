@@ -36,6 +36,18 @@ struct avx2 {
 #if defined(__F16C__)
     } else if constexpr (std::is_same_v<T, format::f16>) {
       return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<__m128i const*>(p)));
+    } else if constexpr (std::is_same_v<T, format::e5m2>) {
+      // e5m2 is the top byte of an f16 (same exponent width and bias).
+      __m128i const b = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<__m128i const*>(p)));
+      return _mm256_cvtph_ps(_mm_slli_epi16(b, 8));
+    } else if constexpr (std::is_same_v<T, format::e4m3>) {
+      // As in avx512.hpp: e4m3 bits placed in an f16, times 2^8; S.1111.111 patched to NaN.
+      __m128i const b = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<__m128i const*>(p)));
+      __m128i const mag = _mm_and_si128(b, _mm_set1_epi16(0x7F));
+      __m128i const h = _mm_or_si128(_mm_slli_epi16(_mm_and_si128(b, _mm_set1_epi16(0x80)), 8), _mm_slli_epi16(mag, 7));
+      vf const v = _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_set1_ps(256.0f));
+      vf const nan = _mm256_castsi256_ps(_mm256_cvtepi16_epi32(_mm_cmpeq_epi16(mag, _mm_set1_epi16(0x7F))));
+      return _mm256_blendv_ps(v, _mm256_set1_ps(__builtin_nanf("")), nan);
 #endif
     } else {
       alignas(32) float tmp[lanes];

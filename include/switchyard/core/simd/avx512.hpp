@@ -37,6 +37,22 @@ struct avx512 {
       return _mm512_maskz_cvtepi32_ps(0xFFFF, _mm512_maskz_cvtepi8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<__m128i const*>(p))));
     } else if constexpr (std::is_same_v<T, format::f16>) {
       return _mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256(reinterpret_cast<__m256i const*>(p)));
+    } else if constexpr (std::is_same_v<T, format::e5m2>) {
+      // e5m2 is the top byte of an f16 (same exponent width and bias).
+      __m256i const b = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<__m128i const*>(p)));
+      return _mm512_maskz_cvtph_ps(0xFFFF, _mm256_slli_epi16(b, 8));
+    } else if constexpr (std::is_same_v<T, format::e4m3>) {
+      // e4m3's bits placed in an f16 (sign to bit 15, exponent and mantissa from bit 7) give the
+      // same significand with the exponent biased 15 instead of 7: the f16 value times 2^8 is
+      // exact for normals and subnormals alike. S.1111.111 (NaN, e4m3 has no infinities) is
+      // patched to NaN.
+      __m256i const b = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<__m128i const*>(p)));
+      __m256i const mag = _mm256_and_si256(b, _mm256_set1_epi16(0x7F));
+      __m256i const h = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(b, _mm256_set1_epi16(0x80)), 8),
+                                        _mm256_slli_epi16(mag, 7));
+      vf const v = _mm512_maskz_mul_ps(0xFFFF, _mm512_maskz_cvtph_ps(0xFFFF, h), _mm512_set1_ps(256.0f));
+      __mmask16 const nan = _mm256_cmpeq_epi16_mask(mag, _mm256_set1_epi16(0x7F));
+      return _mm512_mask_mov_ps(v, nan, _mm512_set1_ps(__builtin_nanf("")));
     } else {
       alignas(64) float tmp[lanes];
       for (int i = 0; i < lanes; ++i) tmp[i] = format::to_float(p[i]);
