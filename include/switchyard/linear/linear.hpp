@@ -46,9 +46,9 @@ class linear {
             "bias has ", bias.extent(0), " elements (stride ", bias.stride(0), ") but the weight has ",
             weight.extent(0), " output features");
     if constexpr (block_elems > 1) {
-      require(act == activations::f32 || (act == activations::int8 && host::detail::nibble_codes<W>::value), "linear",
+      require(act == activations::f32 || (act == activations::int8 && host::detail::nibble_format<W>::value), "linear",
               format::traits<W>::name, " weights take f32 activations",
-              host::detail::nibble_codes<W>::value ? " or int8" : "");
+              host::detail::nibble_format<W>::value ? " or int8" : "");
     } else {
       require(act != activations::int8, "linear", "int8 activations take q4_0 or int4 group weights, not ",
               format::traits<W>::name);
@@ -70,7 +70,7 @@ class linear {
     require(x.stride(1) == 1 && y.stride(1) == 1, "linear", "rows of x and y must be contiguous");
     float const* b = bias_.data();
     if constexpr (block_elems > 1) {
-      if constexpr (host::detail::nibble_codes<W>::value) {
+      if constexpr (host::detail::nibble_format<W>::value) {
         if (act_ == activations::int8 && x.extent(0) <= host::gemv_max_rows) {
           host::block_gemv_int8(x, weight_, b, y, pool);
           return;

@@ -2,10 +2,11 @@
 // linear on block-quantized weights (q8_0, q4_0, q4_K, q6_K, int4 groups), computed from the
 // packed blocks: W is a view of blocks [N, K / B]; no dequantized copy of W ever exists.
 //
-//   block_gemv  (decode, T <= 8 rows): each thread streams its output rows' blocks once; a block is
-//               dequantized into a small stack buffer (the format's own dequantize(), which the
-//               compiler vectorizes) and immediately used for all T activation rows while it is
-//               in L1. Bound by the packed bytes.
+//   block_gemv  (decode, T <= 8 rows): each thread streams its output rows' blocks once. AVX-512
+//               (block_gemv_avx512.hpp: q8_0, q4_0, int4 groups, q4_K, q6_K) and AVX2
+//               (block_gemv_avx2.hpp: q8_0, q4_0, int4 groups) decode in registers; otherwise a
+//               block is decoded (traits<F>::decode) into a stack buffer and used for all T
+//               activation rows while in L1.
 //   block_gemm  (prefill): for a panel of output rows, the blocks are dequantized once into an
 //               f32 panel (~256 KiB, L2) and the f32 GEMM tile runs on it for all T rows: the
 //               dequantization leaves the inner loop and is amortized over T.
@@ -19,6 +20,8 @@
 #include "switchyard/core/simd/simd.hpp"
 #include "switchyard/core/tensor_view.hpp"
 #include "switchyard/core/thread_pool.hpp"
+#include "switchyard/linear/host/block_gemv_avx2.hpp"
+#include "switchyard/linear/host/block_gemv_avx512.hpp"
 #include "switchyard/linear/host/gemm.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
@@ -26,233 +29,6 @@ namespace host {
 
 namespace detail {
 
-// Formats whose codes are 4-bit nibbles in q4_0's layout (element i in the low nibble of byte i,
-// element i + B/2 in the high one) with x = s (q - z): the AVX-512 path computes s (sum q x) and
-// subtracts s z sum(x) per block, with sum(x) per block precomputed once per call.
-template <class F>
-struct nibble_format : std::false_type {};
-template <>
-struct nibble_format<format::q4_0> : std::true_type {
-  static format::f16 scale(format::q4_0 const& b) noexcept { return b.d; }
-  static int zero(format::q4_0 const&) noexcept { return 8; }
-  static std::uint8_t const* codes(format::q4_0 const& b) noexcept { return b.qs; }
-};
-template <int G, bool A>
-struct nibble_format<format::int4_group<G, A>> : std::true_type {
-  static format::f16 scale(format::int4_group<G, A> const& b) noexcept { return b.s; }
-  static int zero(format::int4_group<G, A> const& b) noexcept { return A ? b.z : 8; }
-  static std::uint8_t const* codes(format::int4_group<G, A> const& b) noexcept { return b.qs; }
-};
-
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
-inline constexpr bool block_gemv_avx512 = true;
-
-// f16 scale to f32 in one instruction (AVX-512 implies F16C); format::f16::to_float is the
-// portable bit-manipulation version.
-SWITCHYARD_FORCE_INLINE float f16_scale(format::f16 h) noexcept { return _cvtsh_ss(h.bits); }
-
-// R weight rows at once share every load of x (K up to 14336 floats: x lives in L2, and one row
-// at a time would re-read it from there per row); R * T accumulators stay in registers.
-template <int T>
-inline constexpr int rows_at_once = T <= 2 ? 4 : (T <= 4 ? 2 : 1);
-
-// Rows of a nibble format: widen 16 code bytes to 16 int32 lanes, split the nibbles with an and
-// and a shift, convert, and multiply by the matching halves of x; one scale FMA per block.
-template <int T, int R, class F>
-SWITCHYARD_FORCE_INLINE void nibble_tile_avx512(float const* x, index_t ldx, F const* const* rows, float const* xsum,
-                                                index_t kbs, float (&out)[R][T]) {
-  constexpr int B = format::traits<F>::block_elems, H = B / 2;
-  static_assert(H % 16 == 0);
-  __m512i const low = _mm512_set1_epi32(0x0F);
-  __m512 acc[R][T];
-  float corr[R][T] = {};
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
-  for (index_t kb = 0; kb < kbs; ++kb) {
-    __m512 s[R][T];
-    for (int r = 0; r < R; ++r)
-      for (int t = 0; t < T; ++t) s[r][t] = _mm512_setzero_ps();
-    for (int c = 0; c < H; c += 16) {
-      __m512 xl[T], xh[T];
-      for (int t = 0; t < T; ++t) {
-        xl[t] = _mm512_loadu_ps(x + t * ldx + kb * B + c);
-        xh[t] = _mm512_loadu_ps(x + t * ldx + kb * B + H + c);
-      }
-      for (int r = 0; r < R; ++r) {
-        std::uint8_t const* q = nibble_format<F>::codes(rows[r][kb]);
-        __m512i const v = _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<__m128i const*>(q + c)));
-        __m512 const lo = _mm512_maskz_cvtepi32_ps(0xFFFF, _mm512_maskz_and_epi32(0xFFFF, v, low));
-        __m512 const hi = _mm512_maskz_cvtepi32_ps(0xFFFF, _mm512_maskz_srli_epi32(0xFFFF, v, 4));
-        for (int t = 0; t < T; ++t) s[r][t] = _mm512_fmadd_ps(hi, xh[t], _mm512_fmadd_ps(lo, xl[t], s[r][t]));
-      }
-    }
-    for (int r = 0; r < R; ++r) {
-      F const& blk = rows[r][kb];
-      float const d = f16_scale(nibble_format<F>::scale(blk)), dz = d * static_cast<float>(nibble_format<F>::zero(blk));
-      __m512 const dv = _mm512_set1_ps(d);
-      for (int t = 0; t < T; ++t) {
-        acc[r][t] = _mm512_fmadd_ps(dv, s[r][t], acc[r][t]);
-        corr[r][t] += dz * xsum[t * kbs + kb];
-      }
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) out[r][t] = simd::avx512::reduce_add(acc[r][t]) - corr[r][t];
-}
-
-// q8_0: 32 int8 codes widened in two halves; one scale FMA per block.
-template <int T, int R>
-SWITCHYARD_FORCE_INLINE void q8_0_tile_avx512(float const* x, index_t ldx, format::q8_0 const* const* rows, float const*,
-                                              index_t kbs, float (&out)[R][T]) {
-  __m512 acc[R][T];
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
-  for (index_t kb = 0; kb < kbs; ++kb) {
-    __m512 x0[T], x1[T];
-    for (int t = 0; t < T; ++t) {
-      x0[t] = _mm512_loadu_ps(x + t * ldx + kb * 32);
-      x1[t] = _mm512_loadu_ps(x + t * ldx + kb * 32 + 16);
-    }
-    for (int r = 0; r < R; ++r) {
-      format::q8_0 const& blk = rows[r][kb];
-      __m512 const w0 = simd::avx512::load_as_f32(blk.q), w1 = simd::avx512::load_as_f32(blk.q + 16);
-      __m512 const dv = _mm512_set1_ps(f16_scale(blk.d));
-      for (int t = 0; t < T; ++t)
-        acc[r][t] = _mm512_fmadd_ps(dv, _mm512_fmadd_ps(w1, x1[t], _mm512_mul_ps(w0, x0[t])), acc[r][t]);
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) out[r][t] = simd::avx512::reduce_add(acc[r][t]);
-}
-
-// q4_K: eight sub-blocks of 32 with x ~ a_j q - c_j; per sub-block s_j = sum q x (vector), then
-// acc += a_j s_j and the min term c_j sum(x_j) from per-32 sums of x (xsum, once per call).
-// Byte i of qs[32p .. 32p+31] holds element 64p + i (low nibble) and 64p + 32 + i (high).
-template <int T, int R>
-SWITCHYARD_FORCE_INLINE void q4_K_tile_avx512(float const* x, index_t ldx, format::q4_K const* const* rows,
-                                              float const* xsum, index_t kbs, float (&out)[R][T]) {
-  __m512i const low = _mm512_set1_epi32(0x0F);
-  __m512 acc[R][T];
-  float corr[R][T] = {};
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
-  index_t const groups = kbs * 8;
-  for (index_t kb = 0; kb < kbs; ++kb) {
-    float d[R], dmin[R];
-    for (int r = 0; r < R; ++r) d[r] = f16_scale(rows[r][kb].d), dmin[r] = f16_scale(rows[r][kb].dmin);
-    for (int p = 0; p < 4; ++p) {
-      __m512 s0[R][T], s1[R][T];
-      for (int r = 0; r < R; ++r)
-        for (int t = 0; t < T; ++t) s0[r][t] = s1[r][t] = _mm512_setzero_ps();
-      for (int h = 0; h < 32; h += 16) {
-        __m512 xl[T], xh[T];  // loaded once for all R rows
-        for (int t = 0; t < T; ++t) {
-          float const* xt = x + t * ldx + kb * 256 + 64 * p + h;
-          xl[t] = _mm512_loadu_ps(xt), xh[t] = _mm512_loadu_ps(xt + 32);
-        }
-        for (int r = 0; r < R; ++r) {
-          __m512i const v = _mm512_maskz_cvtepu8_epi32(
-              0xFFFF, _mm_loadu_si128(reinterpret_cast<__m128i const*>(rows[r][kb].qs + 32 * p + h)));
-          __m512 const lo = _mm512_maskz_cvtepi32_ps(0xFFFF, _mm512_maskz_and_epi32(0xFFFF, v, low));
-          __m512 const hi = _mm512_maskz_cvtepi32_ps(0xFFFF, _mm512_maskz_srli_epi32(0xFFFF, v, 4));
-          for (int t = 0; t < T; ++t) {
-            s0[r][t] = _mm512_fmadd_ps(lo, xl[t], s0[r][t]);
-            s1[r][t] = _mm512_fmadd_ps(hi, xh[t], s1[r][t]);
-          }
-        }
-      }
-      for (int r = 0; r < R; ++r) {
-        std::uint8_t sc0, m0, sc1, m1;
-        format::detail::q4_K_scale_min(rows[r][kb].scales, 2 * p, sc0, m0);
-        format::detail::q4_K_scale_min(rows[r][kb].scales, 2 * p + 1, sc1, m1);
-        __m512 const a0 = _mm512_set1_ps(d[r] * sc0), a1 = _mm512_set1_ps(d[r] * sc1);
-        for (int t = 0; t < T; ++t) {
-          acc[r][t] = _mm512_fmadd_ps(a1, s1[r][t], _mm512_fmadd_ps(a0, s0[r][t], acc[r][t]));
-          float const* xs = xsum + t * groups + kb * 8 + 2 * p;
-          corr[r][t] += dmin[r] * (static_cast<float>(m0) * xs[0] + static_cast<float>(m1) * xs[1]);
-        }
-      }
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) out[r][t] = simd::avx512::reduce_add(acc[r][t]) - corr[r][t];
-}
-
-// q6_K: element 128 h + 32 k + i has its low 4 bits in ql[64 h + 32 (k & 1) + i] (high nibble for
-// k >= 2) and its high 2 bits in qh[32 h + i] >> 2k; one int8 scale per 16 elements, i.e. per
-// vector: codes are rebuilt in int32 lanes, offset by -32, converted and scaled as a vector.
-template <int T, int R>
-SWITCHYARD_FORCE_INLINE void q6_K_tile_avx512(float const* x, index_t ldx, format::q6_K const* const* rows, float const*,
-                                              index_t kbs, float (&out)[R][T]) {
-  __m512i const m4 = _mm512_set1_epi32(0x0F), m2 = _mm512_set1_epi32(0x03), off = _mm512_set1_epi32(32);
-  __m512 acc[R][T];
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
-  auto widen = [](std::uint8_t const* p) {
-    return _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<__m128i const*>(p)));
-  };
-  for (index_t kb = 0; kb < kbs; ++kb)
-    for (int h = 0; h < 2; ++h)
-      for (int half = 0; half < 32; half += 16) {
-        __m512 xv[4][T];  // the four k-rows of x, loaded once for all R rows
-        for (int k = 0; k < 4; ++k)
-          for (int t = 0; t < T; ++t) xv[k][t] = _mm512_loadu_ps(x + t * ldx + kb * 256 + 128 * h + 32 * k + half);
-        for (int r = 0; r < R; ++r) {
-          format::q6_K const& blk = rows[r][kb];
-          float const d = f16_scale(blk.d);
-          __m512i const l0 = widen(blk.ql + 64 * h + half), l1 = widen(blk.ql + 64 * h + 32 + half);
-          __m512i const hh = widen(blk.qh + 32 * h + half);
-          __m512i code[4];
-          code[0] = _mm512_maskz_or_epi32(0xFFFF, _mm512_maskz_and_epi32(0xFFFF, l0, m4),
-                                          _mm512_maskz_slli_epi32(0xFFFF, _mm512_maskz_and_epi32(0xFFFF, hh, m2), 4));
-          code[1] = _mm512_maskz_or_epi32(
-              0xFFFF, _mm512_maskz_and_epi32(0xFFFF, l1, m4),
-              _mm512_maskz_slli_epi32(0xFFFF, _mm512_maskz_and_epi32(0xFFFF, _mm512_maskz_srli_epi32(0xFFFF, hh, 2), m2), 4));
-          code[2] = _mm512_maskz_or_epi32(
-              0xFFFF, _mm512_maskz_srli_epi32(0xFFFF, l0, 4),
-              _mm512_maskz_slli_epi32(0xFFFF, _mm512_maskz_and_epi32(0xFFFF, _mm512_maskz_srli_epi32(0xFFFF, hh, 4), m2), 4));
-          code[3] = _mm512_maskz_or_epi32(0xFFFF, _mm512_maskz_srli_epi32(0xFFFF, l1, 4),
-                                          _mm512_maskz_slli_epi32(0xFFFF, _mm512_maskz_srli_epi32(0xFFFF, hh, 6), 4));
-          for (int k = 0; k < 4; ++k) {
-            int const e0 = 128 * h + 32 * k + half;
-            __m512 const w = _mm512_maskz_mul_ps(
-                0xFFFF, _mm512_maskz_cvtepi32_ps(0xFFFF, _mm512_maskz_sub_epi32(0xFFFF, code[k], off)),
-                _mm512_set1_ps(d * static_cast<float>(blk.scales[e0 / 16])));
-            for (int t = 0; t < T; ++t) acc[r][t] = _mm512_fmadd_ps(w, xv[k][t], acc[r][t]);
-          }
-        }
-      }
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) out[r][t] = simd::avx512::reduce_add(acc[r][t]);
-}
-
-// Rows [n0, n1) in tiles of rows_at_once<T>, then one at a time.
-template <int T, class F>
-void fast_rows_avx512(float const* x, index_t ldx, F const* w, index_t ldw, float const* xsum, float const* bias, float* y,
-                      index_t ldy, index_t kbs, index_t n0, index_t n1) {
-  auto tile = [&]<int R>(index_t n) {
-    F const* rows[R];
-    for (int r = 0; r < R; ++r) rows[r] = w + (n + r) * ldw;
-    float out[R][T];
-    if constexpr (std::is_same_v<F, format::q8_0>) q8_0_tile_avx512<T, R>(x, ldx, rows, xsum, kbs, out);
-    else if constexpr (std::is_same_v<F, format::q4_K>) q4_K_tile_avx512<T, R>(x, ldx, rows, xsum, kbs, out);
-    else if constexpr (std::is_same_v<F, format::q6_K>) q6_K_tile_avx512<T, R>(x, ldx, rows, xsum, kbs, out);
-    else nibble_tile_avx512<T, R>(x, ldx, rows, xsum, kbs, out);
-    for (int r = 0; r < R; ++r)
-      for (int t = 0; t < T; ++t) y[t * ldy + n + r] = out[r][t] + (bias ? bias[n + r] : 0.0f);
-  };
-  constexpr int R = rows_at_once<T>;
-  index_t n = n0;
-  // Several rows at once only when x outgrows L1 (24 KiB here): otherwise x is cheap to reload,
-  // and one row at a time keeps the weights a single sequential stream for the prefetchers.
-  // (q6_K's decode already fills the register file: it stays at one row.)
-  if (!std::is_same_v<F, format::q6_K> && kbs * format::traits<F>::block_elems * T * index_t{sizeof(float)} > 24 * 1024)
-    for (; n + R <= n1; n += R) tile.template operator()<R>(n);
-  for (; n < n1; ++n) tile.template operator()<1>(n);
-}
-#else
-inline constexpr bool block_gemv_avx512 = false;
-#endif
 
 template <simd::isa Isa, int T, class F>
 void block_gemv_rows(float const* x, index_t ldx, F const* w, index_t ldw_blocks, float const* bias, float* y, index_t ldy,
@@ -287,9 +63,12 @@ void block_gemv(matrix_view<float const> x, matrix_view<F const> w, float const*
   if (T == 0 || N == 0) return;
   // ~64 KiB of packed weights per chunk.
   index_t const grain = std::max<index_t>(4, (64 * 1024) / std::max<index_t>(1, kbs * index_t{sizeof(F)}));
-  constexpr bool fast = detail::block_gemv_avx512 && std::is_same_v<Isa, simd::native> &&
-                        (detail::nibble_format<F>::value || std::is_same_v<F, format::q8_0> ||
-                         std::is_same_v<F, format::q4_K> || std::is_same_v<F, format::q6_K>);
+  constexpr bool kind512 = detail::nibble_format<F>::value || std::is_same_v<F, format::q8_0> ||
+                          std::is_same_v<F, format::q4_K> || std::is_same_v<F, format::q6_K>;
+  constexpr bool kind256 = detail::nibble_format<F>::value || std::is_same_v<F, format::q8_0>;
+  constexpr bool fast512 = detail::block_gemv_avx512 && detail::isa_named<Isa>("avx512") && kind512;
+  constexpr bool fast256 = detail::block_gemv_avx2 && detail::isa_named<Isa>("avx2") && kind256;
+  constexpr bool fast = fast512 || fast256;
   // Per-block sums of x for the nibble formats' zero points, once per call.
   std::vector<float> xsum;
   if constexpr (fast && std::is_same_v<F, format::q4_K>) {  // per sub-block of 32
@@ -315,9 +94,16 @@ void block_gemv(matrix_view<float const> x, matrix_view<F const> w, float const*
   auto run = [&]<int Tc>() {
     pool.parallel_for(0, N, grain, [&](index_t lo, index_t hi) {
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
-      if constexpr (fast) {
+      if constexpr (fast512) {
         detail::fast_rows_avx512<Tc>(x.data(), x.stride(0), w.data(), w.stride(0), xsum.data(), bias, y.data(), y.stride(0),
                                      kbs, lo, hi);
+        return;
+      }
+#endif
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+      if constexpr (fast256) {
+        detail::fast_rows_avx2<Tc>(x.data(), x.stride(0), w.data(), w.stride(0), xsum.data(), bias, y.data(), y.stride(0),
+                                   kbs, lo, hi);
         return;
       }
 #endif

@@ -18,6 +18,7 @@
 
 #include "switchyard/core/format/gguf.hpp"
 #include "switchyard/core/format/int4.hpp"
+#include "switchyard/linear/host/block_gemv_common.hpp"
 #include "switchyard/core/tensor_view.hpp"
 #include "switchyard/core/thread_pool.hpp"
 
@@ -63,21 +64,6 @@ struct int8_activations {
 
 namespace detail {
 
-template <class F>
-struct nibble_codes : std::false_type {};
-template <>
-struct nibble_codes<format::q4_0> : std::true_type {
-  static format::f16 scale(format::q4_0 const& b) noexcept { return b.d; }
-  static int zero(format::q4_0 const&) noexcept { return 8; }
-  static std::uint8_t const* codes(format::q4_0 const& b) noexcept { return b.qs; }
-};
-template <int G, bool A>
-struct nibble_codes<format::int4_group<G, A>> : std::true_type {
-  static format::f16 scale(format::int4_group<G, A> const& b) noexcept { return b.s; }
-  static int zero(format::int4_group<G, A> const& b) noexcept { return A ? b.z : 8; }
-  static std::uint8_t const* codes(format::int4_group<G, A> const& b) noexcept { return b.qs; }
-};
-
 // Rows [n0, n1) of W against T rows of int8 activations.
 template <int T, class F>
 void int8_rows(int8_activations const& xa, F const* w, index_t ldw, index_t kbs, float const* bias, float* y,
@@ -94,9 +80,9 @@ void int8_rows(int8_activations const& xa, F const* w, index_t ldw, index_t kbs,
     for (int t = 0; t < T; ++t) acc[t] = _mm_setzero_ps();
     for (index_t kb = 0; kb < kbs; ++kb) {
       F const& blk = row[kb];
-      std::uint8_t const* q = nibble_codes<F>::codes(blk);
-      float const d = _cvtsh_ss(nibble_codes<F>::scale(blk).bits);
-      float const dz = d * static_cast<float>(nibble_codes<F>::zero(blk));
+      std::uint8_t const* q = nibble_format<F>::codes(blk);
+      float const d = _cvtsh_ss(nibble_format<F>::scale(blk).bits);
+      float const dz = d * static_cast<float>(nibble_format<F>::zero(blk));
       __m128i isum[T][NG];
       for (int t = 0; t < T; ++t)
         for (int j = 0; j < NG; ++j) isum[t][j] = _mm_setzero_si128();
@@ -127,9 +113,9 @@ void int8_rows(int8_activations const& xa, F const* w, index_t ldw, index_t kbs,
     // Portable: the same sums in f32 on the rounded activations.
     for (index_t kb = 0; kb < kbs; ++kb) {
       F const& blk = row[kb];
-      std::uint8_t const* q = nibble_codes<F>::codes(blk);
-      float const d = nibble_codes<F>::scale(blk).to_float();
-      float const dz = d * static_cast<float>(nibble_codes<F>::zero(blk));
+      std::uint8_t const* q = nibble_format<F>::codes(blk);
+      float const d = nibble_format<F>::scale(blk).to_float();
+      float const dz = d * static_cast<float>(nibble_format<F>::zero(blk));
       for (int t = 0; t < T; ++t) {
         std::int8_t const* xq = xa.q.data() + t * cols + kb * B;
         for (int j = 0; j < NG; ++j) {
@@ -156,7 +142,7 @@ void int8_rows(int8_activations const& xa, F const* w, index_t ldw, index_t kbs,
 template <class F>
 void block_gemv_int8(matrix_view<float const> x, matrix_view<F const> w, float const* bias, matrix_view<float> y,
                      thread_pool& pool) {
-  static_assert(detail::nibble_codes<F>::value, "int8 activations take q4_0 or int4 group weights");
+  static_assert(detail::nibble_format<F>::value, "int8 activations take q4_0 or int4 group weights");
   index_t const T = x.extent(0), N = w.extent(0), kbs = w.extent(1);
   if (T == 0 || N == 0) return;
   int8_activations xa;

@@ -1,0 +1,60 @@
+#pragma once
+// What the vectorized block GEMVs (block_gemv_avx512.hpp, block_gemv_avx2.hpp) share: which
+// formats are "nibble" formats, how many weight rows share each load of x, and the f16 scale
+// conversion.
+#include <type_traits>
+
+#include "switchyard/core/format/gguf.hpp"
+#include "switchyard/core/format/int4.hpp"
+
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+
+SWITCHYARD_NAMESPACE_BEGIN
+namespace host::detail {
+
+// Formats whose codes are 4-bit nibbles in q4_0's layout (element i in the low nibble of byte i,
+// element i + B/2 in the high one) with x = s (q - z): the AVX-512 path computes s (sum q x) and
+// subtracts s z sum(x) per block, with sum(x) per block precomputed once per call.
+template <class F>
+struct nibble_format : std::false_type {};
+template <>
+struct nibble_format<format::q4_0> : std::true_type {
+  static format::f16 scale(format::q4_0 const& b) noexcept { return b.d; }
+  static int zero(format::q4_0 const&) noexcept { return 8; }
+  static std::uint8_t const* codes(format::q4_0 const& b) noexcept { return b.qs; }
+};
+template <int G, bool A>
+struct nibble_format<format::int4_group<G, A>> : std::true_type {
+  static format::f16 scale(format::int4_group<G, A> const& b) noexcept { return b.s; }
+  static int zero(format::int4_group<G, A> const& b) noexcept { return A ? b.z : 8; }
+  static std::uint8_t const* codes(format::int4_group<G, A> const& b) noexcept { return b.qs; }
+};
+
+// R weight rows at once share every load of x (K up to 14336 floats: x lives in L2, and one row
+// at a time would re-read it from there per row); R * T accumulators stay in registers.
+template <int T>
+inline constexpr int rows_at_once = T <= 2 ? 4 : (T <= 4 ? 2 : 1);
+
+// f16 scale to f32: one instruction with F16C, else format::f16's portable conversion.
+SWITCHYARD_FORCE_INLINE float f16_scale(format::f16 h) noexcept {
+#if defined(__F16C__)
+  return _cvtsh_ss(h.bits);
+#else
+  return h.to_float();
+#endif
+}
+
+// Is Isa the instruction set named n? (The ISA structs exist only where compiled, so kernels
+// compare names rather than types.)
+template <class Isa>
+constexpr bool isa_named(char const* n) noexcept {
+  char const* a = Isa::name;
+  for (; *a && *n; ++a, ++n)
+    if (*a != *n) return false;
+  return *a == *n;
+}
+
+}  // namespace host::detail
+SWITCHYARD_NAMESPACE_END
