@@ -23,6 +23,7 @@
 #include "switchyard/linear/host/block_gemv_avx2.hpp"
 #include "switchyard/linear/host/block_gemv_avx512.hpp"
 #include "switchyard/linear/host/gemm.hpp"
+#include "switchyard/linear/host/gemv.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
 namespace host {
@@ -111,16 +112,7 @@ void block_gemv(matrix_view<float const> x, matrix_view<F const> w, float const*
                                        lo, hi);
     });
   };
-  switch (T) {
-    case 1: run.template operator()<1>(); break;
-    case 2: run.template operator()<2>(); break;
-    case 3: run.template operator()<3>(); break;
-    case 4: run.template operator()<4>(); break;
-    case 5: run.template operator()<5>(); break;
-    case 6: run.template operator()<6>(); break;
-    case 7: run.template operator()<7>(); break;
-    default: run.template operator()<8>(); break;
-  }
+  dispatch_rows(T, run);
 }
 
 // x [T, K], w [N, K / B] blocks, bias [N] or null, y [T, N], any T.

@@ -16,6 +16,22 @@ namespace host {
 
 inline constexpr index_t gemv_max_rows = 8;
 
+// Calls f.template operator()<T>() with the run-time row count T (1..gemv_max_rows) as a
+// template argument, so that decode kernels keep one accumulator per row in registers.
+template <class F>
+void dispatch_rows(index_t T, F&& f) {
+  switch (T) {
+    case 1: f.template operator()<1>(); break;
+    case 2: f.template operator()<2>(); break;
+    case 3: f.template operator()<3>(); break;
+    case 4: f.template operator()<4>(); break;
+    case 5: f.template operator()<5>(); break;
+    case 6: f.template operator()<6>(); break;
+    case 7: f.template operator()<7>(); break;
+    default: f.template operator()<8>(); break;
+  }
+}
+
 namespace detail {
 
 template <simd::isa Isa, class Tile, int T, class X, class W>
@@ -57,16 +73,7 @@ void gemv_blocked(X const* x, index_t ldx, matrix_view<W const> w, float const* 
       gemv_rows<Isa, Tile, Tc>(x, ldx, w.data(), w.stride(0), bias, y.data(), y.stride(0), K, lo, hi);
     });
   };
-  switch (T) {
-    case 1: run.template operator()<1>(); break;
-    case 2: run.template operator()<2>(); break;
-    case 3: run.template operator()<3>(); break;
-    case 4: run.template operator()<4>(); break;
-    case 5: run.template operator()<5>(); break;
-    case 6: run.template operator()<6>(); break;
-    case 7: run.template operator()<7>(); break;
-    default: run.template operator()<8>(); break;
-  }
+  dispatch_rows(T, run);
 }
 
 }  // namespace detail

@@ -18,9 +18,10 @@
 
 #include "switchyard/core/format/gguf.hpp"
 #include "switchyard/core/format/int4.hpp"
-#include "switchyard/linear/host/block_gemv_common.hpp"
 #include "switchyard/core/tensor_view.hpp"
 #include "switchyard/core/thread_pool.hpp"
+#include "switchyard/linear/host/block_gemv_common.hpp"
+#include "switchyard/linear/host/gemv.hpp"
 
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(__AVX512F__)
 #include <immintrin.h>
@@ -153,16 +154,7 @@ void block_gemv_int8(matrix_view<float const> x, matrix_view<F const> w, float c
       detail::int8_rows<Tc>(xa, w.data(), w.stride(0), kbs, bias, y.data(), y.stride(0), lo, hi);
     });
   };
-  switch (T) {
-    case 1: run.template operator()<1>(); break;
-    case 2: run.template operator()<2>(); break;
-    case 3: run.template operator()<3>(); break;
-    case 4: run.template operator()<4>(); break;
-    case 5: run.template operator()<5>(); break;
-    case 6: run.template operator()<6>(); break;
-    case 7: run.template operator()<7>(); break;
-    default: run.template operator()<8>(); break;
-  }
+  dispatch_rows(T, run);
 }
 
 }  // namespace host
