@@ -47,41 +47,12 @@ std::vector<F> random_blocks(index_t N, index_t K, sy::thread_pool& pool) {
   return q;
 }
 
-template <class F>
-void gemv_row(shape s, sy::thread_pool& one, sy::thread_pool& all, double bw1, double bwn, int reps,
-              sy::activations act = sy::activations::f32) {
-  constexpr int B = fmt::traits<F>::block_elems;
-  auto const base = random_blocks<F>(s.N, s.K, all);
-  std::size_t const bytes = base.size() * sizeof(F);
-  std::size_t const copies = std::max<std::size_t>(2, (std::size_t{256} << 20) / bytes + 1);
-  std::vector<F> w(base.size() * copies);
-  for (std::size_t c = 0; c < copies; ++c) std::memcpy(w.data() + c * base.size(), base.data(), bytes);
-  std::vector<float> x(static_cast<std::size_t>(s.K)), y(static_cast<std::size_t>(s.N));
-  for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.1f * float(i));
-  for (int threads = 0; threads < 2; ++threads) {
-    sy::thread_pool& pool = threads == 0 ? one : all;
-    std::size_t c = 0;
-    auto const t = bench::time_it(reps, [&] {
-      sy::linear<F> layer(sy::make_view(static_cast<F const*>(w.data()) + (c++ % copies) * base.size(), s.N, s.K / B), {},
-                          act);
-      layer(sy::make_view(static_cast<float const*>(x.data()), 1, s.K), sy::make_view(y.data(), 1, s.N), pool);
-    });
-    double const gbs = double(bytes) / t.median;
-    std::string const name = std::string(fmt::traits<F>::name) + (act == sy::activations::int8 ? "/i8" : "");
-    std::printf("%-24s %-12s %2d %9.3f %6.0f%% %7.1f %6.1f%%\n", s.name, name.c_str(), pool.size(), t.median * 1e3,
-                t.spread() * 100, gbs * 1e-9, gbs / (threads == 0 ? bw1 : bwn) * 100);
-  }
-}
-
-// int8 / fp8 codes with per-channel scales (scaled_linear), same protocol as gemv_row.
-template <class E>
-void gemv_scaled_row(shape s, sy::thread_pool& one, sy::thread_pool& all, double bw1, double bwn, int reps) {
-  std::vector<E> base(static_cast<std::size_t>(s.N * s.K));
-  std::mt19937 g(1);
-  std::normal_distribution<float> d(0.0f, 0.3f);
-  for (auto& v : base) v = fmt::traits<E>::from_float(d(g) * 100.0f);
-  std::vector<float> scales(static_cast<std::size_t>(s.N), 0.01f);
-  std::size_t const bytes = base.size() * sizeof(E) + scales.size() * sizeof(float);
+// Times y = x W^T at T = 1 on 1 and N threads, cycling through enough copies of `base` (>= 256
+// MiB) that every call streams its weights from memory; run(weights, x, y, pool) makes the layer
+// on one copy and applies it. Prints GB/s of `bytes` (packed weights and their scales).
+template <class E, class Run>
+void time_gemv(shape s, std::string const& name, std::vector<E> const& base, std::size_t bytes, sy::thread_pool& one,
+               sy::thread_pool& all, double bw1, double bwn, int reps, Run const& run) {
   std::size_t const copies = std::max<std::size_t>(2, (std::size_t{256} << 20) / bytes + 1);
   std::vector<E> w(base.size() * copies);
   for (std::size_t c = 0; c < copies; ++c) std::memcpy(w.data() + c * base.size(), base.data(), base.size() * sizeof(E));
@@ -91,15 +62,41 @@ void gemv_scaled_row(shape s, sy::thread_pool& one, sy::thread_pool& all, double
     sy::thread_pool& pool = threads == 0 ? one : all;
     std::size_t c = 0;
     auto const t = bench::time_it(reps, [&] {
-      sy::scaled_linear<E> layer(sy::make_view(static_cast<E const*>(w.data()) + (c++ % copies) * base.size(), s.N, s.K),
-                                 sy::scale_granularity::per_channel, sy::make_view(static_cast<float const*>(scales.data()), s.N, 1));
-      layer(sy::make_view(static_cast<float const*>(x.data()), 1, s.K), sy::make_view(y.data(), 1, s.N), pool);
+      run(static_cast<E const*>(w.data()) + (c++ % copies) * base.size(), sy::make_view(static_cast<float const*>(x.data()), 1, s.K),
+          sy::make_view(y.data(), 1, s.N), pool);
     });
     double const gbs = double(bytes) / t.median;
-    std::string const name = std::string(fmt::traits<E>::name) + "/ch";
     std::printf("%-24s %-12s %2d %9.3f %6.0f%% %7.1f %6.1f%%\n", s.name, name.c_str(), pool.size(), t.median * 1e3,
                 t.spread() * 100, gbs * 1e-9, gbs / (threads == 0 ? bw1 : bwn) * 100);
   }
+}
+
+template <class F>
+void gemv_row(shape s, sy::thread_pool& one, sy::thread_pool& all, double bw1, double bwn, int reps,
+              sy::activations act = sy::activations::f32) {
+  constexpr int B = fmt::traits<F>::block_elems;
+  auto const base = random_blocks<F>(s.N, s.K, all);
+  std::string const name = std::string(fmt::traits<F>::name) + (act == sy::activations::int8 ? "/i8" : "");
+  time_gemv(s, name, base, base.size() * sizeof(F), one, all, bw1, bwn, reps,
+            [&](F const* w, sy::matrix_view<float const> x, sy::matrix_view<float> y, sy::thread_pool& pool) {
+              sy::linear<F>(sy::make_view(w, s.N, s.K / B), {}, act)(x, y, pool);
+            });
+}
+
+// int8 / fp8 codes with per-channel scales (scaled_linear).
+template <class E>
+void gemv_scaled_row(shape s, sy::thread_pool& one, sy::thread_pool& all, double bw1, double bwn, int reps) {
+  std::vector<E> base(static_cast<std::size_t>(s.N * s.K));
+  std::mt19937 g(1);
+  std::normal_distribution<float> d(0.0f, 0.3f);
+  for (auto& v : base) v = fmt::traits<E>::from_float(d(g) * 100.0f);
+  std::vector<float> scales(static_cast<std::size_t>(s.N), 0.01f);
+  time_gemv(s, std::string(fmt::traits<E>::name) + "/ch", base, base.size() * sizeof(E) + scales.size() * sizeof(float),
+            one, all, bw1, bwn, reps,
+            [&](E const* w, sy::matrix_view<float const> x, sy::matrix_view<float> y, sy::thread_pool& pool) {
+              sy::scaled_linear<E>(sy::make_view(w, s.N, s.K), sy::scale_granularity::per_channel,
+                                   sy::make_view(static_cast<float const*>(scales.data()), s.N, 1))(x, y, pool);
+            });
 }
 
 template <class F>

@@ -18,6 +18,8 @@ namespace sy = switchyard;
 
 static_assert(sy::format::bf16(1.0f).bits == 0x3F80);
 static_assert(sy::format::e4m3(448.0f).bits == 0x7E);
+static_assert(sy::format::traits<std::int8_t>::from_float(-3.5f) == -4);  // int8 codes: half away from zero
+static_assert(sy::format::traits<std::int8_t>::from_float(300.0f) == 127);
 
 // Round-trips a matrix through every narrow format, reading and writing through tensor views
 // with a static inner extent, as kernels will.
