@@ -14,6 +14,7 @@
 // Weights are views (the caller or a loaded model owns them); scratch is allocated per call.
 #include <cmath>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 #include "switchyard/attention/flash_attention.hpp"
@@ -39,8 +40,9 @@ template <class W>
 struct gqa_weights {
   matrix_view<W const> q, k, v, o;  // [Hq*D, hidden], [Hkv*D, hidden], [Hkv*D, hidden], [hidden, Hq*D]
   vector_view<float const> q_bias = {}, k_bias = {}, v_bias = {}, o_bias = {};  // optional
-  vector_view<W const> q_norm = {}, k_norm = {};                                 // optional, [D]
-  vector_view<W const> input_norm = {};                                          // optional, [hidden]
+  // Optional q/k RMSNorm: [D] per head (Qwen3), or [Hq*D] / [Hkv*D] over all heads at once (OLMoE).
+  vector_view<norm_weight_t<W> const> q_norm = {}, k_norm = {};
+  vector_view<norm_weight_t<W> const> input_norm = {};  // optional, [hidden]
 };
 
 template <class W, attention_mask Mask = causal_mask>
@@ -62,8 +64,10 @@ class gqa_attention {
     shape("k weight", w.k, Hkv * D, H);
     shape("v weight", w.v, Hkv * D, H);
     shape("o weight", w.o, H, Hq * D);
-    require(w.q_norm.data() == nullptr || w.q_norm.extent(0) == D, where, "q_norm must have head_dim (", D, ") elements");
-    require(w.k_norm.data() == nullptr || w.k_norm.extent(0) == D, where, "k_norm must have head_dim (", D, ") elements");
+    require(w.q_norm.data() == nullptr || w.q_norm.extent(0) == D || w.q_norm.extent(0) == Hq * D, where,
+            "q_norm must have head_dim (", D, ") or q_heads x head_dim (", Hq * D, ") elements");
+    require(w.k_norm.data() == nullptr || w.k_norm.extent(0) == D || w.k_norm.extent(0) == Hkv * D, where,
+            "k_norm must have head_dim (", D, ") or kv_heads x head_dim (", Hkv * D, ") elements");
     require(w.input_norm.data() == nullptr || w.input_norm.extent(0) == H, where, "input_norm must have hidden (", H,
             ") elements");
     scale_ = c.scale > 0.0f ? c.scale : 1.0f / std::sqrt(static_cast<float>(D));
@@ -178,12 +182,15 @@ class gqa_attention {
     q_(in, make_view(p.q.data(), T, cfg_.q_heads * D), pool);
     k_(in, make_view(p.k.data(), T, cfg_.kv_heads * D), pool);
     v_(in, make_view(p.v.data(), T, cfg_.kv_heads * D), pool);
+    // Per head: rows of D; over all heads: rows of heads x D (the norm's length says which).
     if (w_.q_norm.data() != nullptr) {
-      auto qv = make_view(p.q.data(), T * cfg_.q_heads, D);
+      index_t const n = w_.q_norm.extent(0);
+      auto qv = make_view(p.q.data(), T * cfg_.q_heads * D / n, n);
       norm::rms_norm(matrix_view<float const>(qv), w_.q_norm, qv, cfg_.norm_eps, pool);
     }
     if (w_.k_norm.data() != nullptr) {
-      auto kv = make_view(p.k.data(), T * cfg_.kv_heads, D);
+      index_t const n = w_.k_norm.extent(0);
+      auto kv = make_view(p.k.data(), T * cfg_.kv_heads * D / n, n);
       norm::rms_norm(matrix_view<float const>(kv), w_.k_norm, kv, cfg_.norm_eps, pool);
     }
     return p;

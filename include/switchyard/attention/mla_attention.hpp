@@ -52,10 +52,10 @@ template <class W>
 struct mla_weights {
   matrix_view<W const> q_proj = {};                           // without q_lora_rank
   matrix_view<W const> q_a_proj = {};                         // [q_lora_rank, hidden]
-  vector_view<W const> q_a_norm = {};                         // [q_lora_rank]
+  vector_view<norm_weight_t<W> const> q_a_norm = {};                  // [q_lora_rank]
   matrix_view<W const> q_b_proj = {};                         // [heads * (nope + rope), q_lora_rank]
   matrix_view<W const> kv_a_proj;                             // [kv_lora_rank + rope, hidden]
-  vector_view<W const> kv_a_norm;                             // [kv_lora_rank]
+  vector_view<norm_weight_t<W> const> kv_a_norm;                   // [kv_lora_rank]
   matrix_view<W const> kv_b_proj;                             // [heads * (nope + v), kv_lora_rank]
   matrix_view<W const> o_proj;                                // [hidden, heads * v]
 };

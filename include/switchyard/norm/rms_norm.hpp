@@ -5,6 +5,7 @@
 // LlamaRMSNorm multiplies the normalized row by the weight last; matching the order keeps the
 // result within an ulp or two of the reference rather than merely close).
 #include <cmath>
+#include <type_traits>
 
 #include "switchyard/core/concepts.hpp"
 #include "switchyard/core/error.hpp"
@@ -14,6 +15,13 @@
 #include "switchyard/detail/madd.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
+
+// The format of a block's norm weights given its matrix format W: W itself when element-wise,
+// f32 for block formats (a q4_0 "vector" of norm weights makes no sense; checkpoints keep norms in
+// f32 anyway).
+template <class W>
+using norm_weight_t = std::conditional_t<format::traits<W>::block_elems == 1, W, float>;
+
 namespace norm {
 
 namespace detail {

@@ -1,0 +1,49 @@
+#pragma once
+// Tensors by name over one or more mapped files: what both checkpoint readers (safetensors.hpp,
+// gguf.hpp) give the model loaders. The files stay mapped as long as the directory lives, and
+// every tensor_entry's bytes point into them.
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "switchyard/core/error.hpp"
+#include "switchyard/io/mapped_file.hpp"
+#include "switchyard/io/tensor_entry.hpp"
+
+SWITCHYARD_NAMESPACE_BEGIN
+namespace io {
+
+// Tensors by name over one or more mapped files.
+class tensor_directory {
+ public:
+  tensor_entry const* find(std::string_view name) const {
+    auto it = index_.find(std::string(name));
+    return it == index_.end() ? nullptr : &tensors_[it->second];
+  }
+  tensor_entry const& at(std::string_view name) const {
+    tensor_entry const* t = find(name);
+    require<format_error>(t != nullptr, "io", origin_, ": missing tensor '", name, "'");
+    return *t;
+  }
+  std::vector<tensor_entry> const& tensors() const noexcept { return tensors_; }
+  std::map<std::string, std::string> const& metadata() const noexcept { return metadata_; }
+  std::string const& origin() const noexcept { return origin_; }
+
+ protected:
+  void add(tensor_entry t, std::string const& file) {
+    require<format_error>(index_.emplace(t.name, tensors_.size()).second, "io", file, ": tensor '", t.name,
+                          "' appears twice in the checkpoint");
+    tensors_.push_back(std::move(t));
+  }
+  std::vector<std::unique_ptr<mapped_file>> files_;
+  std::vector<tensor_entry> tensors_;
+  std::unordered_map<std::string, std::size_t> index_;
+  std::map<std::string, std::string> metadata_;
+  std::string origin_;
+};
+
+}  // namespace io
+SWITCHYARD_NAMESPACE_END

@@ -1,0 +1,75 @@
+#pragma once
+// The feed-forward half of a decoder layer, as blocks a layer can hold by value (static
+// composition) or behind `ffn_block` (a loaded model whose layers differ: DeepSeek's first dense
+// layers, Qwen2-MoE's sparse step):
+//   dense_ffn<W>            a SwiGLU MLP (Llama; DeepSeek's dense layers): a bank of one expert;
+//   moe_ffn<Router, W>      router -> experts -> combine (+ shared experts), expert::moe.
+// Both map x [T, H] -> y [T, H] without the residual.
+#include <memory>
+#include <utility>
+
+#include "switchyard/core/buffer.hpp"
+#include "switchyard/core/tensor_view.hpp"
+#include "switchyard/core/thread_pool.hpp"
+#include "switchyard/expert/glu_experts.hpp"
+#include "switchyard/expert/moe.hpp"
+
+SWITCHYARD_NAMESPACE_BEGIN
+namespace model {
+
+class ffn_block {
+ public:
+  virtual ~ffn_block() = default;
+  virtual void operator()(matrix_view<float const> x, matrix_view<float> y, thread_pool& pool) = 0;
+};
+
+template <class W>
+class dense_ffn {
+ public:
+  // gate_up [1, 2F, H] (gate rows, then up rows), down [1, H, F] (block formats: last dimension in blocks).
+  dense_ffn(tensor_view<W const, dextents<3>> gate_up, tensor_view<W const, dextents<3>> down) : bank_(gate_up, down) {}
+  void operator()(matrix_view<float const> x, matrix_view<float> y, thread_pool& pool) {
+    index_t const T = x.extent(0);
+    if (static_cast<index_t>(h_.size()) < T * bank_.scratch_cols()) h_ = buffer<float>(static_cast<std::size_t>(T * bank_.scratch_cols()));
+    bank_.run(0, x, make_view(h_.data(), T, bank_.scratch_cols()), y, pool);
+  }
+
+ private:
+  expert::glu_experts<W> bank_;
+  buffer<float> h_;
+};
+
+template <class Router, class W>
+class moe_ffn {
+ public:
+  using layer_type = expert::moe<Router, expert::glu_experts<W>>;
+  moe_ffn(layer_type layer, route::router_params params) : layer_(std::move(layer)), params_(params) {}
+  void operator()(matrix_view<float const> x, matrix_view<float> y, thread_pool& pool) {
+    layer_(x, y, ws_, params_, pool);
+  }
+  layer_type const& layer() const noexcept { return layer_; }
+
+ private:
+  layer_type layer_;
+  route::router_params params_;
+  expert::moe_workspace ws_;
+};
+
+// Any of the above behind the virtual interface.
+template <class Block>
+class ffn_adapter final : public ffn_block {
+ public:
+  explicit ffn_adapter(Block b) : b_(std::move(b)) {}
+  void operator()(matrix_view<float const> x, matrix_view<float> y, thread_pool& pool) override { b_(x, y, pool); }
+
+ private:
+  Block b_;
+};
+
+template <class Block>
+std::unique_ptr<ffn_block> make_ffn(Block b) {
+  return std::make_unique<ffn_adapter<Block>>(std::move(b));
+}
+
+}  // namespace model
+SWITCHYARD_NAMESPACE_END

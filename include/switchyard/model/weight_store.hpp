@@ -1,0 +1,196 @@
+#pragma once
+// Turns checkpoint tensors into the views the blocks take, in the model's weight format W. A
+// tensor already in W (and aligned for it) is used in place, straight from the mapped file; any
+// other is converted once into a buffer the store owns: widened to f32 row by row, then narrowed
+// (bf16, f16) or quantized (block formats, round-to-nearest) to W. Norm weights, biases and
+// router gates become f32 (or norm_weight_t<W>), as the blocks take them.
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "switchyard/core/buffer.hpp"
+#include "switchyard/core/error.hpp"
+#include "switchyard/core/format/gguf.hpp"
+#include "switchyard/core/format/traits.hpp"
+#include "switchyard/core/tensor_view.hpp"
+#include "switchyard/io/tensor_entry.hpp"
+#include "switchyard/norm/rms_norm.hpp"
+
+SWITCHYARD_NAMESPACE_BEGIN
+namespace model {
+
+// The checkpoint dtype that holds W's bytes exactly.
+template <class W>
+constexpr io::dtype dtype_of() {
+  if constexpr (std::is_same_v<W, float>) return io::dtype::f32;
+  else if constexpr (std::is_same_v<W, format::bf16>) return io::dtype::bf16;
+  else if constexpr (std::is_same_v<W, format::f16>) return io::dtype::f16;
+  else if constexpr (std::is_same_v<W, format::q8_0>) return io::dtype::q8_0;
+  else if constexpr (std::is_same_v<W, format::q4_0>) return io::dtype::q4_0;
+  else if constexpr (std::is_same_v<W, format::q4_K>) return io::dtype::q4_K;
+  else if constexpr (std::is_same_v<W, format::q6_K>) return io::dtype::q6_K;
+  else static_assert(sizeof(W) == 0, "no checkpoint dtype for this weight format");
+}
+
+// A [rows, cols] matrix (cols in elements) somewhere in a checkpoint: a whole tensor or one
+// expert's slice of a stacked one.
+struct matrix_slice {
+  std::string name;
+  io::dtype dtype = io::dtype::f32;
+  index_t rows = 0, cols = 0;
+  std::span<std::byte const> data;
+};
+
+inline matrix_slice as_matrix(io::tensor_entry const& t) {
+  require<format_error>(t.shape.size() == 2 || t.shape.size() == 1, "model::weights", "tensor '", t.name, "' is ",
+                        t.shape_string(), ", not a matrix or vector");
+  index_t const rows = t.shape.size() == 2 ? t.shape[0] : 1;
+  return {t.name, t.dtype, rows, t.shape.back(), t.data};
+}
+
+namespace detail {
+
+// Row r of a slice, widened to f32.
+inline void widen_row(matrix_slice const& s, index_t r, float* out) {
+  io::dtype_info const d = io::info(s.dtype);
+  std::int64_t const row_bytes = s.cols / d.block_elems * d.block_bytes;
+  std::byte const* p = s.data.data() + r * row_bytes;
+  auto blocks = [&]<class B>() {
+    for (index_t b = 0; b < s.cols / B::elems; ++b) {
+      B blk;
+      std::memcpy(&blk, p + b * static_cast<index_t>(sizeof(B)), sizeof(B));
+      format::traits<B>::dequantize(&blk, out + b * B::elems);
+    }
+  };
+  auto scalars = [&]<class T>() {
+    for (index_t i = 0; i < s.cols; ++i) {
+      T v;
+      std::memcpy(&v, p + i * static_cast<index_t>(sizeof(T)), sizeof(T));
+      if constexpr (std::is_arithmetic_v<T>) out[i] = static_cast<float>(v);
+      else out[i] = format::to_float(v);
+    }
+  };
+  switch (s.dtype) {
+    case io::dtype::f32: scalars.template operator()<float>(); break;
+    case io::dtype::f64: scalars.template operator()<double>(); break;
+    case io::dtype::bf16: scalars.template operator()<format::bf16>(); break;
+    case io::dtype::f16: scalars.template operator()<format::f16>(); break;
+    case io::dtype::e4m3: scalars.template operator()<format::e4m3>(); break;
+    case io::dtype::e5m2: scalars.template operator()<format::e5m2>(); break;
+    case io::dtype::q8_0: blocks.template operator()<format::q8_0>(); break;
+    case io::dtype::q4_0: blocks.template operator()<format::q4_0>(); break;
+    case io::dtype::q4_K: blocks.template operator()<format::q4_K>(); break;
+    case io::dtype::q6_K: blocks.template operator()<format::q6_K>(); break;
+    default:
+      switchyard::detail::fail<format_error>("model::weights", "tensor '", s.name, "' has dtype ", io::info(s.dtype).name,
+                                             ", which is not a weight format");
+  }
+}
+
+// Row r of a slice into W storage (cols / block_elems blocks).
+template <class W>
+void convert_row(matrix_slice const& s, index_t r, W* out, std::vector<float>& scratch) {
+  constexpr index_t B = format::traits<W>::block_elems;
+  if (s.dtype == dtype_of<W>()) {
+    std::memcpy(out, s.data.data() + r * (s.cols / B) * index_t(sizeof(W)), static_cast<std::size_t>(s.cols / B) * sizeof(W));
+    return;
+  }
+  scratch.resize(static_cast<std::size_t>(s.cols));
+  widen_row(s, r, scratch.data());
+  for (index_t b = 0; b < s.cols / B; ++b) format::traits<W>::quantize(scratch.data() + b * B, out + b);
+}
+
+}  // namespace detail
+
+class weight_store {
+ public:
+  // A matrix [rows, cols] in W: in place when the checkpoint holds W at a W-aligned address,
+  // else converted.
+  template <class W>
+  matrix_view<W const> matrix(matrix_slice const& s, index_t rows, index_t cols) {
+    constexpr index_t B = format::traits<W>::block_elems;
+    check_shape(s, rows, cols);
+    require<unsupported_config>(cols % B == 0, "model::weights", "tensor '", s.name, "' has ", cols,
+                                " columns, not a whole number of ", format::traits<W>::name, " blocks of ", B);
+    if (s.dtype == dtype_of<W>() && reinterpret_cast<std::uintptr_t>(s.data.data()) % alignof(W) == 0)
+      return make_view(reinterpret_cast<W const*>(s.data.data()), rows, cols / B);
+    W* dst = allocate<W>(rows * (cols / B));
+    fill(s, dst);
+    return make_view(static_cast<W const*>(dst), rows, cols / B);
+  }
+
+  // Several slices stacked row-wise into one owned [sum rows, cols] W matrix (expert banks:
+  // gate rows then up rows, expert after expert).
+  template <class W>
+  W* stack(std::span<matrix_slice const> parts, index_t cols) {
+    constexpr index_t B = format::traits<W>::block_elems;
+    index_t rows = 0;
+    for (auto const& s : parts) {
+      check_shape(s, s.rows, cols);
+      rows += s.rows;
+    }
+    require<unsupported_config>(cols % B == 0, "model::weights", "tensor '", parts.empty() ? "" : parts[0].name,
+                                "' has ", cols, " columns, not a whole number of ", format::traits<W>::name,
+                                " blocks of ", B);
+    W* dst = allocate<W>(rows * (cols / B));
+    W* at = dst;
+    for (auto const& s : parts) {
+      fill(s, at);
+      at += s.rows * (cols / B);
+    }
+    return dst;
+  }
+
+  // A vector of n elements in T (f32 or a scalar weight format), always a copy (small).
+  template <class T = float>
+  vector_view<T const> vector(matrix_slice const& s, index_t n) {
+    require<format_error>(s.rows * s.cols == n, "model::weights", "tensor '", s.name, "' has ", s.rows * s.cols,
+                          " elements but ", n, " are expected");
+    T* dst = allocate<T>(n);
+    std::vector<float> row(static_cast<std::size_t>(s.cols));
+    for (index_t r = 0; r < s.rows; ++r) {
+      detail::widen_row(s, r, row.data());
+      for (index_t i = 0; i < s.cols; ++i) dst[r * s.cols + i] = format::traits<T>::from_float(row[static_cast<std::size_t>(i)]);
+    }
+    return make_view(static_cast<T const*>(dst), n);
+  }
+  // A matrix widened to f32 (router gates).
+  matrix_view<float const> matrix_f32(matrix_slice const& s, index_t rows, index_t cols) {
+    check_shape(s, rows, cols);
+    float* dst = allocate<float>(rows * cols);
+    for (index_t r = 0; r < rows; ++r) detail::widen_row(s, r, dst + r * cols);
+    return make_view(static_cast<float const*>(dst), rows, cols);
+  }
+
+  std::size_t owned_bytes() const noexcept { return owned_bytes_; }
+
+ private:
+  static void check_shape(matrix_slice const& s, index_t rows, index_t cols) {
+    require<format_error>(s.rows == rows && s.cols == cols, "model::weights", "tensor '", s.name, "' is [", s.rows, ", ",
+                          s.cols, "] but the config needs [", rows, ", ", cols, "]");
+  }
+  template <class W>
+  void fill(matrix_slice const& s, W* dst) {
+    constexpr index_t B = format::traits<W>::block_elems;
+    std::vector<float> scratch;
+    for (index_t r = 0; r < s.rows; ++r) detail::convert_row(s, r, dst + r * (s.cols / B), scratch);
+  }
+  template <class T>
+  T* allocate(index_t n) {
+    auto b = std::make_unique<buffer<std::byte>>(static_cast<std::size_t>(n) * sizeof(T));
+    owned_bytes_ += b->size();
+    T* p = reinterpret_cast<T*>(b->data());
+    buffers_.push_back(std::move(b));
+    return p;
+  }
+  std::vector<std::unique_ptr<buffer<std::byte>>> buffers_;
+  std::size_t owned_bytes_ = 0;
+};
+
+}  // namespace model
+SWITCHYARD_NAMESPACE_END

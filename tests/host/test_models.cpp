@@ -1,0 +1,136 @@
+// Whole models against transformers: tiny random-weight instances of every shipped architecture
+// (tools/make_model_reference.py), loaded from their safetensors folder and from their GGUF, must
+// give transformers' logits at every position; decoding token by token, and several sequences in
+// one batched call, must give the same logits as prefill.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "support/poison.hpp"
+#include "support/reference_file.hpp"
+#include "support/tolerance.hpp"
+#include "switchyard/model/load.hpp"
+
+namespace sy = switchyard;
+namespace md = switchyard::model;
+using sy::test::reference_file;
+
+namespace {
+
+struct reference {
+  std::vector<std::vector<std::int32_t>> tokens;
+  std::vector<std::vector<float>> logits;  // [T, vocab] each
+};
+
+reference read_reference(std::string const& arch) {
+  reference_file f("models/" + arch + "/reference.safetensors");
+  reference r;
+  for (int s = 0; f.contains("tokens_" + std::to_string(s)); ++s) {
+    r.tokens.push_back(f.get("tokens_" + std::to_string(s)).as<std::int32_t>());
+    r.logits.push_back(f.get("logits_" + std::to_string(s)).as<float>());
+  }
+  return r;
+}
+
+std::string model_path(std::string const& arch, bool gguf) {
+  return std::string(SWITCHYARD_TEST_DATA_DIR) + "/models/" + arch + (gguf ? "/model.gguf" : "");
+}
+
+// Largest |got - want| over a row, relative to the row's largest |want|.
+double row_error(float const* got, float const* want, sy::index_t n) {
+  double err = 0, scale = 0;
+  for (sy::index_t i = 0; i < n; ++i) {
+    err = std::max(err, std::abs(double(got[i]) - double(want[i])));
+    scale = std::max(scale, std::abs(double(want[i])));
+  }
+  return err / std::max(scale, 1e-30);
+}
+
+void check_model(md::language_model& lm, reference const& ref) {
+  sy::index_t const V = lm.config().vocab;
+  double const tol = sy::test::tolerance::model_logits;
+  // Prefill: every position of each sequence at once.
+  for (std::size_t s = 0; s < ref.tokens.size(); ++s) {
+    auto seq = lm.new_sequence();
+    sy::index_t const T = static_cast<sy::index_t>(ref.tokens[s].size());
+    std::vector<float> logits(static_cast<std::size_t>(T * V));
+    sy::test::poison(logits);
+    md::step const st{&seq, ref.tokens[s]};
+    lm.forward(std::span<md::step const>(&st, 1), sy::make_view(logits.data(), T, V), md::which_logits::all);
+    for (sy::index_t t = 0; t < T; ++t) {
+      INFO("prefill, sequence " << s << ", position " << t);
+      CHECK(row_error(logits.data() + t * V, ref.logits[s].data() + t * V, V) <= tol);
+    }
+    lm.release(seq);
+  }
+  // Both sequences together: a 3-token prefill chunk each, then one token per call per sequence
+  // (batched decode while both run, a lone decode after the shorter one ends).
+  std::vector<md::sequence> seqs;
+  for (std::size_t s = 0; s < ref.tokens.size(); ++s) seqs.push_back(lm.new_sequence());
+  std::vector<std::size_t> pos(ref.tokens.size(), 0);
+  for (bool first = true;; first = false) {
+    std::vector<md::step> steps;
+    std::vector<std::size_t> which;
+    for (std::size_t s = 0; s < ref.tokens.size(); ++s) {
+      std::size_t const n = first ? 3 : 1;
+      if (pos[s] + n > ref.tokens[s].size()) continue;
+      steps.push_back({&seqs[s], std::span<std::int32_t const>(ref.tokens[s]).subspan(pos[s], n)});
+      which.push_back(s);
+      pos[s] += n;
+    }
+    if (steps.empty()) break;
+    std::vector<float> logits(steps.size() * static_cast<std::size_t>(V));
+    sy::test::poison(logits);
+    lm.forward(steps, sy::make_view(logits.data(), static_cast<sy::index_t>(steps.size()), V));
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+      std::size_t const s = which[i], t = pos[s] - 1;
+      INFO("incremental, sequence " << s << ", position " << t << " (" << steps.size() << " in the call)");
+      CHECK(row_error(logits.data() + i * static_cast<std::size_t>(V), ref.logits[s].data() + t * static_cast<std::size_t>(V), V) <= tol);
+    }
+  }
+  for (auto& s : seqs) lm.release(s);
+}
+
+}  // namespace
+
+TEST_CASE("models match transformers' logits from safetensors and GGUF", "[model]") {
+  for (std::string arch : {"llama", "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3"}) {
+    reference const ref = read_reference(arch);
+    {
+      INFO(arch << " from safetensors");
+      auto lm = md::load(model_path(arch, false));
+      check_model(*lm, ref);
+    }
+    if (arch != "deepseek_v3") {
+      INFO(arch << " from GGUF");
+      auto lm = md::load(model_path(arch, true));
+      check_model(*lm, ref);
+    }
+  }
+}
+
+TEST_CASE("a loaded model keeps its caches consistent and rejects bad calls", "[model]") {
+  auto lm = md::load(model_path("qwen3_moe", false));
+  sy::index_t const V = lm->config().vocab;
+  auto seq = lm->new_sequence();
+  std::vector<float> logits(static_cast<std::size_t>(V));
+  std::vector<std::int32_t> bad = {1, static_cast<std::int32_t>(V)};
+  md::step st{&seq, bad};
+  CHECK_THROWS_AS(lm->forward(std::span<md::step const>(&st, 1), sy::make_view(logits.data(), 1, V)), sy::invalid_argument);
+  CHECK(seq.length() == 0);
+  std::vector<std::int32_t> ok = {1, 2};
+  st.tokens = ok;
+  CHECK_THROWS_AS(lm->forward(std::span<md::step const>(&st, 1), sy::make_view(logits.data(), 1, V - 1)),
+                  sy::invalid_argument);
+  lm->forward(std::span<md::step const>(&st, 1), sy::make_view(logits.data(), 1, V));
+  CHECK(seq.length() == 2);
+  sy::index_t const free_before = lm->free_blocks();
+  lm->release(seq);
+  CHECK(lm->free_blocks() == free_before + 1);
+  auto other = md::load(model_path("qwen3_moe", false));
+  auto foreign = other->new_sequence();
+  st.seq = &foreign;
+  CHECK_THROWS_AS(lm->forward(std::span<md::step const>(&st, 1), sy::make_view(logits.data(), 1, V)), sy::invalid_argument);
+}
