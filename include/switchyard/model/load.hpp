@@ -206,6 +206,7 @@ struct load_options {
   weight_format weights = weight_format::automatic;  // automatic: the checkpoint's matrix dtype
   kv_format kv = kv_format::f32;
   cache_options cache = {};
+  bool allow_extra_tensors = false;  // true: ignore checkpoint tensors the model does not use
 };
 
 namespace detail {
@@ -239,9 +240,24 @@ std::unique_ptr<language_model> build_with_kv(model_config const& c, weight_sour
   return build<W, float>(c, src, o.cache);
 }
 
+inline std::unique_ptr<language_model> build_format(model_config const& c, weight_source const& src,
+                                                    load_options const& o, weight_format f);
+
 inline std::unique_ptr<language_model> build_any(model_config const& c, io::tensor_directory const& dir,
                                                  weight_source const& src, load_options const& o) {
   weight_format const f = o.weights == weight_format::automatic ? format_of(dir) : o.weights;
+  std::unique_ptr<language_model> lm = build_format(c, src, o, f);
+  if (!o.allow_extra_tensors) {
+    auto const extra = src.unused(dir);
+    require<format_error>(extra.empty(), "model::load", dir.origin(), ": ", extra.size(), " tensor(s) are not part of a ",
+                          name(c.arch), " model of this config, first '", extra.empty() ? "" : extra[0],
+                          "' (load_options::allow_extra_tensors ignores them)");
+  }
+  return lm;
+}
+
+inline std::unique_ptr<language_model> build_format(model_config const& c, weight_source const& src, load_options const& o,
+                                                    weight_format f) {
   switch (f) {
     case weight_format::f32: return build_with_kv<float>(c, src, o);
     case weight_format::bf16: return build_with_kv<format::bf16>(c, src, o);

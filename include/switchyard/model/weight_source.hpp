@@ -4,6 +4,8 @@
 // checkpoint's naming: Hugging Face names in safetensors (per-expert tensors, or transformers 5's
 // fused banks), llama.cpp's names in GGUF (experts stacked in one [E, F, H] tensor per projection).
 #include <optional>
+#include <set>
+#include <vector>
 #include <string>
 
 #include "switchyard/core/error.hpp"
@@ -39,6 +41,21 @@ class weight_source {
     require<format_error>(s.has_value(), "model::load", origin(), ": missing ", what, " of layer ", layer);
     return *s;
   }
+
+  // Tensors of the checkpoint the model did not take (after building): a checkpoint of another
+  // architecture or size, or a corrupt one, shows up here.
+  std::vector<std::string> unused(io::tensor_directory const& dir) const {
+    std::vector<std::string> out;
+    for (auto const& t : dir.tensors())
+      if (!used_.contains(t.name) && !t.name.ends_with("rotary_emb.inv_freq")) out.push_back(t.name);
+    return out;
+  }
+
+ protected:
+  void mark(std::string const& name) const { used_.insert(name); }
+
+ private:
+  mutable std::set<std::string> used_;
 };
 
 namespace detail {
@@ -66,21 +83,27 @@ class hf_source : public weight_source {
     if (n.empty()) return std::nullopt;
     auto const* t = dir_.find(n);
     if (!t) return std::nullopt;
+    mark(n);
     return as_matrix(*t);
   }
 
   matrix_slice expert(expert_proj p, index_t l, index_t e, model_config const& c) const override {
     std::string const layer = "model.layers." + std::to_string(l) + (c.arch == architecture::mixtral ? ".block_sparse_moe" : ".mlp");
     // transformers 5's fused banks, when a checkpoint was saved that way.
-    if (auto const* gu = dir_.find(layer + ".experts.gate_up_proj"); gu && p != expert_proj::down)
+    if (auto const* gu = dir_.find(layer + ".experts.gate_up_proj"); gu && p != expert_proj::down) {
+      mark(gu->name);
       return detail::stacked_slice(*gu, e, p == expert_proj::gate ? 0 : c.moe_intermediate, c.moe_intermediate, origin());
-    if (auto const* d = dir_.find(layer + ".experts.down_proj"); d && p == expert_proj::down)
+    }
+    if (auto const* d = dir_.find(layer + ".experts.down_proj"); d && p == expert_proj::down) {
+      mark(d->name);
       return detail::stacked_slice(*d, e, 0, c.hidden, origin());
+    }
     static constexpr char const* mixtral_names[] = {"w1", "w3", "w2"};
     static constexpr char const* names[] = {"gate_proj", "up_proj", "down_proj"};
     int const i = static_cast<int>(p);
     std::string const n = layer + ".experts." + std::to_string(e) + "." +
                           (c.arch == architecture::mixtral ? mixtral_names[i] : names[i]) + ".weight";
+    mark(n);
     return as_matrix(dir_.at(n));
   }
 
@@ -136,12 +159,14 @@ class gguf_source : public weight_source {
   std::optional<matrix_slice> find(role r, index_t l) const override {
     auto const* t = dir_.find(name(r, l));
     if (!t) return std::nullopt;
+    mark(t->name);
     return as_matrix(*t);
   }
 
   matrix_slice expert(expert_proj p, index_t l, index_t e, model_config const& c) const override {
     static constexpr char const* names[] = {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"};
     auto const& t = dir_.at("blk." + std::to_string(l) + "." + names[static_cast<int>(p)] + ".weight");
+    mark(t.name);
     return detail::stacked_slice(t, e, 0, p == expert_proj::down ? c.hidden : c.moe_intermediate, origin());
   }
 
