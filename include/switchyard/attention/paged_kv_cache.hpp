@@ -26,6 +26,7 @@
 #include "switchyard/core/format/bf16.hpp"
 #include "switchyard/core/format/f16.hpp"
 #include "switchyard/core/format/fp8.hpp"
+#include "switchyard/core/format/traits.hpp"
 #include "switchyard/core/tensor_view.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN

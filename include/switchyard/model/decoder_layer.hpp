@@ -3,8 +3,9 @@
 // block of every shipped family. Attention is gqa_attention (Llama, Mixtral, Qwen, OLMoE) or
 // mla_attention (DeepSeek-V3); the FFN any block with operator()(x, y, pool) (ffn.hpp).
 //
-// Static composition: decoder_layer<gqa_attention<bf16>, moe_ffn<route::mixtral<2>, bf16>>.
-// A loaded model, whose layers may differ, uses decoder_layer<any_attention<W>, any_ffn>.
+// Static composition: decoder_layer<gqa_attention<bf16>, moe_ffn<route::mixtral<2>, bf16>>; layers
+// of a few kinds: Attention and Ffn may be std::variants of blocks (visited once per call). A
+// loaded model, whose layers may differ, uses decoder_layer<any_attention<W>, any_ffn>.
 #include <memory>
 #include <span>
 #include <type_traits>
@@ -82,7 +83,8 @@ class decoder_layer {
     else return f(attn_);
   }
   void ffn_call(matrix_view<float const> x, matrix_view<float> y, thread_pool& pool) {
-    if constexpr (requires { (*ffn_)(x, y, pool); }) (*ffn_)(x, y, pool);
+    if constexpr (requires { (*ffn_)(x, y, pool); }) (*ffn_)(x, y, pool);  // any_ffn
+    else if constexpr (requires { ffn_.index(); }) std::visit([&](auto& f) { f(x, y, pool); }, ffn_);  // a variant
     else ffn_(x, y, pool);
   }
 
