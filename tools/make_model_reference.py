@@ -31,10 +31,10 @@ def configs():
                   max_position_embeddings=512)
     return {
         "llama": transformers.LlamaConfig(num_hidden_layers=2, intermediate_size=96, rope_theta=10000.0, **common),
-        "mixtral": transformers.MixtralConfig(num_hidden_layers=2, intermediate_size=48, num_local_experts=4,
+        "mixtral": transformers.MixtralConfig(num_hidden_layers=2, intermediate_size=64, num_local_experts=4,
                                               num_experts_per_tok=2, rope_theta=1e6, **common),
         "qwen2_moe": transformers.Qwen2MoeConfig(num_hidden_layers=2, moe_intermediate_size=32, num_experts=8,
-                                                 num_experts_per_tok=2, shared_expert_intermediate_size=48,
+                                                 num_experts_per_tok=2, shared_expert_intermediate_size=64,
                                                  intermediate_size=96, norm_topk_prob=False, **common),
         "qwen3_moe": transformers.Qwen3MoeConfig(num_hidden_layers=2, moe_intermediate_size=32, num_experts=8,
                                                  num_experts_per_tok=2, intermediate_size=96, norm_topk_prob=True,

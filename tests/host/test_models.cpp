@@ -5,12 +5,14 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "support/poison.hpp"
 #include "support/reference_file.hpp"
 #include "support/tolerance.hpp"
+#include "switchyard/model/export_gguf.hpp"
 #include "switchyard/model/load.hpp"
 
 namespace sy = switchyard;
@@ -48,9 +50,8 @@ double row_error(float const* got, float const* want, sy::index_t n) {
   return err / std::max(scale, 1e-30);
 }
 
-void check_model(md::language_model& lm, reference const& ref) {
+void check_model(md::language_model& lm, reference const& ref, double tol = sy::test::tolerance::model_logits) {
   sy::index_t const V = lm.config().vocab;
-  double const tol = sy::test::tolerance::model_logits;
   // Prefill: every position of each sequence at once.
   for (std::size_t s = 0; s < ref.tokens.size(); ++s) {
     auto seq = lm.new_sequence();
@@ -133,4 +134,52 @@ TEST_CASE("a loaded model keeps its caches consistent and rejects bad calls", "[
   auto foreign = other->new_sequence();
   st.seq = &foreign;
   CHECK_THROWS_AS(lm->forward(std::span<md::step const>(&st, 1), sy::make_view(logits.data(), 1, V)), sy::invalid_argument);
+}
+
+// Logits of every position of every reference sequence (prefill).
+std::vector<std::vector<float>> all_logits(md::language_model& lm, reference const& ref) {
+  std::vector<std::vector<float>> out;
+  sy::index_t const V = lm.config().vocab;
+  for (auto const& toks : ref.tokens) {
+    auto seq = lm.new_sequence();
+    sy::index_t const T = static_cast<sy::index_t>(toks.size());
+    out.emplace_back(static_cast<std::size_t>(T * V));
+    md::step const st{&seq, toks};
+    lm.forward(std::span<md::step const>(&st, 1), sy::make_view(out.back().data(), T, V), md::which_logits::all);
+    lm.release(seq);
+  }
+  return out;
+}
+
+TEST_CASE("export_gguf writes files that load back: f32 exactly as transformers, q8_0 as quantizing on load", "[model]") {
+  auto const dir = std::filesystem::temp_directory_path() / "switchyard_test_export";
+  std::filesystem::create_directories(dir);
+  for (std::string arch : {"llama", "mixtral", "qwen2_moe", "qwen3_moe", "olmoe"}) {
+    INFO(arch);
+    reference const ref = read_reference(arch);
+    auto const c = sy::io::read_hf_config(model_path(arch, false));
+    sy::io::safetensors_checkpoint const ck(model_path(arch, false));
+    md::hf_source const src(ck, c);
+    auto const f32 = (dir / (arch + "-f32.gguf")).string();
+    md::export_gguf(c, src, f32, sy::io::dtype::f32);
+    check_model(*md::load(f32), ref);
+    // q8_0: the file's model equals the safetensors model quantized while loading (same RTN
+    // blocks), and stays near the f32 reference.
+    auto const q8 = (dir / (arch + "-q8_0.gguf")).string();
+    md::export_gguf(c, src, q8, sy::io::dtype::q8_0);
+    auto from_file = md::load(q8);
+    auto on_load = md::load(model_path(arch, false), {.weights = md::weight_format::q8_0});
+    auto const a = all_logits(*from_file, ref), b = all_logits(*on_load, ref);
+    sy::index_t const V = c.vocab;
+    double worst = 0;
+    for (std::size_t s = 0; s < a.size(); ++s)
+      for (std::size_t t = 0; t < a[s].size() / static_cast<std::size_t>(V); ++t) {
+        CHECK(row_error(a[s].data() + t * V, b[s].data() + t * V, V) <= sy::test::tolerance::model_logits);
+        worst = std::max(worst, row_error(a[s].data() + t * V, ref.logits[s].data() + t * V, V));
+      }
+    CHECK(worst <= sy::test::tolerance::q8_0_model_logits);
+    std::filesystem::remove(f32);
+    std::filesystem::remove(q8);
+  }
+  std::filesystem::remove_all(dir);
 }

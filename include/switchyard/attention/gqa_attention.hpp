@@ -56,8 +56,10 @@ class gqa_attention {
     require(H > 0 && Hq > 0 && Hkv > 0 && D > 0 && Hq % Hkv == 0, where,
             "need hidden, heads, head_dim > 0 and q_heads a multiple of kv_heads; got hidden ", H, ", q_heads ", Hq,
             ", kv_heads ", Hkv, ", head_dim ", D);
+    // Block formats count blocks in the last dimension: [rows, cols / block_elems].
+    constexpr index_t B = format::traits<W>::block_elems;
     auto shape = [&](char const* name, matrix_view<W const> m, index_t rows, index_t cols) {
-      require(m.extent(0) == rows && m.extent(1) == cols, where, name, " is [", m.extent(0), ", ", m.extent(1),
+      require(m.extent(0) == rows && m.extent(1) * B == cols, where, name, " is [", m.extent(0), ", ", m.extent(1) * B,
               "] but should be [", rows, ", ", cols, "]");
     };
     shape("q weight", w.q, Hq * D, H);

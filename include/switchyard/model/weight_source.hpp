@@ -151,13 +151,50 @@ class hf_source : public weight_source {
   model_config cfg_;
 };
 
+// llama.cpp's name for a role (the GGUF convention).
+inline std::string gguf_name(role r, index_t l) {
+  std::string const L = "blk." + std::to_string(l) + ".";
+  switch (r) {
+    case role::embed: return "token_embd.weight";
+    case role::final_norm: return "output_norm.weight";
+    case role::lm_head: return "output.weight";
+    case role::attn_norm: return L + "attn_norm.weight";
+    case role::ffn_norm: return L + "ffn_norm.weight";
+    case role::q: return L + "attn_q.weight";
+    case role::k: return L + "attn_k.weight";
+    case role::v: return L + "attn_v.weight";
+    case role::o: return L + "attn_output.weight";
+    case role::q_bias: return L + "attn_q.bias";
+    case role::k_bias: return L + "attn_k.bias";
+    case role::v_bias: return L + "attn_v.bias";
+    case role::q_norm: return L + "attn_q_norm.weight";
+    case role::k_norm: return L + "attn_k_norm.weight";
+    case role::q_a: return L + "attn_q_a.weight";
+    case role::q_a_norm: return L + "attn_q_a_norm.weight";
+    case role::q_b: return L + "attn_q_b.weight";
+    case role::kv_a: return L + "attn_kv_a_mqa.weight";
+    case role::kv_a_norm: return L + "attn_kv_a_norm.weight";
+    case role::kv_b: return L + "attn_kv_b.weight";
+    case role::ffn_gate: return L + "ffn_gate.weight";
+    case role::ffn_up: return L + "ffn_up.weight";
+    case role::ffn_down: return L + "ffn_down.weight";
+    case role::router: return L + "ffn_gate_inp.weight";
+    case role::router_bias: return L + "exp_probs_b.bias";
+    case role::shared_gate: return L + "ffn_gate_shexp.weight";
+    case role::shared_up: return L + "ffn_up_shexp.weight";
+    case role::shared_down: return L + "ffn_down_shexp.weight";
+    case role::shared_router: return L + "ffn_gate_inp_shexp.weight";
+  }
+  return {};
+}
+
 // llama.cpp naming, over a GGUF file.
 class gguf_source : public weight_source {
  public:
   explicit gguf_source(io::tensor_directory const& dir) : dir_(dir) {}
 
   std::optional<matrix_slice> find(role r, index_t l) const override {
-    auto const* t = dir_.find(name(r, l));
+    auto const* t = dir_.find(gguf_name(r, l));
     if (!t) return std::nullopt;
     mark(t->name);
     return as_matrix(*t);
@@ -173,41 +210,6 @@ class gguf_source : public weight_source {
   std::string const& origin() const override { return dir_.origin(); }
 
  private:
-  static std::string name(role r, index_t l) {
-    std::string const L = "blk." + std::to_string(l) + ".";
-    switch (r) {
-      case role::embed: return "token_embd.weight";
-      case role::final_norm: return "output_norm.weight";
-      case role::lm_head: return "output.weight";
-      case role::attn_norm: return L + "attn_norm.weight";
-      case role::ffn_norm: return L + "ffn_norm.weight";
-      case role::q: return L + "attn_q.weight";
-      case role::k: return L + "attn_k.weight";
-      case role::v: return L + "attn_v.weight";
-      case role::o: return L + "attn_output.weight";
-      case role::q_bias: return L + "attn_q.bias";
-      case role::k_bias: return L + "attn_k.bias";
-      case role::v_bias: return L + "attn_v.bias";
-      case role::q_norm: return L + "attn_q_norm.weight";
-      case role::k_norm: return L + "attn_k_norm.weight";
-      case role::q_a: return L + "attn_q_a.weight";
-      case role::q_a_norm: return L + "attn_q_a_norm.weight";
-      case role::q_b: return L + "attn_q_b.weight";
-      case role::kv_a: return L + "attn_kv_a_mqa.weight";
-      case role::kv_a_norm: return L + "attn_kv_a_norm.weight";
-      case role::kv_b: return L + "attn_kv_b.weight";
-      case role::ffn_gate: return L + "ffn_gate.weight";
-      case role::ffn_up: return L + "ffn_up.weight";
-      case role::ffn_down: return L + "ffn_down.weight";
-      case role::router: return L + "ffn_gate_inp.weight";
-      case role::router_bias: return L + "exp_probs_b.bias";
-      case role::shared_gate: return L + "ffn_gate_shexp.weight";
-      case role::shared_up: return L + "ffn_up_shexp.weight";
-      case role::shared_down: return L + "ffn_down_shexp.weight";
-      case role::shared_router: return L + "ffn_gate_inp_shexp.weight";
-    }
-    return {};
-  }
   io::tensor_directory const& dir_;
 };
 
