@@ -70,13 +70,16 @@ def permute_rows(w, heads):
     return w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
-GGUF_ARCH = {"llama": "llama", "mixtral": "llama", "qwen2_moe": "qwen2moe", "qwen3_moe": "qwen3moe", "olmoe": "olmoe"}
+GGUF_ARCH = {"llama": "llama", "mixtral": "llama", "qwen2_moe": "qwen2moe", "qwen3_moe": "qwen3moe", "olmoe": "olmoe",
+             "deepseek_v3": "deepseek2"}
 
 
 def write_gguf(arch, cfg, state, path):
     ga = GGUF_ARCH[arch]
     w = gguf.GGUFWriter(str(path), ga)
     w.add_name(f"switchyard tiny {arch}")
+    if ga == "deepseek2":
+        return write_gguf_deepseek(cfg, state, path)
     w.add_context_length(cfg.max_position_embeddings)
     w.add_embedding_length(H)
     w.add_block_count(cfg.num_hidden_layers)
@@ -138,6 +141,78 @@ def write_gguf(arch, cfg, state, path):
             for proj in ("gate", "up", "down"):
                 t(b + f"ffn_{proj}_shexp.weight", state[p + f"mlp.shared_expert.{proj}_proj.weight"])
             t(b + "ffn_gate_inp_shexp.weight", state[p + "mlp.shared_expert_gate.weight"].reshape(-1))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def write_gguf_deepseek(cfg, state, path):
+    """DeepSeek-V3 as llama.cpp's converter writes deepseek2: MLA metadata describing the latent
+    cache (key_length = rank + rope, value_length = rank) plus the per-head *_mla lengths, kv_b_proj
+    split per head into attn_k_b (transposed) and attn_v_b, the correction bias as exp_probs_b."""
+    w = gguf.GGUFWriter(str(path), "deepseek2")
+    w.add_name("switchyard tiny deepseek_v3")
+    n_layers, heads = cfg.num_hidden_layers, cfg.num_attention_heads
+    nope, rope, vd, rank = cfg.qk_nope_head_dim, cfg.qk_rope_head_dim, cfg.v_head_dim, cfg.kv_lora_rank
+    w.add_context_length(cfg.max_position_embeddings)
+    w.add_embedding_length(H)
+    w.add_block_count(n_layers)
+    w.add_feed_forward_length(cfg.intermediate_size)
+    w.add_head_count(heads)
+    w.add_head_count_kv(1)
+    w.add_key_length(rank + rope)
+    w.add_value_length(rank)
+    w.add_key_length_mla(nope + rope)
+    w.add_value_length_mla(vd)
+    w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+    w.add_rope_freq_base(cfg.rope_parameters["rope_theta"])
+    w.add_rope_dimension_count(rope)
+    w.add_vocab_size(V)
+    w.add_q_lora_rank(cfg.q_lora_rank)
+    w.add_kv_lora_rank(rank)
+    w.add_leading_dense_block_count(cfg.first_k_dense_replace)
+    w.add_expert_feed_forward_length(cfg.moe_intermediate_size)
+    w.add_expert_count(cfg.n_routed_experts)
+    w.add_expert_used_count(cfg.num_experts_per_tok)
+    w.add_expert_shared_count(cfg.n_shared_experts)
+    w.add_expert_weights_scale(cfg.routed_scaling_factor)
+    w.add_expert_weights_norm(cfg.norm_topk_prob)
+    w.add_expert_gating_func(gguf.ExpertGatingFuncType.SIGMOID)
+    w.add_expert_group_count(cfg.n_group)
+    w.add_expert_group_used_count(cfg.topk_group)
+
+    def t(name, tensor):
+        w.add_tensor(name, tensor.detach().float().contiguous().numpy().astype(np.float32))
+
+    t("token_embd.weight", state["model.embed_tokens.weight"])
+    t("output_norm.weight", state["model.norm.weight"])
+    t("output.weight", state["lm_head.weight"])
+    for l in range(n_layers):
+        p, b = f"model.layers.{l}.", f"blk.{l}."
+        a = p + "self_attn."
+        t(b + "attn_norm.weight", state[p + "input_layernorm.weight"])
+        t(b + "ffn_norm.weight", state[p + "post_attention_layernorm.weight"])
+        t(b + "attn_q_a.weight", state[a + "q_a_proj.weight"])
+        t(b + "attn_q_a_norm.weight", state[a + "q_a_layernorm.weight"])
+        t(b + "attn_q_b.weight", state[a + "q_b_proj.weight"])
+        t(b + "attn_kv_a_mqa.weight", state[a + "kv_a_proj_with_mqa.weight"])
+        t(b + "attn_kv_a_norm.weight", state[a + "kv_a_layernorm.weight"])
+        kv_b = state[a + "kv_b_proj.weight"].view(heads, nope + vd, rank)
+        k_b, v_b = torch.split(kv_b, [nope, vd], dim=1)
+        t(b + "attn_k_b.weight", k_b.transpose(1, 2))
+        t(b + "attn_v_b.weight", v_b)
+        t(b + "attn_output.weight", state[a + "o_proj.weight"])
+        if l < cfg.first_k_dense_replace:
+            for proj in ("gate", "up", "down"):
+                t(b + f"ffn_{proj}.weight", state[p + f"mlp.{proj}_proj.weight"])
+            continue
+        t(b + "ffn_gate_inp.weight", state[p + "mlp.gate.weight"])
+        t(b + "exp_probs_b.bias", state[p + "mlp.gate.e_score_correction_bias"])
+        for proj in ("gate", "up", "down"):
+            t(b + f"ffn_{proj}_exps.weight",
+              torch.stack([state[p + f"mlp.experts.{e}.{proj}_proj.weight"] for e in range(cfg.n_routed_experts)]))
+            t(b + f"ffn_{proj}_shexp.weight", state[p + f"mlp.shared_experts.{proj}_proj.weight"])
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

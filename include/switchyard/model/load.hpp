@@ -280,16 +280,18 @@ inline std::unique_ptr<language_model> load(std::filesystem::path const& path, l
   if (path.extension() == ".gguf") {
     auto file = std::make_shared<io::gguf_file>(path);
     model_config const c = config_from_gguf(*file);
-    gguf_source const src(*file);
-    lm = detail::build_any(c, *file, src, o);
+    auto src = std::make_shared<gguf_source>(*file);  // may own rebuilt tensors the model views
+    lm = detail::build_any(c, *file, *src, o);
     lm->keep(file);
+    lm->keep(src);
   } else {
     fs::path const dir = fs::is_directory(path) ? path : path.parent_path();
     model_config const c = io::read_hf_config(dir);
     auto ckpt = std::make_shared<io::safetensors_checkpoint>(path);
-    hf_source const src(*ckpt, c);
-    lm = detail::build_any(c, *ckpt, src, o);
+    auto src = std::make_shared<hf_source>(*ckpt, c);
+    lm = detail::build_any(c, *ckpt, *src, o);
     lm->keep(ckpt);
+    lm->keep(src);
   }
   return lm;
 }

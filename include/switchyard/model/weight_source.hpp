@@ -3,6 +3,8 @@
 // q projection" or "expert 5's up projection of layer 1", and a source answers from its
 // checkpoint's naming: Hugging Face names in safetensors (per-expert tensors, or transformers 5's
 // fused banks), llama.cpp's names in GGUF (experts stacked in one [E, F, H] tensor per projection).
+#include <algorithm>
+#include <deque>
 #include <optional>
 #include <set>
 #include <vector>
@@ -195,6 +197,7 @@ class gguf_source : public weight_source {
 
   std::optional<matrix_slice> find(role r, index_t l) const override {
     auto const* t = dir_.find(gguf_name(r, l));
+    if (!t && r == role::kv_b) return kv_b_from_split(l);
     if (!t) return std::nullopt;
     mark(t->name);
     return as_matrix(*t);
@@ -210,7 +213,39 @@ class gguf_source : public weight_source {
   std::string const& origin() const override { return dir_.origin(); }
 
  private:
+  // llama.cpp writes MLA's kv_b_proj as attn_k_b [H, rank, nope] (transposed per head) and attn_v_b
+  // [H, v, rank]; MLA takes the original [H * (nope + v), rank]. Rebuilt once, in f32, owned here.
+  std::optional<matrix_slice> kv_b_from_split(index_t l) const {
+    std::string const L = "blk." + std::to_string(l) + ".";
+    auto const* kb = dir_.find(L + "attn_k_b.weight");
+    auto const* vb = dir_.find(L + "attn_v_b.weight");
+    if (!kb || !vb) return std::nullopt;
+    require<format_error>(kb->shape.size() == 3 && vb->shape.size() == 3 && kb->shape[0] == vb->shape[0] &&
+                              kb->shape[1] == vb->shape[2],
+                          "model::load", origin(), ": ", kb->name, " ", kb->shape_string(), " and ", vb->name, " ",
+                          vb->shape_string(), " are not [heads, rank, nope] and [heads, v, rank]");
+    mark(kb->name);
+    mark(vb->name);
+    index_t const H = kb->shape[0], R = kb->shape[1], nope = kb->shape[2], vd = vb->shape[1];
+    auto& out = owned_.emplace_back(static_cast<std::size_t>(H * (nope + vd) * R));
+    std::vector<float> row(static_cast<std::size_t>(std::max(nope, R)));
+    matrix_slice const k{kb->name, kb->dtype, H * R, nope, kb->data}, v{vb->name, vb->dtype, H * vd, R, vb->data};
+    for (index_t h = 0; h < H; ++h) {
+      for (index_t r = 0; r < R; ++r) {  // k_b row (h, r) holds column r of the original k rows
+        detail::widen_row(k, h * R + r, row.data());
+        for (index_t i = 0; i < nope; ++i) out[static_cast<std::size_t>((h * (nope + vd) + i) * R + r)] = row[static_cast<std::size_t>(i)];
+      }
+      for (index_t j = 0; j < vd; ++j) {
+        detail::widen_row(v, h * vd + j, row.data());
+        std::copy_n(row.data(), R, out.data() + (h * (nope + vd) + nope + j) * R);
+      }
+    }
+    return matrix_slice{L + "attn_kv_b (from attn_k_b, attn_v_b)", io::dtype::f32, H * (nope + vd), R,
+                        std::as_bytes(std::span<float const>(out))};
+  }
+
   io::tensor_directory const& dir_;
+  mutable std::deque<std::vector<float>> owned_;
 };
 
 }  // namespace model
