@@ -70,6 +70,7 @@ class language_model {
   virtual void forward(std::span<step const> steps, matrix_view<float> logits, which_logits which = which_logits::last,
                        thread_pool& pool = thread_pool::shared()) = 0;
   virtual index_t free_blocks() const noexcept = 0;
+  virtual index_t cache_block_size() const noexcept = 0;
   // Objects the model must keep alive (mapped files, converted weights).
   virtual void keep(std::shared_ptr<void> owner) = 0;
 };
@@ -102,6 +103,7 @@ class causal_lm final : public language_model {
   model_config const& config() const noexcept override { return cfg_; }
   std::vector<Layer> const& layers() const noexcept { return layers_; }
   index_t free_blocks() const noexcept override { return caches_.empty() ? 0 : caches_[0].free_blocks(); }
+  index_t cache_block_size() const noexcept override { return cache_opts_.block_size; }
 
   sequence new_sequence() const override {
     sequence s;

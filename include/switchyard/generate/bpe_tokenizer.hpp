@@ -1,0 +1,283 @@
+#pragma once
+// Byte-level BPE (GPT-2's scheme, used by Qwen, DeepSeek, OLMoE and switchyard's shipped model):
+// special tokens are cut out of the text first; the rest is pre-tokenized (pretokenize.hpp), each
+// piece's bytes are mapped to printable code points (GPT-2's byte-to-unicode table), and merges
+// are applied lowest rank first (leftmost among equals) until none applies; the final symbols are
+// the tokens. Decoding maps tokens back to bytes. Built from a Hugging Face tokenizer.json or from
+// GGUF metadata (tokenizer.ggml.*); what the implementation does not cover (a normalizer, other
+// pre-tokenizers, byte fallback) is refused with unsupported_config.
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "switchyard/core/error.hpp"
+#include "switchyard/generate/pretokenize.hpp"
+#include "switchyard/generate/unicode.hpp"
+#include "switchyard/io/gguf.hpp"
+#include "switchyard/io/safetensors.hpp"  // io::detail::parse_json_unique, read_text_file
+
+SWITCHYARD_NAMESPACE_BEGIN
+namespace generate {
+
+inline constexpr std::string_view qwen2_pattern =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+
+class bpe_tokenizer {
+ public:
+  struct special_token {
+    std::string text;
+    std::int32_t id;
+  };
+
+  // tokens[id] in byte-level form; merges as (left, right) in rank order.
+  bpe_tokenizer(std::vector<std::string> tokens, std::vector<std::pair<std::string, std::string>> const& merges,
+                std::vector<special_token> specials, pretokenizer pre, bool ignore_merges = false)
+      : tokens_(std::move(tokens)), specials_(std::move(specials)), pre_(pre), ignore_merges_(ignore_merges) {
+    char const* where = "generate::bpe_tokenizer";
+    require(!tokens_.empty() && tokens_.size() < (std::size_t{1} << 31), where, "vocabulary size ", tokens_.size());
+    for (std::size_t i = 0; i < tokens_.size(); ++i) ids_.emplace(tokens_[i], static_cast<std::int32_t>(i));
+    for (std::size_t r = 0; r < merges.size(); ++r) ranks_.emplace(merges[r].first + ' ' + merges[r].second, static_cast<int>(r));
+    for (auto const& s : specials_) {
+      require(s.id >= 0 && static_cast<std::size_t>(s.id) < tokens_.size() && !s.text.empty(), where, "special token '",
+              s.text, "' has id ", s.id, " outside the vocabulary");
+      special_ids_.emplace(s.id, s.text);
+    }
+    std::sort(specials_.begin(), specials_.end(),
+              [](special_token const& a, special_token const& b) { return a.text.size() > b.text.size(); });
+    // GPT-2's table: printable bytes map to themselves, the rest to 256, 257, ...
+    std::uint32_t next = 256;
+    for (std::uint32_t b = 0; b < 256; ++b) {
+      bool const printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174);
+      std::uint32_t const cp = printable ? b : next++;
+      unicode::append_utf8(byte_char_[b], cp);
+      char_byte_.emplace(cp, static_cast<std::uint8_t>(b));
+    }
+  }
+
+  static bpe_tokenizer from_tokenizer_json(std::filesystem::path const& path);
+  static bpe_tokenizer from_gguf(io::gguf_file const& f);
+
+  std::size_t vocab_size() const noexcept { return tokens_.size(); }
+  std::string const& token(std::int32_t id) const { return tokens_.at(static_cast<std::size_t>(id)); }
+  std::int32_t find(std::string const& byte_level_token) const {
+    auto it = ids_.find(byte_level_token);
+    return it == ids_.end() ? -1 : it->second;
+  }
+  bool is_special(std::int32_t id) const { return special_ids_.contains(id); }
+  std::int32_t special_id(std::string_view text) const {
+    for (auto const& s : specials_)
+      if (s.text == text) return s.id;
+    return -1;
+  }
+
+  // Token ids of `text` (any bytes; special tokens recognized when `specials`).
+  std::vector<std::int32_t> encode(std::string_view text, bool specials = true) const {
+    std::vector<std::int32_t> out;
+    std::size_t i = 0, plain = 0;
+    while (i <= text.size()) {
+      special_token const* hit = nullptr;
+      if (specials && i < text.size())
+        for (auto const& s : specials_)
+          if (text.substr(i, s.text.size()) == s.text) {
+            hit = &s;
+            break;
+          }
+      if (hit == nullptr && i < text.size()) {
+        ++i;
+        continue;
+      }
+      encode_plain(text.substr(plain, i - plain), out);
+      if (hit == nullptr) break;
+      out.push_back(hit->id);
+      i += hit->text.size();
+      plain = i;
+    }
+    return out;
+  }
+
+  // The bytes of `ids` (special tokens as their text unless skipped). Ids outside the vocabulary
+  // throw invalid_argument. The result may be invalid UTF-8 (a cut multi-byte character).
+  std::string decode(std::span<std::int32_t const> ids, bool skip_specials = false) const {
+    std::string out;
+    for (std::int32_t id : ids) {
+      require(id >= 0 && static_cast<std::size_t>(id) < tokens_.size(), "generate::bpe_tokenizer::decode", "token id ", id,
+              " is outside the vocabulary of ", tokens_.size());
+      if (auto it = special_ids_.find(id); it != special_ids_.end()) {
+        if (!skip_specials) out += it->second;
+        continue;
+      }
+      std::string const& t = tokens_[static_cast<std::size_t>(id)];
+      for (std::size_t k = 0; k < t.size();) {
+        auto const d = unicode::decode(t, k);
+        auto it = char_byte_.find(d.cp);
+        if (it != char_byte_.end()) out += static_cast<char>(it->second);
+        else out.append(t, k, static_cast<std::size_t>(d.bytes));  // not a byte-level character: as is
+        k += static_cast<std::size_t>(d.bytes);
+      }
+    }
+    return out;
+  }
+
+ private:
+  void encode_plain(std::string_view text, std::vector<std::int32_t>& out) const {
+    for (std::string_view piece : pretokenize(text, pre_)) {
+      std::string mapped;
+      for (char ch : piece) mapped += byte_char_[static_cast<std::uint8_t>(ch)];
+      if (ignore_merges_) {
+        if (auto it = ids_.find(mapped); it != ids_.end()) {
+          out.push_back(it->second);
+          continue;
+        }
+      }
+      std::vector<std::string> sym;
+      for (std::size_t k = 0; k < mapped.size();) {
+        auto const d = unicode::decode(mapped, k);
+        sym.emplace_back(mapped.substr(k, static_cast<std::size_t>(d.bytes)));
+        k += static_cast<std::size_t>(d.bytes);
+      }
+      while (sym.size() > 1) {
+        int best = std::numeric_limits<int>::max();
+        std::size_t at = 0;
+        for (std::size_t p = 0; p + 1 < sym.size(); ++p) {
+          auto it = ranks_.find(sym[p] + ' ' + sym[p + 1]);
+          if (it != ranks_.end() && it->second < best) best = it->second, at = p;
+        }
+        if (best == std::numeric_limits<int>::max()) break;
+        sym[at] += sym[at + 1];
+        sym.erase(sym.begin() + static_cast<std::ptrdiff_t>(at) + 1);
+      }
+      for (auto const& s : sym) {
+        auto it = ids_.find(s);
+        require<format_error>(it != ids_.end(), "generate::bpe_tokenizer", "symbol '", s,
+                              "' is not in the vocabulary (an incomplete byte-level vocabulary?)");
+        out.push_back(it->second);
+      }
+    }
+  }
+
+  std::vector<std::string> tokens_;
+  std::unordered_map<std::string, std::int32_t> ids_;
+  std::unordered_map<std::string, int> ranks_;
+  std::vector<special_token> specials_;
+  std::unordered_map<std::int32_t, std::string> special_ids_;
+  pretokenizer pre_;
+  bool ignore_merges_ = false;
+  std::array<std::string, 256> byte_char_;
+  std::unordered_map<std::uint32_t, std::uint8_t> char_byte_;
+};
+
+inline bpe_tokenizer bpe_tokenizer::from_tokenizer_json(std::filesystem::path const& path) {
+  std::filesystem::path const p = std::filesystem::is_directory(path) ? path / "tokenizer.json" : path;
+  std::string const file = p.string();
+  char const* where = "generate::bpe_tokenizer";
+  nlohmann::json const j = io::detail::parse_json_unique(io::detail::read_text_file(p, std::uint64_t{256} << 20), file);
+  auto const& m = j.value("model", nlohmann::json::object());
+  require<unsupported_config>(m.value("type", "") == "BPE", where, file, ": model.type '", m.value("type", ""),
+                              "' is not BPE");
+  require<unsupported_config>(!m.value("byte_fallback", false), where, file, ": byte_fallback BPE is not supported yet");
+  require<unsupported_config>(j.value("normalizer", nlohmann::json()).is_null(), where, file,
+                              ": tokenizers with a normalizer are not supported yet");
+  // Pre-tokenizer: Qwen2's Split + ByteLevel(use_regex = false), or GPT-2's ByteLevel(use_regex = true).
+  pretokenizer pre = pretokenizer::gpt2;
+  auto const& pt = j.value("pre_tokenizer", nlohmann::json());
+  auto is_bytelevel = [](nlohmann::json const& x) { return x.is_object() && x.value("type", "") == "ByteLevel"; };
+  if (is_bytelevel(pt) && pt.value("use_regex", true) && !pt.value("add_prefix_space", false)) {
+    pre = pretokenizer::gpt2;
+  } else if (pt.is_object() && pt.value("type", "") == "Sequence" && pt.value("pretokenizers", nlohmann::json()).size() == 2 &&
+             pt["pretokenizers"][0].value("type", "") == "Split" &&
+             pt["pretokenizers"][0].value("pattern", nlohmann::json::object()).value("Regex", "") == qwen2_pattern &&
+             is_bytelevel(pt["pretokenizers"][1]) && !pt["pretokenizers"][1].value("use_regex", true)) {
+    pre = pretokenizer::qwen2;
+  } else {
+    switchyard::detail::fail<unsupported_config>(where, file, ": pre_tokenizer ", pt.dump().substr(0, 200),
+                                                 " is not one switchyard implements (Qwen2's or GPT-2's)");
+  }
+  auto const& vocab = m.value("vocab", nlohmann::json::object());
+  require<format_error>(vocab.is_object() && !vocab.empty(), where, file, ": model.vocab is missing or empty");
+  std::vector<std::string> tokens(vocab.size());
+  for (auto const& [t, id] : vocab.items()) {
+    require<format_error>(id.is_number_unsigned() && id.get<std::uint64_t>() < vocab.size(), where, file, ": token '", t,
+                          "' has id ", id.dump(), " outside [0, ", vocab.size(), ")");
+    auto& slot = tokens[id.get<std::size_t>()];
+    require<format_error>(slot.empty(), where, file, ": id ", id.dump(), " is given to two tokens");
+    slot = t;
+  }
+  std::vector<std::pair<std::string, std::string>> merges;
+  for (auto const& mg : m.value("merges", nlohmann::json::array())) {
+    if (mg.is_string()) {
+      auto const& s = mg.get_ref<std::string const&>();
+      auto const sp = s.find(' ');
+      require<format_error>(sp != std::string::npos && sp > 0 && sp + 1 < s.size(), where, file, ": merge '", s,
+                            "' is not 'left right'");
+      merges.emplace_back(s.substr(0, sp), s.substr(sp + 1));
+    } else {
+      require<format_error>(mg.is_array() && mg.size() == 2 && mg[0].is_string() && mg[1].is_string(), where, file,
+                            ": a merge is neither 'a b' nor [a, b]");
+      merges.emplace_back(mg[0].get<std::string>(), mg[1].get<std::string>());
+    }
+  }
+  std::vector<special_token> specials;
+  for (auto const& a : j.value("added_tokens", nlohmann::json::array())) {
+    auto const id = a.value("id", -1);
+    auto const content = a.value("content", "");
+    require<format_error>(id >= 0, where, file, ": added token '", content, "' has no id");
+    if (static_cast<std::size_t>(id) >= tokens.size()) tokens.resize(static_cast<std::size_t>(id) + 1);
+    tokens[static_cast<std::size_t>(id)] = content;
+    specials.push_back({content, static_cast<std::int32_t>(id)});
+  }
+  return bpe_tokenizer(std::move(tokens), merges, std::move(specials), pre, m.value("ignore_merges", false));
+}
+
+inline bpe_tokenizer bpe_tokenizer::from_gguf(io::gguf_file const& f) {
+  char const* where = "generate::bpe_tokenizer";
+  std::string const model = f.get_string("tokenizer.ggml.model");
+  require<unsupported_config>(model == "gpt2", where, f.origin(), ": tokenizer.ggml.model '", model,
+                              "' is not supported (gpt2, byte-level BPE, is)");
+  std::string const pre_name = f.find_value("tokenizer.ggml.pre") ? f.get_string("tokenizer.ggml.pre") : "default";
+  pretokenizer pre;
+  if (pre_name == "qwen2") pre = pretokenizer::qwen2;
+  else if (pre_name == "default" || pre_name == "gpt-2" || pre_name == "olmo") pre = pretokenizer::gpt2;
+  else
+    switchyard::detail::fail<unsupported_config>(where, f.origin(), ": tokenizer.ggml.pre '", pre_name,
+                                                 "' is not supported (qwen2, gpt-2, olmo are)");
+  auto strings = [&](char const* key) {
+    std::vector<std::string> out;
+    auto const* v = f.find_value(key);
+    require<format_error>(v && v->is_array() && v->elem_type == io::gguf_type::string, where, f.origin(), ": ", key,
+                          " must be an array of strings");
+    for (auto const& x : std::get<std::vector<io::gguf_value>>(v->v)) out.push_back(std::get<std::string>(x.v));
+    return out;
+  };
+  std::vector<std::string> tokens = strings("tokenizer.ggml.tokens");
+  std::vector<std::pair<std::string, std::string>> merges;
+  for (auto const& s : strings("tokenizer.ggml.merges")) {
+    auto const sp = s.find(' ');
+    require<format_error>(sp != std::string::npos && sp > 0 && sp + 1 < s.size(), where, f.origin(), ": merge '", s,
+                          "' is not 'left right'");
+    merges.emplace_back(s.substr(0, sp), s.substr(sp + 1));
+  }
+  std::vector<special_token> specials;
+  if (auto const* tt = f.find_value("tokenizer.ggml.token_type")) {
+    require<format_error>(tt->is_array(), where, f.origin(), ": tokenizer.ggml.token_type must be an array");
+    auto const& types = std::get<std::vector<io::gguf_value>>(tt->v);
+    require<format_error>(types.size() == tokens.size(), where, f.origin(), ": ", types.size(), " token types for ",
+                          tokens.size(), " tokens");
+    for (std::size_t i = 0; i < types.size(); ++i) {
+      std::int64_t const t = types[i].v.index() == 0 ? static_cast<std::int64_t>(std::get<std::uint64_t>(types[i].v))
+                                                     : std::get<std::int64_t>(types[i].v);
+      if (t == 3 || t == 4) specials.push_back({tokens[i], static_cast<std::int32_t>(i)});  // control, user-defined
+    }
+  }
+  return bpe_tokenizer(std::move(tokens), merges, std::move(specials), pre);
+}
+
+}  // namespace generate
+SWITCHYARD_NAMESPACE_END

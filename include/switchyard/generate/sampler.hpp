@@ -1,0 +1,138 @@
+#pragma once
+// Choosing the next token from a row of logits: repetition penalty, then greedy (temperature 0)
+// or temperature -> top-k -> softmax -> top-p -> min-p -> a seeded draw. The random stream is
+// switchyard's own (xoshiro256** seeded by splitmix64, 53-bit doubles), not std::*_distribution,
+// whose outputs differ between standard libraries: a seed gives the same tokens everywhere.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <numeric>
+#include <span>
+#include <unordered_set>
+#include <vector>
+
+#include "switchyard/core/error.hpp"
+
+SWITCHYARD_NAMESPACE_BEGIN
+namespace generate {
+
+struct sampling_params {
+  float temperature = 0.0f;         // 0: greedy (ties to the lower id)
+  int top_k = 0;                    // 0: all
+  float top_p = 1.0f;               // nucleus: the smallest set with this much probability
+  float min_p = 0.0f;               // drop tokens below min_p x the best token's probability
+  float repetition_penalty = 1.0f;  // CTRL's: seen tokens' logits divided (if > 0) or multiplied by it
+  std::uint64_t seed = 0;
+};
+
+class rng {
+ public:
+  explicit rng(std::uint64_t seed) {
+    for (auto& s : s_) {  // splitmix64
+      seed += 0x9E3779B97F4A7C15ull;
+      std::uint64_t z = seed;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      s = z ^ (z >> 31);
+    }
+  }
+  std::uint64_t next() noexcept {  // xoshiro256**
+    std::uint64_t const r = rotl(s_[1] * 5, 7) * 9, t = s_[1] << 17;
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = rotl(s_[3], 45);
+    return r;
+  }
+  double uniform() noexcept { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
+
+ private:
+  static std::uint64_t rotl(std::uint64_t x, int k) noexcept { return (x << k) | (x >> (64 - k)); }
+  std::uint64_t s_[4];
+};
+
+class sampler {
+ public:
+  explicit sampler(sampling_params const& p) : p_(p), rng_(p.seed) {
+    char const* where = "generate::sampler";
+    require(std::isfinite(p.temperature) && p.temperature >= 0.0f, where, "temperature must be >= 0, got ", p.temperature);
+    require(p.top_k >= 0, where, "top_k must be >= 0, got ", p.top_k);
+    require(p.top_p > 0.0f && p.top_p <= 1.0f, where, "top_p must be in (0, 1], got ", p.top_p);
+    require(p.min_p >= 0.0f && p.min_p < 1.0f, where, "min_p must be in [0, 1), got ", p.min_p);
+    require(std::isfinite(p.repetition_penalty) && p.repetition_penalty > 0.0f, where,
+            "repetition_penalty must be > 0, got ", p.repetition_penalty);
+  }
+
+  sampling_params const& params() const noexcept { return p_; }
+
+  // The next token. `logits` is modified (penalized, scaled); `history` holds the tokens so far.
+  std::int32_t operator()(std::span<float> logits, std::span<std::int32_t const> history) {
+    require(!logits.empty(), "generate::sampler", "no logits");
+    auto const V = static_cast<std::int32_t>(logits.size());
+    if (p_.repetition_penalty != 1.0f) {
+      std::unordered_set<std::int32_t> seen(history.begin(), history.end());
+      for (std::int32_t t : seen)
+        if (t >= 0 && t < V) {
+          float& l = logits[static_cast<std::size_t>(t)];
+          l = l > 0.0f ? l / p_.repetition_penalty : l * p_.repetition_penalty;
+        }
+    }
+    if (p_.temperature == 0.0f) {
+      std::int32_t best = 0;
+      for (std::int32_t i = 1; i < V; ++i)
+        if (logits[static_cast<std::size_t>(i)] > logits[static_cast<std::size_t>(best)]) best = i;
+      return best;
+    }
+    // Candidates by descending logit (ties: lower id first), cut by top-k.
+    idx_.resize(static_cast<std::size_t>(V));
+    std::iota(idx_.begin(), idx_.end(), 0);
+    auto by_logit = [&](std::int32_t a, std::int32_t b) {
+      float const la = logits[static_cast<std::size_t>(a)], lb = logits[static_cast<std::size_t>(b)];
+      return la > lb || (la == lb && a < b);
+    };
+    std::size_t n = idx_.size();
+    if (p_.top_k > 0 && static_cast<std::size_t>(p_.top_k) < n) {
+      n = static_cast<std::size_t>(p_.top_k);
+      std::partial_sort(idx_.begin(), idx_.begin() + static_cast<std::ptrdiff_t>(n), idx_.end(), by_logit);
+    } else {
+      std::sort(idx_.begin(), idx_.end(), by_logit);
+    }
+    // Softmax of logit / T over the candidates (in double: reproducible and no overflow).
+    prob_.resize(n);
+    double const top = logits[static_cast<std::size_t>(idx_[0])] / double(p_.temperature);
+    double sum = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      prob_[i] = std::exp(logits[static_cast<std::size_t>(idx_[i])] / double(p_.temperature) - top);
+      sum += prob_[i];
+    }
+    // top-p: keep the shortest prefix whose mass reaches p (at least one); min-p: relative cut.
+    double mass = 0;
+    std::size_t keep = 0;
+    while (keep < n) {
+      if (p_.min_p > 0.0f && prob_[keep] < p_.min_p * prob_[0]) break;
+      mass += prob_[keep] / sum;
+      ++keep;
+      if (mass >= p_.top_p) break;
+    }
+    double total = 0;
+    for (std::size_t i = 0; i < keep; ++i) total += prob_[i];
+    double u = rng_.uniform() * total;
+    for (std::size_t i = 0; i < keep; ++i) {
+      u -= prob_[i];
+      if (u < 0) return idx_[i];
+    }
+    return idx_[keep - 1];
+  }
+
+ private:
+  sampling_params p_;
+  rng rng_;
+  std::vector<std::int32_t> idx_;
+  std::vector<double> prob_;
+};
+
+}  // namespace generate
+SWITCHYARD_NAMESPACE_END
