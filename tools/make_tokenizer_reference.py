@@ -11,7 +11,7 @@ slices of Python source. Saved as tests/data/tokenizer_reference.json.
 import json
 import pathlib
 
-from tokenizers import Tokenizer, pre_tokenizers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "switchyard-tiny-moe"
@@ -38,15 +38,46 @@ def gpt2_variant(tok: Tokenizer) -> Tokenizer:
     return Tokenizer.from_str(json.dumps(j))
 
 
+def sentencepiece_style(lines):
+    """A Llama-style tokenizer.json: Prepend("▁") + Replace(" ", "▁") normalizer, no pre-tokenizer,
+    byte-fallback BPE with <0x00>..<0xFF> in the model vocabulary (not added tokens)."""
+    tok = Tokenizer(models.BPE(byte_fallback=True, unk_token="<unk>", fuse_unk=True))
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")])
+    tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                     decoders.Strip(" ", 1, 0)])
+    tok.train_from_iterator(lines, trainer=trainers.BpeTrainer(vocab_size=1200, special_tokens=["<unk>", "<s>", "</s>"],
+                                                               show_progress=False))
+    j = json.loads(tok.to_str())
+    vocab = j["model"]["vocab"]
+    for b in range(256):
+        name = f"<0x{b:02X}>"
+        if name not in vocab:
+            vocab[name] = len(vocab)
+    return Tokenizer.from_str(json.dumps(j))
+
+
+def metaspace_variant(tok: Tokenizer) -> Tokenizer:
+    j = json.loads(tok.to_str())
+    j["normalizer"] = None
+    j["pre_tokenizer"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": False}
+    return Tokenizer.from_str(json.dumps(j))
+
+
 def main():
     tok = Tokenizer.from_file(str(MODEL / "tokenizer.json"))
     source = (MODEL / "heldout.txt").read_text(encoding="utf-8")
     cases = CASES + [source[i:i + 700] for i in range(0, min(len(source), 14000), 700)]
-    out = {"qwen2": [], "gpt2": []}
-    for name, t in (("qwen2", tok), ("gpt2", gpt2_variant(tok))):
-        for text in cases:
-            ids = t.encode(text).ids
+    lines = [line for line in source.splitlines() if line.strip()][:3000]
+    spm = sentencepiece_style(lines)
+    spm_cases = [c.replace("<|endoftext|>", "</s>") for c in cases]
+    out = {"qwen2": [], "gpt2": [], "spm": [], "spm_metaspace": []}
+    for name, t, cs in (("qwen2", tok, cases), ("gpt2", gpt2_variant(tok), cases), ("spm", spm, spm_cases),
+                        ("spm_metaspace", metaspace_variant(spm), spm_cases)):
+        for text in cs:
+            ids = t.encode(text, add_special_tokens=False).ids
             out[name].append({"text": text, "ids": ids, "decoded": t.decode(ids, skip_special_tokens=False)})
+    (ROOT / "tests" / "data" / "tokenizer_spm.json").write_text(spm.to_str())
+    (ROOT / "tests" / "data" / "tokenizer_spm_metaspace.json").write_text(metaspace_variant(spm).to_str())
     (ROOT / "tests" / "data" / "tokenizer_reference.json").write_text(json.dumps(out, ensure_ascii=False, indent=0))
     (ROOT / "tests" / "data" / "tokenizer_gpt2_variant.json").write_text(gpt2_variant(tok).to_str())
     print(len(cases), "cases")

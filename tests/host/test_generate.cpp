@@ -12,6 +12,7 @@
 
 #include "switchyard/generate/bpe_tokenizer.hpp"
 #include "switchyard/generate/sampler.hpp"
+#include "switchyard/generate/sentencepiece_bpe.hpp"
 #include "switchyard/generate/scheduler.hpp"
 #include "switchyard/model/load.hpp"
 
@@ -28,7 +29,8 @@ nlohmann::json reference() {
   return nlohmann::json::parse(f);
 }
 
-void check_cases(gen::bpe_tokenizer const& tok, nlohmann::json const& cases) {
+template <class Tokenizer>
+void check_cases(Tokenizer const& tok, nlohmann::json const& cases) {
   for (auto const& c : cases) {
     std::string const text = c.at("text").get<std::string>();
     INFO("text: " << text);
@@ -61,6 +63,15 @@ TEST_CASE("byte-level BPE matches Hugging Face tokenizers (Qwen2 pre-tokenizer)"
 TEST_CASE("byte-level BPE matches Hugging Face tokenizers (GPT-2 pre-tokenizer)", "[generate]") {
   auto const tok = gen::bpe_tokenizer::from_tokenizer_json(data_dir + "/tokenizer_gpt2_variant.json");
   check_cases(tok, reference().at("gpt2"));
+}
+
+TEST_CASE("SentencePiece-style BPE (Llama's tokenizer.json forms) matches Hugging Face tokenizers", "[generate]") {
+  auto const spm = gen::sentencepiece_bpe::from_tokenizer_json(data_dir + "/tokenizer_spm.json");
+  check_cases(spm, reference().at("spm"));
+  auto const meta = gen::sentencepiece_bpe::from_tokenizer_json(data_dir + "/tokenizer_spm_metaspace.json");
+  check_cases(meta, reference().at("spm_metaspace"));
+  CHECK_THROWS_AS(gen::sentencepiece_bpe::from_tokenizer_json(shipped + "/tokenizer.json"), sy::unsupported_config);
+  CHECK_THROWS_AS(gen::bpe_tokenizer::from_tokenizer_json(data_dir + "/tokenizer_spm.json"), sy::unsupported_config);
 }
 
 TEST_CASE("the tokenizer from GGUF metadata equals the one from tokenizer.json", "[generate]") {

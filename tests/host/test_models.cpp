@@ -187,3 +187,20 @@ TEST_CASE("export_gguf writes files that load back: f32 exactly as transformers,
   }
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("the shipped model matches transformers (bf16 safetensors) and stays close as q8_0 GGUF", "[model]") {
+  std::string const dir = std::string(SWITCHYARD_TEST_DATA_DIR) + "/../../models/switchyard-tiny-moe";
+  reference_file f("models/tiny_moe_reference.safetensors");
+  reference ref;
+  for (int s = 0; f.contains("tokens_" + std::to_string(s)); ++s) {
+    ref.tokens.push_back(f.get("tokens_" + std::to_string(s)).as<std::int32_t>());
+    ref.logits.push_back(f.get("logits_" + std::to_string(s)).as<float>());
+  }
+  REQUIRE(ref.tokens.size() == 3);
+  auto lm = md::load(dir);
+  CHECK(lm->config().arch == md::architecture::qwen3_moe);
+  CHECK(lm->config().tie_embeddings);
+  check_model(*lm, ref);
+  auto q8 = md::load(dir + "/model-q8_0.gguf");
+  check_model(*q8, ref, sy::test::tolerance::q8_0_model_logits);
+}

@@ -47,15 +47,18 @@ struct result {
   index_t preemptions = 0;
 };
 
+struct scheduler_stats {
+  index_t steps = 0, prompt_tokens = 0, generated_tokens = 0, preemptions = 0;
+  index_t waiting = 0, running = 0, prompt_pending = 0;  // after the last step
+  double seconds = 0;
+};
+
 struct scheduler_options {
   index_t max_running = 64;     // requests in flight at once
   index_t prefill_chunk = 256;  // prompt tokens per request per step
   index_t step_tokens = 1024;   // at most this many tokens in one forward (decodes always fit first)
-};
-
-struct scheduler_stats {
-  index_t steps = 0, prompt_tokens = 0, generated_tokens = 0, preemptions = 0;
-  double seconds = 0;
+  thread_pool* pool = nullptr;  // nullptr: thread_pool::shared()
+  std::function<void(scheduler_stats const&)> on_step = {};  // after every step (progress lines)
 };
 
 class scheduler {
@@ -126,7 +129,8 @@ class scheduler {
     }
     index_t const V = lm_.config().vocab;
     logits_.resize(steps.size() * static_cast<std::size_t>(V));
-    lm_.forward(steps, make_view(logits_.data(), static_cast<index_t>(steps.size()), V));
+    lm_.forward(steps, make_view(logits_.data(), static_cast<index_t>(steps.size()), V), model::which_logits::last,
+                opt_.pool ? *opt_.pool : thread_pool::shared());
     ++stats_.steps;
     for (std::size_t i = 0; i < batch.size(); ++i) {
       slot& s = *batch[i];
@@ -144,6 +148,12 @@ class scheduler {
       return true;
     });
     stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    stats_.waiting = static_cast<index_t>(waiting_.size());
+    stats_.running = static_cast<index_t>(running_.size());
+    stats_.prompt_pending = 0;
+    for (auto const& s : running_)
+      if (!decoding(*s)) stats_.prompt_pending += static_cast<index_t>(s->pending.size());
+    if (opt_.on_step) opt_.on_step(stats_);
     return true;
   }
 
