@@ -119,6 +119,7 @@ int main(int argc, char** argv) try {
   } else {
     std::printf("\n");
   }
+  std::fflush(stdout);
   for (std::size_t i = 0; i < sched.results().size(); ++i)
     if (sched.results()[i].reason == gen::finish_reason::error)
       std::fprintf(stderr, "request %zu failed: %s\n", i, sched.results()[i].error.c_str());

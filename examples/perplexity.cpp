@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -49,7 +50,9 @@ int main(int argc, char** argv) try {
       return 2;
     }
   }
-  if (file.empty()) file = model + "/heldout.txt";
+  if (file.empty())  // the held-out text beside the model (a folder, or the folder of a .gguf)
+    file = (std::filesystem::is_directory(model) ? std::filesystem::path(model)
+                                                 : std::filesystem::path(model).parent_path()) / "heldout.txt";
   if (context < 2 || stride < 1 || stride > context) {
     std::fprintf(stderr, "perplexity: need context >= 2 and 1 <= stride <= context\n");
     return 2;
