@@ -29,6 +29,8 @@ CASES = [
     "a<|endoftext|><|endoftext|>b", "<|endoftext", "mixed CASE and camelCase and snake_case and SCREAMING_CASE",
     "https://example.com/path?q=1&r=2#frag", "email@example.org", "$HOME/bin:/usr/bin", "((([[[{{{}}}]]])))",
     "----====____****", "...!!!???", "“smart quotes” ‘single’ — dashes – …",
+    "1234567 digits 12 345 6789012", "漢字とひらがなとカタカナ混じり文です。", "x.append(y) a,b;c:d !important",
+    "naïve\u0301 Ω̃ \u200d\u200c", "€100 £5 ¥3 ©®™ ±×÷", "\tindent\n\t\tmore\r\n",
 ]
 
 
@@ -56,6 +58,24 @@ def sentencepiece_style(lines):
     return Tokenizer.from_str(json.dumps(j))
 
 
+LLAMA3 = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|"
+          r"\s+(?!\S)|\s+")
+DEEPSEEK_V3 = [r"\p{N}{1,3}", "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
+               "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+" +
+               r"|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|"
+               r"\s*[\r\n]+|\s+(?!\S)|\s+"]
+
+
+def split_variant(tok: Tokenizer, patterns) -> Tokenizer:
+    """The same vocabulary and merges behind other Split stages (Llama 3's, DeepSeek-V3's), as their
+    tokenizer.json files spell them."""
+    j = json.loads(tok.to_str())
+    stages = [{"type": "Split", "pattern": {"Regex": p}, "behavior": "Isolated", "invert": False} for p in patterns]
+    stages.append({"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False})
+    j["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": stages}
+    return Tokenizer.from_str(json.dumps(j))
+
+
 def metaspace_variant(tok: Tokenizer) -> Tokenizer:
     j = json.loads(tok.to_str())
     j["normalizer"] = None
@@ -70,8 +90,12 @@ def main():
     lines = [line for line in source.splitlines() if line.strip()][:3000]
     spm = sentencepiece_style(lines)
     spm_cases = [c.replace("<|endoftext|>", "</s>") for c in cases]
-    out = {"qwen2": [], "gpt2": [], "spm": [], "spm_metaspace": []}
-    for name, t, cs in (("qwen2", tok, cases), ("gpt2", gpt2_variant(tok), cases), ("spm", spm, spm_cases),
+    out = {"qwen2": [], "gpt2": [], "llama3": [], "deepseek_v3": [], "spm": [], "spm_metaspace": []}
+    llama3, deepseek = split_variant(tok, [LLAMA3]), split_variant(tok, DEEPSEEK_V3)
+    (ROOT / "tests" / "data" / "tokenizer_llama3_variant.json").write_text(llama3.to_str())
+    (ROOT / "tests" / "data" / "tokenizer_deepseek_v3_variant.json").write_text(deepseek.to_str())
+    for name, t, cs in (("qwen2", tok, cases), ("gpt2", gpt2_variant(tok), cases), ("llama3", llama3, cases),
+                        ("deepseek_v3", deepseek, cases), ("spm", spm, spm_cases),
                         ("spm_metaspace", metaspace_variant(spm), spm_cases)):
         for text in cs:
             ids = t.encode(text, add_special_tokens=False).ids

@@ -65,6 +65,12 @@ TEST_CASE("byte-level BPE matches Hugging Face tokenizers (GPT-2 pre-tokenizer)"
   check_cases(tok, reference().at("gpt2"));
 }
 
+TEST_CASE("byte-level BPE matches Hugging Face tokenizers (Llama 3 and DeepSeek-V3 pre-tokenizers)", "[generate]") {
+  check_cases(gen::bpe_tokenizer::from_tokenizer_json(data_dir + "/tokenizer_llama3_variant.json"), reference().at("llama3"));
+  check_cases(gen::bpe_tokenizer::from_tokenizer_json(data_dir + "/tokenizer_deepseek_v3_variant.json"),
+              reference().at("deepseek_v3"));
+}
+
 TEST_CASE("SentencePiece-style BPE (Llama's tokenizer.json forms) matches Hugging Face tokenizers", "[generate]") {
   auto const spm = gen::sentencepiece_bpe::from_tokenizer_json(data_dir + "/tokenizer_spm.json");
   check_cases(spm, reference().at("spm"));

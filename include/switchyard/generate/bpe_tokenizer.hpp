@@ -30,6 +30,13 @@ namespace generate {
 inline constexpr std::string_view qwen2_pattern =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
+inline constexpr std::string_view llama3_pattern =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+inline constexpr std::string_view deepseek_v3_patterns[3] = {
+    R"(\p{N}{1,3})",
+    "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",  // the characters themselves (UTF-8), as tokenizer.json has them
+    R"([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"};
+
 class bpe_tokenizer {
  public:
   struct special_token {
@@ -174,6 +181,27 @@ class bpe_tokenizer {
   std::unordered_map<std::uint32_t, std::uint8_t> char_byte_;
 };
 
+namespace detail {
+// The regexes of a Sequence of isolated Splits ending in ByteLevel(use_regex = false); empty if the
+// pre-tokenizer is not of that shape.
+inline std::vector<std::string> split_patterns_of(nlohmann::json const& pt) {
+  std::vector<std::string> out;
+  if (!pt.is_object() || pt.value("type", "") != "Sequence") return {};
+  auto const& stages = pt.value("pretokenizers", nlohmann::json::array());
+  if (stages.size() < 2) return {};
+  for (std::size_t i = 0; i + 1 < stages.size(); ++i) {
+    auto const& st = stages[i];
+    if (st.value("type", "") != "Split" || st.value("behavior", "") != "Isolated" || st.value("invert", false)) return {};
+    auto const& pat = st.value("pattern", nlohmann::json::object());
+    if (!pat.contains("Regex") || !pat["Regex"].is_string()) return {};
+    out.push_back(pat["Regex"].get<std::string>());
+  }
+  auto const& last = stages.back();
+  if (last.value("type", "") != "ByteLevel" || last.value("use_regex", true) || last.value("add_prefix_space", false)) return {};
+  return out;
+}
+}  // namespace detail
+
 inline bpe_tokenizer bpe_tokenizer::from_tokenizer_json(std::filesystem::path const& path) {
   std::filesystem::path const p = std::filesystem::is_directory(path) ? path / "tokenizer.json" : path;
   std::string const file = p.string();
@@ -189,13 +217,16 @@ inline bpe_tokenizer bpe_tokenizer::from_tokenizer_json(std::filesystem::path co
   pretokenizer pre = pretokenizer::gpt2;
   auto const& pt = j.value("pre_tokenizer", nlohmann::json());
   auto is_bytelevel = [](nlohmann::json const& x) { return x.is_object() && x.value("type", "") == "ByteLevel"; };
+  auto split_patterns = [](nlohmann::json const& x) { return detail::split_patterns_of(x); };
   if (is_bytelevel(pt) && pt.value("use_regex", true) && !pt.value("add_prefix_space", false)) {
     pre = pretokenizer::gpt2;
-  } else if (pt.is_object() && pt.value("type", "") == "Sequence" && pt.value("pretokenizers", nlohmann::json()).size() == 2 &&
-             pt["pretokenizers"][0].value("type", "") == "Split" &&
-             pt["pretokenizers"][0].value("pattern", nlohmann::json::object()).value("Regex", "") == qwen2_pattern &&
-             is_bytelevel(pt["pretokenizers"][1]) && !pt["pretokenizers"][1].value("use_regex", true)) {
+  } else if (auto const splits = split_patterns(pt); splits.size() == 1 && splits[0] == qwen2_pattern) {
     pre = pretokenizer::qwen2;
+  } else if (splits.size() == 1 && splits[0] == llama3_pattern) {
+    pre = pretokenizer::llama3;
+  } else if (splits.size() == 3 && splits[0] == deepseek_v3_patterns[0] && splits[1] == deepseek_v3_patterns[1] &&
+             splits[2] == deepseek_v3_patterns[2]) {
+    pre = pretokenizer::deepseek_v3;
   } else {
     switchyard::detail::fail<unsupported_config>(where, file, ": pre_tokenizer ", pt.dump().substr(0, 200),
                                                  " is not one switchyard implements (Qwen2's or GPT-2's)");
@@ -244,10 +275,12 @@ inline bpe_tokenizer bpe_tokenizer::from_gguf(io::gguf_file const& f) {
   std::string const pre_name = f.find_value("tokenizer.ggml.pre") ? f.get_string("tokenizer.ggml.pre") : "default";
   pretokenizer pre;
   if (pre_name == "qwen2") pre = pretokenizer::qwen2;
+  else if (pre_name == "llama-bpe") pre = pretokenizer::llama3;
+  else if (pre_name == "deepseek-v3") pre = pretokenizer::deepseek_v3;
   else if (pre_name == "default" || pre_name == "gpt-2" || pre_name == "olmo") pre = pretokenizer::gpt2;
   else
     switchyard::detail::fail<unsupported_config>(where, f.origin(), ": tokenizer.ggml.pre '", pre_name,
-                                                 "' is not supported (qwen2, gpt-2, olmo are)");
+                                                 "' is not supported (qwen2, llama-bpe, deepseek-v3, gpt-2, olmo are)");
   auto strings = [&](char const* key) {
     std::vector<std::string> out;
     auto const* v = f.find_value(key);

@@ -76,5 +76,9 @@ inline bool is_space(std::uint32_t cp) noexcept {
   return cp != invalid && in(white_space, cp);
 }
 
+inline bool is_mark(std::uint32_t cp) noexcept { return cp >= 0x300 && cp != invalid && in(marks, cp); }
+inline bool is_punctuation(std::uint32_t cp) noexcept { return cp != invalid && in(punctuation, cp); }
+inline bool is_symbol(std::uint32_t cp) noexcept { return cp != invalid && in(symbols, cp); }
+
 }  // namespace generate::unicode
 SWITCHYARD_NAMESPACE_END
