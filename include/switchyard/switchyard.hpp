@@ -1,6 +1,9 @@
 #pragma once
-// Umbrella header for users: everything host-side. Library code includes the specific headers
-// it needs instead (faster builds, and the dependency rules in docs/architecture.md stay visible).
+// Umbrella header for users: the host-side blocks and readers. Whole models and generation
+// (model/load.hpp, model/causal_lm.hpp, generate/*.hpp) are included explicitly: the dynamic
+// loader instantiates every weight format and router and costs a minute of compile time.
+// Library code includes the specific headers it needs instead (faster builds, and the dependency
+// rules in docs/architecture.md stay visible).
 #include "switchyard/config.hpp"
 #include "switchyard/version.hpp"
 
@@ -24,6 +27,17 @@
 #include "switchyard/core/simd/simd.hpp"
 #include "switchyard/core/tensor_view.hpp"
 #include "switchyard/core/thread_pool.hpp"
+#include "switchyard/expert/ffn_experts.hpp"
+#include "switchyard/expert/glu_experts.hpp"
+#include "switchyard/expert/moe.hpp"
+#include "switchyard/io/gguf.hpp"
+#include "switchyard/io/gguf_writer.hpp"
+#include "switchyard/io/hf_config.hpp"
+#include "switchyard/io/safetensors.hpp"
 
 #include "switchyard/linear/linear.hpp"
+#include "switchyard/linear/quantize.hpp"
+#include "switchyard/linear/scaled_linear.hpp"
 #include "switchyard/norm/rms_norm.hpp"
+#include "switchyard/route/expert_choice.hpp"
+#include "switchyard/route/families.hpp"
