@@ -85,17 +85,19 @@ void gemv_row(shape s, sy::thread_pool& one, sy::thread_pool& all, double bw1, d
 
 // int8 / fp8 codes with per-channel scales (scaled_linear).
 template <class E>
-void gemv_scaled_row(shape s, sy::thread_pool& one, sy::thread_pool& all, double bw1, double bwn, int reps) {
+void gemv_scaled_row(shape s, sy::thread_pool& one, sy::thread_pool& all, double bw1, double bwn, int reps,
+                     sy::activations act = sy::activations::f32) {
   std::vector<E> base(static_cast<std::size_t>(s.N * s.K));
   std::mt19937 g(1);
   std::normal_distribution<float> d(0.0f, 0.3f);
   for (auto& v : base) v = fmt::traits<E>::from_float(d(g) * 100.0f);
   std::vector<float> scales(static_cast<std::size_t>(s.N), 0.01f);
-  time_gemv(s, std::string(fmt::traits<E>::name) + "/ch", base, base.size() * sizeof(E) + scales.size() * sizeof(float),
+  time_gemv(s, std::string(fmt::traits<E>::name) + (act == sy::activations::int8 ? "/ch/w8a8" : "/ch"), base,
+            base.size() * sizeof(E) + scales.size() * sizeof(float),
             one, all, bw1, bwn, reps,
             [&](E const* w, sy::matrix_view<float const> x, sy::matrix_view<float> y, sy::thread_pool& pool) {
               sy::scaled_linear<E>(sy::make_view(w, s.N, s.K), sy::scale_granularity::per_channel,
-                                   sy::make_view(static_cast<float const*>(scales.data()), s.N, 1))(x, y, pool);
+                                   sy::make_view(static_cast<float const*>(scales.data()), s.N, 1), {}, act)(x, y, pool);
             });
 }
 
@@ -136,6 +138,7 @@ int main(int argc, char** argv) {
       gemv_row<fmt::q4_0>(s, one, all, bw1, bwn, reps, sy::activations::int8);
       gemv_row<fmt::int4_sym<128>>(s, one, all, bw1, bwn, reps, sy::activations::int8);
       gemv_scaled_row<std::int8_t>(s, one, all, bw1, bwn, reps);
+      gemv_scaled_row<std::int8_t>(s, one, all, bw1, bwn, reps, sy::activations::int8);
       gemv_scaled_row<fmt::e4m3>(s, one, all, bw1, bwn, reps);
     }
   }

@@ -273,3 +273,57 @@ TEST_CASE("int8 and fp8 codes with per-tensor, per-channel and 128x128 block sca
                                                    sy::scale_granularity::per_channel, sy::make_view(static_cast<float const*>(s.data()), 3, 1)),
                     Catch::Contains("scales are [3, 1] but this granularity needs [2, 1]"));
 }
+
+// W8A8: int8 codes with activations quantized per token. Exactly the integer formula on the
+// quantized activations (recomputed here in double), and within the activation rounding of the
+// f32 layer on the same codes.
+TEST_CASE("W8A8: int8 codes with per-token int8 activations", "[quant][linear]") {
+  index_t const N = 70, K = 200;  // K not a multiple of the 64-byte VNNI step
+  std::mt19937 gen(37);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> w(N * K), bias(N);
+  for (auto& v : w) v = d(gen) / std::sqrt(float(K));
+  for (auto& v : bias) v = d(gen);
+  for (auto g : {sy::scale_granularity::per_tensor, sy::scale_granularity::per_channel}) {
+    index_t const sr = g == sy::scale_granularity::per_tensor ? 1 : N;
+    std::vector<std::int8_t> codes(N * K);
+    std::vector<float> scales(sr);
+    sy::quant::quantize_scaled<std::int8_t>(sy::make_view(static_cast<float const*>(w.data()), N, K), g,
+                                            sy::make_view(codes.data(), N, K), sy::make_view(scales.data(), sr, 1));
+    auto const cv = sy::make_view(static_cast<std::int8_t const*>(codes.data()), N, K);
+    auto const sv = sy::make_view(static_cast<float const*>(scales.data()), sr, 1);
+    auto const bv = sy::make_view(static_cast<float const*>(bias.data()), N);
+    sy::scaled_linear<std::int8_t> w8a8(cv, g, sv, bv, sy::activations::int8), w8a16(cv, g, sv, bv);
+    sy::thread_pool pool(2);
+    for (index_t T : {1, 3, 17}) {
+      std::vector<float> x(T * K), y(T * N), f(T * N);
+      for (auto& v : x) v = d(gen);
+      sy::test::poison({y.data(), y.size()});
+      w8a8(sy::make_view(static_cast<float const*>(x.data()), T, K), sy::make_view(y.data(), T, N), pool);
+      w8a16(sy::make_view(static_cast<float const*>(x.data()), T, K), sy::make_view(f.data(), T, N), pool);
+      double num = 0, den = 0;
+      for (index_t t = 0; t < T; ++t) {
+        float amax = 0;
+        for (index_t k = 0; k < K; ++k) amax = std::fmax(amax, std::fabs(x[t * K + k]));
+        float const sx = amax / 127.0f;
+        for (index_t n = 0; n < N; ++n) {
+          std::int64_t acc = 0;
+          for (index_t k = 0; k < K; ++k)
+            acc += static_cast<std::int64_t>(std::nearbyint(x[t * K + k] * (1.0f / sx))) * codes[n * K + k];
+          double const want = double(sx) * scales[g == sy::scale_granularity::per_tensor ? 0 : n] * double(acc) + bias[n];
+          INFO("granularity " << int(g) << " T " << T << " row " << t << " feature " << n);
+          REQUIRE(std::fabs(y[t * N + n] - want) <= 1e-5 * (std::fabs(want) + 1.0));
+          num += (double(y[t * N + n]) - f[t * N + n]) * (double(y[t * N + n]) - f[t * N + n]);
+          den += (double(f[t * N + n]) - bias[n]) * (double(f[t * N + n]) - bias[n]);
+        }
+      }
+      CHECK(num / den < tol::int8_activations_nmse);
+    }
+  }
+  std::vector<std::int8_t> c(4 * 256);
+  std::vector<float> s(4);
+  CHECK_THROWS_WITH(sy::scaled_linear<std::int8_t>(sy::make_view(static_cast<std::int8_t const*>(c.data()), 4, 256),
+                                                   sy::scale_granularity::block, sy::make_view(static_cast<float const*>(s.data()), 1, 2),
+                                                   {}, sy::activations::int8),
+                    Catch::Contains("int8 activations (W8A8) take int8 codes with per-tensor or per-channel scales"));
+}

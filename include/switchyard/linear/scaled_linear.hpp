@@ -7,12 +7,14 @@
 // y = x W^T + b is computed from the codes: the code matrix goes through linear<E>'s kernels
 // (codes widened to f32 in registers) and the scales multiply partial results, never the weights
 // (per tensor / channel: each output once; block: each 128-wide slice of k once per output).
+// With activations::int8 (int8 codes) the layer is W8A8: x quantized per token, integer products.
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
 #include "switchyard/core/error.hpp"
 #include "switchyard/core/format/fp8.hpp"
+#include "switchyard/linear/host/w8a8.hpp"
 #include "switchyard/linear/linear.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
@@ -26,10 +28,15 @@ class scaled_linear {
                 "switchyard::scaled_linear<E>: codes are int8 or fp8");
 
  public:
+  // act = activations::int8 (int8 codes, per-tensor or per-channel scales): W8A8, activations
+  // quantized per token on the fly, int32 dot products (linear/host/w8a8.hpp).
   scaled_linear(matrix_view<E const> codes, scale_granularity g, matrix_view<float const> scales,
-                vector_view<float const> bias = {})
-      : codes_(codes), g_(g), scales_(scales), bias_(bias) {
+                vector_view<float const> bias = {}, activations act = activations::f32)
+      : codes_(codes), g_(g), scales_(scales), bias_(bias), act_(act) {
     char const* where = "scaled_linear";
+    require(act == activations::f32 ||
+                (act == activations::int8 && std::is_same_v<E, std::int8_t> && g != scale_granularity::block),
+            where, "int8 activations (W8A8) take int8 codes with per-tensor or per-channel scales; other layers take f32");
     index_t const N = codes.extent(0), K = codes.extent(1);
     index_t const rows = g == scale_granularity::per_tensor ? 1
                          : g == scale_granularity::per_channel ? N
@@ -51,6 +58,12 @@ class scaled_linear {
     require(x.extent(1) == K && y.extent(0) == T && y.extent(1) == N && y.stride(1) == 1, "scaled_linear", "x is [",
             x.extent(0), ", ", x.extent(1), "] and y [", y.extent(0), ", ", y.extent(1), "] for a [", N, ", ", K,
             "] weight");
+    if constexpr (std::is_same_v<E, std::int8_t>) {
+      if (act_ == activations::int8) {
+        host::w8a8_linear(x, codes_, scales_.data(), g_ == scale_granularity::per_channel, bias_.data(), y, pool);
+        return;
+      }
+    }
     if (g_ != scale_granularity::block) {
       linear<E>(codes_).template operator()<Isa>(x, y, pool);
       pool.parallel_for(0, T, 1, [&](index_t lo, index_t hi) {
@@ -89,6 +102,7 @@ class scaled_linear {
   scale_granularity g_;
   matrix_view<float const> scales_;
   vector_view<float const> bias_;
+  activations act_ = activations::f32;
 };
 
 namespace quant {
