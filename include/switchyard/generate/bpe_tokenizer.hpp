@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "switchyard/core/error.hpp"
+#include "switchyard/generate/bpe_common.hpp"
 #include "switchyard/generate/pretokenize.hpp"
 #include "switchyard/generate/unicode.hpp"
 #include "switchyard/io/gguf.hpp"
@@ -39,10 +40,7 @@ inline constexpr std::string_view deepseek_v3_patterns[3] = {
 
 class bpe_tokenizer {
  public:
-  struct special_token {
-    std::string text;
-    std::int32_t id;
-  };
+  using special_token = generate::special_token;
 
   // tokens[id] in byte-level form; merges as (left, right) in rank order.
   bpe_tokenizer(std::vector<std::string> tokens, std::vector<std::pair<std::string, std::string>> const& merges,
@@ -51,14 +49,13 @@ class bpe_tokenizer {
     char const* where = "generate::bpe_tokenizer";
     require(!tokens_.empty() && tokens_.size() < (std::size_t{1} << 31), where, "vocabulary size ", tokens_.size());
     for (std::size_t i = 0; i < tokens_.size(); ++i) ids_.emplace(tokens_[i], static_cast<std::int32_t>(i));
-    for (std::size_t r = 0; r < merges.size(); ++r) ranks_.emplace(merges[r].first + ' ' + merges[r].second, static_cast<int>(r));
+    ranks_ = detail::rank_merges(merges);
     for (auto const& s : specials_) {
       require(s.id >= 0 && static_cast<std::size_t>(s.id) < tokens_.size() && !s.text.empty(), where, "special token '",
               s.text, "' has id ", s.id, " outside the vocabulary");
       special_ids_.emplace(s.id, s.text);
     }
-    std::sort(specials_.begin(), specials_.end(),
-              [](special_token const& a, special_token const& b) { return a.text.size() > b.text.size(); });
+    detail::sort_specials(specials_);
     // GPT-2's table: printable bytes map to themselves, the rest to 256, 257, ...
     std::uint32_t next = 256;
     for (std::uint32_t b = 0; b < 256; ++b) {
@@ -88,25 +85,9 @@ class bpe_tokenizer {
   // Token ids of `text` (any bytes; special tokens recognized when `specials`).
   std::vector<std::int32_t> encode(std::string_view text, bool specials = true) const {
     std::vector<std::int32_t> out;
-    std::size_t i = 0, plain = 0;
-    while (i <= text.size()) {
-      special_token const* hit = nullptr;
-      if (specials && i < text.size())
-        for (auto const& s : specials_)
-          if (text.substr(i, s.text.size()) == s.text) {
-            hit = &s;
-            break;
-          }
-      if (hit == nullptr && i < text.size()) {
-        ++i;
-        continue;
-      }
-      encode_plain(text.substr(plain, i - plain), out);
-      if (hit == nullptr) break;
-      out.push_back(hit->id);
-      i += hit->text.size();
-      plain = i;
-    }
+    detail::split_specials(
+        text, specials_, specials, [&](std::string_view seg, std::size_t) { encode_plain(seg, out); },
+        [&](std::int32_t id) { out.push_back(id); });
     return out;
   }
 
@@ -144,23 +125,8 @@ class bpe_tokenizer {
           continue;
         }
       }
-      std::vector<std::string> sym;
-      for (std::size_t k = 0; k < mapped.size();) {
-        auto const d = unicode::decode(mapped, k);
-        sym.emplace_back(mapped.substr(k, static_cast<std::size_t>(d.bytes)));
-        k += static_cast<std::size_t>(d.bytes);
-      }
-      while (sym.size() > 1) {
-        int best = std::numeric_limits<int>::max();
-        std::size_t at = 0;
-        for (std::size_t p = 0; p + 1 < sym.size(); ++p) {
-          auto it = ranks_.find(sym[p] + ' ' + sym[p + 1]);
-          if (it != ranks_.end() && it->second < best) best = it->second, at = p;
-        }
-        if (best == std::numeric_limits<int>::max()) break;
-        sym[at] += sym[at + 1];
-        sym.erase(sym.begin() + static_cast<std::ptrdiff_t>(at) + 1);
-      }
+      std::vector<std::string> sym = detail::utf8_symbols(mapped);
+      detail::merge_by_rank(sym, ranks_);
       for (auto const& s : sym) {
         auto it = ids_.find(s);
         require<format_error>(it != ids_.end(), "generate::bpe_tokenizer", "symbol '", s,
@@ -231,39 +197,10 @@ inline bpe_tokenizer bpe_tokenizer::from_tokenizer_json(std::filesystem::path co
     switchyard::detail::fail<unsupported_config>(where, file, ": pre_tokenizer ", pt.dump().substr(0, 200),
                                                  " is not one switchyard implements (Qwen2's or GPT-2's)");
   }
-  auto const& vocab = m.value("vocab", nlohmann::json::object());
-  require<format_error>(vocab.is_object() && !vocab.empty(), where, file, ": model.vocab is missing or empty");
-  std::vector<std::string> tokens(vocab.size());
-  for (auto const& [t, id] : vocab.items()) {
-    require<format_error>(id.is_number_unsigned() && id.get<std::uint64_t>() < vocab.size(), where, file, ": token '", t,
-                          "' has id ", id.dump(), " outside [0, ", vocab.size(), ")");
-    auto& slot = tokens[id.get<std::size_t>()];
-    require<format_error>(slot.empty(), where, file, ": id ", id.dump(), " is given to two tokens");
-    slot = t;
-  }
-  std::vector<std::pair<std::string, std::string>> merges;
-  for (auto const& mg : m.value("merges", nlohmann::json::array())) {
-    if (mg.is_string()) {
-      auto const& s = mg.get_ref<std::string const&>();
-      auto const sp = s.find(' ');
-      require<format_error>(sp != std::string::npos && sp > 0 && sp + 1 < s.size(), where, file, ": merge '", s,
-                            "' is not 'left right'");
-      merges.emplace_back(s.substr(0, sp), s.substr(sp + 1));
-    } else {
-      require<format_error>(mg.is_array() && mg.size() == 2 && mg[0].is_string() && mg[1].is_string(), where, file,
-                            ": a merge is neither 'a b' nor [a, b]");
-      merges.emplace_back(mg[0].get<std::string>(), mg[1].get<std::string>());
-    }
-  }
-  std::vector<special_token> specials;
-  for (auto const& a : j.value("added_tokens", nlohmann::json::array())) {
-    auto const id = a.value("id", -1);
-    auto const content = a.value("content", "");
-    require<format_error>(id >= 0, where, file, ": added token '", content, "' has no id");
-    if (static_cast<std::size_t>(id) >= tokens.size()) tokens.resize(static_cast<std::size_t>(id) + 1);
-    tokens[static_cast<std::size_t>(id)] = content;
-    specials.push_back({content, static_cast<std::int32_t>(id)});
-  }
+  std::vector<std::string> tokens = detail::read_vocab(m.value("vocab", nlohmann::json::object()), file, where);
+  auto const merges = detail::read_merges(m.value("merges", nlohmann::json::array()), file, where);
+  // Every added token is matched in the text as a whole (special or not, as tokenizers does).
+  auto specials = detail::read_added_tokens(j.value("added_tokens", nlohmann::json::array()), tokens, true, file, where);
   return bpe_tokenizer(std::move(tokens), merges, std::move(specials), pre, m.value("ignore_merges", false));
 }
 
@@ -290,13 +227,8 @@ inline bpe_tokenizer bpe_tokenizer::from_gguf(io::gguf_file const& f) {
     return out;
   };
   std::vector<std::string> tokens = strings("tokenizer.ggml.tokens");
-  std::vector<std::pair<std::string, std::string>> merges;
-  for (auto const& s : strings("tokenizer.ggml.merges")) {
-    auto const sp = s.find(' ');
-    require<format_error>(sp != std::string::npos && sp > 0 && sp + 1 < s.size(), where, f.origin(), ": merge '", s,
-                          "' is not 'left right'");
-    merges.emplace_back(s.substr(0, sp), s.substr(sp + 1));
-  }
+  auto const merge_strings = strings("tokenizer.ggml.merges");
+  auto const merges = detail::read_merges(nlohmann::json(merge_strings), f.origin(), where);
   std::vector<special_token> specials;
   if (auto const* tt = f.find_value("tokenizer.ggml.token_type")) {
     require<format_error>(tt->is_array(), where, f.origin(), ": tokenizer.ggml.token_type must be an array");

@@ -71,6 +71,18 @@ inline std::size_t space_run(cursor const& c, std::size_t i) {
   return last;                           // (?!\S) holds one character earlier
 }
 
+// \s*[\r\n]+ (up to and including the last newline of the whitespace run), else \s+(?!\S), \s+.
+inline std::size_t whitespace_piece(cursor const& c, std::size_t i) {
+  std::size_t j = i, after_nl = i;
+  while (!c.end(j) && unicode::is_space(c.at(j))) {
+    std::size_t const nj = c.next(j);
+    if (newline(c.at(j))) after_nl = nj;
+    j = nj;
+  }
+  if (after_nl != i) return after_nl;
+  return space_run(c, i);
+}
+
 inline std::size_t qwen2_piece(cursor const& c, std::size_t i, std::size_t max_digits = 1) {
   if (std::size_t e = contraction(c, i, true); e != i) return e;
   std::uint32_t const cp = c.at(i);
@@ -90,15 +102,7 @@ inline std::size_t qwen2_piece(cursor const& c, std::size_t i, std::size_t max_d
     k = run(c, k, other);
     return run(c, k, newline);
   }
-  // \s*[\r\n]+ : up to and including the last newline of the whitespace run
-  std::size_t j = i, after_nl = i;
-  while (!c.end(j) && unicode::is_space(c.at(j))) {
-    std::size_t const nj = c.next(j);
-    if (newline(c.at(j))) after_nl = nj;
-    j = nj;
-  }
-  if (after_nl != i) return after_nl;
-  return space_run(c, i);
+  return whitespace_piece(c, i);
 }
 
 inline std::size_t gpt2_piece(cursor const& c, std::size_t i) {
@@ -142,14 +146,7 @@ inline std::size_t deepseek_main(cursor const& c, std::size_t i) {
   std::size_t k = cp == ' ' ? n : i;
   if (!c.end(k) && punct_or_symbol(c.at(k))) return run(c, run(c, k, punct_or_symbol), newline);
   if (!unicode::is_space(cp)) return i;  // no alternative starts here
-  std::size_t j = i, after_nl = i;
-  while (!c.end(j) && unicode::is_space(c.at(j))) {
-    std::size_t const nj = c.next(j);
-    if (newline(c.at(j))) after_nl = nj;
-    j = nj;
-  }
-  if (after_nl != i) return after_nl;
-  return space_run(c, i);
+  return whitespace_piece(c, i);
 }
 
 // Splits [lo, hi) of the cursor's text by `match` (HF's Split, "Isolated": matches and the gaps

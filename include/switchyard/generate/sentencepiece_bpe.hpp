@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "switchyard/core/error.hpp"
+#include "switchyard/generate/bpe_common.hpp"
 #include "switchyard/generate/unicode.hpp"
 #include "switchyard/io/safetensors.hpp"  // io::detail::parse_json_unique, read_text_file
 
@@ -32,10 +33,7 @@ inline constexpr std::string_view metaspace = "\xe2\x96\x81";  // U+2581 "▁"
 
 class sentencepiece_bpe {
  public:
-  struct special_token {
-    std::string text;
-    std::int32_t id;
-  };
+  using special_token = generate::special_token;
 
   sentencepiece_bpe(std::vector<std::string> tokens, std::vector<std::pair<std::string, std::string>> const& merges,
                     std::vector<special_token> specials, std::int32_t unk, bool prepend_every_segment = true,
@@ -46,10 +44,9 @@ class sentencepiece_bpe {
         prepend_all_(prepend_every_segment),
         metaspace_rule_(metaspace_rule) {
     for (std::size_t i = 0; i < tokens_.size(); ++i) ids_.emplace(tokens_[i], static_cast<std::int32_t>(i));
-    for (std::size_t r = 0; r < merges.size(); ++r) ranks_.emplace(merges[r].first + ' ' + merges[r].second, static_cast<int>(r));
+    ranks_ = detail::rank_merges(merges);
     for (auto const& s : specials_) special_ids_.emplace(s.id, s.text);
-    std::sort(specials_.begin(), specials_.end(),
-              [](special_token const& a, special_token const& b) { return a.text.size() > b.text.size(); });
+    detail::sort_specials(specials_);
     for (int b = 0; b < 256; ++b) {
       char name[8];
       std::snprintf(name, sizeof name, "<0x%02X>", b);
@@ -70,27 +67,11 @@ class sentencepiece_bpe {
 
   std::vector<std::int32_t> encode(std::string_view text, bool specials = true) const {
     std::vector<std::int32_t> out;
-    std::size_t i = 0, plain = 0;
-    bool first = true;
-    while (i <= text.size()) {
-      special_token const* hit = nullptr;
-      if (specials && i < text.size())
-        for (auto const& s : specials_)
-          if (text.substr(i, s.text.size()) == s.text) {
-            hit = &s;
-            break;
-          }
-      if (hit == nullptr && i < text.size()) {
-        ++i;
-        continue;
-      }
-      if (i > plain) encode_segment(text.substr(plain, i - plain), first || prepend_all_, out);
-      first = false;
-      if (hit == nullptr) break;
-      out.push_back(hit->id);
-      i += hit->text.size();
-      plain = i;
-    }
+    // prepend_scheme "first": only a segment at the very start of the text gets the "▁".
+    detail::split_specials(
+        text, specials_, specials,
+        [&](std::string_view seg, std::size_t offset) { encode_segment(seg, prepend_all_ || offset == 0, out); },
+        [&](std::int32_t id) { out.push_back(id); });
     return out;
   }
 
@@ -143,23 +124,8 @@ class sentencepiece_bpe {
       if (c == ' ') norm += metaspace;
       else norm += c;
     }
-    std::vector<std::string> sym;
-    for (std::size_t k = 0; k < norm.size();) {
-      auto const d = unicode::decode(norm, k);
-      sym.emplace_back(norm.substr(k, static_cast<std::size_t>(d.bytes)));
-      k += static_cast<std::size_t>(d.bytes);
-    }
-    while (sym.size() > 1) {
-      int best = std::numeric_limits<int>::max();
-      std::size_t at = 0;
-      for (std::size_t p = 0; p + 1 < sym.size(); ++p) {
-        auto it = ranks_.find(sym[p] + ' ' + sym[p + 1]);
-        if (it != ranks_.end() && it->second < best) best = it->second, at = p;
-      }
-      if (best == std::numeric_limits<int>::max()) break;
-      sym[at] += sym[at + 1];
-      sym.erase(sym.begin() + static_cast<std::ptrdiff_t>(at) + 1);
-    }
+    std::vector<std::string> sym = detail::utf8_symbols(norm);
+    detail::merge_by_rank(sym, ranks_);
     bool last_unk = false;
     for (auto const& s : sym) {
       if (auto it = ids_.find(s); it != ids_.end()) {
@@ -224,36 +190,10 @@ inline sentencepiece_bpe sentencepiece_bpe::from_tokenizer_json(std::filesystem:
     switchyard::detail::fail<unsupported_config>(where, file, ": normalizer / pre_tokenizer are not Llama's SentencePiece form");
   }
   auto const& vocab = m.value("vocab", nlohmann::json::object());
-  require<format_error>(vocab.is_object() && !vocab.empty(), where, file, ": model.vocab is missing or empty");
-  std::vector<std::string> tokens(vocab.size());
-  for (auto const& [t, id] : vocab.items()) {
-    require<format_error>(id.is_number_unsigned() && id.get<std::uint64_t>() < vocab.size() &&
-                              tokens[id.get<std::size_t>()].empty(),
-                          where, file, ": token '", t, "' has a bad or repeated id ", id.dump());
-    tokens[id.get<std::size_t>()] = t;
-  }
-  std::vector<std::pair<std::string, std::string>> merges;
-  for (auto const& mg : m.value("merges", nlohmann::json::array())) {
-    if (mg.is_string()) {
-      auto const& s = mg.get_ref<std::string const&>();
-      auto const sp = s.find(' ');
-      require<format_error>(sp != std::string::npos && sp > 0 && sp + 1 < s.size(), where, file, ": merge '", s,
-                            "' is not 'left right'");
-      merges.emplace_back(s.substr(0, sp), s.substr(sp + 1));
-    } else {
-      require<format_error>(mg.is_array() && mg.size() == 2, where, file, ": a merge is neither 'a b' nor [a, b]");
-      merges.emplace_back(mg[0].get<std::string>(), mg[1].get<std::string>());
-    }
-  }
-  std::vector<special_token> specials;
-  for (auto const& a : j.value("added_tokens", nlohmann::json::array())) {
-    auto const id = a.value("id", -1);
-    auto const content = a.value("content", "");
-    require<format_error>(id >= 0, where, file, ": added token '", content, "' has no id");
-    if (static_cast<std::size_t>(id) >= tokens.size()) tokens.resize(static_cast<std::size_t>(id) + 1);
-    tokens[static_cast<std::size_t>(id)] = content;
-    if (a.value("special", false)) specials.push_back({content, static_cast<std::int32_t>(id)});
-  }
+  std::vector<std::string> tokens = detail::read_vocab(vocab, file, where);
+  auto const merges = detail::read_merges(m.value("merges", nlohmann::json::array()), file, where);
+  // Only added tokens marked special are cut out of the text (the byte tokens are plain vocabulary).
+  auto specials = detail::read_added_tokens(j.value("added_tokens", nlohmann::json::array()), tokens, false, file, where);
   std::int32_t unk = -1;
   if (m.contains("unk_token") && m["unk_token"].is_string())
     if (auto it = vocab.find(m["unk_token"].get<std::string>()); it != vocab.end()) unk = it->get<std::int32_t>();
