@@ -85,7 +85,8 @@ TEST_CASE("the tokenizer from GGUF metadata equals the one from tokenizer.json",
   auto const a = gen::bpe_tokenizer::from_gguf(f);
   auto const b = gen::bpe_tokenizer::from_tokenizer_json(shipped + "/tokenizer.json");
   CHECK(a.vocab_size() == b.vocab_size());
-  for (auto const& c : reference().at("qwen2")) {
+  auto const ref = reference();  // kept alive: the loop walks into it
+  for (auto const& c : ref.at("qwen2")) {
     std::string const text = c.at("text").get<std::string>();
     CHECK(a.encode(text) == b.encode(text));
   }
