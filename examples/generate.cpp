@@ -48,7 +48,7 @@ md::weight_format parse_weights(std::string const& s) {
 
 int main(int argc, char** argv) try {
   std::string model = SWITCHYARD_DEFAULT_MODEL, prompt = "def fibonacci(n):\n", batch_file;
-  gen::sampling_params sp{.temperature = 0.7f, .top_k = 40, .top_p = 0.95f, .repetition_penalty = 1.1f, .seed = 1};
+  gen::sampling_params sp{.temperature = 0.4f, .top_k = 40, .top_p = 0.95f, .repetition_penalty = 1.1f, .seed = 1};
   long max_tokens = 96, threads = 0;
   md::weight_format weights = md::weight_format::automatic;
   for (int i = 1; i < argc; ++i) {
