@@ -51,6 +51,14 @@ inline constexpr double moe_output(std::int64_t hidden, std::int64_t intermediat
 // still 5x tighter than ggml's 5e-4 for quantized matmul.
 inline constexpr double moe_bf16_activations_nmse = 1e-4;
 
+// The device MoE layer's prefill path (tensor-core GEMM, kernels/switchyard/kernels/expert/
+// grouped_mma.cuh) against the host layer in f32, as an NMSE: it rounds x and h to bf16 (as
+// moe_bf16_activations_nmse above: ~2.5e-6 estimated, 7-9e-6 measured on the host) and, for block
+// formats, each dequantized weight to bf16 (a third rounding of the same size; bf16, fp8 and f16
+// weights are exact in their operand type). Three roundings: ~4e-6 estimated; bound 2e-4 (50x),
+// still below ggml's 5e-4 for its CUDA matmuls.
+inline constexpr double cuda_mma_nmse = 2e-4;
+
 // RoPE at rotation angle a (position * inv_freq), |y - ref| <= rope(a) * max|x| over the head.
 // Both sides form the angle with one f32 product of the same operands; inv_freq itself agrees to
 // the bit except where PyTorch's f32 pow is not correctly rounded (rare; one ulp), which moves the

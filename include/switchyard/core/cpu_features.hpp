@@ -54,7 +54,10 @@ namespace detail {
 inline cpu_features probe_cpu_features() {
   cpu_features f;
 #if defined(SWITCHYARD_X86)
-  unsigned a = 0, b = 0, c = 0, d = 0;
+  // cpuid writes four registers; EDX is never read here, and a plain variable written but never
+  // read draws nvcc's "set but never used" warning, so the four live in one array.
+  unsigned regs[4] = {};
+  unsigned &a = regs[0], &b = regs[1], &c = regs[2], &d = regs[3];
   unsigned const max_leaf = __get_cpuid_max(0, nullptr);
   if (max_leaf < 1) return f;
   __cpuid_count(1, 0, a, b, c, d);

@@ -1,0 +1,217 @@
+// The device MoE layer on the layer shapes of Mixtral-8x7B, Qwen3-30B-A3B and a DeepSeek-V3-style
+// block, T in {1, 16, 128, 2048, 8192}, against the limits this GPU reaches in the same run: a
+// large device-to-device copy (bytes read + written per second) and a large cuBLAS bf16 GEMM
+// (FLOP/s). Decode is quoted as weight bytes read per second (the experts the plan activated,
+// read back after the timed runs) against the copy; prefill as FLOP/s against cuBLAS.
+// Medians over repetitions timed with CUDA events, spread = (max - min) / median.
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include "switchyard/kernels/expert/moe.cuh"
+#include "switchyard/route/families.hpp"
+
+namespace sy = switchyard;
+
+namespace {
+
+#define CUBLAS_OK(expr)                                                     \
+  do {                                                                      \
+    if ((expr) != CUBLAS_STATUS_SUCCESS) {                                  \
+      std::fprintf(stderr, "cuBLAS call failed: %s (%s:%d)\n", #expr, __FILE__, __LINE__); \
+      std::exit(1);                                                         \
+    }                                                                       \
+  } while (0)
+
+struct timing {
+  double median, min, max;
+  double spread() const { return (max - min) / median; }
+};
+
+template <class F>
+timing time_gpu(int reps, F&& f) {
+  cudaEvent_t a, b;
+  SWITCHYARD_CUDA_CHECK(cudaEventCreate(&a));
+  SWITCHYARD_CUDA_CHECK(cudaEventCreate(&b));
+  for (int i = 0; i < 3; ++i) f();
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    SWITCHYARD_CUDA_CHECK(cudaEventRecord(a));
+    f();
+    SWITCHYARD_CUDA_CHECK(cudaEventRecord(b));
+    SWITCHYARD_CUDA_CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    SWITCHYARD_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+    t.push_back(ms * 1e-3);
+  }
+  std::sort(t.begin(), t.end());
+  SWITCHYARD_CUDA_CHECK(cudaEventDestroy(a));
+  SWITCHYARD_CUDA_CHECK(cudaEventDestroy(b));
+  return {t[t.size() / 2], t.front(), t.back()};
+}
+
+// Random values on the device: a hash of the index, uniform in [-scale, scale).
+__global__ void fill_uniform(float* p, std::size_t n, float scale, std::uint32_t seed) {
+  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < n; i += std::size_t{gridDim.x} * blockDim.x) {
+    std::uint32_t h = static_cast<std::uint32_t>(i) * 2654435761u ^ seed;
+    h ^= h >> 15, h *= 2246822519u, h ^= h >> 13, h *= 3266489917u, h ^= h >> 16;
+    p[i] = scale * (static_cast<float>(h) * (2.0f / 4294967296.0f) - 1.0f);
+  }
+}
+__global__ void fill_bf16(std::uint16_t* p, std::size_t n, float scale, std::uint32_t seed) {
+  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < n; i += std::size_t{gridDim.x} * blockDim.x) {
+    std::uint32_t h = static_cast<std::uint32_t>(i) * 2654435761u ^ seed;
+    h ^= h >> 15, h *= 2246822519u, h ^= h >> 13, h *= 3266489917u, h ^= h >> 16;
+    p[i] = sy::format::bf16(scale * (static_cast<float>(h) * (2.0f / 4294967296.0f) - 1.0f)).bits;
+  }
+}
+// q4_0 blocks: random nibbles, scale d.
+__global__ void fill_q4_0(sy::format::q4_0* p, std::size_t n, float d, std::uint32_t seed) {
+  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < n; i += std::size_t{gridDim.x} * blockDim.x) {
+    p[i].d = sy::format::f16(d);
+    for (int j = 0; j < 16; ++j) p[i].qs[j] = static_cast<std::uint8_t>((i * 131 + j * 17 + seed) & 0xFF);
+  }
+}
+
+template <class T>
+T* device_alloc(std::size_t n) {
+  T* p = nullptr;
+  SWITCHYARD_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p), n * sizeof(T)));
+  return p;
+}
+
+template <class W>
+void fill_weights(W* p, std::size_t blocks, float scale, std::uint32_t seed) {
+  if constexpr (std::is_same_v<W, sy::format::bf16>) fill_bf16<<<1024, 256>>>(reinterpret_cast<std::uint16_t*>(p), blocks, scale, seed);
+  else fill_q4_0<<<1024, 256>>>(p, blocks, scale / 8, seed);
+  SWITCHYARD_CUDA_CHECK(cudaGetLastError());
+}
+
+struct limits {
+  double copy_bytes_per_s;  // read + written
+  double gemm_flops;        // cuBLAS bf16, f32 accumulation
+};
+
+limits measure_limits() {
+  limits l{};
+  std::size_t const bytes = std::size_t{2} << 30;
+  char* a = device_alloc<char>(bytes);
+  char* b = device_alloc<char>(bytes);
+  SWITCHYARD_CUDA_CHECK(cudaMemset(a, 1, bytes));
+  timing const tc = time_gpu(10, [&] { SWITCHYARD_CUDA_CHECK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice)); });
+  l.copy_bytes_per_s = 2.0 * double(bytes) / tc.median;
+  SWITCHYARD_CUDA_CHECK(cudaFree(a));
+  SWITCHYARD_CUDA_CHECK(cudaFree(b));
+
+  int const n = 8192;
+  auto* x = device_alloc<std::uint16_t>(std::size_t(n) * n);
+  auto* y = device_alloc<std::uint16_t>(std::size_t(n) * n);
+  auto* z = device_alloc<float>(std::size_t(n) * n);
+  fill_bf16<<<1024, 256>>>(x, std::size_t(n) * n, 1.0f, 1);
+  fill_bf16<<<1024, 256>>>(y, std::size_t(n) * n, 1.0f, 2);
+  cublasHandle_t h;
+  CUBLAS_OK(cublasCreate(&h));
+  float const one = 1.0f, zero = 0.0f;
+  timing const tg = time_gpu(10, [&] {
+    CUBLAS_OK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, n, n, n, &one, x, CUDA_R_16BF, n, y, CUDA_R_16BF, n, &zero, z,
+                           CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  });
+  l.gemm_flops = 2.0 * double(n) * n * n / tg.median;
+  CUBLAS_OK(cublasDestroy(h));
+  SWITCHYARD_CUDA_CHECK(cudaFree(x));
+  SWITCHYARD_CUDA_CHECK(cudaFree(y));
+  SWITCHYARD_CUDA_CHECK(cudaFree(z));
+  std::printf("limits: device-to-device copy %.0f GB/s (read + write), cuBLAS bf16 GEMM 8192^3 %.0f TFLOP/s\n",
+              l.copy_bytes_per_s * 1e-9, l.gemm_flops * 1e-12);
+  return l;
+}
+
+template <class Router, class W>
+void bench_shape(char const* name, sy::kernels::moe_shape shape, float scaling, limits const& lim,
+                 std::vector<std::int64_t> const& tokens) {
+  using layer_t = sy::kernels::moe<Router, W>;
+  constexpr int B = sy::format::traits<W>::block_elems;
+  int const E = shape.experts, H = shape.hidden, F = shape.intermediate, Fs = shape.shared_intermediate;
+  std::size_t const expert_blocks = std::size_t(3) * H * F / B;
+  W* gate_up = device_alloc<W>(expert_blocks / 3 * 2 * E);
+  W* down = device_alloc<W>(expert_blocks / 3 * E);
+  fill_weights(gate_up, expert_blocks / 3 * 2 * E, 1.7f / std::sqrt(float(H)), 3);
+  fill_weights(down, expert_blocks / 3 * E, 1.7f / std::sqrt(float(F)), 4);
+  float* gate = device_alloc<float>(std::size_t(E) * H);
+  fill_uniform<<<256, 256>>>(gate, std::size_t(E) * H, 3.0f / std::sqrt(float(H)), 5);
+  float* bias = device_alloc<float>(E);
+  fill_uniform<<<1, 256>>>(bias, E, 0.1f, 6);
+  W *s_gate_up = nullptr, *s_down = nullptr;
+  if (Fs > 0) {
+    s_gate_up = device_alloc<W>(std::size_t(2) * Fs * H / B);
+    s_down = device_alloc<W>(std::size_t(H) * Fs / B);
+    fill_weights(s_gate_up, std::size_t(2) * Fs * H / B, 1.7f / std::sqrt(float(H)), 7);
+    fill_weights(s_down, std::size_t(H) * Fs / B, 1.7f / std::sqrt(float(Fs)), 8);
+  }
+  sy::kernels::moe_weights<W> w;
+  w.gate = gate;
+  w.gate_up = gate_up;
+  w.down = down;
+  w.shared_gate_up = s_gate_up;
+  w.shared_down = s_down;
+  layer_t layer(shape, w);
+  sy::kernels::route::device_router_params params;
+  params.scaling = scaling;
+  if constexpr (Router::config.selection_bias) params.selection_bias = bias;
+
+  std::int64_t const max_T = *std::max_element(tokens.begin(), tokens.end());
+  std::size_t const ws_bytes = layer_t::workspace_bytes(shape, max_T);
+  void* ws = device_alloc<char>(ws_bytes);
+  float* x = device_alloc<float>(std::size_t(max_T) * H);
+  float* y = device_alloc<float>(std::size_t(max_T) * H);
+  fill_uniform<<<1024, 256>>>(x, std::size_t(max_T) * H, 1.0f, 9);
+  double const bytes_per_expert = double(expert_blocks) * sizeof(W);
+
+  for (std::int64_t T : tokens) {
+    timing const t = time_gpu(T >= 2048 ? 10 : 30, [&] { layer(x, y, T, ws, ws_bytes, nullptr, params); });
+    // The experts this call activated (the plan's counts, read back after the timed runs).
+    auto const b = layer_t::buffers(shape, T, ws);
+    std::vector<std::int32_t> counts(E);
+    SWITCHYARD_CUDA_CHECK(cudaMemcpy(counts.data(), b.plan.counts, E * sizeof(std::int32_t), cudaMemcpyDeviceToHost));
+    int active = 0;
+    std::int64_t kept = 0;
+    for (int c : counts) active += c > 0, kept += c;
+    double const bytes = active * bytes_per_expert + (Fs > 0 ? 3.0 * H * Fs / B * sizeof(W) : 0.0);
+    double const flops = 2.0 * 3.0 * double(H) * (double(kept) * F + double(T) * Fs);
+    bool const gemv = T * layer_t::top_k <= 8 * std::int64_t{E};
+    std::printf("| %-13s | %-7s | %5lld | %-4s | %9.3f | %5.1f%% | %10.0f | %7.0f | %5.1f%% | %7.1f | %5.1f%% |\n", name,
+                sy::format::traits<W>::name, static_cast<long long>(T), gemv ? "gemv" : "mma", t.median * 1e3,
+                100 * t.spread(), double(T) / t.median, bytes / t.median * 1e-9,
+                100 * bytes / t.median / lim.copy_bytes_per_s, flops / t.median * 1e-12,
+                100 * flops / t.median / lim.gemm_flops);
+  }
+  for (void* p : {static_cast<void*>(gate_up), static_cast<void*>(down), static_cast<void*>(gate),
+                  static_cast<void*>(bias), static_cast<void*>(s_gate_up), static_cast<void*>(s_down), ws,
+                  static_cast<void*>(x), static_cast<void*>(y)})
+    if (p) SWITCHYARD_CUDA_CHECK(cudaFree(p));
+}
+
+}  // namespace
+
+int main() {
+  cudaDeviceProp prop{};
+  SWITCHYARD_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("device: %s, sm_%d%d, %d SMs, %.0f GiB\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount,
+              double(prop.totalGlobalMem) / double(1 << 30));
+  limits const lim = measure_limits();
+  std::printf("\n| layer         | weights | T     | path | ms        | spread | tokens/s   | GB/s    | %%copy  | TFLOP/s | %%cuBLAS |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+  std::vector<std::int64_t> const tokens{1, 16, 128, 2048, 8192};
+  bench_shape<sy::route::mixtral<2>, sy::format::bf16>("Mixtral-8x7B", {8, 4096, 14336}, 1.0f, lim, tokens);
+  bench_shape<sy::route::qwen_moe<8>, sy::format::bf16>("Qwen3-30B-A3B", {128, 2048, 768}, 1.0f, lim, tokens);
+  bench_shape<sy::route::deepseek_v3<6, 8, 4>, sy::format::bf16>("DeepSeek-V3ish", {64, 2048, 1024, 1024}, 2.5f, lim,
+                                                                 tokens);
+  bench_shape<sy::route::mixtral<2>, sy::format::q4_0>("Mixtral-8x7B", {8, 4096, 14336}, 1.0f, lim, {1, 16, 128});
+  return 0;
+}

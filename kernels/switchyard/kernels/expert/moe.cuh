@@ -1,0 +1,229 @@
+#pragma once
+// kernels::moe<Router, W, Act>: the MoE layer on a CUDA device. The same router type and expert
+// weight format as the host layer (expert::moe<Router, expert::glu_experts<W, Act>>), the same
+// weight layout (transformers 5: gate [E, H] f32, gate_up [E, 2F, H], down [E, H, F]; block
+// formats count blocks in the last dimension), the same results up to the rounding of the path:
+//
+//   gate (f32)  ->  top-k router (one warp per token)  ->  dispatch plan (CUB, on the device)
+//     -> experts: decode path (GEMV per expert, f32 activations) or prefill path (grouped
+//        tensor-core GEMM, bf16 activations; f16 for f16 weights)
+//     -> shared expert (optional, with Qwen2-MoE's sigmoid gate)  ->  deterministic combine
+//
+//   using layer = sy::kernels::moe<sy::route::mixtral<2>, sy::format::bf16>;
+//   layer moe(shape, weights);                                 // device pointers, validated once
+//   std::size_t bytes = layer::workspace_bytes(shape, max_T);  // the caller allocates once
+//   moe(x, y, T, workspace, bytes, stream);                    // no allocation, no host sync
+//
+// Every launch goes on the caller's stream, nothing allocates or synchronizes, so a call can be
+// captured in a CUDA graph. Launch failures become switchyard::cuda_error naming the launch.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+
+#include "switchyard/core/error.hpp"
+#include "switchyard/expert/activation.hpp"
+#include "switchyard/kernels/common/cuda_check.cuh"
+#include "switchyard/kernels/common/device_format.cuh"
+#include "switchyard/kernels/common/workspace.cuh"
+#include "switchyard/kernels/expert/combine.cuh"
+#include "switchyard/kernels/expert/gemv.cuh"
+#include "switchyard/kernels/expert/grouped_mma.cuh"
+#include "switchyard/kernels/route/gate.cuh"
+#include "switchyard/kernels/route/plan.cuh"
+#include "switchyard/kernels/route/topk_kernel.cuh"
+
+SWITCHYARD_NAMESPACE_BEGIN
+namespace kernels {
+
+// Which expert path a call takes. automatic: the decode path while the slots per expert average
+// at most 8 (T k <= 8 E; every weight byte is then read about once), the grouped GEMM beyond.
+enum class moe_path { automatic, gemv, mma };
+
+struct moe_shape {
+  int experts = 0;
+  int hidden = 0;
+  int intermediate = 0;
+  int shared_intermediate = 0;  // width of the always-on expert (DeepSeek: n_shared x F), 0: none
+  std::int64_t capacity = -1;   // slots an expert keeps per call (Switch), < 0: unlimited
+};
+
+// Device pointers. Optional ones may be null.
+template <class W>
+struct moe_weights {
+  float const* gate = nullptr;            // [E, H]
+  float const* gate_bias = nullptr;       // [E] (gpt-oss)
+  W const* gate_up = nullptr;             // [E, 2F, H / B]
+  W const* down = nullptr;                // [E, H, F / B]
+  float const* gate_up_bias = nullptr;    // [E, 2F] (gpt-oss)
+  float const* down_bias = nullptr;       // [E, H]
+  W const* shared_gate_up = nullptr;      // [2 Fs, H / B]
+  W const* shared_down = nullptr;         // [H, Fs / B]
+  float const* shared_gate = nullptr;     // [H]: scale the shared output by sigmoid(shared_gate . x)
+};
+
+// The workspace of one call, carved from the caller's buffer (or sized, with a null base).
+struct moe_buffers {
+  float* logits;
+  std::int32_t* ids;
+  float* route_weights;
+  route::device_plan plan;
+  void* h;           // [S, F]: f32 (decode path) or 16-bit operands (GEMM path)
+  float* slot_out;   // [S, H]
+  route::identity_plan shared_plan;
+  void* shared_h;    // [T, Fs]
+  float* shared_out; // [T, H]
+};
+
+template <class Router, class W, class Act = switchyard::expert::silu_glu>
+class moe {
+  static constexpr switchyard::route::topk_config C = Router::config;
+  static_assert(check_device_format<W>());
+  static_assert(C.top_k <= 32, "switchyard::kernels::moe: top_k <= 32 on the device");
+
+ public:
+  using weight_format = W;
+  using activation = Act;
+  static constexpr int top_k = C.top_k;
+
+  moe(moe_shape shape, moe_weights<W> weights) : shape_(shape), w_(weights) { validate(); }
+
+  moe_shape const& shape() const noexcept { return shape_; }
+
+  // Bytes of device workspace a call with up to max_tokens tokens needs.
+  static std::size_t workspace_bytes(moe_shape const& shape, std::int64_t max_tokens) {
+    workspace_carver ws;
+    carve(ws, shape, max_tokens);
+    return ws.bytes();
+  }
+
+  // The arrays of a call with T tokens inside `workspace` (the router's ids and weights, the
+  // plan with its per-expert counts, ...): how a caller reads stage results or load statistics.
+  static moe_buffers buffers(moe_shape const& shape, std::int64_t T, void* workspace) {
+    workspace_carver ws(workspace);
+    return carve(ws, shape, T);
+  }
+
+  // x [T, H] f32 -> y [T, H] f32 (the layer's output, without the residual); device pointers.
+  void operator()(float const* x, float* y, std::int64_t T, void* workspace, std::size_t workspace_size,
+                  cudaStream_t stream, route::device_router_params const& params = {},
+                  moe_path path = moe_path::automatic) const {
+    char const* where = "kernels::moe";
+    require(T >= 0 && T * top_k <= (std::int64_t{1} << 30), where, "T = ", T, " is out of range");
+    std::size_t const need = workspace_bytes(shape_, T);
+    require(workspace != nullptr && workspace_size >= need, where, "the workspace has ", workspace_size,
+            " bytes; a call with T = ", T, " needs ", need, " (workspace_bytes)");
+    require(aligned(x, 16) && aligned(y, 16), where, "x and y must be 16-byte aligned device pointers");
+    require(aligned(workspace, workspace_carver::alignment), where, "the workspace must be ",
+            workspace_carver::alignment, "-byte aligned (cudaMalloc's pointers are)");
+    if (T == 0) return;
+    int const E = shape_.experts, H = shape_.hidden, F = shape_.intermediate;
+    moe_buffers const b = buffers(shape_, T, workspace);
+
+    route::launch_gate(x, w_.gate, w_.gate_bias, b.logits, static_cast<int>(T), E, H, stream);
+    check_launch("the gate");
+    route::device_router_params rp = params;
+    route::launch_topk<C>(b.logits, static_cast<int>(T), E, rp, b.ids, b.route_weights, stream);
+    check_launch("the router");
+    route::build_plan(b.ids, T, top_k, E, shape_.capacity, b.plan, stream);
+
+    std::int64_t const S = T * top_k;
+    int const active_bound = static_cast<int>(std::min<std::int64_t>(E, S));
+    bool const gemv = path == moe_path::gemv || (path == moe_path::automatic && S <= 8 * std::int64_t{E});
+    run_experts(b.plan.view(E), x, w_.gate_up, w_.gate_up_bias, w_.down, w_.down_bias, b.route_weights, b.h,
+                b.slot_out, S, active_bound, F, gemv, stream);
+
+    bool const shared = shape_.shared_intermediate > 0;
+    if (shared) {
+      route::build_identity_plan(T, b.shared_plan, stream);
+      bool const shared_gemv = path == moe_path::gemv || (path == moe_path::automatic && T <= 8);
+      run_experts(b.shared_plan.view(), x, w_.shared_gate_up, nullptr, w_.shared_down, nullptr, nullptr, b.shared_h,
+                  b.shared_out, T, 1, shape_.shared_intermediate, shared_gemv, stream);
+    }
+    expert::combine_kernel<<<static_cast<unsigned>(T), expert::combine_threads, 0, stream>>>(
+        b.plan.token_slot, top_k, b.slot_out, shared ? b.shared_out : nullptr, shared ? w_.shared_gate : nullptr, x, y,
+        H);
+    check_launch("the combine");
+  }
+
+ private:
+  static moe_buffers carve(workspace_carver& ws, moe_shape const& s, std::int64_t T) {
+    auto const n = static_cast<std::size_t>(T);
+    std::size_t const S = n * static_cast<std::size_t>(top_k);
+    moe_buffers b{};
+    b.logits = ws.take<float>(n * static_cast<std::size_t>(s.experts));
+    b.ids = ws.take<std::int32_t>(S);
+    b.route_weights = ws.take<float>(S);
+    b.plan = route::device_plan::carve(ws, static_cast<std::int64_t>(S), s.experts);
+    b.h = ws.take<float>(S * static_cast<std::size_t>(s.intermediate));
+    b.slot_out = ws.take<float>(S * static_cast<std::size_t>(s.hidden));
+    if (s.shared_intermediate > 0) {
+      b.shared_plan = route::identity_plan::carve(ws, T);
+      b.shared_h = ws.take<float>(n * static_cast<std::size_t>(s.shared_intermediate));
+      b.shared_out = ws.take<float>(n * static_cast<std::size_t>(s.hidden));
+    }
+    return b;
+  }
+
+  // One bank of experts over a plan: gate_up (+ activation) into h, then down into out.
+  // slots bounds the plan's kept slots, active_bound its active experts (both known on the host
+  // without reading the plan back).
+  void run_experts(route::plan_view const& plan, float const* x, W const* gate_up, float const* gate_up_bias,
+                   W const* down, float const* down_bias, float const* route_weights, void* h, float* out,
+                   std::int64_t slots, int active_bound, int F, bool gemv_path, cudaStream_t stream) const {
+    int const H = shape_.hidden;
+    if (gemv_path) {
+      auto* hf = static_cast<float*>(h);
+      dim3 const g1((F + expert::gemv_warps - 1) / expert::gemv_warps, active_bound);
+      expert::gemv_gate_up_kernel<W, Act><<<g1, expert::gemv_warps * 32, 0, stream>>>(plan, x, gate_up, gate_up_bias,
+                                                                                      hf, H, F);
+      check_launch("the expert gate_up GEMV");
+      dim3 const g2((H + expert::gemv_warps - 1) / expert::gemv_warps, active_bound);
+      expert::gemv_down_kernel<W><<<g2, expert::gemv_warps * 32, 0, stream>>>(plan, hf, down, down_bias, route_weights,
+                                                                              out, H, F);
+      check_launch("the expert down GEMV");
+    } else {
+      auto* h16 = static_cast<std::uint16_t*>(h);
+      // Tiles: sum over experts of ceil(count / 64) <= S / 64 + (experts with any slot).
+      auto const tiles = static_cast<unsigned>((slots + expert::mma_bm - 1) / expert::mma_bm + active_bound);
+      dim3 const g1(tiles, (F + expert::mma_bn / 2 - 1) / (expert::mma_bn / 2));
+      expert::mma_gate_up_kernel<W, Act><<<g1, expert::mma_threads, 0, stream>>>(plan, x, gate_up, gate_up_bias, h16,
+                                                                                 H, F);
+      check_launch("the expert gate_up GEMM");
+      dim3 const g2(tiles, (H + expert::mma_bn - 1) / expert::mma_bn);
+      expert::mma_down_kernel<W><<<g2, expert::mma_threads, 0, stream>>>(plan, h16, down, down_bias, route_weights,
+                                                                         out, H, F);
+      check_launch("the expert down GEMM");
+    }
+  }
+
+  void validate() const {
+    char const* where = "kernels::moe";
+    int const E = shape_.experts, H = shape_.hidden, F = shape_.intermediate, Fs = shape_.shared_intermediate;
+    int const align = std::max(32, device_format<W>::row_align);
+    require(E >= C.top_k && E <= 256, where, "the device layer takes top_k <= E <= 256 experts, got E = ", E);
+    require(H > 0 && H % align == 0 && F > 0 && F % align == 0 && Fs >= 0 && Fs % align == 0, where,
+            "hidden, intermediate and shared_intermediate must be positive multiples of ", align, " (got ", H, ", ", F,
+            ", ", Fs, ")");
+    require(w_.gate && w_.gate_up && w_.down, where, "gate, gate_up and down are required");
+    require(aligned(w_.gate_up, 16) && aligned(w_.down, 16), where, "expert weights must be 16-byte aligned");
+    require(Fs == 0 || (w_.shared_gate_up && w_.shared_down && aligned(w_.shared_gate_up, 16) &&
+                        aligned(w_.shared_down, 16)),
+            where, "shared_intermediate = ", Fs, " needs 16-byte aligned shared_gate_up and shared_down");
+    require(w_.shared_gate == nullptr || Fs > 0, where, "a shared gate without a shared expert");
+    route::launch_topk_checks(E, C.top_k, C.groups, C.groups_kept, C.group_score_top);
+  }
+
+  static bool aligned(void const* p, std::size_t a) { return reinterpret_cast<std::uintptr_t>(p) % a == 0; }
+  static void check_launch(char const* what) {
+    cudaError_t const status = cudaGetLastError();
+    if (status != cudaSuccess)
+      switchyard::detail::fail<cuda_error>("kernels::moe", "launching ", what, " failed: ", cudaGetErrorName(status), " (",
+                       cudaGetErrorString(status), ")");
+  }
+
+  moe_shape shape_;
+  moe_weights<W> w_;
+};
+
+}  // namespace kernels
+SWITCHYARD_NAMESPACE_END
