@@ -116,6 +116,27 @@ void gemm_row(shape s, index_t T, sy::thread_pool& pool, double peak, int reps) 
               t.spread() * 100, gf * 1e-9, gf / peak * 100);
 }
 
+// W8A8 prefill: int8 codes with per-channel scales, activations quantized per token.
+void gemm_w8a8_row(shape s, index_t T, sy::thread_pool& pool, double peak, int reps) {
+  std::vector<std::int8_t> codes(static_cast<std::size_t>(s.N * s.K));
+  std::mt19937 g(1);
+  std::normal_distribution<float> d(0.0f, 30.0f);
+  for (auto& v : codes) v = fmt::traits<std::int8_t>::from_float(d(g));
+  std::vector<float> scales(static_cast<std::size_t>(s.N), 0.01f);
+  std::vector<float> x(static_cast<std::size_t>(T * s.K)), y(static_cast<std::size_t>(T * s.N));
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.1f * float(i));
+  sy::scaled_linear<std::int8_t> layer(sy::make_view(static_cast<std::int8_t const*>(codes.data()), s.N, s.K),
+                                       sy::scale_granularity::per_channel,
+                                       sy::make_view(static_cast<float const*>(scales.data()), s.N, 1), {},
+                                       sy::activations::int8);
+  auto const t = bench::time_it(reps, [&] {
+    layer(sy::make_view(static_cast<float const*>(x.data()), T, s.K), sy::make_view(y.data(), T, s.N), pool);
+  });
+  double const ops = 2.0 * double(T) * s.N * s.K / t.median;
+  std::printf("%-24s %-9s %4lld %9.2f %6.0f%% %7.1f %6.1f%% of the vpdpbusd peak\n", s.name, "w8a8", (long long)T,
+              t.median * 1e3, t.spread() * 100, ops * 1e-9, peak > 0 ? ops / peak * 100 : 0.0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -152,6 +173,12 @@ int main(int argc, char** argv) {
       gemm_row<fmt::q4_K>(shapes[0], T, all, peak, 3);
       gemm_row<fmt::int4_sym<128>>(shapes[0], T, all, peak, 3);
     }
+  }
+  if (what == "all" || what == "gemm" || what == "w8a8") {
+    double const peak = bench::int8_dot_peak(all);
+    std::printf("W8A8 GEMM. vpdpbusd peak %.1f GOP/s (%d threads)\n", peak * 1e-9, all.size());
+    for (index_t T : {16, 128, 512})
+      for (auto const& s : {shapes[0], shapes[1]}) gemm_w8a8_row(s, T, all, peak, 3);
   }
   return 0;
 }

@@ -124,4 +124,34 @@ inline double bf16_dot_peak(sy::thread_pool& pool, int reps = 5) {
 inline double bf16_dot_peak(sy::thread_pool&, int = 5) { return 0.0; }
 #endif
 
+#if defined(__AVX512VNNI__) && defined(__AVX512F__)
+// The same probe for vpdpbusd (four u8 x s8 products per int32 lane per instruction): the limit
+// of the W8A8 kernels. Counts 2 ops per product. Returns 0 where AVX512-VNNI is absent.
+inline double int8_dot_peak(sy::thread_pool& pool, int reps = 5) {
+  constexpr int chains = 12;
+  long const iters = 20'000'000 / 16;
+  int const threads = pool.size();
+  std::vector<int> sink(static_cast<std::size_t>(threads) * 16);
+  auto body = [&](int t) {
+    __m512i acc[chains];
+    for (int c = 0; c < chains; ++c) acc[c] = _mm512_set1_epi32(c);
+    __m512i const a = _mm512_set1_epi8(3), b = _mm512_set1_epi8(-2);
+    for (long i = 0; i < iters; ++i)
+#pragma GCC unroll 12
+      for (int c = 0; c < chains; ++c) acc[c] = _mm512_dpbusd_epi32(acc[c], a, b);
+    alignas(64) int lanes[16];
+    int r = 0;
+    for (int c = 0; c < chains; ++c) {
+      _mm512_store_si512(lanes, acc[c]);
+      for (int v : lanes) r += v;
+    }
+    sink[static_cast<std::size_t>(t) * 16] = r;
+  };
+  double const best = best_time_on_threads(threads, reps, body);
+  return 2.0 * 64 * chains * static_cast<double>(iters) * threads / best;
+}
+#else
+inline double int8_dot_peak(sy::thread_pool&, int = 5) { return 0.0; }
+#endif
+
 }  // namespace bench

@@ -278,7 +278,9 @@ TEST_CASE("int8 and fp8 codes with per-tensor, per-channel and 128x128 block sca
 // quantized activations (recomputed here in double), and within the activation rounding of the
 // f32 layer on the same codes.
 TEST_CASE("W8A8: int8 codes with per-token int8 activations", "[quant][linear]") {
-  index_t const N = 70, K = 200;  // K not a multiple of the 64-byte VNNI step
+  // K not a multiple of the 64-byte VNNI step, N not a multiple of the GEMM's 4-row groups; T
+  // covers the decode path (1, 3), the GEMM's 4-token tiles with a tail (17) and several tiles.
+  index_t const N = 70, K = 200;
   std::mt19937 gen(37);
   std::normal_distribution<float> d(0.0f, 1.0f);
   std::vector<float> w(N * K), bias(N);
@@ -295,7 +297,7 @@ TEST_CASE("W8A8: int8 codes with per-token int8 activations", "[quant][linear]")
     auto const bv = sy::make_view(static_cast<float const*>(bias.data()), N);
     sy::scaled_linear<std::int8_t> w8a8(cv, g, sv, bv, sy::activations::int8), w8a16(cv, g, sv, bv);
     sy::thread_pool pool(2);
-    for (index_t T : {1, 3, 17}) {
+    for (index_t T : {1, 3, 17, 40}) {
       std::vector<float> x(T * K), y(T * N), f(T * N);
       for (auto& v : x) v = d(gen);
       sy::test::poison({y.data(), y.size()});
