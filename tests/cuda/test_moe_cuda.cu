@@ -18,6 +18,7 @@
 #include "switchyard/expert/moe.hpp"
 #include "switchyard/kernels/expert/moe.cuh"
 #include "switchyard/linear/quantize.hpp"
+#include "switchyard/linear/scaled_linear.hpp"
 #include "switchyard/route/families.hpp"
 
 namespace sy = switchyard;
@@ -231,6 +232,99 @@ TEST_CASE("device MoE layers equal the host layers: weight formats", "[cuda][moe
   harness<sy::route::mixtral<2>, sy::format::int4_asym<128>>(c).check(tokens);
 }
 
+// int8 (W8A16) and fp8 codes with per-channel scales: the host reference is the f32 layer on the
+// dequantized weights (code x scale); the device applies the scale once per output.
+template <class E>
+void check_scaled(index_t H, index_t F, index_t Fs, std::vector<index_t> const& tokens) {
+  using R = sy::route::deepseek_v3<6, 8, 4>;
+  constexpr int K = R::max_k;
+  index_t const NE = 64;
+  auto codes_of = [](std::vector<float> const& w, index_t rows, index_t cols, std::vector<float>& scales,
+                     std::vector<float>& dequantized) {
+    std::vector<E> codes(static_cast<std::size_t>(rows * cols));
+    scales.assign(static_cast<std::size_t>(rows), 0.0f);
+    sy::quant::quantize_scaled<E>(sy::make_view<float const>(w.data(), rows, cols), sy::scale_granularity::per_channel,
+                                  sy::make_view(codes.data(), rows, cols), sy::make_view(scales.data(), rows, 1));
+    dequantized.resize(codes.size());
+    for (index_t r = 0; r < rows; ++r)
+      for (index_t k = 0; k < cols; ++k)
+        dequantized[static_cast<std::size_t>(r * cols + k)] =
+            sy::format::traits<E>::to_float(codes[static_cast<std::size_t>(r * cols + k)]) * scales[static_cast<std::size_t>(r)];
+    return codes;
+  };
+  auto const gate = normal(static_cast<std::size_t>(NE * H), 3.0f / std::sqrt(float(H)));
+  auto const sel = normal(static_cast<std::size_t>(NE), 0.3f);
+  std::vector<float> gu_s, dn_s, sgu_s, sdn_s, gu_f, dn_f, sgu_f, sdn_f;
+  auto const gu = codes_of(normal(static_cast<std::size_t>(NE * 2 * F * H), 1.0f / std::sqrt(float(H))), NE * 2 * F, H, gu_s, gu_f);
+  auto const dn = codes_of(normal(static_cast<std::size_t>(NE * H * F), 1.0f / std::sqrt(float(F))), NE * H, F, dn_s, dn_f);
+  auto const sgu = codes_of(normal(static_cast<std::size_t>(2 * Fs * H), 1.0f / std::sqrt(float(H))), 2 * Fs, H, sgu_s, sgu_f);
+  auto const sdn = codes_of(normal(static_cast<std::size_t>(H * Fs), 1.0f / std::sqrt(float(Fs))), H, Fs, sdn_s, sdn_f);
+
+  using bank = sy::expert::glu_experts<float>;
+  auto v3 = [](std::vector<float> const& v, index_t a, index_t b, index_t c) {
+    return sy::tensor_view<float const, sy::dextents<3>>(v.data(), sy::dextents<3>(a, b, c));
+  };
+  sy::expert::moe<R, bank> host(sy::make_view<float const>(gate.data(), NE, H), bank(v3(gu_f, NE, 2 * F, H), v3(dn_f, NE, H, F)));
+  host.set_shared(bank(v3(sgu_f, 1, 2 * Fs, H), v3(sdn_f, 1, H, Fs)));
+  sy::route::router_params hp;
+  hp.scaling = 2.5f;
+  hp.selection_bias = sy::make_view<float const>(sel.data(), NE);
+
+  device_array<float> d_gate(gate), d_sel(sel), d_gu_s(gu_s), d_dn_s(dn_s), d_sgu_s(sgu_s), d_sdn_s(sdn_s);
+  device_array<E> d_gu(gu), d_dn(dn), d_sgu(sgu), d_sdn(sdn);
+  sy::kernels::moe_weights<E> w;
+  w.gate = d_gate.get();
+  w.gate_up = d_gu.get();
+  w.down = d_dn.get();
+  w.gate_up_scales = d_gu_s.get();
+  w.down_scales = d_dn_s.get();
+  w.shared_gate_up = d_sgu.get();
+  w.shared_down = d_sdn.get();
+  w.shared_gate_up_scales = d_sgu_s.get();
+  w.shared_down_scales = d_sdn_s.get();
+  sy::kernels::moe_shape const shape{static_cast<int>(NE), static_cast<int>(H), static_cast<int>(F), static_cast<int>(Fs)};
+  sy::kernels::moe<R, E> layer(shape, w);
+  sy::kernels::route::device_router_params dp;
+  dp.scaling = 2.5f;
+  dp.selection_bias = d_sel.get();
+
+  for (index_t T : tokens) {
+    auto const x = normal(static_cast<std::size_t>(T * H), 1.0f);
+    std::vector<float> ref(x.size());
+    sy::expert::moe_workspace hws;
+    host(sy::make_view<float const>(x.data(), T, H), sy::make_view(ref.data(), T, H), hws, hp);
+    for (moe_path path : {moe_path::gemv, moe_path::mma}) {
+      INFO(sy::format::traits<E>::name << " per-channel, T " << T << " path " << int(path));
+      device_array<float> dx(x), dy(x.size());
+      dy.poison();
+      std::size_t const bytes = sy::kernels::moe<R, E>::workspace_bytes(shape, T);
+      device_array<char> ws(bytes);
+      layer(dx.get(), dy.get(), T, ws.get(), bytes, nullptr, dp, path);
+      SWITCHYARD_CUDA_CHECK(cudaDeviceSynchronize());
+      auto const y = dy.download();
+      if (path == moe_path::gemv) {
+        double const bound = tol::moe_output(H, std::max(F, Fs), K + 1);
+        for (index_t t = 0; t < T; ++t) {
+          float m = 0.0f;
+          for (index_t i = 0; i < H; ++i) m = std::max(m, std::fabs(ref[static_cast<std::size_t>(t * H + i)]));
+          for (index_t i = 0; i < H; ++i) {
+            auto const at = static_cast<std::size_t>(t * H + i);
+            INFO("token " << t << " element " << i << ": device " << y[at] << ", host " << ref[at]);
+            REQUIRE(std::fabs(y[at] - ref[at]) <= bound * m);
+          }
+        }
+      } else {
+        REQUIRE(nmse(y, ref) <= tol::cuda_mma_nmse);
+      }
+    }
+  }
+}
+
+TEST_CASE("device MoE layers take int8 and fp8 codes with per-channel scales", "[cuda][moe][quant]") {
+  check_scaled<std::int8_t>(128, 64, 128, {2, 90});
+  check_scaled<sy::format::e4m3>(128, 64, 128, {2, 90});
+}
+
 TEST_CASE("a token's device output does not depend on its batch", "[cuda][moe]") {
   harness<sy::route::qwen_moe<8>, sy::format::bf16> h({.E = 64, .H = 128, .F = 96});
   auto const layer = h.device();
@@ -287,4 +381,11 @@ TEST_CASE("the device MoE layer refuses bad shapes and workspaces", "[cuda][moe]
   REQUIRE_THROWS_WITH(layer_t({8, 100, 512}, w), Catch::Contains("multiples of 32"));
   REQUIRE_THROWS_WITH(layer_t({300, 256, 512}, w), Catch::Contains("256 experts"));
   REQUIRE_THROWS_WITH(layer_t({8, 256, 512}, {}), Catch::Contains("required"));
+  sy::kernels::moe_weights<sy::format::q4_0> wq;
+  wq.gate = h.d_gate.get();
+  wq.gate_up = reinterpret_cast<sy::format::q4_0 const*>(h.d_gate_up.get());
+  wq.down = reinterpret_cast<sy::format::q4_0 const*>(h.d_down.get());
+  wq.down_scales = h.d_gate.get();
+  using q_layer = sy::kernels::moe<sy::route::mixtral<2>, sy::format::q4_0>;
+  REQUIRE_THROWS_WITH(q_layer({8, 256, 512}, wq), Catch::Contains("blocks carry their own"));
 }

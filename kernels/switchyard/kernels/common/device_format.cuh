@@ -9,6 +9,7 @@
 //   format            row layout                              reads per 8 weights
 //   bf16, f16         8 x 16 bit                              one 16-byte load
 //   fp8 e4m3 / e5m2   8 x 8 bit                               one 8-byte load
+//   int8 codes        8 x 8 bit                               one 8-byte load
 //   q8_0              34-byte blocks of 32: f16 d, int8 q[32]  d + four 2-byte loads
 //   q4_0              18-byte blocks of 32: f16 d, qs[16]      d + four 2-byte loads (nibbles)
 //   int4_group<G, A>  4 + G/2 bytes: f16 s, u8 z, pad, qs     s, z + four 2-byte loads
@@ -87,7 +88,8 @@ struct device_format<format::f16> {
 };
 
 // fp8: widened by the format's own exact bit manipulation (the host's to_float), so results equal
-// the host's; unscaled, like the host's glu_experts<e4m3>.
+// the host's. Unscaled like the host's glu_experts<e4m3>, or with per-channel scales applied in
+// the epilogues (moe_weights::*_scales), as for int8 codes.
 template <class Fp8>
 struct device_fp8_format {
   static constexpr bool supported = true;
@@ -105,6 +107,21 @@ template <>
 struct device_format<format::e4m3> : device_fp8_format<format::e4m3> {};
 template <>
 struct device_format<format::e5m2> : device_fp8_format<format::e5m2> {};
+
+// int8 codes (W8A16): the value is the code; the per-channel scale is applied by the kernels'
+// epilogues (moe_weights::*_scales), once per output rather than once per weight.
+template <>
+struct device_format<std::int8_t> {
+  static constexpr bool supported = true;
+  static constexpr int block_elems = 1;
+  static constexpr int row_align = 8;
+  __device__ __forceinline__ static void decode8(std::int8_t const* row, int k0, float (&out)[8]) {
+    uint2 const v = *reinterpret_cast<uint2 const*>(row + k0);
+    std::uint32_t const w[2] = {v.x, v.y};
+#pragma unroll
+    for (int i = 0; i < 8; ++i) out[i] = static_cast<float>(static_cast<std::int8_t>(w[i / 4] >> (8 * (i % 4))));
+  }
+};
 
 template <>
 struct device_format<format::q8_0> {

@@ -37,12 +37,14 @@ __device__ __forceinline__ void fma8(float const (&w)[8], float const* __restric
 }
 }  // namespace detail
 
-// h[s, i] = act(gate_i . x[token(s)] + bg_i, up_i . x[token(s)] + bu_i) for the slots s of the
-// expert; gate_up [E, 2F, H / B] (gate rows, then up rows), bias [E, 2F] or null; h [S, F] f32.
+// h[s, i] = act(sg_i gate_i . x[token(s)] + bg_i, su_i up_i . x[token(s)] + bu_i) for the slots s
+// of the expert; gate_up [E, 2F, H / B] (gate rows, then up rows), bias and scales [E, 2F] or null
+// (per-channel scales of int8 / fp8 codes); h [S, F] f32.
 template <class W, class Act>
 __global__ void __launch_bounds__(gemv_warps * 32, 1)
     gemv_gate_up_kernel(route::plan_view plan, float const* __restrict__ x, W const* __restrict__ gate_up,
-                        float const* __restrict__ bias, float* __restrict__ h, int H, int F) {
+                        float const* __restrict__ bias, float const* __restrict__ scales, float* __restrict__ h, int H,
+                        int F) {
   using fmt = device_format<W>;
   int const a = blockIdx.y;
   if (a >= *plan.active_count) return;
@@ -55,6 +57,8 @@ __global__ void __launch_bounds__(gemv_warps * 32, 1)
   int const n = plan.counts[e], off = plan.offsets[e];
   float const bg = bias ? bias[static_cast<std::int64_t>(e) * 2 * F + i] : 0.0f;
   float const bu = bias ? bias[static_cast<std::int64_t>(e) * 2 * F + F + i] : 0.0f;
+  float const sg = scales ? scales[static_cast<std::int64_t>(e) * 2 * F + i] : 1.0f;
+  float const su = scales ? scales[static_cast<std::int64_t>(e) * 2 * F + F + i] : 1.0f;
   for (int c0 = 0; c0 < n; c0 += tokens_per_pass) {
     int const m = n - c0 < tokens_per_pass ? n - c0 : tokens_per_pass;
     float const* xr[tokens_per_pass];
@@ -77,18 +81,19 @@ __global__ void __launch_bounds__(gemv_warps * 32, 1)
     for (int t = 0; t < tokens_per_pass; ++t) {
       if (t >= m) break;
       float const g = warp::sum(ag[t]), u = warp::sum(au[t]);
-      if (lane == 0) h[static_cast<std::int64_t>(off + c0 + t) * F + i] = Act::apply(g + bg, u + bu);
+      if (lane == 0) h[static_cast<std::int64_t>(off + c0 + t) * F + i] = Act::apply(sg * g + bg, su * u + bu);
     }
   }
 }
 
-// out[s, r] = scale(s) (down_r . h[s] + b_r); down [E, H, F / B], bias [E, H] or null;
-// scale(s) = route_weights[slot_choice[s]] (the router weight of that choice), or 1 when null.
+// out[s, r] = scale(s) (sd_r down_r . h[s] + b_r); down [E, H, F / B], bias and channel scales
+// sd [E, H] or null; scale(s) = route_weights[slot_choice[s]] (the router weight of that choice),
+// or 1 when null.
 template <class W>
 __global__ void __launch_bounds__(gemv_warps * 32, 1)
     gemv_down_kernel(route::plan_view plan, float const* __restrict__ h, W const* __restrict__ down,
-                     float const* __restrict__ bias, float const* __restrict__ route_weights, float* __restrict__ out,
-                     int H, int F) {
+                     float const* __restrict__ bias, float const* __restrict__ scales,
+                     float const* __restrict__ route_weights, float* __restrict__ out, int H, int F) {
   using fmt = device_format<W>;
   int const a = blockIdx.y;
   if (a >= *plan.active_count) return;
@@ -99,6 +104,7 @@ __global__ void __launch_bounds__(gemv_warps * 32, 1)
   W const* w_row = down + (static_cast<std::int64_t>(e) * H + r) * row_blocks;
   int const n = plan.counts[e], off = plan.offsets[e];
   float const b = bias ? bias[static_cast<std::int64_t>(e) * H + r] : 0.0f;
+  float const sd = scales ? scales[static_cast<std::int64_t>(e) * H + r] : 1.0f;
   for (int c0 = 0; c0 < n; c0 += tokens_per_pass) {
     int const m = n - c0 < tokens_per_pass ? n - c0 : tokens_per_pass;
     float acc[tokens_per_pass] = {};
@@ -115,7 +121,7 @@ __global__ void __launch_bounds__(gemv_warps * 32, 1)
       float const v = warp::sum(acc[t]);
       int const s = off + c0 + t;
       if (lane == 0)
-        out[static_cast<std::int64_t>(s) * H + r] = (route_weights ? route_weights[plan.slot_choice[s]] : 1.0f) * (v + b);
+        out[static_cast<std::int64_t>(s) * H + r] = (route_weights ? route_weights[plan.slot_choice[s]] : 1.0f) * (sd * v + b);
     }
   }
 }

@@ -156,11 +156,12 @@ __device__ __forceinline__ void mainloop(int K, A const* const (&a_rows)[2], W c
 }  // namespace detail
 
 // h [S, F] (16-bit operand bits of Ops) = act(gate . x, up . x) per slot; gate_up [E, 2F, H / B],
-// bias [E, 2F] or null. Grid: (tile bound, F / 32).
+// bias and per-channel scales [E, 2F] or null. Grid: (tile bound, F / 32).
 template <class W, class Act>
 __global__ void __launch_bounds__(mma_threads)
     mma_gate_up_kernel(route::plan_view plan, float const* __restrict__ x, W const* __restrict__ gate_up,
-                       float const* __restrict__ bias, std::uint16_t* __restrict__ h, int H, int F) {
+                       float const* __restrict__ bias, float const* __restrict__ scales,
+                       std::uint16_t* __restrict__ h, int H, int F) {
   using Ops = mma_operands<W>;
   int e, m0, n, off;
   if (!detail::find_tile(plan, e, m0, n, off)) return;
@@ -184,6 +185,7 @@ __global__ void __launch_bounds__(mma_threads)
 
   int const lane = threadIdx.x % 32, g = lane / 4, c = lane % 4, wm = (threadIdx.x / 32) / 2;
   float const* bg = bias ? bias + static_cast<std::int64_t>(e) * 2 * F : nullptr;
+  float const* sc = scales ? scales + static_cast<std::int64_t>(e) * 2 * F : nullptr;
 #pragma unroll
   for (int i = 0; i < 2; ++i)
 #pragma unroll
@@ -196,21 +198,22 @@ __global__ void __launch_bounds__(mma_threads)
         float v[2];
 #pragma unroll
         for (int q = 0; q < 2; ++q) {
-          float const gate = acc[i][j][2 * half + q] + (bg ? bg[col + q] : 0.0f);
-          float const up = acc[i][j + 2][2 * half + q] + (bg ? bg[F + col + q] : 0.0f);
+          float const gate = (sc ? sc[col + q] : 1.0f) * acc[i][j][2 * half + q] + (bg ? bg[col + q] : 0.0f);
+          float const up = (sc ? sc[F + col + q] : 1.0f) * acc[i][j + 2][2 * half + q] + (bg ? bg[F + col + q] : 0.0f);
           v[q] = Act::apply(gate, up);
         }
         *reinterpret_cast<std::uint32_t*>(h + static_cast<std::int64_t>(off + m) * F + col) = Ops::pack(v[0], v[1]);
       }
 }
 
-// out [S, H] f32 = w(s) (h[s] . down^T + b); down [E, H, F / B], bias [E, H] or null,
-// route_weights [T K] (w(s) = route_weights[slot_choice[s]]) or null (w = 1). Grid: (tile bound, H / 64).
+// out [S, H] f32 = w(s) (sd h[s] . down^T + b); down [E, H, F / B], bias and per-channel scales sd
+// [E, H] or null, route_weights [T K] (w(s) = route_weights[slot_choice[s]]) or null (w = 1).
+// Grid: (tile bound, H / 64).
 template <class W>
 __global__ void __launch_bounds__(mma_threads)
     mma_down_kernel(route::plan_view plan, std::uint16_t const* __restrict__ h, W const* __restrict__ down,
-                    float const* __restrict__ bias, float const* __restrict__ route_weights, float* __restrict__ out,
-                    int H, int F) {
+                    float const* __restrict__ bias, float const* __restrict__ scales,
+                    float const* __restrict__ route_weights, float* __restrict__ out, int H, int F) {
   using Ops = mma_operands<W>;
   int e, m0, n, off;
   if (!detail::find_tile(plan, e, m0, n, off)) return;
@@ -231,6 +234,7 @@ __global__ void __launch_bounds__(mma_threads)
 
   int const lane = threadIdx.x % 32, g = lane / 4, c = lane % 4, wm = (threadIdx.x / 32) / 2;
   float const* b = bias ? bias + static_cast<std::int64_t>(e) * H : nullptr;
+  float const* sc = scales ? scales + static_cast<std::int64_t>(e) * H : nullptr;
 #pragma unroll
   for (int i = 0; i < 2; ++i)
 #pragma unroll
@@ -242,8 +246,9 @@ __global__ void __launch_bounds__(mma_threads)
       for (int j = 0; j < 4; ++j) {
         int const col = n0 + wn * 32 + j * 8 + 2 * c;
         if (col >= H) continue;
-        float2 const v = make_float2(scale * (acc[i][j][2 * half] + (b ? b[col] : 0.0f)),
-                                     scale * (acc[i][j][2 * half + 1] + (b ? b[col + 1] : 0.0f)));
+        float2 const v =
+            make_float2(scale * ((sc ? sc[col] : 1.0f) * acc[i][j][2 * half] + (b ? b[col] : 0.0f)),
+                        scale * ((sc ? sc[col + 1] : 1.0f) * acc[i][j][2 * half + 1] + (b ? b[col + 1] : 0.0f)));
         *reinterpret_cast<float2*>(out + static_cast<std::int64_t>(off + m) * H + col) = v;
       }
     }

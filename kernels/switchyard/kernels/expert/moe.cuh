@@ -56,8 +56,12 @@ struct moe_weights {
   W const* down = nullptr;                // [E, H, F / B]
   float const* gate_up_bias = nullptr;    // [E, 2F] (gpt-oss)
   float const* down_bias = nullptr;       // [E, H]
+  float const* gate_up_scales = nullptr;  // [E, 2F]: per-channel scales of int8 / fp8 codes
+  float const* down_scales = nullptr;     // [E, H]
   W const* shared_gate_up = nullptr;      // [2 Fs, H / B]
   W const* shared_down = nullptr;         // [H, Fs / B]
+  float const* shared_gate_up_scales = nullptr;  // [2 Fs]
+  float const* shared_down_scales = nullptr;     // [H]
   float const* shared_gate = nullptr;     // [H]: scale the shared output by sigmoid(shared_gate . x)
 };
 
@@ -129,15 +133,16 @@ class moe {
     std::int64_t const S = T * top_k;
     int const active_bound = static_cast<int>(std::min<std::int64_t>(E, S));
     bool const gemv = path == moe_path::gemv || (path == moe_path::automatic && S <= 8 * std::int64_t{E});
-    run_experts(b.plan.view(E), x, w_.gate_up, w_.gate_up_bias, w_.down, w_.down_bias, b.route_weights, b.h,
-                b.slot_out, S, active_bound, F, gemv, stream);
+    run_experts(b.plan.view(E), x, w_.gate_up, w_.gate_up_bias, w_.gate_up_scales, w_.down, w_.down_bias,
+                w_.down_scales, b.route_weights, b.h, b.slot_out, S, active_bound, F, gemv, stream);
 
     bool const shared = shape_.shared_intermediate > 0;
     if (shared) {
       route::build_identity_plan(T, b.shared_plan, stream);
       bool const shared_gemv = path == moe_path::gemv || (path == moe_path::automatic && T <= 8);
-      run_experts(b.shared_plan.view(), x, w_.shared_gate_up, nullptr, w_.shared_down, nullptr, nullptr, b.shared_h,
-                  b.shared_out, T, 1, shape_.shared_intermediate, shared_gemv, stream);
+      run_experts(b.shared_plan.view(), x, w_.shared_gate_up, nullptr, w_.shared_gate_up_scales, w_.shared_down,
+                  nullptr, w_.shared_down_scales, nullptr, b.shared_h, b.shared_out, T, 1, shape_.shared_intermediate,
+                  shared_gemv, stream);
     }
     expert::combine_kernel<<<static_cast<unsigned>(T), expert::combine_threads, 0, stream>>>(
         b.plan.token_slot, top_k, b.slot_out, shared ? b.shared_out : nullptr, shared ? w_.shared_gate : nullptr, x, y,
@@ -168,30 +173,31 @@ class moe {
   // slots bounds the plan's kept slots, active_bound its active experts (both known on the host
   // without reading the plan back).
   void run_experts(route::plan_view const& plan, float const* x, W const* gate_up, float const* gate_up_bias,
-                   W const* down, float const* down_bias, float const* route_weights, void* h, float* out,
-                   std::int64_t slots, int active_bound, int F, bool gemv_path, cudaStream_t stream) const {
+                   float const* gate_up_scales, W const* down, float const* down_bias, float const* down_scales,
+                   float const* route_weights, void* h, float* out, std::int64_t slots, int active_bound, int F,
+                   bool gemv_path, cudaStream_t stream) const {
     int const H = shape_.hidden;
     if (gemv_path) {
       auto* hf = static_cast<float*>(h);
       dim3 const g1((F + expert::gemv_warps - 1) / expert::gemv_warps, active_bound);
       expert::gemv_gate_up_kernel<W, Act><<<g1, expert::gemv_warps * 32, 0, stream>>>(plan, x, gate_up, gate_up_bias,
-                                                                                      hf, H, F);
+                                                                                      gate_up_scales, hf, H, F);
       check_launch("the expert gate_up GEMV");
       dim3 const g2((H + expert::gemv_warps - 1) / expert::gemv_warps, active_bound);
-      expert::gemv_down_kernel<W><<<g2, expert::gemv_warps * 32, 0, stream>>>(plan, hf, down, down_bias, route_weights,
-                                                                              out, H, F);
+      expert::gemv_down_kernel<W><<<g2, expert::gemv_warps * 32, 0, stream>>>(plan, hf, down, down_bias, down_scales,
+                                                                              route_weights, out, H, F);
       check_launch("the expert down GEMV");
     } else {
       auto* h16 = static_cast<std::uint16_t*>(h);
       // Tiles: sum over experts of ceil(count / 64) <= S / 64 + (experts with any slot).
       auto const tiles = static_cast<unsigned>((slots + expert::mma_bm - 1) / expert::mma_bm + active_bound);
       dim3 const g1(tiles, (F + expert::mma_bn / 2 - 1) / (expert::mma_bn / 2));
-      expert::mma_gate_up_kernel<W, Act><<<g1, expert::mma_threads, 0, stream>>>(plan, x, gate_up, gate_up_bias, h16,
-                                                                                 H, F);
+      expert::mma_gate_up_kernel<W, Act><<<g1, expert::mma_threads, 0, stream>>>(plan, x, gate_up, gate_up_bias,
+                                                                                 gate_up_scales, h16, H, F);
       check_launch("the expert gate_up GEMM");
       dim3 const g2(tiles, (H + expert::mma_bn - 1) / expert::mma_bn);
-      expert::mma_down_kernel<W><<<g2, expert::mma_threads, 0, stream>>>(plan, h16, down, down_bias, route_weights,
-                                                                         out, H, F);
+      expert::mma_down_kernel<W><<<g2, expert::mma_threads, 0, stream>>>(plan, h16, down, down_bias, down_scales,
+                                                                         route_weights, out, H, F);
       check_launch("the expert down GEMM");
     }
   }
@@ -210,6 +216,10 @@ class moe {
                         aligned(w_.shared_down, 16)),
             where, "shared_intermediate = ", Fs, " needs 16-byte aligned shared_gate_up and shared_down");
     require(w_.shared_gate == nullptr || Fs > 0, where, "a shared gate without a shared expert");
+    require(device_format<W>::block_elems == 1 || (!w_.gate_up_scales && !w_.down_scales &&
+                                                   !w_.shared_gate_up_scales && !w_.shared_down_scales),
+            where, "per-channel scales are for int8 and fp8 codes; ", format::traits<W>::name,
+            " blocks carry their own");
     route::launch_topk_checks(E, C.top_k, C.groups, C.groups_kept, C.group_score_top);
   }
 
