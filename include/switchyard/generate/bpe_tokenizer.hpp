@@ -23,7 +23,7 @@
 #include "switchyard/generate/pretokenize.hpp"
 #include "switchyard/generate/unicode.hpp"
 #include "switchyard/io/gguf.hpp"
-#include "switchyard/io/safetensors.hpp"  // io::detail::parse_json_unique, read_text_file
+#include "switchyard/io/json.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
 namespace generate {

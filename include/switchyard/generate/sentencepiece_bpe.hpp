@@ -24,7 +24,7 @@
 #include "switchyard/core/error.hpp"
 #include "switchyard/generate/bpe_common.hpp"
 #include "switchyard/generate/unicode.hpp"
-#include "switchyard/io/safetensors.hpp"  // io::detail::parse_json_unique, read_text_file
+#include "switchyard/io/json.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
 namespace generate {

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "switchyard/core/error.hpp"
-#include "switchyard/io/safetensors.hpp"  // detail::parse_json_unique, read_text_file
+#include "switchyard/io/json.hpp"
 #include "switchyard/model/config.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN

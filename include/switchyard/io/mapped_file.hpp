@@ -28,7 +28,7 @@ class mapped_file {
     struct stat st {};
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
       ::close(fd);
-      detail::fail<format_error>("io::mapped_file", path_, ": not a regular file");
+      switchyard::detail::fail<format_error>("io::mapped_file", path_, ": not a regular file");
     }
     size_ = static_cast<std::size_t>(st.st_size);
     if (size_ > 0) {
@@ -36,7 +36,7 @@ class mapped_file {
       if (p == MAP_FAILED) {
         int const e = errno;
         ::close(fd);
-        detail::fail<format_error>("io::mapped_file", path_, ": mmap failed (", std::strerror(e), ")");
+        switchyard::detail::fail<format_error>("io::mapped_file", path_, ": mmap failed (", std::strerror(e), ")");
       }
       data_ = static_cast<std::byte const*>(p);
     }

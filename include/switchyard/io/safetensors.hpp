@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "switchyard/core/error.hpp"
+#include "switchyard/io/json.hpp"
 #include "switchyard/io/mapped_file.hpp"
 #include "switchyard/io/tensor_directory.hpp"
 #include "switchyard/io/tensor_entry.hpp"
@@ -49,39 +50,6 @@ inline bool safetensors_dtype(std::string_view s, dtype& out) {
       return true;
     }
   return false;
-}
-
-// Parses JSON, refusing duplicate keys at the top level (nlohmann keeps the last silently).
-inline nlohmann::json parse_json_unique(std::string_view text, std::string const& where_file) {
-  std::unordered_set<std::string> seen;
-  std::string duplicate;
-  auto cb = [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
-    if (ev == nlohmann::json::parse_event_t::key && depth == 1 && duplicate.empty()) {
-      auto const& k = parsed.get_ref<std::string const&>();
-      if (!seen.insert(k).second) duplicate = k;
-    }
-    return true;
-  };
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text.begin(), text.end(), cb);
-  } catch (nlohmann::json::exception const& e) {
-    switchyard::detail::fail<format_error>("io", where_file, ": invalid JSON (", e.what(), ")");
-  }
-  require<format_error>(duplicate.empty(), "io", where_file, ": duplicate key '", duplicate, "'");
-  return j;
-}
-
-inline std::string read_text_file(std::filesystem::path const& p, std::uint64_t max_bytes) {
-  std::ifstream f(p, std::ios::binary);
-  require<format_error>(static_cast<bool>(f), "io", p.string(), ": cannot open");
-  std::error_code ec;
-  auto const size = std::filesystem::file_size(p, ec);
-  require<format_error>(!ec && size <= max_bytes, "io", p.string(), ": larger than ", max_bytes, " bytes");
-  std::string s(size, '\0');
-  f.read(s.data(), static_cast<std::streamsize>(size));
-  require<format_error>(static_cast<std::uint64_t>(f.gcount()) == size, "io", p.string(), ": short read");
-  return s;
 }
 
 }  // namespace detail
