@@ -78,8 +78,19 @@ struct moe_buffers {
   float* shared_out; // [T, H]
 };
 
+namespace detail {
+template <class Router>
+consteval bool check_device_router() {
+  static_assert(requires { switchyard::route::topk_config{Router::config}; },
+                "switchyard::kernels::moe: the device layer takes routers built from a route::topk_config "
+                "(route::topk_router and the families in route/families.hpp); expert-choice routing is host-only");
+  return true;
+}
+}  // namespace detail
+
 template <class Router, class W, class Act = switchyard::expert::silu_glu>
 class moe {
+  static_assert(detail::check_device_router<Router>());
   static constexpr switchyard::route::topk_config C = Router::config;
   static_assert(check_device_format<W>());
   static_assert(C.top_k <= 32, "switchyard::kernels::moe: top_k <= 32 on the device");
