@@ -106,6 +106,37 @@ TEMPLATE_LIST_TEST_CASE("gemv and gemm agree on every row count around the switc
   }
 }
 
+// bf16 activations with rows longer than an 8-row activation tile fits in L1 (K > 2048): the GEMM
+// walks weight groups outermost (linear/host/gemm.hpp); K = 4200 also spans two k panels.
+TEMPLATE_LIST_TEST_CASE("bf16-activation GEMM with long rows matches a double reference", "[linear]", sy::test::all_isas) {
+  using Isa = TestType;
+  if (!sy::test::runnable<Isa>()) return;
+  sy::thread_pool pool(2);
+  std::int64_t const K = 4200, N = 37;
+  std::vector<float> wf(static_cast<std::size_t>(N * K));
+  sy::test::fill_normal<float>(wf, 0.0f, 0.05f);
+  std::vector<sy::format::bf16> w(wf.size());
+  for (std::size_t i = 0; i < w.size(); ++i) w[i] = sy::format::bf16(wf[i]);
+  sy::linear<sy::format::bf16> layer(sy::make_view<sy::format::bf16 const>(w.data(), N, K), {}, sy::activations::bf16);
+  for (std::int64_t T : {9, 21}) {
+    std::vector<float> x(static_cast<std::size_t>(T * K));
+    sy::test::fill_normal<float>(x);
+    sy::buffer<float> y(static_cast<std::size_t>(T * N));
+    sy::test::poison({y.data(), y.size()});
+    layer.template operator()<Isa>(sy::make_view<float const>(x.data(), T, K), y.view(T, N), pool);
+    std::vector<float> xr = x;
+    for (auto& v : xr) v = sy::format::bf16(v).to_float();
+    std::vector<float> want(static_cast<std::size_t>(T * N));
+    for (std::int64_t t = 0; t < T; ++t)
+      for (std::int64_t n = 0; n < N; ++n) {
+        double acc = 0;
+        for (std::int64_t k = 0; k < K; ++k) acc += double(xr[t * K + k]) * w[n * K + k].to_float();
+        want[t * N + n] = static_cast<float>(acc);
+      }
+    check_against(xr, w, {}, y.data(), want, T, K, N, std::string("bf16 activations, long rows ") + Isa::name);
+  }
+}
+
 TEST_CASE("linear rejects mismatched shapes with a clear message", "[linear]") {
   sy::buffer<float> w(6 * 4), x(2 * 5), y(2 * 6), b(5);
   CHECK_THROWS_WITH(sy::linear<float>(w.view(6, 4), b.view(5)),

@@ -40,34 +40,70 @@ template <simd::isa Isa, class Tile, class X, class W>
 void gemm_columns(X const* x, index_t ldx, W const* w, index_t ldw, float* y, index_t ldy, index_t T, index_t K,
                   index_t n0, index_t n1) {
   constexpr int R = gemm_tile_rows<Isa>, C = gemm_tile_cols;
-  // Rows in tiles of R, then the remainder as one tile.
-  auto row_tiles = [&]<int Rows>(index_t& t, index_t k0, index_t k1, bool first) {
-    for (; t + Rows <= T; t += Rows) {
-      index_t n = n0;
-      for (; n + C <= n1; n += C)
-        gemm_tile<Tile, Rows, C>(x + t * ldx, ldx, w + n * ldw, ldw, y + t * ldy + n, ldy, k0, k1, first);
-      for (; n < n1; ++n) gemm_tile<Tile, Rows, 1>(x + t * ldx, ldx, w + n * ldw, ldw, y + t * ldy + n, ldy, k0, k1, first);
+  constexpr index_t kc = Tile::k_panel;
+  // Every (row tile, weight group) pair of a k panel is one tile call; only the order differs,
+  // and with it what stays in L1. Activation tiles outermost keep an R-row activation tile in L1
+  // while the thread's weight rows stream from L2. When that tile is larger than L1 (bf16
+  // activations with K >= 4096: 8 x 8 KiB), weight groups go outermost instead: a group's rows
+  // (3 x 8 KiB) stay in L1 and serve every activation tile. Measured on Mixtral's expert shapes
+  // (bench/NOTES.md): 1.3x; on K = 2048 shapes the activation-outer order is faster. Each output
+  // sums its k panels in the same order either way, so results are identical bit for bit.
+  bool const weights_outer = index_t{R} * std::min(K, kc) * index_t{sizeof(X)} > (index_t{32} << 10);
+  // Tiles of `Rows` activation rows starting at row t, for the weight group at n.
+  auto tiles = [&]<int Rows, int Cols>(index_t& t, index_t t_end, index_t n, index_t k0, index_t k1, bool first) {
+    for (; t + Rows <= t_end; t += Rows)
+      gemm_tile<Tile, Rows, Cols>(x + t * ldx, ldx, w + n * ldw, ldw, y + t * ldy + n, ldy, k0, k1, first);
+  };
+  // All rows against one weight group: tiles of R, then the remaining T mod R rows as one tile
+  // of that height (each weight vector loaded once for all of them: an MoE expert's row count is
+  // rarely a multiple of R, and one-row tiles would reload the weights for every leftover row).
+  auto all_rows = [&]<int Cols>(index_t n, index_t k0, index_t k1, bool first) {
+    index_t t = 0;
+    tiles.template operator()<R, Cols>(t, T, n, k0, k1, first);
+    switch (T - t) {
+      case 7: if constexpr (R > 7) tiles.template operator()<7, Cols>(t, T, n, k0, k1, first); break;
+      case 6: if constexpr (R > 6) tiles.template operator()<6, Cols>(t, T, n, k0, k1, first); break;
+      case 5: if constexpr (R > 5) tiles.template operator()<5, Cols>(t, T, n, k0, k1, first); break;
+      case 4: if constexpr (R > 4) tiles.template operator()<4, Cols>(t, T, n, k0, k1, first); break;
+      case 3: tiles.template operator()<3, Cols>(t, T, n, k0, k1, first); break;
+      case 2: tiles.template operator()<2, Cols>(t, T, n, k0, k1, first); break;
+      default: break;
+    }
+    tiles.template operator()<1, Cols>(t, T, n, k0, k1, first);
+  };
+  // One activation tile [t, t + Rows) against every weight group of [n0, n1).
+  auto all_columns = [&]<int Rows>(index_t t, index_t k0, index_t k1, bool first) {
+    index_t n = n0;
+    for (; n + C <= n1; n += C) {
+      index_t tt = t;
+      tiles.template operator()<Rows, C>(tt, t + Rows, n, k0, k1, first);
+    }
+    for (; n < n1; ++n) {
+      index_t tt = t;
+      tiles.template operator()<Rows, 1>(tt, t + Rows, n, k0, k1, first);
     }
   };
-  constexpr index_t kc = Tile::k_panel;
   for (index_t k0 = 0; k0 < K || k0 == 0; k0 += kc) {
     index_t const k1 = std::min(K, k0 + kc);
     bool const first = k0 == 0;
-    index_t t = 0;
-    row_tiles.template operator()<R>(t, k0, k1, first);
-    // The remaining T mod R rows as one tile of that height: each weight vector is then loaded
-    // once for all of them (an MoE expert's row count is rarely a multiple of R, and one-row
-    // tiles would reload the weights for every leftover row).
-    switch (T - t) {
-      case 7: if constexpr (R > 7) row_tiles.template operator()<7>(t, k0, k1, first); break;
-      case 6: if constexpr (R > 6) row_tiles.template operator()<6>(t, k0, k1, first); break;
-      case 5: if constexpr (R > 5) row_tiles.template operator()<5>(t, k0, k1, first); break;
-      case 4: if constexpr (R > 4) row_tiles.template operator()<4>(t, k0, k1, first); break;
-      case 3: row_tiles.template operator()<3>(t, k0, k1, first); break;
-      case 2: row_tiles.template operator()<2>(t, k0, k1, first); break;
-      default: break;
+    if (weights_outer) {
+      index_t n = n0;
+      for (; n + C <= n1; n += C) all_rows.template operator()<C>(n, k0, k1, first);
+      for (; n < n1; ++n) all_rows.template operator()<1>(n, k0, k1, first);
+    } else {
+      index_t t = 0;
+      for (; t + R <= T; t += R) all_columns.template operator()<R>(t, k0, k1, first);
+      switch (T - t) {
+        case 7: if constexpr (R > 7) all_columns.template operator()<7>(t, k0, k1, first); break;
+        case 6: if constexpr (R > 6) all_columns.template operator()<6>(t, k0, k1, first); break;
+        case 5: if constexpr (R > 5) all_columns.template operator()<5>(t, k0, k1, first); break;
+        case 4: if constexpr (R > 4) all_columns.template operator()<4>(t, k0, k1, first); break;
+        case 3: all_columns.template operator()<3>(t, k0, k1, first); break;
+        case 2: all_columns.template operator()<2>(t, k0, k1, first); break;
+        case 1: all_columns.template operator()<1>(t, k0, k1, first); break;
+        default: break;
+      }
     }
-    row_tiles.template operator()<1>(t, k0, k1, first);
     if (K == 0) break;
   }
 }
