@@ -53,6 +53,19 @@ std::vector<W> quantize(std::vector<float> const& w, index_t rows, index_t cols)
   return q;
 }
 
+// The decode path's check: every element within `bound` times the largest |ref| of its row.
+void require_rows_close(std::vector<float> const& y, std::vector<float> const& ref, index_t T, index_t H, double bound) {
+  for (index_t t = 0; t < T; ++t) {
+    float m = 0.0f;
+    for (index_t i = 0; i < H; ++i) m = std::max(m, std::fabs(ref[static_cast<std::size_t>(t * H + i)]));
+    for (index_t i = 0; i < H; ++i) {
+      auto const at = static_cast<std::size_t>(t * H + i);
+      INFO("token " << t << " element " << i << ": device " << y[at] << ", host " << ref[at]);
+      REQUIRE(std::fabs(y[at] - ref[at]) <= bound * m);
+    }
+  }
+}
+
 double nmse(std::vector<float> const& y, std::vector<float> const& ref) {
   double num = 0, den = 0;
   for (std::size_t i = 0; i < y.size(); ++i) {
@@ -179,16 +192,7 @@ struct harness {
         bool const exact_path = path == moe_path::gemv || (path == moe_path::automatic && T * K <= 8 * c.E &&
                                                            (c.Fs == 0 || T <= 8));
         if (exact_path) {
-          double const bound = tol::moe_output(c.H, std::max(c.F, c.Fs), K + 1);
-          for (index_t t = 0; t < T; ++t) {
-            float m = 0.0f;
-            for (index_t i = 0; i < c.H; ++i) m = std::max(m, std::fabs(ref[static_cast<std::size_t>(t * c.H + i)]));
-            for (index_t i = 0; i < c.H; ++i) {
-              auto const at = static_cast<std::size_t>(t * c.H + i);
-              INFO("token " << t << " element " << i << ": device " << y[at] << ", host " << ref[at]);
-              REQUIRE(std::fabs(y[at] - ref[at]) <= bound * m);
-            }
-          }
+          require_rows_close(y, ref, T, c.H, tol::moe_output(c.H, std::max(c.F, c.Fs), K + 1));
         } else {
           REQUIRE(std::all_of(y.begin(), y.end(), [](float v) { return std::isfinite(v); }));
           REQUIRE(nmse(y, ref) <= tol::cuda_mma_nmse);
@@ -303,16 +307,7 @@ void check_scaled(index_t H, index_t F, index_t Fs, std::vector<index_t> const& 
       SWITCHYARD_CUDA_CHECK(cudaDeviceSynchronize());
       auto const y = dy.download();
       if (path == moe_path::gemv) {
-        double const bound = tol::moe_output(H, std::max(F, Fs), K + 1);
-        for (index_t t = 0; t < T; ++t) {
-          float m = 0.0f;
-          for (index_t i = 0; i < H; ++i) m = std::max(m, std::fabs(ref[static_cast<std::size_t>(t * H + i)]));
-          for (index_t i = 0; i < H; ++i) {
-            auto const at = static_cast<std::size_t>(t * H + i);
-            INFO("token " << t << " element " << i << ": device " << y[at] << ", host " << ref[at]);
-            REQUIRE(std::fabs(y[at] - ref[at]) <= bound * m);
-          }
-        }
+        require_rows_close(y, ref, T, H, tol::moe_output(H, std::max(F, Fs), K + 1));
       } else {
         REQUIRE(nmse(y, ref) <= tol::cuda_mma_nmse);
       }
