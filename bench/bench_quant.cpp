@@ -3,7 +3,7 @@
 // against the FMA peak. Limits measured in this same run. The GEMV cycles through enough weight
 // copies (>= 256 MiB, 8x this machine's L3) that every call streams its weights from memory.
 //
-//   bench_quant [gemv|gemm|all] [reps]
+//   bench_quant [gemv|target|gemm|all] [reps]   (target: the formats of issue 5's GEMV target only)
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -145,12 +145,18 @@ int main(int argc, char** argv) {
   int const reps = argc > 2 ? std::atoi(argv[2]) : 9;
   auto& all = sy::thread_pool::shared();
   sy::thread_pool one(1);
-  if (what == "all" || what == "gemv") {
+  if (what == "all" || what == "gemv" || what == "target") {
     double const bw1 = bench::read_bandwidth(one), bwn = bench::read_bandwidth(all);
     std::printf("GEMV, T = 1. read bandwidth %.1f GB/s (1 thread), %.1f GB/s (%d threads)\n", bw1 * 1e-9, bwn * 1e-9,
                 all.size());
     std::printf("%-24s %-12s %2s %9s %7s %7s %7s\n", "shape", "format", "th", "median_ms", "spread", "GB/s", "%bw");
     for (auto const& s : shapes) {
+      if (what == "target") {  // issue 5's 70% target: q8_0, q4_0 and int4 g128 (int8 activations)
+        gemv_row<fmt::q8_0>(s, one, all, bw1, bwn, reps);
+        gemv_row<fmt::q4_0>(s, one, all, bw1, bwn, reps, sy::activations::int8);
+        gemv_row<fmt::int4_sym<128>>(s, one, all, bw1, bwn, reps, sy::activations::int8);
+        continue;
+      }
       gemv_row<fmt::q8_0>(s, one, all, bw1, bwn, reps);
       gemv_row<fmt::q4_0>(s, one, all, bw1, bwn, reps);
       gemv_row<fmt::q4_K>(s, one, all, bw1, bwn, reps);

@@ -136,9 +136,9 @@ TEST_CASE("MoE layers run with experts in block formats", "[quant][moe]") {
 // int8 activations: x rounded per group of 32 to 8 bits. Against exact f32 on the same blocks,
 // the output's NMSE is about the activation rounding's (tolerance::int8_activations_nmse).
 template <class F>
-void check_int8_activations() {
+void check_int8_activations(index_t kblocks = 8) {
   constexpr int B = fmt::traits<F>::block_elems;
-  index_t const N = 53, K = 8 * B;
+  index_t const N = 53, K = kblocks * B;
   std::mt19937 g(9);
   std::normal_distribution<float> d(0.0f, 1.0f);
   std::vector<float> w(N * K);
@@ -155,15 +155,50 @@ void check_int8_activations() {
     exact(sy::make_view(static_cast<float const*>(x.data()), T, K), sy::make_view(want.data(), T, N), pool);
     double num = 0, den = 0;
     for (std::size_t i = 0; i < y.size(); ++i) num += (y[i] - want[i]) * double(y[i] - want[i]), den += double(want[i]) * want[i];
-    INFO(fmt::traits<F>::name << " T = " << T << ": NMSE " << num / den);
+    INFO(fmt::traits<F>::name << " B = " << B << " K = " << K << " T = " << T << ": NMSE " << num / den);
     CHECK(num / den < tol::int8_activations_nmse);
     CHECK(num / den > 0.0);  // the rounding is real: this path is not the f32 one
+    // Tight: the same products on the rounded activations in double (dequantized weights times
+    // xq dx). The kernels sum integers exactly, so they differ from it by f32 rounding only.
+    sy::host::int8_activations xa;
+    xa.quantize(sy::make_view(static_cast<float const*>(x.data()), T, K));
+    for (index_t t = 0; t < T; ++t)  // the rounding itself: absmax / 127 per 32, half to even
+      for (index_t grp = 0; grp < K / 32; ++grp) {
+        float amax = 0.0f;
+        for (index_t i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(x[t * K + grp * 32 + i]));
+        float const dx = amax / 127.0f;
+        REQUIRE(xa.scale[t * (K / 32) + grp] == dx);
+        std::int32_t sum = 0;
+        for (index_t i = 0; i < 32; ++i) {
+          auto const want_q = static_cast<std::int8_t>(std::nearbyint(x[t * K + grp * 32 + i] * (1.0f / dx)));
+          REQUIRE(xa.q[t * K + grp * 32 + i] == want_q);
+          sum += want_q;
+        }
+        REQUIRE(xa.sum[t * (K / 32) + grp] == sum);
+      }
+    for (index_t t = 0; t < T; ++t)
+      for (index_t n = 0; n < N; ++n) {
+        double ref = 0, mag = 0;
+        for (index_t k = 0; k < K; ++k) {
+          double const p = double(deq[n * K + k]) * xa.q[t * K + k] * xa.scale[t * (K / 32) + k / 32];
+          ref += p, mag += std::fabs(p);
+        }
+        INFO(fmt::traits<F>::name << " B = " << B << " K = " << K << " t = " << t << " n = " << n);
+        CHECK(std::fabs(y[t * N + n] - ref) <= tol::int8_activations_same_sums * mag);
+      }
   }
 }
 
 TEST_CASE("int8 activations on nibble formats stay within the activation rounding", "[quant][linear]") {
+  // Every kernel layout (linear/host/int8_gemv_avx512.hpp): quad (q4_0, groups of 32; K / 32 not
+  // a multiple of 4 leaves tail blocks), wide (groups of 128, 256), and the 128-bit path (64).
   check_int8_activations<fmt::q4_0>();
+  check_int8_activations<fmt::q4_0>(11);
+  check_int8_activations<fmt::int4_sym<32>>(7);
+  check_int8_activations<fmt::int4_asym<32>>(12);
   check_int8_activations<fmt::int4_sym<128>>();
+  check_int8_activations<fmt::int4_asym<128>>(5);
+  check_int8_activations<fmt::int4_sym<256>>(3);
   check_int8_activations<fmt::int4_asym<64>>();
 }
 

@@ -70,6 +70,8 @@ SWITCHYARD_FORCE_INLINE void q8_0_tile_avx512(float const* x, index_t ldx, forma
       x0[t] = _mm512_loadu_ps(x + t * ldx + kb * 32);
       x1[t] = _mm512_loadu_ps(x + t * ldx + kb * 32 + 16);
     }
+    if constexpr (R > 1)
+      for (int r = 0; r < R; ++r) prefetch_ahead<R>(rows[r], rows[1] - rows[0], kbs, kb);
     for (int r = 0; r < R; ++r) {
       format::q8_0 const& blk = rows[r][kb];
       __m512 const w0 = simd::avx512::load_as_f32(blk.q), w1 = simd::avx512::load_as_f32(blk.q + 16);

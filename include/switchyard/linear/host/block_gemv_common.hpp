@@ -37,6 +37,18 @@ struct nibble_format<format::int4_group<G, A>> : std::true_type {
 template <int T>
 inline constexpr int rows_at_once = T <= 2 ? 4 : (T <= 4 ? 2 : 1);
 
+// R rows of W read side by side are R short streams (a 4096-wide q4_0 row is 36 cache lines),
+// and the hardware prefetcher restarts on each: fetch 256 bytes ahead in every stream, past the
+// row's end into the same stream of the next pass (row r + R). kb: the block about to be read.
+// 256 bytes measured ahead of 1024 on the Mixtral down shape (int8-activation GEMV, 70-77% of
+// the read bandwidth against 54-74%).
+template <int R, class F>
+SWITCHYARD_FORCE_INLINE void prefetch_ahead(F const* row, index_t ldw, index_t kbs, index_t kb) {
+  constexpr index_t ahead = 256;
+  index_t const pos = kb * index_t{sizeof(F)} + ahead, len = kbs * index_t{sizeof(F)};
+  __builtin_prefetch(reinterpret_cast<char const*>(row) + pos + (pos >= len ? (R - 1) * ldw * index_t{sizeof(F)} : 0), 0, 3);
+}
+
 // f16 scale to f32: one instruction with F16C, else format::f16's portable conversion.
 SWITCHYARD_FORCE_INLINE float f16_scale(format::f16 h) noexcept {
 #if defined(__F16C__)

@@ -22,6 +22,7 @@
 #include "switchyard/core/thread_pool.hpp"
 #include "switchyard/linear/host/block_gemv_common.hpp"
 #include "switchyard/linear/host/gemv.hpp"
+#include "switchyard/linear/host/int8_gemv_avx512.hpp"
 
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(__AVX512F__)
 #include <immintrin.h>
@@ -48,6 +49,10 @@ struct int8_activations {
     for (index_t t = 0; t < rows; ++t)
       for (index_t g = 0; g < groups; ++g) {
         float const* xs = &x(t, g * int8_group);
+#if defined(SWITCHYARD_INT8_GEMV_ZMM)
+        detail::quantize_group_zmm(xs, q.data() + t * cols + g * int8_group, scale[static_cast<std::size_t>(t * groups + g)],
+                                   sum[static_cast<std::size_t>(t * groups + g)]);
+#else
         float amax = 0.0f;
         for (index_t i = 0; i < int8_group; ++i) amax = std::fmax(amax, std::fabs(xs[i]));
         float const d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
@@ -59,6 +64,7 @@ struct int8_activations {
         }
         scale[static_cast<std::size_t>(t * groups + g)] = d;
         sum[static_cast<std::size_t>(t * groups + g)] = s;
+#endif
       }
   }
 };
@@ -138,8 +144,42 @@ void int8_rows(int8_activations const& xa, F const* w, index_t ldw, index_t kbs,
 
 }  // namespace detail
 
+namespace detail {
+
+#if defined(SWITCHYARD_INT8_GEMV_ZMM)
+// Rows [n0, n1) through the 512-bit kernels (int8_gemv_avx512.hpp), R rows of W at a time.
+template <int T, class F>
+void int8_zmm_rows(int8_activations const& xa, int8_zmm_activations const& za, F const* w, index_t ldw, index_t kbs,
+                   float const* bias, float* y, index_t ldy, index_t n0, index_t n1) {
+  constexpr int8_zmm_layout layout = int8_zmm_layout_of<F>();
+  auto pass = [&]<int R>(index_t n) {
+    F const* rowp[R];
+    for (int r = 0; r < R; ++r) rowp[r] = w + (n + r) * ldw;
+    float out[R][T];
+    if constexpr (layout == int8_zmm_layout::wide)
+      int8_zmm_wide_rows<T, R>(rowp, ldw, kbs, xa.q.data(), xa.cols, za, out);
+    else
+      int8_zmm_quad_rows<T, R>(rowp, ldw, kbs, xa.q.data(), xa.scale.data(), xa.sum.data(), xa.cols, za, out);
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) y[t * ldy + n + r] = out[r][t] + (bias ? bias[n + r] : 0.0f);
+  };
+  // One row at a time keeps the weights one sequential stream, which the hardware prefetcher
+  // follows best; several rows at a time share each activation load, which pays once the
+  // activations' lane data outgrow L1 (K = 14336: ~28 KiB per token row) and would be re-read
+  // from L2 per row (bench/NOTES.md: R = 1 vs 4 on the Mixtral up and down shapes).
+  constexpr int R = rows_at_once<T>;
+  index_t n = n0;
+  if (za.bytes_per_row() * T > int8_zmm_l1_budget)
+    for (; n + R <= n1; n += R) pass.template operator()<R>(n);
+  for (; n < n1; ++n) pass.template operator()<1>(n);
+}
+#endif
+
+}  // namespace detail
+
 // y [T, N] = x [T, K] W^T (+ bias) for a nibble format W [N, K / B], T <= 8, activations rounded
-// to int8 per group of 32.
+// to int8 per group of 32. With AVX512-VNNI and BW, formats with a zmm layout (int4 groups of 128
+// and up, q4_0, int4 groups of 32) take the 512-bit kernels; others the 128-bit one.
 template <class F>
 void block_gemv_int8(matrix_view<float const> x, matrix_view<F const> w, float const* bias, matrix_view<float> y,
                      thread_pool& pool) {
@@ -149,6 +189,20 @@ void block_gemv_int8(matrix_view<float const> x, matrix_view<F const> w, float c
   int8_activations xa;
   xa.quantize(x);
   index_t const grain = std::max<index_t>(4, (64 * 1024) / std::max<index_t>(1, kbs * index_t{sizeof(F)}));
+#if defined(SWITCHYARD_INT8_GEMV_ZMM)
+  constexpr auto layout = detail::int8_zmm_layout_of<F>();
+  if constexpr (layout != detail::int8_zmm_layout::none) {
+    detail::int8_zmm_activations za;
+    za.build(layout, format::traits<F>::block_elems, detail::nibble_asymmetric<F>() ? 1 : 8, xa.rows, xa.cols, xa.q.data(), xa.scale.data(), xa.sum.data());
+    auto run = [&]<int Tc>() {
+      pool.parallel_for(0, N, grain, [&](index_t lo, index_t hi) {
+        detail::int8_zmm_rows<Tc>(xa, za, w.data(), w.stride(0), kbs, bias, y.data(), y.stride(0), lo, hi);
+      });
+    };
+    dispatch_rows(T, run);
+    return;
+  }
+#endif
   auto run = [&]<int Tc>() {
     pool.parallel_for(0, N, grain, [&](index_t lo, index_t hi) {
       detail::int8_rows<Tc>(xa, w.data(), w.stride(0), kbs, bias, y.data(), y.stride(0), lo, hi);

@@ -1,0 +1,305 @@
+#pragma once
+// The 512-bit VNNI GEMV for nibble formats (q4_0, int4 groups) against int8 activations: 64 code
+// bytes (128 weights) per step, two vpdpbusd per step, the per-group scales applied per int32
+// lane instead of per group.
+//
+// Why: the 128-bit form (int8_activations.hpp) spends ~50 instructions per 128 weights — four
+// 16-byte loads and nibble splits, eight vpdpbusd, and a convert + broadcast + FMA per group of 32
+// — which keeps one core below the memory bandwidth. Here the same 128 weights cost ~14:
+//
+//   wide layout (int4 groups of 128, 256, ...; B/2 a multiple of 64): a block's code bytes are
+//     contiguous, so one load gives 64 low nibbles (elements 0..63) and 64 high nibbles (elements
+//     B/2 ..): two vpdpbusd against the activations as stored. Lane l of a vpdpbusd holds 4
+//     products of one activation group, so the group scales become a vector of per-lane scales
+//     (dx of lane l), converted and multiplied once per step; the weight scale and zero point
+//     are applied once per block (zero point: d z sum_g dx_g sum(xq_g), precomputed per block).
+//   quad layout (q4_0, int4 groups of 32: 16 code bytes per block): four blocks per step. Their
+//     code bytes sit at a stride of 18 or 20 bytes, so two overlapping loads cover the 72 or 80
+//     bytes and one vpermt2w gathers the four 16-byte runs (and one vpermw the four f16 scales,
+//     expanded to the lanes of their block). The activations are stored rearranged to match:
+//     the four blocks' low halves, then their high halves, so lane 4b + j of both vpdpbusd
+//     belongs to block b and one int32 accumulator takes both. The zero point is subtracted in
+//     integers (z times the lane's sum of xq, precomputed) before the conversion.
+//
+// The activations' extra layout (per-lane scales and sums, the rearranged codes) is built once
+// per call, about 2 bytes per element of x.
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#include "switchyard/core/format/gguf.hpp"
+#include "switchyard/core/format/int4.hpp"
+#include "switchyard/core/tensor_view.hpp"
+#include "switchyard/linear/host/block_gemv_common.hpp"
+
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512F__)
+#include <immintrin.h>
+#define SWITCHYARD_INT8_GEMV_ZMM 1
+#endif
+
+SWITCHYARD_NAMESPACE_BEGIN
+namespace host {
+namespace detail {
+
+// Whether a nibble format's zero point varies per block (int4 asymmetric groups).
+template <class F>
+constexpr bool nibble_asymmetric() {
+  if constexpr (requires { F::asymmetric; }) return F::asymmetric;
+  else return false;
+}
+
+// Which zmm layout a nibble format takes (none: the 128-bit path serves it).
+enum class int8_zmm_layout { none, wide, quad };
+
+template <class F>
+constexpr int8_zmm_layout int8_zmm_layout_of() {
+  if constexpr (!nibble_format<F>::value) {
+    return int8_zmm_layout::none;
+  } else {
+    constexpr int H = format::traits<F>::block_elems / 2;
+    if constexpr (H % 64 == 0) return int8_zmm_layout::wide;
+    // Four 16-byte runs within 128 bytes, scales in the first 64 bytes (checked per format).
+    else if constexpr (H == 16 && (sizeof(F) == 18 || sizeof(F) == 20)) return int8_zmm_layout::quad;
+    else return int8_zmm_layout::none;
+  }
+}
+
+// Per-lane data of int8 activations for the zmm kernels, for one token row of K elements
+// (groups of 32, scales dx_g, sums s_g of the codes, all from int8_activations):
+//   wide: lane l covers elements 4l .. 4l+3;  dx[l] = dx_g(4l),  no codes copy.
+//         block_zsum[kb] = sum over the block's groups of dx_g s_g (for the zero point).
+//   quad: per chunk c of four 32-element blocks (128 elements), 16 lanes, lane 4b + j covering
+//         elements 32(4c+b) + 4j .. +3 and 32(4c+b) + 16 + 4j .. +3;  dx[lane] = dx of block
+//         4c+b;  zsum[lane] = zmul times the sum of the lane's 8 codes;  q holds the chunk's codes rearranged
+//         (low halves of the four blocks, then their high halves).  Blocks after the last full
+//         chunk are left to the per-block tail code (natural layout).
+struct int8_zmm_activations {
+  index_t lanes = 0, qcols = 0, blocks = 0;  // per token row
+  std::vector<std::int8_t> q;
+  std::vector<float> dx;
+  std::vector<std::int32_t> zsum;
+  std::vector<float> block_zsum;
+
+  // zmul: the quad layout's lane sums come premultiplied by a fixed zero point (8 for q4_0 and
+  // symmetric groups; 1 where the zero point varies per block and the kernel multiplies).
+  // Bytes a kernel reads per token row besides the weights (codes, lane scales, lane sums).
+  index_t bytes_per_row() const noexcept {
+    return (qcols > 0 ? qcols : 4 * lanes) + 4 * lanes + (zsum.empty() ? 0 : 4 * lanes);
+  }
+
+  void build(int8_zmm_layout layout, index_t B, std::int32_t zmul, index_t rows, index_t cols, std::int8_t const* xq,
+             float const* scale, std::int32_t const* sum) {
+    constexpr index_t G = 32;
+    index_t const groups = cols / G;
+    if (layout == int8_zmm_layout::wide) {
+      lanes = cols / 4, qcols = 0, blocks = cols / B;
+      dx.resize(static_cast<std::size_t>(rows * lanes));
+      block_zsum.resize(static_cast<std::size_t>(rows * blocks));
+      for (index_t t = 0; t < rows; ++t) {
+        for (index_t l = 0; l < lanes; ++l) dx[static_cast<std::size_t>(t * lanes + l)] = scale[t * groups + (4 * l) / G];
+        for (index_t kb = 0; kb < blocks; ++kb) {
+          float s = 0.0f;
+          for (index_t g = kb * (B / G); g < (kb + 1) * (B / G); ++g) s += scale[t * groups + g] * static_cast<float>(sum[t * groups + g]);
+          block_zsum[static_cast<std::size_t>(t * blocks + kb)] = s;
+        }
+      }
+    } else if (layout == int8_zmm_layout::quad) {
+      index_t const chunks = cols / 128;
+      lanes = 16 * chunks, qcols = 128 * chunks, blocks = 0;
+      q.resize(static_cast<std::size_t>(rows * qcols));
+      dx.resize(static_cast<std::size_t>(rows * lanes));
+      zsum.resize(static_cast<std::size_t>(rows * lanes));
+      for (index_t t = 0; t < rows; ++t)
+        for (index_t c = 0; c < chunks; ++c)
+          for (index_t b = 0; b < 4; ++b) {
+            std::int8_t const* src = xq + t * cols + (4 * c + b) * 32;
+            std::int8_t* dst = q.data() + t * qcols + c * 128;
+            for (index_t i = 0; i < 16; ++i) dst[16 * b + i] = src[i], dst[64 + 16 * b + i] = src[16 + i];
+            for (index_t j = 0; j < 4; ++j) {
+              std::int32_t s = 0;
+              for (index_t i = 0; i < 4; ++i) s += src[4 * j + i] + src[16 + 4 * j + i];
+              std::size_t const lane = static_cast<std::size_t>(t * lanes + 16 * c + 4 * b + j);
+              dx[lane] = scale[t * groups + 4 * c + b];
+              zsum[lane] = zmul * s;
+            }
+          }
+    }
+  }
+};
+
+#if defined(SWITCHYARD_INT8_GEMV_ZMM)
+// GCC 12's intrinsics pass _mm512_undefined_*() as the unused merge operand of their masked
+// builtins and -Wmaybe-uninitialized flags it at every inlining site; those operands are never
+// read. Quieted for the kernels (as in w8a8.hpp).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+// One group of 32 activations to int8: the operations of int8_activations::quantize's portable
+// loop, 16 lanes at a time (cvtps rounds half to even, as nearbyint does in the default rounding
+// mode), so codes, scale and sum are identical.
+SWITCHYARD_FORCE_INLINE void quantize_group_zmm(float const* xs, std::int8_t* dst, float& scale, std::int32_t& sum) {
+  __m512 const abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
+  __m512 const v0 = _mm512_loadu_ps(xs), v1 = _mm512_loadu_ps(xs + 16);
+  float const amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(v0, abs_mask), _mm512_and_ps(v1, abs_mask)));
+  float const d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+  __m512 const idv = _mm512_set1_ps(id);
+  __m512i const q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, idv)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, idv));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm512_cvtepi32_epi8(q0));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16), _mm512_cvtepi32_epi8(q1));
+  scale = d;
+  sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+}
+
+// Above this many bytes of activation data per call (int8_zmm_activations::bytes_per_row times
+// T), the kernels take several weight rows per pass (int8_activations.hpp).
+inline constexpr index_t int8_zmm_l1_budget = 16 * 1024;
+
+// Wide layout: rows [n0, n1) of W (blocks of B = 2H, H a multiple of 64), T token rows, R rows
+// of W per pass sharing the activation loads. Returns the dot products before the bias.
+template <int T, int R, class F>
+SWITCHYARD_FORCE_INLINE void int8_zmm_wide_rows(F const* const (&rowp)[R], index_t ldw, index_t kbs, std::int8_t const* xq,
+                                                index_t cols, int8_zmm_activations const& za, float (&out)[R][T]) {
+  constexpr int B = format::traits<F>::block_elems, H = B / 2;
+  __m512i const low = _mm512_set1_epi8(0x0F);
+  __m512 acc[R][T];
+  float corr[R][T] = {};
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+  for (index_t kb = 0; kb < kbs; ++kb) {
+    __m512 part[R][T];
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) part[r][t] = _mm512_setzero_ps();
+    if constexpr (R > 1)
+      for (int r = 0; r < R; ++r) prefetch_ahead<R>(rowp[r], ldw, kbs, kb);
+    for (int s = 0; s < H; s += 64) {
+      __m512i wlo[R], whi[R];
+      for (int r = 0; r < R; ++r) {
+        __m512i const v = _mm512_loadu_si512(nibble_format<F>::codes(rowp[r][kb]) + s);
+        wlo[r] = _mm512_and_si512(v, low);
+        whi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+      }
+      for (int t = 0; t < T; ++t) {
+        index_t const k = kb * B + s;
+        __m512i const xlo = _mm512_loadu_si512(xq + t * cols + k), xhi = _mm512_loadu_si512(xq + t * cols + k + H);
+        __m512 const dlo = _mm512_loadu_ps(za.dx.data() + t * za.lanes + k / 4);
+        __m512 const dhi = _mm512_loadu_ps(za.dx.data() + t * za.lanes + (k + H) / 4);
+        for (int r = 0; r < R; ++r) {
+          __m512i const ilo = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wlo[r], xlo);
+          __m512i const ihi = _mm512_dpbusd_epi32(_mm512_setzero_si512(), whi[r], xhi);
+          part[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ilo), dlo, part[r][t]);
+          part[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ihi), dhi, part[r][t]);
+        }
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      F const& blk = rowp[r][kb];
+      float const d = f16_scale(nibble_format<F>::scale(blk));
+      float const dz = d * static_cast<float>(nibble_format<F>::zero(blk));
+      __m512 const dv = _mm512_set1_ps(d);
+      for (int t = 0; t < T; ++t) {
+        acc[r][t] = _mm512_fmadd_ps(part[r][t], dv, acc[r][t]);
+        corr[r][t] += dz * za.block_zsum[static_cast<std::size_t>(t * za.blocks + kb)];
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) out[r][t] = _mm512_reduce_add_ps(acc[r][t]) - corr[r][t];
+}
+
+// Word indices for the quad layout: the four blocks' 16 code bytes (vpermt2w over the loads at
+// byte 0 and byte 4S - 64 of the four blocks), their f16 scales and their zero-point words, each
+// repeated over the block's four lanes.
+template <class F>
+struct int8_quad_index {
+  static constexpr int S = static_cast<int>(sizeof(F)) / 2;  // words per block
+  static constexpr int header = sizeof(F) == 18 ? 1 : 2;     // words before the codes
+  static __m512i codes() {
+    alignas(64) std::int16_t idx[32];
+    for (int o = 0; o < 32; ++o) {
+      int const w = (o / 8) * S + header + o % 8;
+      idx[o] = static_cast<std::int16_t>(w < 32 ? w : 32 + (w - (4 * S - 32)));  // b starts at word 4S - 32
+    }
+    return _mm512_load_si512(idx);
+  }
+  static __m512i lanes(int word) {  // word `word` of each block, for lanes 4b .. 4b+3 (low 256 bits)
+    alignas(64) std::int16_t idx[32] = {};
+    for (int o = 0; o < 16; ++o) idx[o] = static_cast<std::int16_t>((o / 4) * S + word);
+    return _mm512_load_si512(idx);
+  }
+};
+
+// Quad layout: q4_0 and int4 groups of 32; chunks of four blocks, then the tail blocks one at a
+// time in the natural layout.
+template <int T, int R, class F>
+SWITCHYARD_FORCE_INLINE void int8_zmm_quad_rows(F const* const (&rowp)[R], index_t ldw, index_t kbs, std::int8_t const* xq,
+                                                float const* xscale, std::int32_t const* xsum, index_t cols,
+                                                int8_zmm_activations const& za, float (&out)[R][T]) {
+  static_assert(offsetof(F, qs) == (sizeof(F) == 18 ? 2 : 4), "quad layout: codes after the header");
+  using Idx = int8_quad_index<F>;
+  constexpr bool asym = nibble_asymmetric<F>();
+  constexpr int S = static_cast<int>(sizeof(F));
+  __m512i const low = _mm512_set1_epi8(0x0F);
+  __m512i const cidx = Idx::codes(), sidx = Idx::lanes(0);
+  [[maybe_unused]] __m512i const zidx = Idx::lanes(1);
+  __m512 acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+  index_t const chunks = kbs / 4;
+  for (index_t c = 0; c < chunks; ++c) {
+    __m512i wlo[R], whi[R];
+    __m512 dw[R];
+    [[maybe_unused]] __m512i zw[R];
+    for (int r = 0; r < R; ++r) {
+      if constexpr (R > 1) prefetch_ahead<R>(rowp[r], ldw, kbs, 4 * c);
+      auto const* p = reinterpret_cast<std::uint8_t const*>(rowp[r] + 4 * c);
+      __m512i const a = _mm512_loadu_si512(p), b = _mm512_loadu_si512(p + 4 * S - 64);
+      __m512i const v = _mm512_permutex2var_epi16(a, cidx, b);  // (four 128-bit inserts: ~5% slower)
+      wlo[r] = _mm512_and_si512(v, low);
+      whi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+      dw[r] = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(sidx, a)));
+      if constexpr (asym)
+        zw[r] = _mm512_and_si512(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(_mm512_permutexvar_epi16(zidx, a))),
+                                 _mm512_set1_epi32(0xFF));  // z, not the pad byte above it
+    }
+    for (int t = 0; t < T; ++t) {
+      std::int8_t const* x = za.q.data() + t * za.qcols + c * 128;
+      __m512i const xlo = _mm512_loadu_si512(x), xhi = _mm512_loadu_si512(x + 64);
+      __m512i const zs = _mm512_loadu_si512(za.zsum.data() + t * za.lanes + 16 * c);
+      __m512 const dx = _mm512_loadu_ps(za.dx.data() + t * za.lanes + 16 * c);
+      for (int r = 0; r < R; ++r) {
+        __m512i isum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), wlo[r], xlo), whi[r], xhi);
+        if constexpr (asym) isum = _mm512_sub_epi32(isum, _mm512_mullo_epi32(zw[r], zs));
+        else isum = _mm512_sub_epi32(isum, zs);  // 8 sum(xq), premultiplied
+        acc[r][t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(isum), dx), dw[r], acc[r][t]);
+      }
+    }
+  }
+  index_t const groups = cols / 32;
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) {
+      float res = _mm512_reduce_add_ps(acc[r][t]);
+      for (index_t kb = 4 * chunks; kb < kbs; ++kb) {  // tail blocks: K not a multiple of 128
+        F const& blk = rowp[r][kb];
+        std::uint8_t const* qs = nibble_format<F>::codes(blk);
+        std::int8_t const* x = xq + t * cols + kb * 32;
+        std::int32_t isum = 0;
+        for (int i = 0; i < 16; ++i) isum += (qs[i] & 0x0F) * x[i] + (qs[i] >> 4) * x[16 + i];
+        isum -= nibble_format<F>::zero(blk) * xsum[t * groups + kb];
+        res += static_cast<float>(isum) * xscale[t * groups + kb] * f16_scale(nibble_format<F>::scale(blk));
+      }
+      out[r][t] = res;
+    }
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif  // SWITCHYARD_INT8_GEMV_ZMM
+
+}  // namespace detail
+}  // namespace host
+SWITCHYARD_NAMESPACE_END
