@@ -12,6 +12,7 @@
 //                                                 prints "median_s min_s max_s checksum"
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -29,6 +30,10 @@ using bf16 = sy::format::bf16;
 namespace {
 
 sy::activations g_activations = sy::activations::f32;
+// SWITCHYARD_SUMMATION=fastest in the environment: the experts' linears may take kernels whose
+// summation order depends on the row count (sy::summation::fastest; bf16 activations: the
+// outer-product GEMM). Default: batch-invariant, the MoE layer's deterministic mode.
+sy::summation g_summation = sy::summation::batch_invariant;
 
 struct shape {
   char const* name;
@@ -73,7 +78,7 @@ void with_layer(model const& m, F&& f) {
     return sy::tensor_view<bf16 const, sy::dextents<3>>(p, sy::dextents<3>(a, b, c));
   };
   bank const experts(t3(m.gate_up.data(), m.s.E, 2 * m.s.F, m.s.H), t3(m.down.data(), m.s.E, m.s.H, m.s.F), {}, {},
-                     g_activations);
+                     g_activations, g_summation);
   auto gate = sy::make_view<float const>(m.gate.data(), m.s.E, m.s.H);
   std::string const n = m.s.name;
   if (n == "mixtral") {
@@ -85,7 +90,7 @@ void with_layer(model const& m, F&& f) {
   } else {
     sy::expert::moe<sy::route::deepseek_v3<6, 8, 4, true>, bank> layer(gate, experts);
     layer.set_shared(bank(t3(m.shared_gate_up.data(), 1, 2 * m.s.shared_F, m.s.H), t3(m.shared_down.data(), 1, m.s.H, m.s.shared_F),
-                          {}, {}, g_activations));
+                          {}, {}, g_activations, g_summation));
     f(layer);
   }
 }
@@ -144,6 +149,8 @@ int raw_mode(char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (char const* e = std::getenv("SWITCHYARD_SUMMATION"); e && std::strcmp(e, "fastest") == 0)
+    g_summation = sy::summation::fastest;
   if ((argc == 5 || argc == 6) && std::strcmp(argv[1], "--raw") == 0) {
     if (argc == 6 && std::strcmp(argv[5], "bf16") == 0) g_activations = sy::activations::bf16;
     return raw_mode(argv);
@@ -165,9 +172,10 @@ int main(int argc, char** argv) {
   double const peak = bf16_peak > 0 ? bf16_peak : bench::fma_peak(pool);
   std::printf("cpu: %s; kernels: %s; threads: %d\n", sy::detect_cpu_features().describe().c_str(), sy::simd::native::name,
               pool.size());
-  std::printf("measured: read bandwidth %.2f GB/s, %s peak %.2f GFLOP/s; activations %s\n\n", bw / 1e9,
+  std::printf("measured: read bandwidth %.2f GB/s, %s peak %.2f GFLOP/s; activations %s; summation %s\n\n", bw / 1e9,
               bf16_peak > 0 ? "bf16 dot (vdpbf16ps)" : "f32 FMA", peak / 1e9,
-              g_activations == sy::activations::bf16 ? "bf16" : "f32");
+              g_activations == sy::activations::bf16 ? "bf16" : "f32",
+              g_summation == sy::summation::fastest ? "fastest" : "batch-invariant");
   for (auto const& s : shapes) {
     if (!only.empty() && only != s.name) continue;
     model m(s);

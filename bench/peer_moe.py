@@ -9,6 +9,8 @@ PyTorch (bf16 activations and weights: the module's native dtype), same thread c
     .venv/bin/python bench/peer_moe.py build/release/bench/bench_moe [rounds] [family ...]
 
 SWITCHYARD_ACTIVATIONS=bf16 runs switchyard with activations rounded to bf16, as the module's.
+SWITCHYARD_SUMMATION=fastest (passed through to bench_moe) lets prefill take kernels whose
+summation order depends on the row count, as PyTorch's do (switchyard's default is batch-invariant).
 """
 import os
 import statistics
@@ -49,7 +51,8 @@ def main():
     threads = int(os.environ.get("SWITCHYARD_NUM_THREADS", os.cpu_count()))
     torch.set_num_threads(threads)
     print(f"threads {threads}, torch {torch.__version__}, rounds {rounds}; median over rounds, spread = (max-min)/median; "
-          f"switchyard activations {os.environ.get('SWITCHYARD_ACTIVATIONS', 'f32')}")
+          f"switchyard activations {os.environ.get('SWITCHYARD_ACTIVATIONS', 'f32')}, "
+          f"summation {os.environ.get('SWITCHYARD_SUMMATION', 'batch-invariant')}")
     g = torch.Generator().manual_seed(3)
     for fam in fams:
         h, f, e, k, ts = FAMILIES[fam]

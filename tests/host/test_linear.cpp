@@ -38,7 +38,8 @@ void check_against(std::vector<float> const& x, std::vector<W> const& w, std::ve
 }
 
 template <class Isa, class W>
-void run_case(sy::test::reference_file const& ref, std::string const& c, sy::thread_pool& pool, sy::activations act) {
+void run_case(sy::test::reference_file const& ref, std::string const& c, sy::thread_pool& pool, sy::activations act,
+              sy::summation sum = sy::summation::batch_invariant) {
   auto const xt = ref.get(c + ".x");
   auto const T = xt.shape[0], K = xt.shape[1];
   auto const x = xt.as<float>();
@@ -52,7 +53,7 @@ void run_case(sy::test::reference_file const& ref, std::string const& c, sy::thr
   sy::buffer<float> y(static_cast<std::size_t>(T * N));
   sy::test::poison({y.data(), y.size()});
   sy::vector_view<float const> bv = bias.empty() ? sy::vector_view<float const>() : sy::make_view(bias.data(), N);
-  sy::linear<W> layer(sy::make_view(w.data(), N, K), bv, act);
+  sy::linear<W> layer(sy::make_view(w.data(), N, K), bv, act, sum);
   CHECK(layer.in_features() == K);
   CHECK(layer.out_features() == N);
   layer.template operator()<Isa>(sy::make_view(x.data(), T, K), y.view(T, N), pool);
@@ -60,7 +61,9 @@ void run_case(sy::test::reference_file const& ref, std::string const& c, sy::thr
   std::vector<float> xr = x;
   if (rounded)
     for (auto& v : xr) v = sy::format::bf16(v).to_float();
-  check_against(xr, w, bias, y.data(), want, T, K, N, c + " " + Isa::name + (rounded ? " (bf16 activations)" : ""));
+  check_against(xr, w, bias, y.data(), want, T, K, N,
+                c + " " + Isa::name + (rounded ? " (bf16 activations)" : "") +
+                    (sum == sy::summation::fastest ? " (summation::fastest)" : ""));
 }
 
 }  // namespace
@@ -74,8 +77,12 @@ TEMPLATE_LIST_TEST_CASE("linear matches torch", "[linear]", sy::test::all_isas) 
   for (int i = 0; ref.contains("case" + std::to_string(i) + ".x"); ++i, ++cases) {
     std::string const c = "case" + std::to_string(i);
     for (auto act : {sy::activations::f32, sy::activations::bf16}) {
-      if (ref.get(c + ".weight").dtype == "BF16") run_case<Isa, sy::format::bf16>(ref, c, pool, act);
-      else run_case<Isa, float>(ref, c, pool, act);
+      if (ref.get(c + ".weight").dtype == "BF16") {
+        run_case<Isa, sy::format::bf16>(ref, c, pool, act);
+        run_case<Isa, sy::format::bf16>(ref, c, pool, act, sy::summation::fastest);
+      } else {
+        run_case<Isa, float>(ref, c, pool, act);
+      }
     }
   }
   CHECK(cases >= 9);
@@ -134,6 +141,54 @@ TEMPLATE_LIST_TEST_CASE("bf16-activation GEMM with long rows matches a double re
         want[t * N + n] = static_cast<float>(acc);
       }
     check_against(xr, w, {}, y.data(), want, T, K, N, std::string("bf16 activations, long rows ") + Isa::name);
+  }
+}
+
+// summation::fastest: bf16 activations x bf16 weights in prefill take the outer-product GEMM
+// (linear/host/bf16_outer_gemm.hpp) where AVX512-BF16 exists. Shapes cover its edges: token
+// counts around its 16- and 32-token tiles, weight rows that leave 1 and 7 after the 12-row
+// tiles, K = 4200 spanning several k panels (accumulators stored and reloaded), odd K (the
+// batch-invariant tile serves it), and a bias. Then: a row's result does not depend on the other
+// rows of its call (its lane and tile), bit for bit.
+TEST_CASE("bf16 outer-product GEMM (summation::fastest) matches a double reference", "[linear]") {
+  sy::thread_pool pool(2);
+  for (std::int64_t const K : {4200, 96, 75}) {
+    for (std::int64_t const N : {37, 31}) {
+      std::vector<float> wf(static_cast<std::size_t>(N * K)), bias(static_cast<std::size_t>(N));
+      sy::test::fill_normal<float>(wf, 0.0f, 0.05f);
+      sy::test::fill_normal<float>(bias);
+      std::vector<sy::format::bf16> w(wf.size());
+      for (std::size_t i = 0; i < w.size(); ++i) w[i] = sy::format::bf16(wf[i]);
+      sy::linear<sy::format::bf16> layer(sy::make_view<sy::format::bf16 const>(w.data(), N, K), sy::make_view<float const>(bias.data(), N),
+                                         sy::activations::bf16, sy::summation::fastest);
+      std::vector<float> first_rows, rows9;  // x and y of rows 0..8 in the first call (T = 50)
+      for (std::int64_t T : {50, 9, 16, 17, 33}) {
+        std::vector<float> x(static_cast<std::size_t>(T * K));
+        sy::test::fill_normal<float>(x);
+        if (!first_rows.empty())  // the same first 9 rows in every call
+          std::copy(first_rows.begin(), first_rows.end(), x.begin());
+        else
+          first_rows.assign(x.begin(), x.begin() + 9 * K);
+        sy::buffer<float> y(static_cast<std::size_t>(T * N));
+        sy::test::poison({y.data(), y.size()});
+        layer(sy::make_view<float const>(x.data(), T, K), y.view(T, N), pool);
+        std::vector<float> xr = x;
+        for (auto& v : xr) v = sy::format::bf16(v).to_float();
+        std::vector<float> want(static_cast<std::size_t>(T * N));
+        for (std::int64_t t = 0; t < T; ++t)
+          for (std::int64_t n = 0; n < N; ++n) {
+            double acc = bias[n];
+            for (std::int64_t k = 0; k < K; ++k) acc += double(xr[t * K + k]) * w[n * K + k].to_float();
+            want[t * N + n] = static_cast<float>(acc);
+          }
+        check_against(xr, w, bias, y.data(), want, T, K, N, "bf16 outer-product GEMM, K = " + std::to_string(K));
+        if (T == 50) rows9.assign(y.data(), y.data() + 9 * N);
+        for (std::int64_t i = 0; i < 9 * N; ++i) {
+          INFO("T = " << T << " K = " << K << " N = " << N << ": element " << i << " of the shared first rows");
+          REQUIRE(y.data()[i] == rows9[static_cast<std::size_t>(i)]);
+        }
+      }
+    }
   }
 }
 

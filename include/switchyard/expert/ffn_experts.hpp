@@ -26,8 +26,8 @@ class ffn_experts {
   // up [E, F, H], down [E, H, F]; for a block format the last dimension counts blocks
   // (up [E, F, H / B], down [E, H, F / B]).
   ffn_experts(tensor_view<W const, dextents<3>> up, tensor_view<W const, dextents<3>> down,
-              activations act = activations::f32)
-      : up_(up), down_(down), act_(act) {
+              activations act = activations::f32, summation sum = summation::batch_invariant)
+      : up_(up), down_(down), act_(act), sum_(sum) {
     char const* where = "expert::ffn_experts";
     require(down.extent(0) == up.extent(0) && down.extent(1) == up.extent(2) * B && down.extent(2) * B == up.extent(1),
             where, "down must be [", up.extent(0), ", ", up.extent(2) * B, ", ", up.extent(1) / B, "], got [",
@@ -44,17 +44,18 @@ class ffn_experts {
   void run(index_t e, matrix_view<float const> x, matrix_view<float> h, matrix_view<float> y, thread_pool& pool) const {
     index_t const H = hidden(), F = intermediate(), n = x.extent(0);
     matrix_view<float> hf(h.data(), dextents<2>(n, F), strides<2>{{h.stride(0), 1}});
-    linear<W>{make_view(up_.data() + e * F * (H / B), F, H / B), {}, act_}(x, hf, pool);
+    linear<W>{make_view(up_.data() + e * F * (H / B), F, H / B), {}, act_, sum_}(x, hf, pool);
     detail::for_each_element(hf, n, F, pool, [](float* row, index_t i0, index_t i1) {
       for (index_t i = i0; i < i1; ++i) row[i] = Act::apply(row[i]);
     });
-    linear<W>{make_view(down_.data() + e * H * (F / B), H, F / B), {}, act_}(matrix_view<float const>(hf), y, pool);
+    linear<W>{make_view(down_.data() + e * H * (F / B), H, F / B), {}, act_, sum_}(matrix_view<float const>(hf), y, pool);
   }
 
  private:
   tensor_view<W const, dextents<3>> up_;
   tensor_view<W const, dextents<3>> down_;
   activations act_;
+  summation sum_;
 };
 
 }  // namespace expert

@@ -32,8 +32,8 @@ class glu_experts {
   // gate_up [E, 2F, H / B], down [E, H, F / B].
   glu_experts(tensor_view<W const, dextents<3>> gate_up, tensor_view<W const, dextents<3>> down,
               matrix_view<float const> gate_up_bias = {}, matrix_view<float const> down_bias = {},
-              activations act = activations::f32)
-      : gate_up_(gate_up), down_(down), gate_up_bias_(gate_up_bias), down_bias_(down_bias), act_(act) {
+              activations act = activations::f32, summation sum = summation::batch_invariant)
+      : gate_up_(gate_up), down_(down), gate_up_bias_(gate_up_bias), down_bias_(down_bias), act_(act), sum_(sum) {
     char const* where = "expert::glu_experts";
     require(gate_up.extent(1) % 2 == 0, where, "gate_up has ", gate_up.extent(1), " rows per expert; need 2 x intermediate");
     require(down.extent(0) == gate_up.extent(0), where, "gate_up has ", gate_up.extent(0), " experts but down has ",
@@ -59,9 +59,9 @@ class glu_experts {
   void run(index_t e, matrix_view<float const> x, matrix_view<float> h, matrix_view<float> y, thread_pool& pool) const {
     index_t const H = hidden(), F = intermediate(), n = x.extent(0);
     linear<W> const gate_up(make_view(gate_up_.data() + e * 2 * F * (H / B), 2 * F, H / B),
-                            gate_up_bias_.data() ? make_view(gate_up_bias_.row(e), 2 * F) : vector_view<float const>{}, act_);
+                            gate_up_bias_.data() ? make_view(gate_up_bias_.row(e), 2 * F) : vector_view<float const>{}, act_, sum_);
     linear<W> const down(make_view(down_.data() + e * H * (F / B), H, F / B),
-                         down_bias_.data() ? make_view(down_bias_.row(e), H) : vector_view<float const>{}, act_);
+                         down_bias_.data() ? make_view(down_bias_.row(e), H) : vector_view<float const>{}, act_, sum_);
     gate_up(x, h, pool);  // gate and up in one pass over x: one [2F, H] projection
     // act(gate) * up into the gate half, split over the pool as (row, column) ranges so that a
     // single decode row with a wide F is split too.
@@ -76,6 +76,7 @@ class glu_experts {
   tensor_view<W const, dextents<3>> down_;
   matrix_view<float const> gate_up_bias_, down_bias_;
   activations act_;
+  summation sum_;
 };
 
 }  // namespace expert

@@ -27,6 +27,15 @@ SWITCHYARD_NAMESPACE_BEGIN
 // 32 so the products become integer dot products (VNNI); see linear/host/int8_activations.hpp.
 enum class activations { f32, bf16, int8 };
 
+// Whether a row's result may depend on how many rows share the call.
+// batch_invariant (the default): one summation order for every row count, so a token's output
+// does not depend on its batch (the MoE layer's deterministic mode rests on it).
+// fastest: prefill may take kernels with another order -- today the outer-product GEMM for bf16
+// activations x bf16 weights with AVX512-BF16 (linear/host/bf16_outer_gemm.hpp, 1.4-1.9x the
+// batch-invariant tile on Mixtral's expert shapes); results then differ from the decode path's in
+// the last bits, within the same tolerances.
+enum class summation { batch_invariant, fastest };
+
 template <class W>
 class linear {
   static_assert(check_format<W>());
@@ -38,8 +47,8 @@ class linear {
   // weight [out, in] with contiguous rows; bias [out] or empty. For a block format (q4_0, q4_K,
   // int4 groups, ...) the view holds blocks: [out, in / block_elems].
   explicit linear(matrix_view<W const> weight, vector_view<float const> bias = {},
-                  activations act = activations::f32)
-      : weight_(weight), bias_(bias), act_(act) {
+                  activations act = activations::f32, summation sum = summation::batch_invariant)
+      : weight_(weight), bias_(bias), act_(act), sum_(sum) {
     require(weight.stride(1) == 1, "linear", "weight rows must be contiguous (stride(1) == 1), got stride ",
             weight.stride(1));
     require(bias.data() == nullptr || (bias.extent(0) == weight.extent(0) && bias.stride(0) == 1), "linear",
@@ -59,6 +68,7 @@ class linear {
   index_t out_features() const noexcept { return weight_.extent(0); }
   matrix_view<W const> weight() const noexcept { return weight_; }
   activations activation_format() const noexcept { return act_; }
+  summation summation_order() const noexcept { return sum_; }
 
   // x [T, in] -> y [T, out]; y must not overlap x.
   template <simd::isa Isa = simd::native>
@@ -79,7 +89,7 @@ class linear {
       if (x.extent(0) <= host::gemv_max_rows) host::block_gemv<Isa>(x, weight_, b, y, pool);
       else host::block_gemm<Isa>(x, weight_, b, y, pool);
       return;
-    } else if (act_ == activations::bf16) host::gemm_bf16_activations<Isa>(x, weight_, b, y, pool);
+    } else if (act_ == activations::bf16) host::gemm_bf16_activations<Isa>(x, weight_, b, y, pool, sum_ == summation::fastest);
     else if (x.extent(0) <= host::gemv_max_rows) host::gemv<Isa>(x, weight_, b, y, pool);
     else host::gemm<Isa>(x, weight_, b, y, pool);
   }
@@ -88,6 +98,7 @@ class linear {
   matrix_view<W const> weight_;
   vector_view<float const> bias_;
   activations act_;
+  summation sum_;
 };
 
 SWITCHYARD_NAMESPACE_END

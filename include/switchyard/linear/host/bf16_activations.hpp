@@ -16,6 +16,7 @@
 
 #include "switchyard/core/format/bf16.hpp"
 #include "switchyard/detail/madd.hpp"
+#include "switchyard/linear/host/bf16_outer_gemm.hpp"
 #include "switchyard/linear/host/gemm.hpp"
 #include "switchyard/linear/host/gemv.hpp"
 
@@ -82,12 +83,28 @@ std::vector<T>& activation_scratch(std::size_t n) {
 }  // namespace detail
 
 // y = round_bf16(x) W^T (+ bias), any row count: the GEMV blocking for decode rows, the GEMM's
-// above, one tile kernel for both (so a row's result does not depend on the row count).
+// above, one tile kernel for both (so a row's result does not depend on the row count). With
+// row_count_free_order (summation::fastest), prefill rows of bf16 weights take the outer-product
+// GEMM instead (bf16_outer_gemm.hpp), whose order differs from the decode tile's.
 template <simd::isa Isa = simd::native, class W>
 void gemm_bf16_activations(matrix_view<float const> x, matrix_view<W const> w, float const* bias, matrix_view<float> y,
-                           thread_pool& pool) {
+                           thread_pool& pool, bool row_count_free_order = false) {
   index_t const T = x.extent(0), K = x.extent(1);
   if (T == 0 || w.extent(0) == 0) return;
+#if defined(SWITCHYARD_BF16_OUTER_GEMM)
+  if constexpr (std::is_same_v<Isa, simd::avx512> && std::is_same_v<W, format::bf16>) {
+    // One 32-bit load per weight pair: K even and 4-byte aligned rows.
+    bool const pairs_aligned = K % 2 == 0 && w.stride(0) % 2 == 0 && reinterpret_cast<std::uintptr_t>(w.data()) % 4 == 0;
+    if (row_count_free_order && T > gemv_max_rows && pairs_aligned) {
+      index_t const Tp = (T + 15) / 16 * 16;
+      auto& pack = detail::activation_scratch<std::uint32_t>(static_cast<std::size_t>(Tp * (K / 2)));
+      detail::bf16_outer_gemm(x, w, bias, y, pack.data(), pool);
+      return;
+    }
+  }
+#else
+  (void)row_count_free_order;
+#endif
 #if SWITCHYARD_HAS_AVX512BF16
   if constexpr (std::is_same_v<Isa, simd::avx512> && std::is_same_v<W, format::bf16>) {
     auto& xb = detail::activation_scratch<format::bf16>(static_cast<std::size_t>(T * K));
