@@ -26,7 +26,7 @@ from transformers.models.mixtral.modeling_mixtral import MixtralSparseMoeBlock
 from transformers.models.qwen3_moe.modeling_qwen3_moe import Qwen3MoeSparseMoeBlock
 
 FAMILIES = {
-    "mixtral": (4096, 14336, 8, 2, [1, 16, 128]),
+    "mixtral": (4096, 14336, 8, 2, [1, 16, 128, 512]),
     "qwen3": (2048, 768, 128, 8, [1, 16, 128, 512]),
     "deepseek": (2048, 1024, 64, 6, [1, 16, 128, 512]),
 }

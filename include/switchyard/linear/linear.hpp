@@ -31,9 +31,9 @@ enum class activations { f32, bf16, int8 };
 // batch_invariant (the default): one summation order for every row count, so a token's output
 // does not depend on its batch (the MoE layer's deterministic mode rests on it).
 // fastest: prefill may take kernels with another order -- today the outer-product GEMM for bf16
-// activations x bf16 weights with AVX512-BF16 (linear/host/bf16_outer_gemm.hpp, 1.4-1.9x the
-// batch-invariant tile on Mixtral's expert shapes); results then differ from the decode path's in
-// the last bits, within the same tolerances.
+// activations x bf16 weights with AVX512-BF16 (linear/host/bf16_outer_gemm.hpp, 1.1-2.0x the
+// batch-invariant tile; the Mixtral MoE layer's prefill 1.5x); results then differ from the decode
+// path's in the last bits, within the same tolerances.
 enum class summation { batch_invariant, fastest };
 
 template <class W>

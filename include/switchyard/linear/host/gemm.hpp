@@ -5,9 +5,10 @@
 // within a thread's features every activation tile is reused across all of them while its
 // weights are in L2. Partial sums over k panels accumulate in y.
 //
-// This is the dot-product formulation on unpacked weights. A packed outer-product GEMM (the
-// weights re-laid in panels once, broadcast activations) reaches a higher share of FMA peak; it
-// belongs with the quantized GEMM of the quantization work, which needs the packing anyway.
+// This is the dot-product formulation on unpacked weights, in the GEMV's summation order (a row's
+// result does not depend on the row count). Where that may be given up (summation::fastest),
+// bf16 activations x bf16 weights take an outer-product GEMM instead (bf16_outer_gemm.hpp:
+// weight pairs broadcast, activations packed), which reaches a higher share of the peak.
 #include <algorithm>
 
 #include "switchyard/core/error.hpp"
