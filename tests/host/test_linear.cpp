@@ -5,6 +5,9 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -146,9 +149,10 @@ TEMPLATE_LIST_TEST_CASE("bf16-activation GEMM with long rows matches a double re
 
 // summation::fastest: bf16 activations x bf16 weights in prefill take the outer-product GEMM
 // (linear/host/bf16_outer_gemm.hpp) where AVX512-BF16 exists. Shapes cover its edges: token
-// counts around its 16- and 32-token tiles, weight rows that leave 1 and 7 after the 12-row
-// tiles, K = 4200 spanning several k panels (accumulators stored and reloaded), odd K (the
-// batch-invariant tile serves it), and a bias. Then: a row's result does not depend on the other
+// counts that end in every tail tile (8, 16, 24, 32, 40 tokens after the 48-token tiles), weight
+// rows that leave 1 and 7 after the 8-row tiles (4 + 1 + 1 + 1 ... and 4 + 3), K = 4200 spanning
+// several k panels (accumulators stored and reloaded) and ending in a partial 16-pair chunk of
+// the packing, odd K (the batch-invariant tile serves it), and a bias. Then: a row's result does not depend on the other
 // rows of its call (its lane and tile), bit for bit.
 TEST_CASE("bf16 outer-product GEMM (summation::fastest) matches a double reference", "[linear]") {
   sy::thread_pool pool(2);
@@ -162,7 +166,7 @@ TEST_CASE("bf16 outer-product GEMM (summation::fastest) matches a double referen
       sy::linear<sy::format::bf16> layer(sy::make_view<sy::format::bf16 const>(w.data(), N, K), sy::make_view<float const>(bias.data(), N),
                                          sy::activations::bf16, sy::summation::fastest);
       std::vector<float> first_rows, rows9;  // x and y of rows 0..8 in the first call (T = 50)
-      for (std::int64_t T : {50, 9, 16, 17, 33}) {
+      for (std::int64_t T : {50, 9, 16, 17, 30, 33, 96, 105}) {
         std::vector<float> x(static_cast<std::size_t>(T * K));
         sy::test::fill_normal<float>(x);
         if (!first_rows.empty())  // the same first 9 rows in every call
@@ -191,6 +195,36 @@ TEST_CASE("bf16 outer-product GEMM (summation::fastest) matches a double referen
     }
   }
 }
+
+#if defined(SWITCHYARD_BF16_OUTER_GEMM)
+// The outer GEMM's packing rounds 16 pairs at a time in vector registers: every bit pattern class
+// must round as format::bf16 does (ties to even, carries into the exponent and into inf, NaN kept
+// quiet, subnormals kept), and a partial chunk (n pairs) must read nothing past its 2n floats.
+TEST_CASE("bf16 pair packing rounds exactly as format::bf16", "[linear]") {
+  std::vector<std::uint32_t> bits = {0x00000000u, 0x80000000u, 0x00000001u, 0x00008000u, 0x00018000u, 0x007FFFFFu,
+                                     0x3F808000u, 0x3F818000u, 0x3F80FFFFu, 0x3F807FFFu, 0x7F7FFFFFu, 0x7F7F8000u,
+                                     0x7F800000u, 0xFF800000u, 0x7F800001u, 0x7FC00000u, 0xFFFFFFFFu, 0x7F810000u,
+                                     0xBF7FFFFFu, 0x80008000u};
+  std::mt19937 g(5);
+  while (bits.size() < 4096) bits.push_back(static_cast<std::uint32_t>(g()));
+  std::vector<float> f(bits.size() + 32);
+  std::memcpy(f.data(), bits.data(), bits.size() * 4);
+  for (std::size_t i = bits.size(); i < f.size(); ++i) f[i] = std::numeric_limits<float>::quiet_NaN();
+  for (std::size_t base = 0; base + 32 <= bits.size(); base += 32)
+    for (sy::index_t n : {16, 11, 8, 3, 1}) {
+      alignas(64) std::uint32_t words[16];
+      _mm512_store_si512(words, sy::host::detail::bf16_pairs_from_floats(f.data() + base, n));
+      for (sy::index_t p = 0; p < 16; ++p) {
+        std::uint32_t want = 0;
+        if (p < n)
+          want = std::uint32_t{sy::format::bf16(f[base + 2 * p]).bits} | std::uint32_t{sy::format::bf16(f[base + 2 * p + 1]).bits} << 16;
+        INFO("floats " << base + 2 * p << ", " << base + 2 * p + 1 << " (bits " << std::hex << bits[base + 2 * p] << ", "
+                       << bits[base + 2 * p + 1] << std::dec << "), n = " << n);
+        REQUIRE(words[p] == want);
+      }
+    }
+}
+#endif
 
 TEST_CASE("linear rejects mismatched shapes with a clear message", "[linear]") {
   sy::buffer<float> w(6 * 4), x(2 * 5), y(2 * 6), b(5);

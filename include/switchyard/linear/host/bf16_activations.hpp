@@ -96,8 +96,7 @@ void gemm_bf16_activations(matrix_view<float const> x, matrix_view<W const> w, f
     // One 32-bit load per weight pair: K even and 4-byte aligned rows.
     bool const pairs_aligned = K % 2 == 0 && w.stride(0) % 2 == 0 && reinterpret_cast<std::uintptr_t>(w.data()) % 4 == 0;
     if (row_count_free_order && T > gemv_max_rows && pairs_aligned) {
-      index_t const Tp = (T + 15) / 16 * 16;
-      auto& pack = detail::activation_scratch<std::uint32_t>(static_cast<std::size_t>(Tp * (K / 2)));
+      auto& pack = detail::activation_scratch<std::uint32_t>(detail::outer_pack_words(T, K));
       detail::bf16_outer_gemm(x, w, bias, y, pack.data(), pool);
       return;
     }

@@ -42,65 +42,121 @@ namespace host::detail {
 #endif
 
 // Weight rows per register tile: 8 rows x 3 vectors of 16 tokens = 24 accumulators. (12 rows x 2
-// vectors measured slower: the twelve row pointers do not fit the general registers.)
+// vectors measured slower: the twelve row pointers do not fit the general registers; 6 x 4 and
+// 4 x 6 broadcast less but measured 3-8% slower, bench/NOTES.md.)
 inline constexpr int outer_rows = 8;
+inline constexpr index_t outer_tokens = 48;  // tokens per full register tile
+// Tokens are padded to a multiple of 8, not 16: the last tile may end in a half (256-bit) vector,
+// so an expert that got 113 tokens computes 120 token lanes, not 128 (vdpbf16ps on 256 bits has
+// the same throughput per lane).
+inline constexpr index_t outer_token_step = 8;
 
-// x [T, K] (K even) rounded to bf16 and laid out as pairs: pack[p * Tp + t] holds x[t][2p] (low
-// half) and x[t][2p + 1]; tokens T .. Tp-1 are zero.
+inline index_t outer_padded_tokens(index_t T) { return (T + outer_token_step - 1) / outer_token_step * outer_token_step; }
+// Words of scratch that bf16_outer_gemm needs for T x K activations.
+inline std::size_t outer_pack_words(index_t T, index_t K) { return static_cast<std::size_t>(outer_padded_tokens(T) * (K / 2)); }
+
+// 16 pairs (x[2p], x[2p + 1]) of 32 floats rounded to nearest even as format::bf16 does (a NaN
+// stays a quiet NaN; subnormals kept), as 16 words with x[2p] in the low half. `n` pairs valid.
+SWITCHYARD_FORCE_INLINE __m512i bf16_pairs_from_floats(float const* src, index_t n) {
+  __mmask16 const m0 = static_cast<__mmask16>(n >= 8 ? 0xFFFF : (1u << (2 * n)) - 1);
+  __mmask16 const m1 = static_cast<__mmask16>(n >= 16 ? 0xFFFF : n <= 8 ? 0 : (1u << (2 * (n - 8))) - 1);
+  __m512i const u0 = _mm512_maskz_loadu_epi32(m0, src), u1 = _mm512_maskz_loadu_epi32(m1, src + 16);
+  auto round = [](__m512i u) {
+    __m512i const odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i const r = _mm512_add_epi32(u, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7FFF)));
+    __mmask16 const nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7FFFFFFF)), _mm512_set1_epi32(0x7F800000));
+    return _mm512_mask_or_epi32(r, nan, u, _mm512_set1_epi32(0x00400000));
+  };
+  // The high 16 bits of each rounded lane, in order: halfword k of the result is lane k's.
+  __m512i const odd_halves = _mm512_set_epi16(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33, 31, 29, 27,
+                                              25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+  return _mm512_permutex2var_epi16(round(u0), odd_halves, round(u1));
+}
+
+// x [T, K] (K even) rounded to bf16 and laid out as pairs, tile-major: the tile of tokens
+// [t0, t0 + width) (width 48, the last one 8..40) starts at pack + P * t0 and holds x[t][2p]
+// (low half) and x[t][2p + 1] at [p * width + t - t0]. Each tile's pass over a k panel thus reads
+// one sequential stream (5-11% faster than [p][Tp] rows on the Mixtral shapes). Tokens T .. Tp-1
+// are zero.
 inline void pack_bf16_pairs(matrix_view<float const> x, std::uint32_t* pack, index_t Tp, thread_pool& pool) {
   index_t const T = x.extent(0), P = x.extent(1) / 2;
   constexpr index_t pb = 64;  // pairs per work item: rows of x read contiguously, 64 at a time
   pool.parallel_for(0, (P + pb - 1) / pb, 1, [&](index_t lo, index_t hi) {
+    alignas(64) std::uint32_t words[16];
     for (index_t b = lo; b < hi; ++b) {
       index_t const p0 = b * pb, p1 = std::min(P, p0 + pb);
-      for (index_t t = 0; t < T; ++t) {
-        float const* row = x.row(t);
+      for (index_t t0 = 0; t0 < Tp; t0 += outer_tokens) {
+        index_t const width = std::min(outer_tokens, Tp - t0);
+        std::uint32_t* tile = pack + P * t0 - t0;
+        for (index_t t = t0; t < std::min(T, t0 + width); ++t) {
+          float const* row = x.row(t);
+          for (index_t p = p0; p < p1; p += 16) {
+            index_t const n = std::min<index_t>(16, p1 - p);
+            _mm512_store_si512(words, bf16_pairs_from_floats(row + 2 * p, n));
+            for (index_t i = 0; i < n; ++i) tile[(p + i) * width + t] = words[i];
+          }
+        }
         for (index_t p = p0; p < p1; ++p)
-          pack[p * Tp + t] = std::uint32_t{format::bf16(row[2 * p]).bits} | std::uint32_t{format::bf16(row[2 * p + 1]).bits} << 16;
+          for (index_t t = std::max(T, t0); t < t0 + width; ++t) tile[p * width + t] = 0;
       }
-      for (index_t p = p0; p < p1; ++p)
-        for (index_t t = T; t < Tp; ++t) pack[p * Tp + t] = 0;
     }
   });
 }
 
-// MT x 16 tokens from t0 against NW weight rows, pairs [p0, p1). The accumulators live in c
-// ([NW][Tp] floats, the rows' sums so far): zero on the first panel, else loaded, stored back.
-template <int MT, int NW>
-SWITCHYARD_FORCE_INLINE void outer_tile(std::uint32_t const* pack, index_t Tp, index_t t0, std::uint32_t const* const* w,
+// MT x 16 tokens (and 8 more in a 256-bit vector when HALF) from t0 against NW weight rows, pairs
+// [p0, p1); `tile` is the token tile's packed activations, `width` its tokens. The accumulators
+// live in c ([NW][Tp] floats, the rows' sums so far): zero on the first panel, else loaded, stored.
+template <int MT, bool HALF, int NW>
+SWITCHYARD_FORCE_INLINE void outer_tile(std::uint32_t const* tile, index_t Tp, index_t t0, std::uint32_t const* const* w,
                                         index_t p0, index_t p1, float* c, bool first) {
-  __m512 acc[MT][NW];
-  for (int i = 0; i < MT; ++i)
-    for (int j = 0; j < NW; ++j) acc[i][j] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + j * Tp + t0 + 16 * i);
+  constexpr index_t width = 16 * MT + (HALF ? 8 : 0);
+  __m512 acc[MT > 0 ? MT : 1][NW];
+  __m256 half[NW];
+  for (int j = 0; j < NW; ++j) {
+    for (int i = 0; i < MT; ++i) acc[i][j] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + j * Tp + t0 + 16 * i);
+    if constexpr (HALF) half[j] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(c + j * Tp + t0 + 16 * MT);
+  }
   for (index_t p = p0; p < p1; ++p) {
-    __m512bh a[MT];
-    for (int i = 0; i < MT; ++i) a[i] = (__m512bh)_mm512_loadu_si512(pack + p * Tp + t0 + 16 * i);
+    __m512bh a[MT > 0 ? MT : 1];
+    for (int i = 0; i < MT; ++i) a[i] = (__m512bh)_mm512_loadu_si512(tile + p * width + 16 * i);
+    __m256bh ah;
+    if constexpr (HALF) ah = (__m256bh)_mm256_loadu_si256(reinterpret_cast<__m256i const*>(tile + p * width + 16 * MT));
     for (int j = 0; j < NW; ++j) {
-      __m512bh const b = (__m512bh)_mm512_set1_epi32(static_cast<int>(w[j][p]));
-      for (int i = 0; i < MT; ++i) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], a[i], b);
+      __m512i const b = _mm512_set1_epi32(static_cast<int>(w[j][p]));
+      for (int i = 0; i < MT; ++i) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], a[i], (__m512bh)b);
+      if constexpr (HALF) half[j] = _mm256_dpbf16_ps(half[j], ah, (__m256bh)_mm512_castsi512_si256(b));
     }
   }
-  for (int i = 0; i < MT; ++i)
-    for (int j = 0; j < NW; ++j) _mm512_storeu_ps(c + j * Tp + t0 + 16 * i, acc[i][j]);
+  for (int j = 0; j < NW; ++j) {
+    for (int i = 0; i < MT; ++i) _mm512_storeu_ps(c + j * Tp + t0 + 16 * i, acc[i][j]);
+    if constexpr (HALF) _mm256_storeu_ps(c + j * Tp + t0 + 16 * MT, half[j]);
+  }
 }
 
-// Rows [n, n + NW) of W against every token, pairs [p0, p1): token tiles of 48, then 32 or 16.
+// Rows [n, n + NW) of W against every token, pairs [p0, p1): tiles of 48 tokens, then one of
+// 8..40 for the rest.
 template <int NW>
-SWITCHYARD_FORCE_INLINE void outer_rows_all_tokens(std::uint32_t const* pack, index_t Tp, format::bf16 const* w, index_t ldw,
-                                                   index_t n, index_t p0, index_t p1, float* c, bool first) {
+SWITCHYARD_FORCE_INLINE void outer_rows_all_tokens(std::uint32_t const* pack, index_t P, index_t Tp, format::bf16 const* w,
+                                                   index_t ldw, index_t n, index_t p0, index_t p1, float* c, bool first) {
   std::uint32_t const* wr[NW];
   for (int j = 0; j < NW; ++j) wr[j] = reinterpret_cast<std::uint32_t const*>(w + (n + j) * ldw);
   index_t t = 0;
-  for (; t + 48 <= Tp; t += 48) outer_tile<3, NW>(pack, Tp, t, wr, p0, p1, c, first);
-  if (t + 32 <= Tp) outer_tile<2, NW>(pack, Tp, t, wr, p0, p1, c, first);
-  else if (t < Tp) outer_tile<1, NW>(pack, Tp, t, wr, p0, p1, c, first);
+  for (; t + outer_tokens <= Tp; t += outer_tokens) outer_tile<3, false, NW>(pack + P * t, Tp, t, wr, p0, p1, c, first);
+  switch ((Tp - t) / outer_token_step) {
+    case 1: outer_tile<0, true, NW>(pack + P * t, Tp, t, wr, p0, p1, c, first); break;
+    case 2: outer_tile<1, false, NW>(pack + P * t, Tp, t, wr, p0, p1, c, first); break;
+    case 3: outer_tile<1, true, NW>(pack + P * t, Tp, t, wr, p0, p1, c, first); break;
+    case 4: outer_tile<2, false, NW>(pack + P * t, Tp, t, wr, p0, p1, c, first); break;
+    case 5: outer_tile<2, true, NW>(pack + P * t, Tp, t, wr, p0, p1, c, first); break;
+    default: break;  // 0: no tail
+  }
 }
 
 // y [T, N] = round_bf16(x) W^T (+ bias). K must be even (a weight pair is one 32-bit load) and
-// the rows of W 4-byte aligned; pack is scratch of P * Tp words.
+// the rows of W 4-byte aligned; pack is scratch of outer_pack_words(T, K) words.
 inline void bf16_outer_gemm(matrix_view<float const> x, matrix_view<format::bf16 const> w, float const* bias,
                             matrix_view<float> y, std::uint32_t* pack, thread_pool& pool) {
-  index_t const T = x.extent(0), K = x.extent(1), N = w.extent(0), P = K / 2, Tp = (T + 15) / 16 * 16;
+  index_t const T = x.extent(0), K = x.extent(1), N = w.extent(0), P = K / 2, Tp = outer_padded_tokens(T);
   pack_bf16_pairs(x, pack, Tp, pool);
   // Pairs per panel: the panel's activations (Tp x 4 bytes per pair) take ~256 KiB, in L2.
   index_t const panel = std::max<index_t>(1, std::min(P, std::max<index_t>(256, (index_t{256} << 10) / (4 * Tp))));
@@ -120,9 +176,9 @@ inline void bf16_outer_gemm(matrix_view<float const> x, matrix_view<format::bf16
       bool const first = p0 == 0;
       index_t n = n0;
       for (; n + outer_rows <= n1; n += outer_rows)
-        outer_rows_all_tokens<outer_rows>(pack, Tp, w.data(), w.stride(0), n, p0, p1, c + (n - n0) * Tp, first);
-      for (; n + 4 <= n1; n += 4) outer_rows_all_tokens<4>(pack, Tp, w.data(), w.stride(0), n, p0, p1, c + (n - n0) * Tp, first);
-      for (; n < n1; ++n) outer_rows_all_tokens<1>(pack, Tp, w.data(), w.stride(0), n, p0, p1, c + (n - n0) * Tp, first);
+        outer_rows_all_tokens<outer_rows>(pack, P, Tp, w.data(), w.stride(0), n, p0, p1, c + (n - n0) * Tp, first);
+      for (; n + 4 <= n1; n += 4) outer_rows_all_tokens<4>(pack, P, Tp, w.data(), w.stride(0), n, p0, p1, c + (n - n0) * Tp, first);
+      for (; n < n1; ++n) outer_rows_all_tokens<1>(pack, P, Tp, w.data(), w.stride(0), n, p0, p1, c + (n - n0) * Tp, first);
     }
     for (index_t t = 0; t < T; ++t) {
       float* yr = y.data() + t * y.stride(0);
