@@ -103,12 +103,23 @@ inline void pack_bf16_pairs(matrix_view<float const> x, std::uint32_t* pack, ind
   });
 }
 
+// Where the weights of the next 8-row group (or the next k panel) start, so that the first token
+// tile of this group can prefetch them into L2 while it computes: the first tile is the one that
+// pulls its weights from memory, and each row's segment of a panel (~2 KiB) is too short a stream
+// for the hardware prefetcher to catch up with. base + r * row_stride + 4 * p is the pair p of row
+// r; base is an address (uintptr_t), not a pointer, as it may lie past the matrix (a prefetch
+// never faults).
+struct next_weights {
+  std::uintptr_t base = 0;
+  std::uintptr_t row_stride = 0;
+};
+
 // MT x 16 tokens (and 8 more in a 256-bit vector when HALF) from t0 against NW weight rows, pairs
 // [p0, p1); `tile` is the token tile's packed activations, `width` its tokens. The accumulators
 // live in c ([NW][Tp] floats, the rows' sums so far): zero on the first panel, else loaded, stored.
 template <int MT, bool HALF, int NW>
 SWITCHYARD_FORCE_INLINE void outer_tile(std::uint32_t const* tile, index_t Tp, index_t t0, std::uint32_t const* const* w,
-                                        index_t p0, index_t p1, float* c, bool first) {
+                                        index_t p0, index_t p1, float* c, bool first, next_weights next = {}) {
   constexpr index_t width = 16 * MT + (HALF ? 8 : 0);
   __m512 acc[MT > 0 ? MT : 1][NW];
   __m256 half[NW];
@@ -117,6 +128,8 @@ SWITCHYARD_FORCE_INLINE void outer_tile(std::uint32_t const* tile, index_t Tp, i
     if constexpr (HALF) half[j] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(c + j * Tp + t0 + 16 * MT);
   }
   for (index_t p = p0; p < p1; ++p) {
+    if (next.base)  // row (p mod 8) of the next weights: every 64-byte line of the 8 rows twice
+      _mm_prefetch(reinterpret_cast<char const*>(next.base + (p & 7) * next.row_stride + 4 * p), _MM_HINT_T1);
     __m512bh a[MT > 0 ? MT : 1];
     for (int i = 0; i < MT; ++i) a[i] = (__m512bh)_mm512_loadu_si512(tile + p * width + 16 * i);
     __m256bh ah;
@@ -137,17 +150,18 @@ SWITCHYARD_FORCE_INLINE void outer_tile(std::uint32_t const* tile, index_t Tp, i
 // 8..40 for the rest.
 template <int NW>
 SWITCHYARD_FORCE_INLINE void outer_rows_all_tokens(std::uint32_t const* pack, index_t P, index_t Tp, format::bf16 const* w,
-                                                   index_t ldw, index_t n, index_t p0, index_t p1, float* c, bool first) {
+                                                   index_t ldw, index_t n, index_t p0, index_t p1, float* c, bool first,
+                                                   next_weights next) {
   std::uint32_t const* wr[NW];
   for (int j = 0; j < NW; ++j) wr[j] = reinterpret_cast<std::uint32_t const*>(w + (n + j) * ldw);
   index_t t = 0;
-  for (; t + outer_tokens <= Tp; t += outer_tokens) outer_tile<3, false, NW>(pack + P * t, Tp, t, wr, p0, p1, c, first);
+  for (; t + outer_tokens <= Tp; t += outer_tokens, next = {}) outer_tile<3, false, NW>(pack + P * t, Tp, t, wr, p0, p1, c, first, next);
   switch ((Tp - t) / outer_token_step) {
-    case 1: outer_tile<0, true, NW>(pack + P * t, Tp, t, wr, p0, p1, c, first); break;
-    case 2: outer_tile<1, false, NW>(pack + P * t, Tp, t, wr, p0, p1, c, first); break;
-    case 3: outer_tile<1, true, NW>(pack + P * t, Tp, t, wr, p0, p1, c, first); break;
-    case 4: outer_tile<2, false, NW>(pack + P * t, Tp, t, wr, p0, p1, c, first); break;
-    case 5: outer_tile<2, true, NW>(pack + P * t, Tp, t, wr, p0, p1, c, first); break;
+    case 1: outer_tile<0, true, NW>(pack + P * t, Tp, t, wr, p0, p1, c, first, next); break;
+    case 2: outer_tile<1, false, NW>(pack + P * t, Tp, t, wr, p0, p1, c, first, next); break;
+    case 3: outer_tile<1, true, NW>(pack + P * t, Tp, t, wr, p0, p1, c, first, next); break;
+    case 4: outer_tile<2, false, NW>(pack + P * t, Tp, t, wr, p0, p1, c, first, next); break;
+    case 5: outer_tile<2, true, NW>(pack + P * t, Tp, t, wr, p0, p1, c, first, next); break;
     default: break;  // 0: no tail
   }
 }
@@ -175,10 +189,17 @@ inline void bf16_outer_gemm(matrix_view<float const> x, matrix_view<format::bf16
       index_t const p1 = std::min(P, p0 + panel);
       bool const first = p0 == 0;
       index_t n = n0;
-      for (; n + outer_rows <= n1; n += outer_rows)
-        outer_rows_all_tokens<outer_rows>(pack, P, Tp, w.data(), w.stride(0), n, p0, p1, c + (n - n0) * Tp, first);
-      for (; n + 4 <= n1; n += 4) outer_rows_all_tokens<4>(pack, P, Tp, w.data(), w.stride(0), n, p0, p1, c + (n - n0) * Tp, first);
-      for (; n < n1; ++n) outer_rows_all_tokens<1>(pack, P, Tp, w.data(), w.stride(0), n, p0, p1, c + (n - n0) * Tp, first);
+      std::uintptr_t const row_bytes = static_cast<std::uintptr_t>(w.stride(0)) * sizeof(format::bf16);
+      for (; n + outer_rows <= n1; n += outer_rows) {
+        // The next group's rows over this panel, or after the last group, the first group's
+        // rows over the next panel.
+        next_weights next{reinterpret_cast<std::uintptr_t>(w.data() + (n + outer_rows) * w.stride(0)), row_bytes};
+        if (n + outer_rows >= n1)
+          next.base = p1 < P ? reinterpret_cast<std::uintptr_t>(w.data() + n0 * w.stride(0)) + 4 * static_cast<std::uintptr_t>(p1 - p0) : 0;
+        outer_rows_all_tokens<outer_rows>(pack, P, Tp, w.data(), w.stride(0), n, p0, p1, c + (n - n0) * Tp, first, next);
+      }
+      for (; n + 4 <= n1; n += 4) outer_rows_all_tokens<4>(pack, P, Tp, w.data(), w.stride(0), n, p0, p1, c + (n - n0) * Tp, first, {});
+      for (; n < n1; ++n) outer_rows_all_tokens<1>(pack, P, Tp, w.data(), w.stride(0), n, p0, p1, c + (n - n0) * Tp, first, {});
     }
     for (index_t t = 0; t < T; ++t) {
       float* yr = y.data() + t * y.stride(0);
