@@ -4,8 +4,8 @@
 // sum |x_k w_k| + |b|, per element.
 #include <catch2/catch.hpp>
 
+#include <bit>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -208,7 +208,7 @@ TEST_CASE("bf16 pair packing rounds exactly as format::bf16", "[linear]") {
   std::mt19937 g(5);
   while (bits.size() < 4096) bits.push_back(static_cast<std::uint32_t>(g()));
   std::vector<float> f(bits.size() + 32);
-  std::memcpy(f.data(), bits.data(), bits.size() * 4);
+  for (std::size_t i = 0; i < bits.size(); ++i) f[i] = std::bit_cast<float>(bits[i]);
   for (std::size_t i = bits.size(); i < f.size(); ++i) f[i] = std::numeric_limits<float>::quiet_NaN();
   for (std::size_t base = 0; base + 32 <= bits.size(); base += 32)
     for (sy::index_t n : {16, 11, 8, 3, 1}) {
