@@ -133,7 +133,7 @@ TEST_CASE("MoE layers run with experts in block formats", "[quant][moe]") {
   check_moe<fmt::int4_asym<64>>();
 }
 
-// int8 activations: x rounded per group of 32 to 8 bits. Against exact f32 on the same blocks,
+// int8 activations: x rounded per weight block (B elements) to 8 bits. Against exact f32 on the same blocks,
 // the output's NMSE is about the activation rounding's (tolerance::int8_activations_nmse).
 template <class F>
 void check_int8_activations(index_t kblocks = 8) {
@@ -160,27 +160,28 @@ void check_int8_activations(index_t kblocks = 8) {
     CHECK(num / den > 0.0);  // the rounding is real: this path is not the f32 one
     // Tight: the same products on the rounded activations in double (dequantized weights times
     // xq dx). The kernels sum integers exactly, so they differ from it by f32 rounding only.
+    static_assert(sy::host::int8_activation_group<F> == B, "activations are rounded per weight block");
     sy::host::int8_activations xa;
-    xa.quantize(sy::make_view(static_cast<float const*>(x.data()), T, K));
-    for (index_t t = 0; t < T; ++t)  // the rounding itself: absmax / 127 per 32, half to even
-      for (index_t grp = 0; grp < K / 32; ++grp) {
+    xa.quantize(sy::make_view(static_cast<float const*>(x.data()), T, K), B);
+    for (index_t t = 0; t < T; ++t)  // the rounding itself: absmax / 127 per block, half to even
+      for (index_t grp = 0; grp < K / B; ++grp) {
         float amax = 0.0f;
-        for (index_t i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(x[t * K + grp * 32 + i]));
+        for (index_t i = 0; i < B; ++i) amax = std::fmax(amax, std::fabs(x[t * K + grp * B + i]));
         float const dx = amax / 127.0f;
-        REQUIRE(xa.scale[t * (K / 32) + grp] == dx);
+        REQUIRE(xa.scale[t * (K / B) + grp] == dx);
         std::int32_t sum = 0;
-        for (index_t i = 0; i < 32; ++i) {
-          auto const want_q = static_cast<std::int8_t>(std::nearbyint(x[t * K + grp * 32 + i] * (1.0f / dx)));
-          REQUIRE(xa.q[t * K + grp * 32 + i] == want_q);
+        for (index_t i = 0; i < B; ++i) {
+          auto const want_q = static_cast<std::int8_t>(std::nearbyint(x[t * K + grp * B + i] * (1.0f / dx)));
+          REQUIRE(xa.q[t * K + grp * B + i] == want_q);
           sum += want_q;
         }
-        REQUIRE(xa.sum[t * (K / 32) + grp] == sum);
+        REQUIRE(xa.sum[t * (K / B) + grp] == sum);
       }
     for (index_t t = 0; t < T; ++t)
       for (index_t n = 0; n < N; ++n) {
         double ref = 0, mag = 0;
         for (index_t k = 0; k < K; ++k) {
-          double const p = double(deq[n * K + k]) * xa.q[t * K + k] * xa.scale[t * (K / 32) + k / 32];
+          double const p = double(deq[n * K + k]) * xa.q[t * K + k] * xa.scale[t * (K / B) + k / B];
           ref += p, mag += std::fabs(p);
         }
         INFO(fmt::traits<F>::name << " B = " << B << " K = " << K << " t = " << t << " n = " << n);

@@ -23,8 +23,8 @@ SWITCHYARD_NAMESPACE_BEGIN
 // The format activations are rounded to before the products. f32 (the default) keeps them exact;
 // bf16 matches what bf16 engines compute and, with AVX512-BF16 and bf16 weights, runs twice the
 // f32 FMA rate (linear/host/bf16_activations.hpp).
-// int8 (block formats q4_0 and int4 groups, decode rows): activations rounded to int8 per group of
-// 32 so the products become integer dot products (VNNI); see linear/host/int8_activations.hpp.
+// int8 (block formats q4_0 and int4 groups, decode rows): activations rounded to int8 per weight
+// block so the products become integer dot products (VNNI); see linear/host/int8_activations.hpp.
 enum class activations { f32, bf16, int8 };
 
 // Whether a row's result may depend on how many rows share the call.

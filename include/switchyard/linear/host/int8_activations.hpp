@@ -1,11 +1,11 @@
 #pragma once
-// Decode GEMV on nibble formats (q4_0, int4 groups) with activations quantized to int8 per group
-// of 32 (as ggml's q8 activations), so that the products are integer dot products:
-//   sum_i s (q_i - z) x_i  ~=  s * sum_j dx_j (sum_{i in j} q_i xq_i  -  z sum_{i in j} xq_i)
+// Decode GEMV on nibble formats (q4_0, int4 groups) with activations quantized to int8 per weight
+// block (as ggml pairs q4_0 with q8_0), so that the products are integer dot products:
+//   sum_i s (q_i - z) x_i  ~=  s * dx * (sum_i q_i xq_i  -  z sum_i xq_i)   over a block
 // vpdpbusd (AVX512-VNNI) multiplies 16 unsigned codes by 16 signed activations and adds groups of
 // four into int32 lanes: 32 weights cost two dot-product instructions instead of two conversions
 // and two FMAs, which is what makes the 4-bit GEMV bandwidth-bound instead of decode-bound.
-// Opt-in through activations::int8: rounding x to 8 bits per group adds a relative error of about
+// Opt-in through activations::int8: rounding x to 8 bits per block adds a relative error of about
 // 2^-9 per element (bench/NOTES.md, tests/host/test_quant_linear.cpp).
 //
 // Without AVX512-VNNI the same arithmetic runs as f32 on the rounded activations (the results
@@ -33,37 +33,46 @@ namespace host {
 
 inline constexpr index_t int8_group = 32;
 
-// x [T, K] rounded to int8 per group of 32: xq, the group scales dx, and per group sum(xq).
+// Activations are rounded per weight block ("quantized per block", as ggml pairs q4_0 with q8_0):
+// groups of 32 for q4_0 and int4 g32, of 128 for int4 g128, ... So one int32 sum covers a whole
+// block and takes one conversion and one scale: for int4 g128 that is half the vector work of
+// groups of 32 (bench/NOTES.md). Groups of up to 256 round with a step of amax/127 over more
+// elements: an NMSE of ~5e-5 of x's instead of ~2.3e-5 -- small beside the 4-bit weights' ~1e-2.
+template <class F>
+inline constexpr index_t int8_activation_group = format::traits<F>::block_elems;
+
+// x [T, K] rounded to int8 per group of `group` elements (a multiple of 32 dividing K): xq, the
+// group scales dx = amax / 127, and per group sum(xq).
 struct int8_activations {
-  index_t rows = 0, cols = 0;
+  index_t rows = 0, cols = 0, group = int8_group;
   std::vector<std::int8_t> q;
   std::vector<float> scale;
   std::vector<std::int32_t> sum;
 
-  void quantize(matrix_view<float const> x) {
-    rows = x.extent(0), cols = x.extent(1);
-    index_t const groups = cols / int8_group;
+  void quantize(matrix_view<float const> x, index_t group_size = int8_group) {
+    rows = x.extent(0), cols = x.extent(1), group = group_size;
+    index_t const groups = cols / group;
     q.resize(static_cast<std::size_t>(rows * cols));
     scale.resize(static_cast<std::size_t>(rows * groups));
     sum.resize(static_cast<std::size_t>(rows * groups));
     for (index_t t = 0; t < rows; ++t)
       for (index_t g = 0; g < groups; ++g) {
-        float const* xs = &x(t, g * int8_group);
+        float const* xs = &x(t, g * group);
+        std::size_t const gi = static_cast<std::size_t>(t * groups + g);
 #if defined(SWITCHYARD_INT8_GEMV_ZMM)
-        detail::quantize_group_zmm(xs, q.data() + t * cols + g * int8_group, scale[static_cast<std::size_t>(t * groups + g)],
-                                   sum[static_cast<std::size_t>(t * groups + g)]);
+        detail::quantize_group_zmm(xs, group, q.data() + t * cols + g * group, scale[gi], sum[gi]);
 #else
         float amax = 0.0f;
-        for (index_t i = 0; i < int8_group; ++i) amax = std::fmax(amax, std::fabs(xs[i]));
+        for (index_t i = 0; i < group; ++i) amax = std::fmax(amax, std::fabs(xs[i]));
         float const d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
         std::int32_t s = 0;
-        for (index_t i = 0; i < int8_group; ++i) {
+        for (index_t i = 0; i < group; ++i) {
           auto const v = static_cast<std::int8_t>(std::nearbyint(xs[i] * id));
-          q[static_cast<std::size_t>(t * cols + g * int8_group + i)] = v;
+          q[static_cast<std::size_t>(t * cols + g * group + i)] = v;
           s += v;
         }
-        scale[static_cast<std::size_t>(t * groups + g)] = d;
-        sum[static_cast<std::size_t>(t * groups + g)] = s;
+        scale[gi] = d;
+        sum[gi] = s;
 #endif
       }
   }
@@ -71,13 +80,13 @@ struct int8_activations {
 
 namespace detail {
 
-// Rows [n0, n1) of W against T rows of int8 activations.
+// Rows [n0, n1) of W against T rows of int8 activations rounded per block (xa.group == B).
 template <int T, class F>
 void int8_rows(int8_activations const& xa, F const* w, index_t ldw, index_t kbs, float const* bias, float* y,
                index_t ldy, index_t n0, index_t n1) {
-  constexpr int B = format::traits<F>::block_elems, H = B / 2, NG = B / int8_group;
+  constexpr int B = format::traits<F>::block_elems, H = B / 2;
   static_assert(B % int8_group == 0 && H % 16 == 0, "nibble blocks of a multiple of 32 weights");
-  index_t const gcount = xa.cols / int8_group, cols = xa.cols;
+  index_t const cols = xa.cols;
   for (index_t n = n0; n < n1; ++n) {
     F const* row = w + n * ldw;
     float res[T] = {}, corr[T] = {};
@@ -90,26 +99,23 @@ void int8_rows(int8_activations const& xa, F const* w, index_t ldw, index_t kbs,
       std::uint8_t const* q = nibble_format<F>::codes(blk);
       float const d = _cvtsh_ss(nibble_format<F>::scale(blk).bits);
       float const dz = d * static_cast<float>(nibble_format<F>::zero(blk));
-      __m128i isum[T][NG];
-      for (int t = 0; t < T; ++t)
-        for (int j = 0; j < NG; ++j) isum[t][j] = _mm_setzero_si128();
+      __m128i isum[T];
+      for (int t = 0; t < T; ++t) isum[t] = _mm_setzero_si128();
       for (int c = 0; c < H; c += 16) {
         __m128i const v = _mm_loadu_si128(reinterpret_cast<__m128i const*>(q + c));
         __m128i const lo = _mm_and_si128(v, low), hi = _mm_and_si128(_mm_srli_epi16(v, 4), low);
         for (int t = 0; t < T; ++t) {
           std::int8_t const* xq = xa.q.data() + t * cols + kb * B;
-          isum[t][c / 32] = _mm_dpbusd_epi32(isum[t][c / 32], lo, _mm_loadu_si128(reinterpret_cast<__m128i const*>(xq + c)));
-          isum[t][(H + c) / 32] =
-              _mm_dpbusd_epi32(isum[t][(H + c) / 32], hi, _mm_loadu_si128(reinterpret_cast<__m128i const*>(xq + H + c)));
+          isum[t] = _mm_dpbusd_epi32(isum[t], lo, _mm_loadu_si128(reinterpret_cast<__m128i const*>(xq + c)));
+          isum[t] = _mm_dpbusd_epi32(isum[t], hi, _mm_loadu_si128(reinterpret_cast<__m128i const*>(xq + H + c)));
         }
       }
-      for (int t = 0; t < T; ++t)
-        for (int j = 0; j < NG; ++j) {
-          std::size_t const g = static_cast<std::size_t>(t * gcount + kb * NG + j);
-          float const dx = xa.scale[g];
-          acc[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(isum[t][j]), _mm_set1_ps(d * dx), acc[t]);
-          corr[t] += dz * dx * static_cast<float>(xa.sum[g]);
-        }
+      for (int t = 0; t < T; ++t) {
+        std::size_t const g = static_cast<std::size_t>(t * kbs + kb);
+        float const dx = xa.scale[g];
+        acc[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(isum[t]), _mm_set1_ps(d * dx), acc[t]);
+        corr[t] += dz * dx * static_cast<float>(xa.sum[g]);
+      }
     }
     for (int t = 0; t < T; ++t) {
       __m128 v = _mm_add_ps(acc[t], _mm_movehl_ps(acc[t], acc[t]));
@@ -125,16 +131,14 @@ void int8_rows(int8_activations const& xa, F const* w, index_t ldw, index_t kbs,
       float const dz = d * static_cast<float>(nibble_format<F>::zero(blk));
       for (int t = 0; t < T; ++t) {
         std::int8_t const* xq = xa.q.data() + t * cols + kb * B;
-        for (int j = 0; j < NG; ++j) {
-          std::int32_t isum = 0;
-          for (int i = 32 * j; i < 32 * j + 32; ++i) {
-            int const code = i < H ? (q[i] & 0x0F) : (q[i - H] >> 4);
-            isum += code * xq[i];
-          }
-          std::size_t const g = static_cast<std::size_t>(t * gcount + kb * NG + j);
-          res[t] += static_cast<float>(isum) * (d * xa.scale[g]);
-          corr[t] += dz * xa.scale[g] * static_cast<float>(xa.sum[g]);
+        std::int32_t isum = 0;
+        for (int i = 0; i < B; ++i) {
+          int const code = i < H ? (q[i] & 0x0F) : (q[i - H] >> 4);
+          isum += code * xq[i];
         }
+        std::size_t const g = static_cast<std::size_t>(t * kbs + kb);
+        res[t] += static_cast<float>(isum) * (d * xa.scale[g]);
+        corr[t] += dz * xa.scale[g] * static_cast<float>(xa.sum[g]);
       }
     }
 #endif
@@ -157,7 +161,7 @@ void int8_zmm_rows(int8_activations const& xa, int8_zmm_activations const& za, F
     for (int r = 0; r < R; ++r) rowp[r] = w + (n + r) * ldw;
     float out[R][T];
     if constexpr (layout == int8_zmm_layout::wide)
-      int8_zmm_wide_rows<T, R>(rowp, ldw, kbs, xa.q.data(), xa.cols, za, out);
+      int8_zmm_wide_rows<T, R>(rowp, ldw, kbs, xa.q.data(), xa.scale.data(), xa.cols, za, out);
     else
       int8_zmm_quad_rows<T, R>(rowp, ldw, kbs, xa.q.data(), xa.scale.data(), xa.sum.data(), xa.cols, za, out);
     for (int r = 0; r < R; ++r)
@@ -178,7 +182,7 @@ void int8_zmm_rows(int8_activations const& xa, int8_zmm_activations const& za, F
 }  // namespace detail
 
 // y [T, N] = x [T, K] W^T (+ bias) for a nibble format W [N, K / B], T <= 8, activations rounded
-// to int8 per group of 32. With AVX512-VNNI and BW, formats with a zmm layout (int4 groups of 128
+// to int8 per block of B. With AVX512-VNNI and BW, formats with a zmm layout (int4 groups of 128
 // and up, q4_0, int4 groups of 32) take the 512-bit kernels; others the 128-bit one.
 template <class F>
 void block_gemv_int8(matrix_view<float const> x, matrix_view<F const> w, float const* bias, matrix_view<float> y,
@@ -187,7 +191,7 @@ void block_gemv_int8(matrix_view<float const> x, matrix_view<F const> w, float c
   index_t const T = x.extent(0), N = w.extent(0), kbs = w.extent(1);
   if (T == 0 || N == 0) return;
   int8_activations xa;
-  xa.quantize(x);
+  xa.quantize(x, int8_activation_group<F>);
   index_t const grain = std::max<index_t>(4, (64 * 1024) / std::max<index_t>(1, kbs * index_t{sizeof(F)}));
 #if defined(SWITCHYARD_INT8_GEMV_ZMM)
   constexpr auto layout = detail::int8_zmm_layout_of<F>();

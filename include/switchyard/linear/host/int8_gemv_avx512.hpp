@@ -1,18 +1,18 @@
 #pragma once
 // The 512-bit VNNI GEMV for nibble formats (q4_0, int4 groups) against int8 activations: 64 code
-// bytes (128 weights) per step, two vpdpbusd per step, the per-group scales applied per int32
-// lane instead of per group.
+// bytes (128 weights) per step, two vpdpbusd per step, the scales applied per int32 lane (quad)
+// or per block (wide) instead of per group of 32.
 //
-// Why: the 128-bit form (int8_activations.hpp) spends ~50 instructions per 128 weights — four
-// 16-byte loads and nibble splits, eight vpdpbusd, and a convert + broadcast + FMA per group of 32
-// — which keeps one core below the memory bandwidth. Here the same 128 weights cost ~14:
+// Why: the 128-bit form (int8_activations.hpp) spends ~30 instructions per 128 weights -- four
+// 16-byte loads and nibble splits, eight vpdpbusd, a convert + broadcast + FMA per block -- which
+// keeps one core below the memory bandwidth. Here the same 128 weights cost ~10-16:
 //
 //   wide layout (int4 groups of 128, 256, ...; B/2 a multiple of 64): a block's code bytes are
 //     contiguous, so one load gives 64 low nibbles (elements 0..63) and 64 high nibbles (elements
-//     B/2 ..): two vpdpbusd against the activations as stored. Lane l of a vpdpbusd holds 4
-//     products of one activation group, so the group scales become a vector of per-lane scales
-//     (dx of lane l), converted and multiplied once per step; the weight scale and zero point
-//     are applied once per block (zero point: d z sum_g dx_g sum(xq_g), precomputed per block).
+//     B/2 ..): two vpdpbusd against the activations as stored, into one int32 accumulator per
+//     block -- the activations are rounded per block (int8_activations.hpp), so the whole block
+//     shares one activation scale and takes one conversion and one FMA with (weight scale x
+//     activation scale); the zero point is applied once per block (d z dx sum(xq), precomputed).
 //   quad layout (q4_0, int4 groups of 32: 16 code bytes per block): four blocks per step. Their
 //     code bytes sit at a stride of 18 or 20 bytes, so two overlapping loads cover the 72 or 80
 //     bytes and one vpermt2w gathers the four 16-byte runs (and one vpermw the four f16 scales,
@@ -65,48 +65,37 @@ constexpr int8_zmm_layout int8_zmm_layout_of() {
   }
 }
 
-// Per-lane data of int8 activations for the zmm kernels, for one token row of K elements
-// (groups of 32, scales dx_g, sums s_g of the codes, all from int8_activations):
-//   wide: lane l covers elements 4l .. 4l+3;  dx[l] = dx_g(4l),  no codes copy.
-//         block_zsum[kb] = sum over the block's groups of dx_g s_g (for the zero point).
+// Extra data of int8 activations for the zmm kernels, for one token row of K elements (from
+// int8_activations: groups of B for the wide layout, of 32 for the quad layout; scales dx_g,
+// sums s_g of the codes):
+//   wide: block_zsum[kb] = dx_kb s_kb (for the zero point); the codes are read as stored.
 //   quad: per chunk c of four 32-element blocks (128 elements), 16 lanes, lane 4b + j covering
 //         elements 32(4c+b) + 4j .. +3 and 32(4c+b) + 16 + 4j .. +3;  dx[lane] = dx of block
 //         4c+b;  zsum[lane] = zmul times the sum of the lane's 8 codes;  q holds the chunk's codes rearranged
 //         (low halves of the four blocks, then their high halves).  Blocks after the last full
 //         chunk are left to the per-block tail code (natural layout).
 struct int8_zmm_activations {
-  index_t lanes = 0, qcols = 0, blocks = 0;  // per token row
+  index_t lanes = 0, qcols = 0, blocks = 0, row_bytes = 0;  // per token row
   std::vector<std::int8_t> q;
   std::vector<float> dx;
   std::vector<std::int32_t> zsum;
   std::vector<float> block_zsum;
 
+  // Bytes a kernel reads per token row besides the weights (codes, scales, sums).
+  index_t bytes_per_row() const noexcept { return row_bytes; }
+
   // zmul: the quad layout's lane sums come premultiplied by a fixed zero point (8 for q4_0 and
   // symmetric groups; 1 where the zero point varies per block and the kernel multiplies).
-  // Bytes a kernel reads per token row besides the weights (codes, lane scales, lane sums).
-  index_t bytes_per_row() const noexcept {
-    return (qcols > 0 ? qcols : 4 * lanes) + 4 * lanes + (zsum.empty() ? 0 : 4 * lanes);
-  }
-
   void build(int8_zmm_layout layout, index_t B, std::int32_t zmul, index_t rows, index_t cols, std::int8_t const* xq,
              float const* scale, std::int32_t const* sum) {
-    constexpr index_t G = 32;
-    index_t const groups = cols / G;
-    if (layout == int8_zmm_layout::wide) {
-      lanes = cols / 4, qcols = 0, blocks = cols / B;
-      dx.resize(static_cast<std::size_t>(rows * lanes));
+    if (layout == int8_zmm_layout::wide) {  // groups of B: one scale and sum per block
+      lanes = 0, qcols = 0, blocks = cols / B, row_bytes = cols + 8 * blocks;
       block_zsum.resize(static_cast<std::size_t>(rows * blocks));
-      for (index_t t = 0; t < rows; ++t) {
-        for (index_t l = 0; l < lanes; ++l) dx[static_cast<std::size_t>(t * lanes + l)] = scale[t * groups + (4 * l) / G];
-        for (index_t kb = 0; kb < blocks; ++kb) {
-          float s = 0.0f;
-          for (index_t g = kb * (B / G); g < (kb + 1) * (B / G); ++g) s += scale[t * groups + g] * static_cast<float>(sum[t * groups + g]);
-          block_zsum[static_cast<std::size_t>(t * blocks + kb)] = s;
-        }
-      }
-    } else if (layout == int8_zmm_layout::quad) {
-      index_t const chunks = cols / 128;
-      lanes = 16 * chunks, qcols = 128 * chunks, blocks = 0;
+      for (index_t i = 0; i < rows * blocks; ++i) block_zsum[static_cast<std::size_t>(i)] = scale[i] * static_cast<float>(sum[i]);
+    } else if (layout == int8_zmm_layout::quad) {  // groups of 32
+      constexpr index_t G = 32;
+      index_t const groups = cols / G, chunks = cols / 128;
+      lanes = 16 * chunks, qcols = 128 * chunks, blocks = 0, row_bytes = qcols + 8 * lanes;
       q.resize(static_cast<std::size_t>(rows * qcols));
       dx.resize(static_cast<std::size_t>(rows * lanes));
       zsum.resize(static_cast<std::size_t>(rows * lanes));
@@ -138,31 +127,40 @@ struct int8_zmm_activations {
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
-// One group of 32 activations to int8: the operations of int8_activations::quantize's portable
-// loop, 16 lanes at a time (cvtps rounds half to even, as nearbyint does in the default rounding
-// mode), so codes, scale and sum are identical.
-SWITCHYARD_FORCE_INLINE void quantize_group_zmm(float const* xs, std::int8_t* dst, float& scale, std::int32_t& sum) {
+// One group of G activations (G a multiple of 32) to int8: the operations of
+// int8_activations::quantize's portable loop, 16 lanes at a time (cvtps rounds half to even, as
+// nearbyint does in the default rounding mode), so codes, scale and sum are identical.
+SWITCHYARD_FORCE_INLINE void quantize_group_zmm(float const* xs, index_t G, std::int8_t* dst, float& scale, std::int32_t& sum) {
   __m512 const abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
-  __m512 const v0 = _mm512_loadu_ps(xs), v1 = _mm512_loadu_ps(xs + 16);
-  float const amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(v0, abs_mask), _mm512_and_ps(v1, abs_mask)));
+  __m512 m = _mm512_setzero_ps();
+  for (index_t i = 0; i < G; i += 32)
+    m = _mm512_max_ps(m, _mm512_max_ps(_mm512_and_ps(_mm512_loadu_ps(xs + i), abs_mask), _mm512_and_ps(_mm512_loadu_ps(xs + i + 16), abs_mask)));
+  float const amax = _mm512_reduce_max_ps(m);
   float const d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
   __m512 const idv = _mm512_set1_ps(id);
-  __m512i const q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, idv)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, idv));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm512_cvtepi32_epi8(q0));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16), _mm512_cvtepi32_epi8(q1));
+  __m512i s = _mm512_setzero_si512();
+  for (index_t i = 0; i < G; i += 32) {
+    __m512i const q0 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xs + i), idv));
+    __m512i const q1 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xs + i + 16), idv));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm512_cvtepi32_epi8(q0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i + 16), _mm512_cvtepi32_epi8(q1));
+    s = _mm512_add_epi32(s, _mm512_add_epi32(q0, q1));
+  }
   scale = d;
-  sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+  sum = _mm512_reduce_add_epi32(s);
 }
 
 // Above this many bytes of activation data per call (int8_zmm_activations::bytes_per_row times
 // T), the kernels take several weight rows per pass (int8_activations.hpp).
 inline constexpr index_t int8_zmm_l1_budget = 16 * 1024;
 
-// Wide layout: rows [n0, n1) of W (blocks of B = 2H, H a multiple of 64), T token rows, R rows
-// of W per pass sharing the activation loads. Returns the dot products before the bias.
+// Wide layout: rows of W (blocks of B = 2H, H a multiple of 64), T token rows, R rows of W per
+// pass sharing the activation loads; xscale [T][kbs]: the activations' per-block scales. Returns
+// the dot products before the bias.
 template <int T, int R, class F>
 SWITCHYARD_FORCE_INLINE void int8_zmm_wide_rows(F const* const (&rowp)[R], index_t ldw, index_t kbs, std::int8_t const* xq,
-                                                index_t cols, int8_zmm_activations const& za, float (&out)[R][T]) {
+                                                float const* xscale, index_t cols, int8_zmm_activations const& za,
+                                                float (&out)[R][T]) {
   constexpr int B = format::traits<F>::block_elems, H = B / 2;
   __m512i const low = _mm512_set1_epi8(0x0F);
   __m512 acc[R][T];
@@ -170,9 +168,9 @@ SWITCHYARD_FORCE_INLINE void int8_zmm_wide_rows(F const* const (&rowp)[R], index
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
   for (index_t kb = 0; kb < kbs; ++kb) {
-    __m512 part[R][T];
+    __m512i isum[R][T];
     for (int r = 0; r < R; ++r)
-      for (int t = 0; t < T; ++t) part[r][t] = _mm512_setzero_ps();
+      for (int t = 0; t < T; ++t) isum[r][t] = _mm512_setzero_si512();
     if constexpr (R > 1)
       for (int r = 0; r < R; ++r) prefetch_ahead<R>(rowp[r], ldw, kbs, kb);
     for (int s = 0; s < H; s += 64) {
@@ -185,24 +183,17 @@ SWITCHYARD_FORCE_INLINE void int8_zmm_wide_rows(F const* const (&rowp)[R], index
       for (int t = 0; t < T; ++t) {
         index_t const k = kb * B + s;
         __m512i const xlo = _mm512_loadu_si512(xq + t * cols + k), xhi = _mm512_loadu_si512(xq + t * cols + k + H);
-        __m512 const dlo = _mm512_loadu_ps(za.dx.data() + t * za.lanes + k / 4);
-        __m512 const dhi = _mm512_loadu_ps(za.dx.data() + t * za.lanes + (k + H) / 4);
-        for (int r = 0; r < R; ++r) {
-          __m512i const ilo = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wlo[r], xlo);
-          __m512i const ihi = _mm512_dpbusd_epi32(_mm512_setzero_si512(), whi[r], xhi);
-          part[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ilo), dlo, part[r][t]);
-          part[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ihi), dhi, part[r][t]);
-        }
+        for (int r = 0; r < R; ++r) isum[r][t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(isum[r][t], wlo[r], xlo), whi[r], xhi);
       }
     }
     for (int r = 0; r < R; ++r) {
       F const& blk = rowp[r][kb];
       float const d = f16_scale(nibble_format<F>::scale(blk));
       float const dz = d * static_cast<float>(nibble_format<F>::zero(blk));
-      __m512 const dv = _mm512_set1_ps(d);
       for (int t = 0; t < T; ++t) {
-        acc[r][t] = _mm512_fmadd_ps(part[r][t], dv, acc[r][t]);
-        corr[r][t] += dz * za.block_zsum[static_cast<std::size_t>(t * za.blocks + kb)];
+        std::size_t const g = static_cast<std::size_t>(t * kbs + kb);
+        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][t]), _mm512_set1_ps(d * xscale[g]), acc[r][t]);
+        corr[r][t] += dz * za.block_zsum[g];
       }
     }
   }
