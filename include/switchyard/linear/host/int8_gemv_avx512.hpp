@@ -65,6 +65,37 @@ constexpr int8_zmm_layout int8_zmm_layout_of() {
   }
 }
 
+// One chunk of the quad layout (four blocks of 32 codes, src): the codes rearranged (the four
+// blocks' low 16-byte halves, then their high halves), the lane scales and zmul times the lane sums.
+inline void build_quad_chunk(std::int8_t const* src, float const* scale, std::int32_t zmul, std::int8_t* dst, float* dx,
+                             std::int32_t* zsum) {
+#if defined(SWITCHYARD_INT8_GEMV_ZMM)
+  // 16-byte units of src: b0 lo, b0 hi, b1 lo, ...; as qword indices into (a, b).
+  __m512i const a = _mm512_loadu_si512(src), b = _mm512_loadu_si512(src + 64);
+  __m512i const lo = _mm512_permutex2var_epi64(a, _mm512_setr_epi64(0, 1, 4, 5, 8, 9, 12, 13), b);
+  __m512i const hi = _mm512_permutex2var_epi64(a, _mm512_setr_epi64(2, 3, 6, 7, 10, 11, 14, 15), b);
+  _mm512_storeu_si512(dst, lo);
+  _mm512_storeu_si512(dst + 64, hi);
+  // Lane 4b + j: bytes 4j.. of block b's low half (in lo) and of its high half (in hi).
+  __m512i const ones = _mm512_set1_epi8(1);
+  __m512i const sums = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, lo), ones, hi);
+  _mm512_storeu_si512(zsum, _mm512_mullo_epi32(sums, _mm512_set1_epi32(zmul)));
+  __m512 const s4 = _mm512_zextps128_ps512(_mm_loadu_ps(scale));
+  _mm512_storeu_ps(dx, _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), s4));
+#else
+  for (index_t b = 0; b < 4; ++b) {
+    std::int8_t const* s = src + 32 * b;
+    for (index_t i = 0; i < 16; ++i) dst[16 * b + i] = s[i], dst[64 + 16 * b + i] = s[16 + i];
+    for (index_t j = 0; j < 4; ++j) {
+      std::int32_t sum = 0;
+      for (index_t i = 0; i < 4; ++i) sum += s[4 * j + i] + s[16 + 4 * j + i];
+      dx[4 * b + j] = scale[b];
+      zsum[4 * b + j] = zmul * sum;
+    }
+  }
+#endif
+}
+
 // Extra data of int8 activations for the zmm kernels, for one token row of K elements (from
 // int8_activations: groups of B for the wide layout, of 32 for the quad layout; scales dx_g,
 // sums s_g of the codes):
@@ -101,18 +132,8 @@ struct int8_zmm_activations {
       zsum.resize(static_cast<std::size_t>(rows * lanes));
       for (index_t t = 0; t < rows; ++t)
         for (index_t c = 0; c < chunks; ++c)
-          for (index_t b = 0; b < 4; ++b) {
-            std::int8_t const* src = xq + t * cols + (4 * c + b) * 32;
-            std::int8_t* dst = q.data() + t * qcols + c * 128;
-            for (index_t i = 0; i < 16; ++i) dst[16 * b + i] = src[i], dst[64 + 16 * b + i] = src[16 + i];
-            for (index_t j = 0; j < 4; ++j) {
-              std::int32_t s = 0;
-              for (index_t i = 0; i < 4; ++i) s += src[4 * j + i] + src[16 + 4 * j + i];
-              std::size_t const lane = static_cast<std::size_t>(t * lanes + 16 * c + 4 * b + j);
-              dx[lane] = scale[t * groups + 4 * c + b];
-              zsum[lane] = zmul * s;
-            }
-          }
+          build_quad_chunk(xq + t * cols + c * 128, scale + t * groups + 4 * c, zmul, q.data() + t * qcols + c * 128,
+                           dx.data() + t * lanes + 16 * c, zsum.data() + t * lanes + 16 * c);
     }
   }
 };
