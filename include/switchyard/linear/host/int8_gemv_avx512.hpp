@@ -65,6 +65,11 @@ constexpr int8_zmm_layout int8_zmm_layout_of() {
   }
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push  // GCC 12's masked intrinsics: see the note above the kernels below
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 // One chunk of the quad layout (four blocks of 32 codes, src): the codes rearranged (the four
 // blocks' low 16-byte halves, then their high halves), the lane scales and zmul times the lane sums.
 inline void build_quad_chunk(std::int8_t const* src, float const* scale, std::int32_t zmul, std::int8_t* dst, float* dx,
@@ -95,6 +100,9 @@ inline void build_quad_chunk(std::int8_t const* src, float const* scale, std::in
   }
 #endif
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 // Extra data of int8 activations for the zmm kernels, for one token row of K elements (from
 // int8_activations: groups of B for the wide layout, of 32 for the quad layout; scales dx_g,
