@@ -203,6 +203,43 @@ TEST_CASE("int8 activations on nibble formats stay within the activation roundin
   check_int8_activations<fmt::int4_asym<64>>();
 }
 
+// Threads split the rows in chunks of ~64 KiB of weights: enough rows that several chunks run on
+// the pool's other thread, whose tasks must read the calling thread's rounded activations (the
+// per-thread scratch of block_gemv_int8). Every row is computed the same way wherever it runs:
+// the results on 1 and 3 threads agree bit for bit, and with a fresh layer in between (scratch
+// reused at another shape).
+template <class F>
+void check_int8_threads(index_t N, index_t K) {
+  constexpr int B = fmt::traits<F>::block_elems;
+  std::mt19937 g(21);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> w(N * K);
+  for (auto& v : w) v = d(g) / std::sqrt(float(K));
+  auto [q, deq] = quantize_rows<F>(w, N, K);
+  sy::linear<F> layer(sy::make_view(static_cast<F const*>(q.data()), N, K / B), {}, sy::activations::int8);
+  sy::thread_pool one(1), three(3);
+  for (index_t T : {1, 3}) {
+    std::vector<float> x(T * K), y1(T * N), y3(T * N);
+    for (auto& v : x) v = d(g);
+    sy::test::poison({y1.data(), y1.size()});
+    sy::test::poison({y3.data(), y3.size()});
+    layer(sy::make_view(static_cast<float const*>(x.data()), T, K), sy::make_view(y1.data(), T, N), one);
+    layer(sy::make_view(static_cast<float const*>(x.data()), T, K), sy::make_view(y3.data(), T, N), three);
+    for (index_t i = 0; i < T * N; ++i) {
+      INFO(fmt::traits<F>::name << " B = " << B << " N = " << N << " K = " << K << " T = " << T << ": element " << i);
+      REQUIRE(std::isfinite(y1[i]));
+      REQUIRE(y3[i] == y1[i]);
+    }
+  }
+}
+
+TEST_CASE("int8 activations give the same rows on any thread count", "[quant][linear]") {
+  check_int8_threads<fmt::q4_0>(3000, 256);
+  check_int8_threads<fmt::int4_sym<128>>(2500, 512);
+  check_int8_threads<fmt::int4_asym<64>>(2000, 256);
+  check_int8_threads<fmt::q4_0>(1500, 128);  // the scratch again, at another shape
+}
+
 TEST_CASE("linear on block formats rejects bf16 activations", "[quant][linear]") {
   std::vector<fmt::q4_0> q(4);
   CHECK_THROWS_WITH(sy::linear<fmt::q4_0>(sy::make_view(static_cast<fmt::q4_0 const*>(q.data()), 2, 2), {}, sy::activations::bf16),

@@ -190,14 +190,18 @@ void block_gemv_int8(matrix_view<float const> x, matrix_view<F const> w, float c
   static_assert(detail::nibble_format<F>::value, "int8 activations take q4_0 or int4 group weights");
   index_t const T = x.extent(0), N = w.extent(0), kbs = w.extent(1);
   if (T == 0 || N == 0) return;
-  // Per-thread scratch: after the first call of a shape, a call allocates nothing.
-  thread_local int8_activations xa;
+  // The calling thread's scratch: after the first call of a shape, a call allocates nothing. (Named
+  // through references: the tasks below run on other threads, where the thread_local names
+  // would be those threads' own objects; a reference is captured.)
+  thread_local int8_activations xa_scratch;
+  int8_activations& xa = xa_scratch;
   xa.quantize(x, int8_activation_group<F>);
   index_t const grain = std::max<index_t>(4, (64 * 1024) / std::max<index_t>(1, kbs * index_t{sizeof(F)}));
 #if defined(SWITCHYARD_INT8_GEMV_ZMM)
   constexpr auto layout = detail::int8_zmm_layout_of<F>();
   if constexpr (layout != detail::int8_zmm_layout::none) {
-    thread_local detail::int8_zmm_activations za;
+    thread_local detail::int8_zmm_activations za_scratch;
+    detail::int8_zmm_activations& za = za_scratch;
     za.build(layout, format::traits<F>::block_elems, detail::nibble_asymmetric<F>() ? 1 : 8, xa.rows, xa.cols, xa.q.data(), xa.scale.data(), xa.sum.data());
     auto run = [&]<int Tc>() {
       pool.parallel_for(0, N, grain, [&](index_t lo, index_t hi) {
