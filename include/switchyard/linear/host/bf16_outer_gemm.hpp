@@ -76,8 +76,8 @@ SWITCHYARD_FORCE_INLINE __m512i bf16_pairs_from_floats(float const* src, index_t
 // x [T, K] (K even) rounded to bf16 and laid out as pairs, tile-major: the tile of tokens
 // [t0, t0 + width) (width 48, the last one 8..40) starts at pack + P * t0 and holds x[t][2p]
 // (low half) and x[t][2p + 1] at [p * width + t - t0]. Each tile's pass over a k panel thus reads
-// one sequential stream (5-11% faster than [p][Tp] rows on the Mixtral shapes). Tokens T .. Tp-1
-// are zero.
+// one sequential stream ([p][Tp] rows had each tile skip the others' words at every pair;
+// with the 8-token padding below, 1.03-1.25x, bench/NOTES.md). Tokens T .. Tp-1 are zero.
 inline void pack_bf16_pairs(matrix_view<float const> x, std::uint32_t* pack, index_t Tp, thread_pool& pool) {
   index_t const T = x.extent(0), P = x.extent(1) / 2;
   constexpr index_t pb = 64;  // pairs per work item: rows of x read contiguously, 64 at a time
@@ -115,8 +115,8 @@ struct next_weights {
 };
 
 // MT x 16 tokens (and 8 more in a 256-bit vector when HALF) from t0 against NW weight rows, pairs
-// [p0, p1); `tile` is the token tile's packed activations, `width` its tokens. The accumulators
-// live in c ([NW][Tp] floats, the rows' sums so far): zero on the first panel, else loaded, stored.
+// [p0, p1); `tile` is the token tile's packed activations (16 MT + 8 HALF tokens wide). The
+// accumulators live in c ([NW][Tp] floats, the rows' sums so far): zero on the first panel, else loaded, stored.
 template <int MT, bool HALF, int NW>
 SWITCHYARD_FORCE_INLINE void outer_tile(std::uint32_t const* tile, index_t Tp, index_t t0, std::uint32_t const* const* w,
                                         index_t p0, index_t p1, float* c, bool first, next_weights next = {}) {
