@@ -49,6 +49,17 @@ SWITCHYARD_FORCE_INLINE void prefetch_ahead(F const* row, index_t ldw, index_t k
   __builtin_prefetch(reinterpret_cast<char const*>(row) + pos + (pos >= len ? (R - 1) * ldw * index_t{sizeof(F)} : 0), 0, 3);
 }
 
+// One weight row at a time is one sequential stream, yet the hardware prefetcher alone left the
+// int8-activation GEMV on 1 thread at 13-16 GB/s of ~22 on the K = 2048 / 4096 shapes: a software
+// prefetch 3 KiB ahead into L1 gained 18-30% there (bench/NOTES.md). It is used only while x's
+// data stay small (int8_zmm_far_budget): at K = 14336 the prefetched lines evicted x (-8%).
+inline constexpr index_t far_ahead = 3072;
+
+template <class F>
+SWITCHYARD_FORCE_INLINE void prefetch_far(F const* p) {
+  __builtin_prefetch(reinterpret_cast<char const*>(p) + far_ahead, 0, 3);
+}
+
 // f16 scale to f32: one instruction with F16C, else format::f16's portable conversion.
 SWITCHYARD_FORCE_INLINE float f16_scale(format::f16 h) noexcept {
 #if defined(__F16C__)

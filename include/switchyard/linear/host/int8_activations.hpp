@@ -156,14 +156,14 @@ template <int T, class F>
 void int8_zmm_rows(int8_activations const& xa, int8_zmm_activations const& za, F const* w, index_t ldw, index_t kbs,
                    float const* bias, float* y, index_t ldy, index_t n0, index_t n1) {
   constexpr int8_zmm_layout layout = int8_zmm_layout_of<F>();
-  auto pass = [&]<int R>(index_t n) {
+  auto pass = [&]<int R, bool Far>(index_t n) {
     F const* rowp[R];
     for (int r = 0; r < R; ++r) rowp[r] = w + (n + r) * ldw;
     float out[R][T];
     if constexpr (layout == int8_zmm_layout::wide)
-      int8_zmm_wide_rows<T, R>(rowp, ldw, kbs, xa.q.data(), xa.scale.data(), xa.cols, za, out);
+      int8_zmm_wide_rows<T, R, Far>(rowp, ldw, kbs, xa.q.data(), xa.scale.data(), xa.cols, za, out);
     else
-      int8_zmm_quad_rows<T, R>(rowp, ldw, kbs, xa.q.data(), xa.scale.data(), xa.sum.data(), xa.cols, za, out);
+      int8_zmm_quad_rows<T, R, Far>(rowp, ldw, kbs, xa.q.data(), xa.scale.data(), xa.sum.data(), xa.cols, za, out);
     for (int r = 0; r < R; ++r)
       for (int t = 0; t < T; ++t) y[t * ldy + n + r] = out[r][t] + (bias ? bias[n + r] : 0.0f);
   };
@@ -171,11 +171,15 @@ void int8_zmm_rows(int8_activations const& xa, int8_zmm_activations const& za, F
   // follows best; several rows at a time share each activation load, which pays once the
   // activations' lane data outgrow L1 (K = 14336: ~28 KiB per token row) and would be re-read
   // from L2 per row (bench/NOTES.md: R = 1 vs 4 on the Mixtral up and down shapes).
+  // (And while they are small, one row at a time prefetches far ahead: block_gemv_common.hpp.)
   constexpr int R = rows_at_once<T>;
+  index_t const x_bytes = za.bytes_per_row() * T;
   index_t n = n0;
-  if (za.bytes_per_row() * T > int8_zmm_l1_budget)
-    for (; n + R <= n1; n += R) pass.template operator()<R>(n);
-  for (; n < n1; ++n) pass.template operator()<1>(n);
+  if (x_bytes > int8_zmm_l1_budget)
+    for (; n + R <= n1; n += R) pass.template operator()<R, false>(n);
+  if (x_bytes <= int8_zmm_far_budget)
+    for (; n < n1; ++n) pass.template operator()<1, true>(n);
+  for (; n < n1; ++n) pass.template operator()<1, false>(n);
 }
 #endif
 

@@ -182,11 +182,13 @@ SWITCHYARD_FORCE_INLINE void quantize_group_zmm(float const* xs, index_t G, std:
 // Above this many bytes of activation data per call (int8_zmm_activations::bytes_per_row times
 // T), the kernels take several weight rows per pass (int8_activations.hpp).
 inline constexpr index_t int8_zmm_l1_budget = 16 * 1024;
+// At or below this many, one row at a time also prefetches far ahead (prefetch_far).
+inline constexpr index_t int8_zmm_far_budget = 8 * 1024;
 
 // Wide layout: rows of W (blocks of B = 2H, H a multiple of 64), T token rows, R rows of W per
 // pass sharing the activation loads; xscale [T][kbs]: the activations' per-block scales. Returns
 // the dot products before the bias.
-template <int T, int R, class F>
+template <int T, int R, bool Far, class F>
 SWITCHYARD_FORCE_INLINE void int8_zmm_wide_rows(F const* const (&rowp)[R], index_t ldw, index_t kbs, std::int8_t const* xq,
                                                 float const* xscale, index_t cols, int8_zmm_activations const& za,
                                                 float (&out)[R][T]) {
@@ -202,6 +204,8 @@ SWITCHYARD_FORCE_INLINE void int8_zmm_wide_rows(F const* const (&rowp)[R], index
       for (int t = 0; t < T; ++t) isum[r][t] = _mm512_setzero_si512();
     if constexpr (R > 1)
       for (int r = 0; r < R; ++r) prefetch_ahead<R>(rowp[r], ldw, kbs, kb);
+    else if constexpr (Far)
+      prefetch_far(rowp[0] + kb);
     for (int s = 0; s < H; s += 64) {
       __m512i wlo[R], whi[R];
       for (int r = 0; r < R; ++r) {
@@ -254,7 +258,7 @@ struct int8_quad_index {
 
 // Quad layout: q4_0 and int4 groups of 32; chunks of four blocks, then the tail blocks one at a
 // time in the natural layout.
-template <int T, int R, class F>
+template <int T, int R, bool Far, class F>
 SWITCHYARD_FORCE_INLINE void int8_zmm_quad_rows(F const* const (&rowp)[R], index_t ldw, index_t kbs, std::int8_t const* xq,
                                                 float const* xscale, std::int32_t const* xsum, index_t cols,
                                                 int8_zmm_activations const& za, float (&out)[R][T]) {
@@ -275,6 +279,7 @@ SWITCHYARD_FORCE_INLINE void int8_zmm_quad_rows(F const* const (&rowp)[R], index
     [[maybe_unused]] __m512i zw[R];
     for (int r = 0; r < R; ++r) {
       if constexpr (R > 1) prefetch_ahead<R>(rowp[r], ldw, kbs, 4 * c);
+      else if constexpr (Far) prefetch_far(rowp[r] + 4 * c);
       auto const* p = reinterpret_cast<std::uint8_t const*>(rowp[r] + 4 * c);
       __m512i const a = _mm512_loadu_si512(p), b = _mm512_loadu_si512(p + 4 * S - 64);
       __m512i const v = _mm512_permutex2var_epi16(a, cidx, b);  // (four 128-bit inserts: ~5% slower)
