@@ -38,13 +38,14 @@ template <int T>
 inline constexpr int rows_at_once = T <= 2 ? 4 : (T <= 4 ? 2 : 1);
 
 // R rows of W read side by side are R short streams (a 4096-wide q4_0 row is 36 cache lines),
-// and the hardware prefetcher restarts on each: fetch 256 bytes ahead in every stream, past the
+// and the hardware prefetcher restarts on each: fetch 512 bytes ahead in every stream, past the
 // row's end into the same stream of the next pass (row r + R). kb: the block about to be read.
-// 256 bytes measured ahead of 1024 on the Mixtral down shape (int8-activation GEMV, 70-77% of
-// the read bandwidth against 54-74%).
+// On the Mixtral down shape (1 thread): 256 bytes beat 1024 (session 5), and 512 beat 256 by
+// 9-10% (session 6: q4_0 with int8 activations 14.5-15.6 -> 15.9-16.9 GB/s, q8_0 16.3-16.5 ->
+// 17.8-18.2; 768 in between).
 template <int R, class F>
 SWITCHYARD_FORCE_INLINE void prefetch_ahead(F const* row, index_t ldw, index_t kbs, index_t kb) {
-  constexpr index_t ahead = 256;
+  constexpr index_t ahead = 512;
   index_t const pos = kb * index_t{sizeof(F)} + ahead, len = kbs * index_t{sizeof(F)};
   __builtin_prefetch(reinterpret_cast<char const*>(row) + pos + (pos >= len ? (R - 1) * ldw * index_t{sizeof(F)} : 0), 0, 3);
 }
