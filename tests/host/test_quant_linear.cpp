@@ -201,6 +201,10 @@ TEST_CASE("int8 activations on nibble formats stay within the activation roundin
   check_int8_activations<fmt::int4_asym<128>>(5);
   check_int8_activations<fmt::int4_sym<256>>(3);
   check_int8_activations<fmt::int4_asym<64>>();
+  // x's data above 16 KiB per call: several weight rows per pass (6 at T = 1, 2 at T = 3; 53
+  // rows leave a remainder), with the per-stream prefetch.
+  check_int8_activations<fmt::q4_0>(264);
+  check_int8_activations<fmt::int4_sym<128>>(128);
 }
 
 // Threads split the rows in chunks of ~64 KiB of weights: enough rows that several chunks run on
