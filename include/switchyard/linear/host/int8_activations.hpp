@@ -173,8 +173,10 @@ void int8_zmm_rows(int8_activations const& xa, int8_zmm_activations const& za, F
   // from L2 per row (bench/NOTES.md: R = 1 vs 4 on the Mixtral up and down shapes).
   // (And while they are small, one row at a time prefetches far ahead: block_gemv_common.hpp.)
   // One token: 6 rows (4 measured 8% slower on q4_0 at K = 14336, 1 thread; 8 no better); more
-  // tokens: the shared choice (6 rows of two tokens would spill the accumulators).
-  constexpr int R = T == 1 ? 6 : rows_at_once<T>;
+  // tokens, or the quad layout with per-block zero points (one more vector per row): the shared
+  // choice (6 rows would spill).
+  constexpr bool zero_vectors = layout == int8_zmm_layout::quad && nibble_asymmetric<F>();
+  constexpr int R = T == 1 && !zero_vectors ? 6 : rows_at_once<T>;
   index_t const x_bytes = za.bytes_per_row() * T;
   index_t n = n0;
   if (x_bytes > int8_zmm_l1_budget)
