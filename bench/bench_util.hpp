@@ -4,10 +4,16 @@
 // against (read bandwidth and FMA peak, measured in the same run).
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <cstring>
 #include <cstdio>
 #include <functional>
 #include <thread>
 #include <vector>
+
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "switchyard/core/buffer.hpp"
 #include "switchyard/core/simd/simd.hpp"
@@ -58,6 +64,48 @@ inline double read_bandwidth(sy::thread_pool& pool, std::size_t bytes = std::siz
   });
   // A limit is the best the machine showed: noise from other tenants only ever lowers it.
   return static_cast<double>(n * sizeof(float)) / s.min;
+}
+
+// Reads `bytes` at p once, split over the pool in 4 KiB pages, with integer loads (the bytes may
+// be packed weights: as floats some would be NaN or subnormal) and returns a value that depends
+// on every byte so the loads stay. The paired probe: timed next to a kernel on its own kind of
+// buffer, it says what bandwidth the machine gives at that moment.
+inline std::uint64_t read_through(sy::thread_pool& pool, void const* p, std::size_t bytes) {
+  std::size_t const pages = bytes / 4096;
+  std::vector<std::uint64_t> sink(static_cast<std::size_t>(pool.size()) * 8 + 1, 0);
+  pool.parallel_for(0, static_cast<sy::index_t>(pages), 16, [&](sy::index_t lo, sy::index_t hi) {
+    auto const* b = static_cast<unsigned char const*>(p);
+    std::uint64_t acc = 0;
+#if defined(__AVX512F__)
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+    for (auto const* q = b + lo * 4096; q < b + hi * 4096; q += 256) {
+      a0 = _mm512_xor_si512(a0, _mm512_loadu_si512(q)), a1 = _mm512_xor_si512(a1, _mm512_loadu_si512(q + 64));
+      a2 = _mm512_xor_si512(a2, _mm512_loadu_si512(q + 128)), a3 = _mm512_xor_si512(a3, _mm512_loadu_si512(q + 192));
+    }
+    acc = static_cast<std::uint64_t>(_mm512_reduce_add_epi64(_mm512_xor_si512(_mm512_xor_si512(a0, a1), _mm512_xor_si512(a2, a3))));
+#elif defined(__AVX2__)
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    for (auto const* q = b + lo * 4096; q < b + hi * 4096; q += 128) {
+      a0 = _mm256_xor_si256(a0, _mm256_loadu_si256(reinterpret_cast<__m256i const*>(q)));
+      a1 = _mm256_xor_si256(a1, _mm256_loadu_si256(reinterpret_cast<__m256i const*>(q + 32)));
+      a2 = _mm256_xor_si256(a2, _mm256_loadu_si256(reinterpret_cast<__m256i const*>(q + 64)));
+      a3 = _mm256_xor_si256(a3, _mm256_loadu_si256(reinterpret_cast<__m256i const*>(q + 96)));
+    }
+    alignas(32) std::uint64_t l[4];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(l), _mm256_xor_si256(_mm256_xor_si256(a0, a1), _mm256_xor_si256(a2, a3)));
+    acc = l[0] ^ l[1] ^ l[2] ^ l[3];
+#else
+    for (auto const* q = b + lo * 4096; q < b + hi * 4096; q += 8) {
+      std::uint64_t v;
+      std::memcpy(&v, q, 8);
+      acc ^= v;
+    }
+#endif
+    sink[static_cast<std::size_t>(lo) % (sink.size() - 1)] ^= acc;
+  });
+  std::uint64_t r = 0;
+  for (auto v : sink) r ^= v;
+  return r;
 }
 
 // Runs body(t) on `threads` plain threads at once (t = 0 on the caller), `reps` times after a

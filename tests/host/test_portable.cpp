@@ -4,7 +4,9 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "support/reference_file.hpp"
 #include "support/tolerance.hpp"
@@ -47,4 +49,38 @@ TEST_CASE("the scalar build's rms_norm matches torch", "[portable]") {
                      ref.get("case1.eps").as<float>()[0]);
   for (std::int64_t i = 0; i < rows * n; ++i)
     REQUIRE(std::fabs(y[i] - want[i]) <= sy::test::tolerance::rms_norm(n) * std::fabs(want[i]));
+}
+
+// int8 activations (q8_0's pairs and q4_0's chunks have portable twins): the scalar build must
+// give the f32 path's answer within the activation rounding, and not the f32 path itself.
+template <class F>
+static void check_portable_int8(std::int64_t N, std::int64_t kblocks) {
+  constexpr int B = sy::format::traits<F>::block_elems;
+  std::int64_t const K = kblocks * B;
+  std::mt19937 g(5);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<F> q(static_cast<std::size_t>(N * kblocks));
+  float buf[B];
+  for (auto& blk : q) {
+    for (auto& v : buf) v = d(g);
+    sy::format::traits<F>::quantize(buf, &blk);
+  }
+  auto const wv = sy::make_view(static_cast<F const*>(q.data()), N, kblocks);
+  for (std::int64_t T : {1, 5}) {
+    std::vector<float> x(static_cast<std::size_t>(T * K)), y(static_cast<std::size_t>(T * N)), want(y.size());
+    for (auto& v : x) v = d(g);
+    sy::linear<F> const fast(wv, {}, sy::activations::int8), exact(wv);
+    fast(sy::make_view(static_cast<float const*>(x.data()), T, K), sy::make_view(y.data(), T, N));
+    exact(sy::make_view(static_cast<float const*>(x.data()), T, K), sy::make_view(want.data(), T, N));
+    double num = 0, den = 0;
+    for (std::size_t i = 0; i < y.size(); ++i) num += (y[i] - want[i]) * double(y[i] - want[i]), den += double(want[i]) * want[i];
+    INFO(sy::format::traits<F>::name << " T = " << T << ": NMSE " << num / den);
+    CHECK(num / den < sy::test::tolerance::int8_activations_nmse);
+    CHECK(num / den > 0.0);
+  }
+}
+
+TEST_CASE("the scalar build's int8-activation GEMV stays within the activation rounding", "[portable]") {
+  check_portable_int8<sy::format::q8_0>(37, 9);
+  check_portable_int8<sy::format::q4_0>(37, 9);
 }

@@ -190,9 +190,10 @@ void check_int8_activations(index_t kblocks = 8) {
   }
 }
 
-TEST_CASE("int8 activations on nibble formats stay within the activation rounding", "[quant][linear]") {
+TEST_CASE("int8 activations on q4_0, q8_0 and int4 groups stay within the activation rounding", "[quant][linear]") {
   // Every kernel layout (linear/host/int8_gemv_avx512.hpp): quad (q4_0, groups of 32; K / 32 not
-  // a multiple of 4 leaves tail blocks), wide (groups of 128, 256), and the 128-bit path (64).
+  // a multiple of 4 leaves tail blocks), wide (groups of 128, 256), and the 128-bit path (64);
+  // q8_0's pairs of blocks (q8_int8_gemv.hpp; an odd block count leaves one).
   check_int8_activations<fmt::q4_0>();
   check_int8_activations<fmt::q4_0>(11);
   check_int8_activations<fmt::int4_sym<32>>(7);
@@ -201,10 +202,14 @@ TEST_CASE("int8 activations on nibble formats stay within the activation roundin
   check_int8_activations<fmt::int4_asym<128>>(5);
   check_int8_activations<fmt::int4_sym<256>>(3);
   check_int8_activations<fmt::int4_asym<64>>();
+  check_int8_activations<fmt::q8_0>();
+  check_int8_activations<fmt::q8_0>(11);
+  check_int8_activations<fmt::q8_0>(1);
   // x's data above 16 KiB per call: several weight rows per pass (6 at T = 1, 2 at T = 3; 53
   // rows leave a remainder), with the per-stream prefetch.
   check_int8_activations<fmt::q4_0>(264);
   check_int8_activations<fmt::int4_sym<128>>(128);
+  check_int8_activations<fmt::q8_0>(185);
 }
 
 // Threads split the rows in chunks of ~64 KiB of weights: enough rows that several chunks run on
@@ -241,7 +246,9 @@ TEST_CASE("int8 activations give the same rows on any thread count", "[quant][li
   check_int8_threads<fmt::q4_0>(3000, 256);
   check_int8_threads<fmt::int4_sym<128>>(2500, 512);
   check_int8_threads<fmt::int4_asym<64>>(2000, 256);
+  check_int8_threads<fmt::q8_0>(2000, 224);
   check_int8_threads<fmt::q4_0>(1500, 128);  // the scratch again, at another shape
+  check_int8_threads<fmt::q8_0>(1000, 96);
 }
 
 TEST_CASE("linear on block formats rejects bf16 activations", "[quant][linear]") {

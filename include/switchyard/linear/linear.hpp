@@ -8,6 +8,8 @@
 //
 //   switchyard::linear<switchyard::format::bf16> proj(w_view);   // w_view: [out, in] bf16
 //   proj(x_view, y_view);                                         // x: [T, in] -> y: [T, out]
+#include <type_traits>
+
 #include "switchyard/core/concepts.hpp"
 #include "switchyard/core/error.hpp"
 #include "switchyard/core/tensor_view.hpp"
@@ -15,6 +17,7 @@
 #include "switchyard/linear/host/bf16_activations.hpp"
 #include "switchyard/linear/host/block_kernels.hpp"
 #include "switchyard/linear/host/int8_activations.hpp"
+#include "switchyard/linear/host/q8_int8_gemv.hpp"
 #include "switchyard/linear/host/gemm.hpp"
 #include "switchyard/linear/host/gemv.hpp"
 
@@ -23,8 +26,9 @@ SWITCHYARD_NAMESPACE_BEGIN
 // The format activations are rounded to before the products. f32 (the default) keeps them exact;
 // bf16 matches what bf16 engines compute and, with AVX512-BF16 and bf16 weights, runs twice the
 // f32 FMA rate (linear/host/bf16_activations.hpp).
-// int8 (block formats q4_0 and int4 groups, decode rows): activations rounded to int8 per weight
-// block so the products become integer dot products (VNNI); see linear/host/int8_activations.hpp.
+// int8 (block formats q4_0, q8_0 and int4 groups, decode rows): activations rounded to int8 per
+// weight block so the products become integer dot products (VNNI); see
+// linear/host/int8_activations.hpp and q8_int8_gemv.hpp.
 enum class activations { f32, bf16, int8 };
 
 // Whether a row's result may depend on how many rows share the call.
@@ -39,6 +43,8 @@ enum class summation { batch_invariant, fastest };
 template <class W>
 class linear {
   static_assert(check_format<W>());
+  // Block formats whose decode rows can take int8 activations.
+  static constexpr bool takes_int8 = host::detail::nibble_format<W>::value || std::is_same_v<W, format::q8_0>;
 
  public:
   using weight_format = W;
@@ -55,11 +61,10 @@ class linear {
             "bias has ", bias.extent(0), " elements (stride ", bias.stride(0), ") but the weight has ",
             weight.extent(0), " output features");
     if constexpr (block_elems > 1) {
-      require(act == activations::f32 || (act == activations::int8 && host::detail::nibble_format<W>::value), "linear",
-              format::traits<W>::name, " weights take f32 activations",
-              host::detail::nibble_format<W>::value ? " or int8" : "");
+      require(act == activations::f32 || (act == activations::int8 && takes_int8), "linear",
+              format::traits<W>::name, " weights take f32 activations", takes_int8 ? " or int8" : "");
     } else {
-      require(act != activations::int8, "linear", "int8 activations take q4_0 or int4 group weights, not ",
+      require(act != activations::int8, "linear", "int8 activations take q4_0, q8_0 or int4 group weights, not ",
               format::traits<W>::name);
     }
   }
@@ -80,9 +85,10 @@ class linear {
     require(x.stride(1) == 1 && y.stride(1) == 1, "linear", "rows of x and y must be contiguous");
     float const* b = bias_.data();
     if constexpr (block_elems > 1) {
-      if constexpr (host::detail::nibble_format<W>::value) {
+      if constexpr (takes_int8) {
         if (act_ == activations::int8 && x.extent(0) <= host::gemv_max_rows) {
-          host::block_gemv_int8(x, weight_, b, y, pool);
+          if constexpr (std::is_same_v<W, format::q8_0>) host::block_gemv_q8_int8(x, weight_, b, y, pool);
+          else host::block_gemv_int8(x, weight_, b, y, pool);
           return;
         }
       }
