@@ -82,7 +82,9 @@ inline std::uint64_t read_through(sy::thread_pool& pool, void const* p, std::siz
       a0 = _mm512_xor_si512(a0, _mm512_loadu_si512(q)), a1 = _mm512_xor_si512(a1, _mm512_loadu_si512(q + 64));
       a2 = _mm512_xor_si512(a2, _mm512_loadu_si512(q + 128)), a3 = _mm512_xor_si512(a3, _mm512_loadu_si512(q + 192));
     }
-    acc = static_cast<std::uint64_t>(_mm512_reduce_add_epi64(_mm512_xor_si512(_mm512_xor_si512(a0, a1), _mm512_xor_si512(a2, a3))));
+    alignas(64) std::uint64_t l[8];  // (not _mm512_reduce_*: GCC 12 warns inside it)
+    _mm512_store_si512(l, _mm512_xor_si512(_mm512_xor_si512(a0, a1), _mm512_xor_si512(a2, a3)));
+    for (auto v : l) acc ^= v;
 #elif defined(__AVX2__)
     __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
     for (auto const* q = b + lo * 4096; q < b + hi * 4096; q += 128) {
