@@ -320,6 +320,100 @@ TEST_CASE("device MoE layers take int8 and fp8 codes with per-channel scales", "
   check_scaled<sy::format::e4m3>(128, 64, 128, {2, 90});
 }
 
+// int8 and fp8 codes with 128 x 128 block scales (DeepSeek-V3's layout): each expert's gate, up
+// and down quantized on their own (scales [ceil(R/128), ceil(K/128)]), gate_up's scales stacked
+// gate then up. Shapes with partial blocks on both axes. Host reference: the f32 layer on code x
+// block scale; the device scales each weight as it is decoded (the same f32 product).
+template <class E>
+void check_block_scaled(index_t H, index_t F, index_t Fs, std::vector<index_t> const& tokens) {
+  using R = sy::route::deepseek_v3<6, 8, 4>;
+  constexpr int K = R::max_k;
+  constexpr index_t B = sy::scale_block;
+  index_t const NE = 64;
+  auto blocks = [](index_t n) { return (n + B - 1) / B; };
+  // `mats` matrices of rows x cols, quantized one by one; appends codes, scales and the dequantized f32.
+  auto quantize_mats = [&](index_t mats, index_t rows, index_t cols, float stddev, std::vector<E>& codes,
+                           std::vector<float>& scales, std::vector<float>& deq) {
+    for (index_t m = 0; m < mats; ++m) {
+      auto const w = normal(static_cast<std::size_t>(rows * cols), stddev);
+      std::vector<E> c(w.size());
+      std::vector<float> sc(static_cast<std::size_t>(blocks(rows) * blocks(cols)), 0.0f);
+      sy::quant::quantize_scaled<E>(sy::make_view<float const>(w.data(), rows, cols), sy::scale_granularity::block,
+                                    sy::make_view(c.data(), rows, cols), sy::make_view(sc.data(), blocks(rows), blocks(cols)));
+      for (index_t r = 0; r < rows; ++r)
+        for (index_t k = 0; k < cols; ++k)
+          deq.push_back(sy::format::traits<E>::to_float(c[static_cast<std::size_t>(r * cols + k)]) *
+                        sc[static_cast<std::size_t>((r / B) * blocks(cols) + k / B)]);
+      codes.insert(codes.end(), c.begin(), c.end());
+      scales.insert(scales.end(), sc.begin(), sc.end());
+    }
+  };
+  auto const gate = normal(static_cast<std::size_t>(NE * H), 3.0f / std::sqrt(float(H)));
+  auto const sel = normal(static_cast<std::size_t>(NE), 0.3f);
+  std::vector<E> gu, dn, sgu, sdn;
+  std::vector<float> gu_s, dn_s, sgu_s, sdn_s, gu_f, dn_f, sgu_f, sdn_f;
+  // gate_up per expert: the gate matrix [F, H], then the up matrix [F, H] (codes, scales and f32 alike).
+  quantize_mats(2 * NE, F, H, 1.0f / std::sqrt(float(H)), gu, gu_s, gu_f);
+  quantize_mats(NE, H, F, 1.0f / std::sqrt(float(F)), dn, dn_s, dn_f);
+  quantize_mats(2, Fs, H, 1.0f / std::sqrt(float(H)), sgu, sgu_s, sgu_f);
+  quantize_mats(1, H, Fs, 1.0f / std::sqrt(float(Fs)), sdn, sdn_s, sdn_f);
+
+  using bank = sy::expert::glu_experts<float>;
+  auto v3 = [](std::vector<float> const& v, index_t a, index_t b, index_t c) {
+    return sy::tensor_view<float const, sy::dextents<3>>(v.data(), sy::dextents<3>(a, b, c));
+  };
+  sy::expert::moe<R, bank> host(sy::make_view<float const>(gate.data(), NE, H), bank(v3(gu_f, NE, 2 * F, H), v3(dn_f, NE, H, F)));
+  host.set_shared(bank(v3(sgu_f, 1, 2 * Fs, H), v3(sdn_f, 1, H, Fs)));
+  sy::route::router_params hp;
+  hp.scaling = 2.5f;
+  hp.selection_bias = sy::make_view<float const>(sel.data(), NE);
+
+  device_array<float> d_gate(gate), d_sel(sel), d_gu_s(gu_s), d_dn_s(dn_s), d_sgu_s(sgu_s), d_sdn_s(sdn_s);
+  device_array<E> d_gu(gu), d_dn(dn), d_sgu(sgu), d_sdn(sdn);
+  sy::kernels::moe_weights<E> w;
+  w.gate = d_gate.get();
+  w.gate_up = d_gu.get();
+  w.down = d_dn.get();
+  w.gate_up_block_scales = d_gu_s.get();
+  w.down_block_scales = d_dn_s.get();
+  w.shared_gate_up = d_sgu.get();
+  w.shared_down = d_sdn.get();
+  w.shared_gate_up_block_scales = d_sgu_s.get();
+  w.shared_down_block_scales = d_sdn_s.get();
+  sy::kernels::moe_shape const shape{static_cast<int>(NE), static_cast<int>(H), static_cast<int>(F), static_cast<int>(Fs)};
+  sy::kernels::moe<R, E> layer(shape, w);
+  sy::kernels::route::device_router_params dp;
+  dp.scaling = 2.5f;
+  dp.selection_bias = d_sel.get();
+
+  for (index_t T : tokens) {
+    auto const x = normal(static_cast<std::size_t>(T * H), 1.0f);
+    std::vector<float> ref(x.size());
+    sy::expert::moe_workspace hws;
+    host(sy::make_view<float const>(x.data(), T, H), sy::make_view(ref.data(), T, H), hws, hp);
+    for (moe_path path : {moe_path::gemv, moe_path::mma}) {
+      INFO(sy::format::traits<E>::name << " 128 x 128 blocks, H " << H << " F " << F << " T " << T << " path " << int(path));
+      device_array<float> dx(x), dy(x.size());
+      dy.poison();
+      std::size_t const bytes = sy::kernels::moe<R, E>::workspace_bytes(shape, T);
+      device_array<char> ws(bytes);
+      layer(dx.get(), dy.get(), T, ws.get(), bytes, nullptr, dp, path);
+      SWITCHYARD_CUDA_CHECK(cudaDeviceSynchronize());
+      auto const y = dy.download();
+      if (path == moe_path::gemv) {
+        require_rows_close(y, ref, T, H, tol::moe_output(H, std::max(F, Fs), K + 1));
+      } else {
+        REQUIRE(nmse(y, ref) <= tol::cuda_mma_nmse);
+      }
+    }
+  }
+}
+
+TEST_CASE("device MoE layers take int8 and fp8 codes with 128 x 128 block scales", "[cuda][moe][quant]") {
+  check_block_scaled<sy::format::e4m3>(320, 160, 96, {2, 90});  // partial blocks: H 2.5, F 1.25, Fs 0.75
+  check_block_scaled<std::int8_t>(256, 384, 128, {3, 70});
+}
+
 TEST_CASE("a token's device output does not depend on its batch", "[cuda][moe]") {
   harness<sy::route::qwen_moe<8>, sy::format::bf16> h({.E = 64, .H = 128, .F = 96});
   auto const layer = h.device();
@@ -383,4 +477,17 @@ TEST_CASE("the device MoE layer refuses bad shapes and workspaces", "[cuda][moe]
   wq.down_scales = h.d_gate.get();
   using q_layer = sy::kernels::moe<sy::route::mixtral<2>, sy::format::q4_0>;
   REQUIRE_THROWS_WITH(q_layer({8, 256, 512}, wq), Catch::Contains("blocks carry their own"));
+  wq.down_scales = nullptr;
+  wq.gate_up_block_scales = wq.down_block_scales = h.d_gate.get();
+  REQUIRE_THROWS_WITH(q_layer({8, 256, 512}, wq), Catch::Contains("block scales are for int8 and fp8 codes"));
+  sy::kernels::moe_weights<sy::format::e4m3> w8;
+  w8.gate = h.d_gate.get();
+  w8.gate_up = reinterpret_cast<sy::format::e4m3 const*>(h.d_gate_up.get());
+  w8.down = reinterpret_cast<sy::format::e4m3 const*>(h.d_down.get());
+  w8.gate_up_block_scales = h.d_gate.get();
+  using f8_layer = sy::kernels::moe<sy::route::mixtral<2>, sy::format::e4m3>;
+  REQUIRE_THROWS_WITH(f8_layer({8, 256, 512}, w8), Catch::Contains("both gate_up_block_scales and down_block_scales"));
+  w8.down_block_scales = h.d_gate.get();
+  w8.down_scales = h.d_gate.get();
+  REQUIRE_THROWS_WITH(f8_layer({8, 256, 512}, w8), Catch::Contains("give one kind"));
 }

@@ -24,6 +24,7 @@
 
 #include "switchyard/kernels/common/device_format.cuh"
 #include "switchyard/kernels/common/mma.cuh"
+#include "switchyard/kernels/expert/gemv.cuh"
 #include "switchyard/kernels/route/plan.cuh"
 
 SWITCHYARD_NAMESPACE_BEGIN
@@ -72,11 +73,12 @@ __device__ __forceinline__ uint4 pack8(float const (&v)[8]) {
 // The tile loop shared by both projections. Thread `tid` loads 8 elements of tile rows
 // tid / 4 and tid / 4 + 32 (p = 0, 1) per k step: a_rows[p] is that A row (null: past the expert's
 // slots), f32 (converted) or 16-bit operand bits; b_rows[p] that weight row (null: past the
-// matrix). acc[i][j]: the warp's 2 x 4 grid of 16 x 8 accumulators; `b_n0(j)` is the smem row of
-// the warp's j-th n8 tile.
-template <class W, class Ops, class A, class BN0>
-__device__ __forceinline__ void mainloop(int K, A const* const (&a_rows)[2], W const* const (&b_rows)[2], BN0 b_n0,
-                                         float (&acc)[2][4][4]) {
+// matrix); with BS, b_scales[p] that row's 128 x 128 block scales (the weights are scaled as
+// decoded, before the rounding to the operand type). acc[i][j]: the warp's 2 x 4 grid of 16 x 8
+// accumulators; `b_n0(j)` is the smem row of the warp's j-th n8 tile.
+template <class W, class Ops, bool BS, class A, class BN0>
+__device__ __forceinline__ void mainloop(int K, A const* const (&a_rows)[2], W const* const (&b_rows)[2],
+                                         float const* const (&b_scales)[2], BN0 b_n0, float (&acc)[2][4][4]) {
   using fmt = device_format<W>;
   __shared__ alignas(16) std::uint16_t as[mma_bm * mma_lds];
   __shared__ alignas(16) std::uint16_t bs[mma_bn * mma_lds];
@@ -105,6 +107,7 @@ __device__ __forceinline__ void mainloop(int K, A const* const (&a_rows)[2], W c
       } else {
         float v[8];
         fmt::decode8(w, k0 + kc, v);
+        apply_block_scale<BS>(v, b_scales[p], k0 + kc);
         b_reg[p] = pack8<Ops>(v);
       }
     }
@@ -156,12 +159,13 @@ __device__ __forceinline__ void mainloop(int K, A const* const (&a_rows)[2], W c
 }  // namespace detail
 
 // h [S, F] (16-bit operand bits of Ops) = act(gate . x, up . x) per slot; gate_up [E, 2F, H / B],
-// bias and per-channel scales [E, 2F] or null. Grid: (tile bound, F / 32).
-template <class W, class Act>
+// bias and per-channel scales [E, 2F] or null; with BS, block_scales as gemv_gate_up_kernel's.
+// Grid: (tile bound, F / 32).
+template <class W, class Act, bool BS = false>
 __global__ void __launch_bounds__(mma_threads)
     mma_gate_up_kernel(route::plan_view plan, float const* __restrict__ x, W const* __restrict__ gate_up,
                        float const* __restrict__ bias, float const* __restrict__ scales,
-                       std::uint16_t* __restrict__ h, int H, int F) {
+                       float const* __restrict__ block_scales, std::uint16_t* __restrict__ h, int H, int F) {
   using Ops = mma_operands<W>;
   int e, m0, n, off;
   if (!detail::find_tile(plan, e, m0, n, off)) return;
@@ -171,17 +175,22 @@ __global__ void __launch_bounds__(mma_threads)
   // Row pointers are fixed for the whole K loop: resolve the gather once.
   float const* a_rows[2];
   W const* b_rows[2];
+  float const* b_scales[2] = {nullptr, nullptr};
 #pragma unroll
   for (int p = 0; p < 2; ++p) {
     int const r = (threadIdx.x + mma_threads * p) / 4;
     a_rows[p] = m0 + r < n ? x + static_cast<std::int64_t>(plan.slot_token[off + m0 + r]) * H : nullptr;
     int const f = f0 + (r % 32);
     b_rows[p] = f < F ? gu + (static_cast<std::int64_t>(r < 32 ? f : F + f)) * row_blocks : nullptr;
+    if constexpr (BS) {
+      int const HB = block_scale_count(H), FB = block_scale_count(F);
+      b_scales[p] = block_scales + (static_cast<std::int64_t>(e) * 2 * FB + (r < 32 ? 0 : FB) + f / block_scale_size) * HB;
+    }
   }
   int const wn = (threadIdx.x / 32) % 2;
   float acc[2][4][4];
-  detail::mainloop<W, Ops>(H, a_rows, b_rows,
-                           [wn](int j) { return j < 2 ? wn * 16 + j * 8 : 32 + wn * 16 + (j - 2) * 8; }, acc);
+  detail::mainloop<W, Ops, BS>(H, a_rows, b_rows, b_scales,
+                               [wn](int j) { return j < 2 ? wn * 16 + j * 8 : 32 + wn * 16 + (j - 2) * 8; }, acc);
 
   int const lane = threadIdx.x % 32, g = lane / 4, c = lane % 4, wm = (threadIdx.x / 32) / 2;
   float const* bg = bias ? bias + static_cast<std::int64_t>(e) * 2 * F : nullptr;
@@ -207,13 +216,14 @@ __global__ void __launch_bounds__(mma_threads)
 }
 
 // out [S, H] f32 = w(s) (sd h[s] . down^T + b); down [E, H, F / B], bias and per-channel scales sd
-// [E, H] or null, route_weights [T K] (w(s) = route_weights[slot_choice[s]]) or null (w = 1).
-// Grid: (tile bound, H / 64).
-template <class W>
+// [E, H] or null; with BS, block_scales as gemv_down_kernel's; route_weights [T K] (w(s) =
+// route_weights[slot_choice[s]]) or null (w = 1). Grid: (tile bound, H / 64).
+template <class W, bool BS = false>
 __global__ void __launch_bounds__(mma_threads)
     mma_down_kernel(route::plan_view plan, std::uint16_t const* __restrict__ h, W const* __restrict__ down,
                     float const* __restrict__ bias, float const* __restrict__ scales,
-                    float const* __restrict__ route_weights, float* __restrict__ out, int H, int F) {
+                    float const* __restrict__ block_scales, float const* __restrict__ route_weights,
+                    float* __restrict__ out, int H, int F) {
   using Ops = mma_operands<W>;
   int e, m0, n, off;
   if (!detail::find_tile(plan, e, m0, n, off)) return;
@@ -222,15 +232,19 @@ __global__ void __launch_bounds__(mma_threads)
   W const* dw = down + static_cast<std::int64_t>(e) * H * row_blocks;
   std::uint16_t const* a_rows[2];
   W const* b_rows[2];
+  float const* b_scales[2] = {nullptr, nullptr};
 #pragma unroll
   for (int p = 0; p < 2; ++p) {
     int const r = (threadIdx.x + mma_threads * p) / 4;
     a_rows[p] = m0 + r < n ? h + static_cast<std::int64_t>(off + m0 + r) * F : nullptr;
     b_rows[p] = n0 + r < H ? dw + static_cast<std::int64_t>(n0 + r) * row_blocks : nullptr;
+    if constexpr (BS)
+      b_scales[p] = block_scales + (static_cast<std::int64_t>(e) * block_scale_count(H) + (n0 + r) / block_scale_size) *
+                                       block_scale_count(F);
   }
   int const wn = (threadIdx.x / 32) % 2;
   float acc[2][4][4];
-  detail::mainloop<W, Ops>(F, a_rows, b_rows, [wn](int j) { return wn * 32 + j * 8; }, acc);
+  detail::mainloop<W, Ops, BS>(F, a_rows, b_rows, b_scales, [wn](int j) { return wn * 32 + j * 8; }, acc);
 
   int const lane = threadIdx.x % 32, g = lane / 4, c = lane % 4, wm = (threadIdx.x / 32) / 2;
   float const* b = bias ? bias + static_cast<std::int64_t>(e) * H : nullptr;

@@ -63,6 +63,13 @@ struct moe_weights {
   float const* shared_gate_up_scales = nullptr;  // [2 Fs]
   float const* shared_down_scales = nullptr;     // [H]
   float const* shared_gate = nullptr;     // [H]: scale the shared output by sigmoid(shared_gate . x)
+  // 128 x 128 block scales of fp8 / int8 codes (DeepSeek-V3's weight_scale_inv), instead of the
+  // per-channel ones: per matrix of R rows and K columns, ceil(R/128) x ceil(K/128), row-major.
+  // gate_up's are the gate rows' blocks, then the up rows' (the two checkpoint tensors stacked).
+  float const* gate_up_block_scales = nullptr;         // [E, 2 ceil(F/128), ceil(H/128)]
+  float const* down_block_scales = nullptr;            // [E, ceil(H/128), ceil(F/128)]
+  float const* shared_gate_up_block_scales = nullptr;  // [2 ceil(Fs/128), ceil(H/128)]
+  float const* shared_down_block_scales = nullptr;     // [ceil(H/128), ceil(Fs/128)]
 };
 
 // The workspace of one call, carved from the caller's buffer (or sized, with a null base).
@@ -144,16 +151,18 @@ class moe {
     std::int64_t const S = T * top_k;
     int const active_bound = static_cast<int>(std::min<std::int64_t>(E, S));
     bool const gemv = path == moe_path::gemv || (path == moe_path::automatic && S <= 8 * std::int64_t{E});
-    run_experts(b.plan.view(E), x, w_.gate_up, w_.gate_up_bias, w_.gate_up_scales, w_.down, w_.down_bias,
-                w_.down_scales, b.route_weights, b.h, b.slot_out, S, active_bound, F, gemv, stream);
+    run_experts(b.plan.view(E), x, {w_.gate_up, w_.gate_up_bias, w_.gate_up_scales, w_.gate_up_block_scales},
+                {w_.down, w_.down_bias, w_.down_scales, w_.down_block_scales}, b.route_weights, b.h, b.slot_out, S,
+                active_bound, F, gemv, stream);
 
     bool const shared = shape_.shared_intermediate > 0;
     if (shared) {
       route::build_identity_plan(T, b.shared_plan, stream);
       bool const shared_gemv = path == moe_path::gemv || (path == moe_path::automatic && T <= 8);
-      run_experts(b.shared_plan.view(), x, w_.shared_gate_up, nullptr, w_.shared_gate_up_scales, w_.shared_down,
-                  nullptr, w_.shared_down_scales, nullptr, b.shared_h, b.shared_out, T, 1, shape_.shared_intermediate,
-                  shared_gemv, stream);
+      run_experts(b.shared_plan.view(), x,
+                  {w_.shared_gate_up, nullptr, w_.shared_gate_up_scales, w_.shared_gate_up_block_scales},
+                  {w_.shared_down, nullptr, w_.shared_down_scales, w_.shared_down_block_scales}, nullptr, b.shared_h,
+                  b.shared_out, T, 1, shape_.shared_intermediate, shared_gemv, stream);
     }
     expert::combine_kernel<<<static_cast<unsigned>(T), expert::combine_threads, 0, stream>>>(
         b.plan.token_slot, top_k, b.slot_out, shared ? b.shared_out : nullptr, shared ? w_.shared_gate : nullptr, x, y,
@@ -180,35 +189,55 @@ class moe {
     return b;
   }
 
+  // One projection of a bank: the weights and what scales them (each optional but the weights).
+  struct projection {
+    W const* w;
+    float const* bias;
+    float const* scales;        // per channel
+    float const* block_scales;  // 128 x 128
+  };
+
   // One bank of experts over a plan: gate_up (+ activation) into h, then down into out.
   // slots bounds the plan's kept slots, active_bound its active experts (both known on the host
   // without reading the plan back).
-  void run_experts(route::plan_view const& plan, float const* x, W const* gate_up, float const* gate_up_bias,
-                   float const* gate_up_scales, W const* down, float const* down_bias, float const* down_scales,
+  void run_experts(route::plan_view const& plan, float const* x, projection gu, projection dn,
                    float const* route_weights, void* h, float* out, std::int64_t slots, int active_bound, int F,
                    bool gemv_path, cudaStream_t stream) const {
+    if constexpr (expert::takes_block_scales<W>) {
+      if (gu.block_scales) {  // validate(): both projections or neither
+        launch_experts<true>(plan, x, gu, dn, route_weights, h, out, slots, active_bound, F, gemv_path, stream);
+        return;
+      }
+    }
+    launch_experts<false>(plan, x, gu, dn, route_weights, h, out, slots, active_bound, F, gemv_path, stream);
+  }
+
+  template <bool BS>
+  void launch_experts(route::plan_view const& plan, float const* x, projection gu, projection dn,
+                      float const* route_weights, void* h, float* out, std::int64_t slots, int active_bound, int F,
+                      bool gemv_path, cudaStream_t stream) const {
     int const H = shape_.hidden;
     if (gemv_path) {
       auto* hf = static_cast<float*>(h);
       dim3 const g1((F + expert::gemv_warps - 1) / expert::gemv_warps, active_bound);
-      expert::gemv_gate_up_kernel<W, Act><<<g1, expert::gemv_warps * 32, 0, stream>>>(plan, x, gate_up, gate_up_bias,
-                                                                                      gate_up_scales, hf, H, F);
+      expert::gemv_gate_up_kernel<W, Act, BS><<<g1, expert::gemv_warps * 32, 0, stream>>>(
+          plan, x, gu.w, gu.bias, gu.scales, gu.block_scales, hf, H, F);
       check_launch("the expert gate_up GEMV");
       dim3 const g2((H + expert::gemv_warps - 1) / expert::gemv_warps, active_bound);
-      expert::gemv_down_kernel<W><<<g2, expert::gemv_warps * 32, 0, stream>>>(plan, hf, down, down_bias, down_scales,
-                                                                              route_weights, out, H, F);
+      expert::gemv_down_kernel<W, BS><<<g2, expert::gemv_warps * 32, 0, stream>>>(
+          plan, hf, dn.w, dn.bias, dn.scales, dn.block_scales, route_weights, out, H, F);
       check_launch("the expert down GEMV");
     } else {
       auto* h16 = static_cast<std::uint16_t*>(h);
       // Tiles: sum over experts of ceil(count / 64) <= S / 64 + (experts with any slot).
       auto const tiles = static_cast<unsigned>((slots + expert::mma_bm - 1) / expert::mma_bm + active_bound);
       dim3 const g1(tiles, (F + expert::mma_bn / 2 - 1) / (expert::mma_bn / 2));
-      expert::mma_gate_up_kernel<W, Act><<<g1, expert::mma_threads, 0, stream>>>(plan, x, gate_up, gate_up_bias,
-                                                                                 gate_up_scales, h16, H, F);
+      expert::mma_gate_up_kernel<W, Act, BS><<<g1, expert::mma_threads, 0, stream>>>(
+          plan, x, gu.w, gu.bias, gu.scales, gu.block_scales, h16, H, F);
       check_launch("the expert gate_up GEMM");
       dim3 const g2(tiles, (H + expert::mma_bn - 1) / expert::mma_bn);
-      expert::mma_down_kernel<W><<<g2, expert::mma_threads, 0, stream>>>(plan, h16, down, down_bias, down_scales,
-                                                                         route_weights, out, H, F);
+      expert::mma_down_kernel<W, BS><<<g2, expert::mma_threads, 0, stream>>>(
+          plan, h16, dn.w, dn.bias, dn.scales, dn.block_scales, route_weights, out, H, F);
       check_launch("the expert down GEMM");
     }
   }
@@ -231,6 +260,18 @@ class moe {
                                                    !w_.shared_gate_up_scales && !w_.shared_down_scales),
             where, "per-channel scales are for int8 and fp8 codes; ", format::traits<W>::name,
             " blocks carry their own");
+    bool const block = w_.gate_up_block_scales || w_.down_block_scales;
+    require(!block || expert::takes_block_scales<W>, where, "128 x 128 block scales are for int8 and fp8 codes, not ",
+            format::traits<W>::name);
+    require(!block || (w_.gate_up_block_scales && w_.down_block_scales), where,
+            "block scales need both gate_up_block_scales and down_block_scales");
+    require(Fs == 0 || block == (w_.shared_gate_up_block_scales && w_.shared_down_block_scales), where,
+            block ? "the routed experts have block scales; the shared expert needs both of its own"
+                  : "shared-expert block scales without the routed experts' (both banks scale the same way)");
+    require(Fs > 0 || (!w_.shared_gate_up_block_scales && !w_.shared_down_block_scales), where,
+            "shared-expert block scales without a shared expert");
+    require(!block || (!w_.gate_up_scales && !w_.down_scales && !w_.shared_gate_up_scales && !w_.shared_down_scales),
+            where, "per-channel scales and block scales together: give one kind");
     route::launch_topk_checks(E, C.top_k, C.groups, C.groups_kept, C.group_score_top);
   }
 
