@@ -79,6 +79,17 @@ __global__ void fill_q4_0(sy::format::q4_0* p, std::size_t n, float d, std::uint
   }
 }
 
+// e4m3 codes: random bytes, NaN's two encodings (0x7F, 0xFF) moved to their neighbours.
+__global__ void fill_e4m3(std::uint8_t* p, std::size_t n, std::uint32_t seed) {
+  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < n; i += std::size_t{gridDim.x} * blockDim.x) {
+    std::uint32_t h = static_cast<std::uint32_t>(i) * 2654435761u ^ seed;
+    h ^= h >> 15, h *= 2246822519u, h ^= h >> 13;
+    auto b = static_cast<std::uint8_t>(h >> 8);
+    if ((b & 0x7F) == 0x7F) b ^= 1;
+    p[i] = b;
+  }
+}
+
 template <class T>
 T* device_alloc(std::size_t n) {
   T* p = nullptr;
@@ -89,6 +100,7 @@ T* device_alloc(std::size_t n) {
 template <class W>
 void fill_weights(W* p, std::size_t blocks, float scale, std::uint32_t seed) {
   if constexpr (std::is_same_v<W, sy::format::bf16>) fill_bf16<<<1024, 256>>>(reinterpret_cast<std::uint16_t*>(p), blocks, scale, seed);
+  else if constexpr (std::is_same_v<W, sy::format::e4m3>) fill_e4m3<<<1024, 256>>>(reinterpret_cast<std::uint8_t*>(p), blocks, seed);
   else fill_q4_0<<<1024, 256>>>(p, blocks, scale / 8, seed);
   SWITCHYARD_CUDA_CHECK(cudaGetLastError());
 }
@@ -132,9 +144,11 @@ limits measure_limits() {
   return l;
 }
 
+// path: automatic, or mma / mma_bf16 to compare the fp8 and widening GEMMs on e4m3 weights (which
+// then carry 128 x 128 block scales, as DeepSeek-V3's do).
 template <class Router, class W>
 void bench_shape(char const* name, sy::kernels::moe_shape shape, float scaling, limits const& lim,
-                 std::vector<std::int64_t> const& tokens) {
+                 std::vector<std::int64_t> const& tokens, sy::kernels::moe_path path = sy::kernels::moe_path::automatic) {
   using layer_t = sy::kernels::moe<Router, W>;
   constexpr int B = sy::format::traits<W>::block_elems;
   int const E = shape.experts, H = shape.hidden, F = shape.intermediate, Fs = shape.shared_intermediate;
@@ -160,6 +174,22 @@ void bench_shape(char const* name, sy::kernels::moe_shape shape, float scaling, 
   w.down = down;
   w.shared_gate_up = s_gate_up;
   w.shared_down = s_down;
+  std::vector<float*> block_scales;
+  if constexpr (std::is_same_v<W, sy::format::e4m3>) {
+    auto const blocks = [](int n) { return std::size_t((n + 127) / 128); };
+    auto make = [&](std::size_t n, float s) {
+      float* p = device_alloc<float>(n);
+      fill_uniform<<<64, 256>>>(p, n, s, 10 + static_cast<std::uint32_t>(block_scales.size()));
+      block_scales.push_back(p);
+      return p;
+    };
+    w.gate_up_block_scales = make(std::size_t(E) * 2 * blocks(F) * blocks(H), 1.7f / std::sqrt(float(H)) / 448.0f);
+    w.down_block_scales = make(std::size_t(E) * blocks(H) * blocks(F), 1.7f / std::sqrt(float(F)) / 448.0f);
+    if (Fs > 0) {
+      w.shared_gate_up_block_scales = make(2 * blocks(Fs) * blocks(H), 1.7f / std::sqrt(float(H)) / 448.0f);
+      w.shared_down_block_scales = make(blocks(H) * blocks(Fs), 1.7f / std::sqrt(float(Fs)) / 448.0f);
+    }
+  }
   layer_t layer(shape, w);
   sy::kernels::route::device_router_params params;
   params.scaling = scaling;
@@ -174,7 +204,7 @@ void bench_shape(char const* name, sy::kernels::moe_shape shape, float scaling, 
   double const bytes_per_expert = double(expert_blocks) * sizeof(W);
 
   for (std::int64_t T : tokens) {
-    timing const t = time_gpu(T >= 2048 ? 10 : 30, [&] { layer(x, y, T, ws, ws_bytes, nullptr, params); });
+    timing const t = time_gpu(T >= 2048 ? 10 : 30, [&] { layer(x, y, T, ws, ws_bytes, nullptr, params, path); });
     // The experts this call activated (the plan's counts, read back after the timed runs).
     auto const b = layer_t::buffers(shape, T, ws);
     std::vector<std::int32_t> counts(E);
@@ -184,9 +214,11 @@ void bench_shape(char const* name, sy::kernels::moe_shape shape, float scaling, 
     for (int c : counts) active += c > 0, kept += c;
     double const bytes = active * bytes_per_expert + (Fs > 0 ? 3.0 * H * Fs / B * sizeof(W) : 0.0);
     double const flops = 2.0 * 3.0 * double(H) * (double(kept) * F + double(T) * Fs);
-    bool const gemv = T * layer_t::top_k <= 8 * std::int64_t{E};
+    bool const gemv = path == sy::kernels::moe_path::gemv ||
+                      (path == sy::kernels::moe_path::automatic && T * layer_t::top_k <= 8 * std::int64_t{E});
+    char const* kind = gemv ? "gemv" : path == sy::kernels::moe_path::mma_bf16 || !layer.fp8_products() ? "mma" : "fp8";
     std::printf("| %-13s | %-7s | %5lld | %-4s | %9.3f | %5.1f%% | %10.0f | %7.0f | %5.1f%% | %7.1f | %5.1f%% |\n", name,
-                sy::format::traits<W>::name, static_cast<long long>(T), gemv ? "gemv" : "mma", t.median * 1e3,
+                sy::format::traits<W>::name, static_cast<long long>(T), kind, t.median * 1e3,
                 100 * t.spread(), double(T) / t.median, bytes / t.median * 1e-9,
                 100 * bytes / t.median / lim.copy_bytes_per_s, flops / t.median * 1e-12,
                 100 * flops / t.median / lim.gemm_flops);
@@ -195,6 +227,7 @@ void bench_shape(char const* name, sy::kernels::moe_shape shape, float scaling, 
                   static_cast<void*>(bias), static_cast<void*>(s_gate_up), static_cast<void*>(s_down), ws,
                   static_cast<void*>(x), static_cast<void*>(y)})
     if (p) SWITCHYARD_CUDA_CHECK(cudaFree(p));
+  for (float* p : block_scales) SWITCHYARD_CUDA_CHECK(cudaFree(p));
 }
 
 }  // namespace
@@ -213,5 +246,13 @@ int main() {
   bench_shape<sy::route::deepseek_v3<6, 8, 4>, sy::format::bf16>("DeepSeek-V3ish", {64, 2048, 1024, 1024}, 2.5f, lim,
                                                                  tokens);
   bench_shape<sy::route::mixtral<2>, sy::format::q4_0>("Mixtral-8x7B", {8, 4096, 14336}, 1.0f, lim, {1, 16, 128});
+  // DeepSeek-V3's own format: e4m3 with 128 x 128 block scales; decode, then the fp8 GEMM
+  // (sm_89+) against the same weights widened to bf16.
+  sy::kernels::moe_shape const ds{64, 2048, 1024, 1024};
+  using ds_router = sy::route::deepseek_v3<6, 8, 4>;
+  bench_shape<ds_router, sy::format::e4m3>("DeepSeek-V3ish", ds, 2.5f, lim, {1, 16});
+  bench_shape<ds_router, sy::format::e4m3>("DeepSeek-V3ish", ds, 2.5f, lim, {128, 2048, 8192}, sy::kernels::moe_path::mma);
+  bench_shape<ds_router, sy::format::e4m3>("DeepSeek-V3ish", ds, 2.5f, lim, {128, 2048, 8192},
+                                           sy::kernels::moe_path::mma_bf16);
   return 0;
 }

@@ -46,5 +46,31 @@ struct f16_operands {
   }
 };
 
+// fp8 e4m3 x e4m3 -> f32, mma.sync.m16n8k32 (sm_89 and later: Ada, Hopper). The fragments hold
+// four 8-bit elements per register where the 16-bit shape holds two, at the same positions in
+// 32-bit words: with g = lane / 4, c = lane % 4,
+//   A (16 x 32): a0 (g, 4c..4c+3), a1 (g+8, 4c..), a2 (g, 16+4c..), a3 (g+8, 16+4c..)
+//   B (32 x 8, n-major): b0 (k 4c..4c+3, n g), b1 (k 16+4c.., n g);  C/D as m16n8k16's.
+// Compiled for an older target the instruction does not exist: the body traps there, and the
+// launchers never choose it (fp8_mma_supported).
+struct e4m3_operands {
+  __device__ __forceinline__ static void run(float (&d)[4], std::uint32_t const (&a)[4], std::uint32_t const (&b)[2]) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+    asm volatile(
+        "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+    (void)d, (void)a, (void)b;
+    __trap();
+#endif
+  }
+};
+
+// Whether code built for virtual architecture `cc` (major * 10 + minor: a kernel's
+// cudaFuncAttributes::ptxVersion) has the fp8 tensor-core products.
+constexpr bool fp8_mma_supported(int cc) noexcept { return cc >= 89; }
+
 }  // namespace kernels::mma
 SWITCHYARD_NAMESPACE_END

@@ -18,8 +18,9 @@
 // plan's device-side tile offsets, bounded on the host by ceil(S / 64) + min(E, S): no host
 // synchronization, and a CUDA graph can hold the launch.
 //
-// Not here yet: the sm_90a path with wgmma and the bulk tensor copy engine (TMA), cp.async
-// multi-stage pipelines, and fp8 tensor-core products; sm_90a runs this mma.sync path.
+// Not here yet: the sm_90a path with wgmma and the bulk tensor copy engine (TMA) and cp.async
+// multi-stage pipelines; sm_90a runs this mma.sync path (and, for e4m3 weights, the fp8 twin in
+// grouped_mma_fp8.cuh).
 #include <cstdint>
 
 #include "switchyard/kernels/common/device_format.cuh"

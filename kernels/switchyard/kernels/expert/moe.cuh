@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "switchyard/core/error.hpp"
 #include "switchyard/expert/activation.hpp"
@@ -28,6 +29,8 @@
 #include "switchyard/kernels/expert/combine.cuh"
 #include "switchyard/kernels/expert/gemv.cuh"
 #include "switchyard/kernels/expert/grouped_mma.cuh"
+#include "switchyard/kernels/expert/grouped_mma_fp8.cuh"
+#include "switchyard/kernels/expert/quantize_fp8.cuh"
 #include "switchyard/kernels/route/gate.cuh"
 #include "switchyard/kernels/route/plan.cuh"
 #include "switchyard/kernels/route/topk_kernel.cuh"
@@ -37,7 +40,10 @@ namespace kernels {
 
 // Which expert path a call takes. automatic: the decode path while the slots per expert average
 // at most 8 (T k <= 8 E; every weight byte is then read about once), the grouped GEMM beyond.
-enum class moe_path { automatic, gemv, mma };
+// mma: the grouped GEMM; for e4m3 weights on a device with fp8 tensor cores (sm_89+) it multiplies
+// in fp8 (activations quantized per row and 128 columns, grouped_mma_fp8.cuh). mma_bf16: the
+// grouped GEMM with every format widened to bf16 (f16 for f16 weights), on any device.
+enum class moe_path { automatic, gemv, mma, mma_bf16 };
 
 struct moe_shape {
   int experts = 0;
@@ -83,6 +89,11 @@ struct moe_buffers {
   route::identity_plan shared_plan;
   void* shared_h;    // [T, Fs]
   float* shared_out; // [T, H]
+  // e4m3 weights only (the fp8 GEMM's operands): x and h as e4m3 codes with per-128 scales.
+  std::uint8_t* x_codes;   // [T, H]
+  float* x_scales;         // [T, ceil(H/128)]
+  std::uint8_t* h_codes;   // [max(S F, T Fs)]
+  float* h_scales;         // [max(S ceil(F/128), T ceil(Fs/128))]
 };
 
 namespace detail {
@@ -107,7 +118,23 @@ class moe {
   using activation = Act;
   static constexpr int top_k = C.top_k;
 
-  moe(moe_shape shape, moe_weights<W> weights) : shape_(shape), w_(weights) { validate(); }
+  // The device current at construction decides whether e4m3 weights may take the fp8 GEMM: the
+  // code its driver would run for the fp8 kernel must come from a target with the instruction
+  // (the kernel's PTX version, not the device's capability: an sm_80 build on an sm_89 card runs
+  // the sm_80 code, where the fp8 product traps).
+  moe(moe_shape shape, moe_weights<W> weights) : shape_(shape), w_(weights) {
+    validate();
+    if constexpr (std::is_same_v<W, format::e4m3>) {
+      cudaFuncAttributes attr{};
+      if (cudaFuncGetAttributes(&attr, expert::mma_fp8_gate_up_kernel<Act, false>) == cudaSuccess)
+        fp8_products_ = mma::fp8_mma_supported(attr.ptxVersion);
+      else
+        (void)cudaGetLastError();  // no device: the widening paths only
+    }
+  }
+
+  // Whether calls on the grouped-GEMM path multiply in fp8 (e4m3 weights, code built for sm_89+).
+  bool fp8_products() const noexcept { return fp8_products_; }
 
   moe_shape const& shape() const noexcept { return shape_; }
 
@@ -150,19 +177,30 @@ class moe {
 
     std::int64_t const S = T * top_k;
     int const active_bound = static_cast<int>(std::min<std::int64_t>(E, S));
-    bool const gemv = path == moe_path::gemv || (path == moe_path::automatic && S <= 8 * std::int64_t{E});
-    run_experts(b.plan.view(E), x, {w_.gate_up, w_.gate_up_bias, w_.gate_up_scales, w_.gate_up_block_scales},
-                {w_.down, w_.down_bias, w_.down_scales, w_.down_block_scales}, b.route_weights, b.h, b.slot_out, S,
-                active_bound, F, gemv, stream);
-
+    auto kind_of = [&](bool few) {
+      if (path == moe_path::gemv || (path == moe_path::automatic && few)) return kernel_kind::gemv;
+      return path != moe_path::mma_bf16 && fp8_products() ? kernel_kind::mma_fp8 : kernel_kind::mma;
+    };
+    kernel_kind const routed = kind_of(S <= 8 * std::int64_t{E});
     bool const shared = shape_.shared_intermediate > 0;
+    kernel_kind const shared_kind = kind_of(T <= 8);
+    if (routed == kernel_kind::mma_fp8 || (shared && shared_kind == kernel_kind::mma_fp8)) {
+      if constexpr (std::is_same_v<W, format::e4m3>) {  // x to e4m3 once, for both banks
+        expert::quantize_fp8_rows_kernel<float><<<dim3(static_cast<unsigned>(T), expert::block_scale_count(H)), 32, 0, stream>>>(
+            x, H, b.x_codes, b.x_scales);
+        check_launch("the fp8 quantization of x");
+      }
+    }
+    run_experts(b.plan.view(E), x, b, {w_.gate_up, w_.gate_up_bias, w_.gate_up_scales, w_.gate_up_block_scales},
+                {w_.down, w_.down_bias, w_.down_scales, w_.down_block_scales}, b.route_weights, b.h, b.slot_out, S,
+                active_bound, F, routed, stream);
+
     if (shared) {
       route::build_identity_plan(T, b.shared_plan, stream);
-      bool const shared_gemv = path == moe_path::gemv || (path == moe_path::automatic && T <= 8);
-      run_experts(b.shared_plan.view(), x,
+      run_experts(b.shared_plan.view(), x, b,
                   {w_.shared_gate_up, nullptr, w_.shared_gate_up_scales, w_.shared_gate_up_block_scales},
                   {w_.shared_down, nullptr, w_.shared_down_scales, w_.shared_down_block_scales}, nullptr, b.shared_h,
-                  b.shared_out, T, 1, shape_.shared_intermediate, shared_gemv, stream);
+                  b.shared_out, T, 1, shape_.shared_intermediate, shared_kind, stream);
     }
     expert::combine_kernel<<<static_cast<unsigned>(T), expert::combine_threads, 0, stream>>>(
         b.plan.token_slot, top_k, b.slot_out, shared ? b.shared_out : nullptr, shared ? w_.shared_gate : nullptr, x, y,
@@ -186,8 +224,18 @@ class moe {
       b.shared_h = ws.take<float>(n * static_cast<std::size_t>(s.shared_intermediate));
       b.shared_out = ws.take<float>(n * static_cast<std::size_t>(s.hidden));
     }
+    if constexpr (std::is_same_v<W, format::e4m3>) {
+      auto const F = static_cast<std::size_t>(s.intermediate), Fs = static_cast<std::size_t>(s.shared_intermediate);
+      auto const blocks = [](std::size_t k) { return static_cast<std::size_t>(expert::block_scale_count(static_cast<int>(k))); };
+      b.x_codes = ws.take<std::uint8_t>(n * static_cast<std::size_t>(s.hidden));
+      b.x_scales = ws.take<float>(n * blocks(static_cast<std::size_t>(s.hidden)));
+      b.h_codes = ws.take<std::uint8_t>(std::max(S * F, n * Fs));
+      b.h_scales = ws.take<float>(std::max(S * blocks(F), n * blocks(Fs)));
+    }
     return b;
   }
+
+  enum class kernel_kind { gemv, mma, mma_fp8 };
 
   // One projection of a bank: the weights and what scales them (each optional but the weights).
   struct projection {
@@ -200,24 +248,44 @@ class moe {
   // One bank of experts over a plan: gate_up (+ activation) into h, then down into out.
   // slots bounds the plan's kept slots, active_bound its active experts (both known on the host
   // without reading the plan back).
-  void run_experts(route::plan_view const& plan, float const* x, projection gu, projection dn,
+  void run_experts(route::plan_view const& plan, float const* x, moe_buffers const& b, projection gu, projection dn,
                    float const* route_weights, void* h, float* out, std::int64_t slots, int active_bound, int F,
-                   bool gemv_path, cudaStream_t stream) const {
+                   kernel_kind kind, cudaStream_t stream) const {
     if constexpr (expert::takes_block_scales<W>) {
       if (gu.block_scales) {  // validate(): both projections or neither
-        launch_experts<true>(plan, x, gu, dn, route_weights, h, out, slots, active_bound, F, gemv_path, stream);
+        launch_experts<true>(plan, x, b, gu, dn, route_weights, h, out, slots, active_bound, F, kind, stream);
         return;
       }
     }
-    launch_experts<false>(plan, x, gu, dn, route_weights, h, out, slots, active_bound, F, gemv_path, stream);
+    launch_experts<false>(plan, x, b, gu, dn, route_weights, h, out, slots, active_bound, F, kind, stream);
   }
 
   template <bool BS>
-  void launch_experts(route::plan_view const& plan, float const* x, projection gu, projection dn,
+  void launch_experts(route::plan_view const& plan, float const* x, moe_buffers const& b, projection gu, projection dn,
                       float const* route_weights, void* h, float* out, std::int64_t slots, int active_bound, int F,
-                      bool gemv_path, cudaStream_t stream) const {
+                      kernel_kind kind, cudaStream_t stream) const {
     int const H = shape_.hidden;
-    if (gemv_path) {
+    if constexpr (std::is_same_v<W, format::e4m3>) {
+      if (kind == kernel_kind::mma_fp8) {
+        auto* h16 = static_cast<std::uint16_t*>(h);
+        auto const tiles = static_cast<unsigned>((slots + expert::mma_bm - 1) / expert::mma_bm + active_bound);
+        dim3 const g1(tiles, (F + expert::mma_bn / 2 - 1) / (expert::mma_bn / 2));
+        expert::mma_fp8_gate_up_kernel<Act, BS><<<g1, expert::mma_threads, 0, stream>>>(
+            plan, b.x_codes, b.x_scales, gu.w, gu.bias, gu.scales, gu.block_scales, h16, H, F);
+        check_launch("the expert gate_up GEMM (fp8)");
+        // h's rows are slot-indexed: quantize all `slots` of them (rows past the kept slots are never read).
+        expert::quantize_fp8_rows_kernel<std::uint16_t>
+            <<<dim3(static_cast<unsigned>(slots), expert::block_scale_count(F)), 32, 0, stream>>>(h16, F, b.h_codes,
+                                                                                                  b.h_scales);
+        check_launch("the fp8 quantization of h");
+        dim3 const g2(tiles, (H + expert::mma_bn - 1) / expert::mma_bn);
+        expert::mma_fp8_down_kernel<BS><<<g2, expert::mma_threads, 0, stream>>>(
+            plan, b.h_codes, b.h_scales, dn.w, dn.bias, dn.scales, dn.block_scales, route_weights, out, H, F);
+        check_launch("the expert down GEMM (fp8)");
+        return;
+      }
+    }
+    if (kind == kernel_kind::gemv) {
       auto* hf = static_cast<float*>(h);
       dim3 const g1((F + expert::gemv_warps - 1) / expert::gemv_warps, active_bound);
       expert::gemv_gate_up_kernel<W, Act, BS><<<g1, expert::gemv_warps * 32, 0, stream>>>(
@@ -285,6 +353,7 @@ class moe {
 
   moe_shape shape_;
   moe_weights<W> w_;
+  bool fp8_products_ = false;
 };
 
 }  // namespace kernels
