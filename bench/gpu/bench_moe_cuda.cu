@@ -216,8 +216,11 @@ void bench_shape(char const* name, sy::kernels::moe_shape shape, float scaling, 
     double const flops = 2.0 * 3.0 * double(H) * (double(kept) * F + double(T) * Fs);
     bool const gemv = path == sy::kernels::moe_path::gemv ||
                       (path == sy::kernels::moe_path::automatic && T * layer_t::top_k <= 8 * std::int64_t{E});
-    char const* kind = gemv ? "gemv" : path == sy::kernels::moe_path::mma_bf16 || !layer.fp8_products() ? "mma" : "fp8";
-    std::printf("| %-13s | %-7s | %5lld | %-4s | %9.3f | %5.1f%% | %10.0f | %7.0f | %5.1f%% | %7.1f | %5.1f%% |\n", name,
+    char const* kind = gemv                                                                        ? "gemv"
+                       : path == sy::kernels::moe_path::wgmma && layer.wgmma_available()           ? "wgmma"
+                       : path == sy::kernels::moe_path::mma_bf16 || !layer.fp8_products()         ? "mma"
+                                                                                                   : "fp8";
+    std::printf("| %-13s | %-7s | %5lld | %-5s | %9.3f | %5.1f%% | %10.0f | %7.0f | %5.1f%% | %7.1f | %5.1f%% |\n", name,
                 sy::format::traits<W>::name, static_cast<long long>(T), kind, t.median * 1e3,
                 100 * t.spread(), double(T) / t.median, bytes / t.median * 1e-9,
                 100 * bytes / t.median / lim.copy_bytes_per_s, flops / t.median * 1e-12,
@@ -238,7 +241,7 @@ int main() {
   std::printf("device: %s, sm_%d%d, %d SMs, %.0f GiB\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount,
               double(prop.totalGlobalMem) / double(1 << 30));
   limits const lim = measure_limits();
-  std::printf("\n| layer         | weights | T     | path | ms        | spread | tokens/s   | GB/s    | %%copy  | TFLOP/s | %%cuBLAS |\n");
+  std::printf("\n| layer         | weights | T     | path  | ms        | spread | tokens/s   | GB/s    | %%copy  | TFLOP/s | %%cuBLAS |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::vector<std::int64_t> const tokens{1, 16, 128, 2048, 8192};
   bench_shape<sy::route::mixtral<2>, sy::format::bf16>("Mixtral-8x7B", {8, 4096, 14336}, 1.0f, lim, tokens);
@@ -246,6 +249,11 @@ int main() {
   bench_shape<sy::route::deepseek_v3<6, 8, 4>, sy::format::bf16>("DeepSeek-V3ish", {64, 2048, 1024, 1024}, 2.5f, lim,
                                                                  tokens);
   bench_shape<sy::route::mixtral<2>, sy::format::q4_0>("Mixtral-8x7B", {8, 4096, 14336}, 1.0f, lim, {1, 16, 128});
+  // The TMA + wgmma GEMM (sm_90a, bf16; opt-in until validated) on the same prefill shapes.
+  bench_shape<sy::route::mixtral<2>, sy::format::bf16>("Mixtral-8x7B", {8, 4096, 14336}, 1.0f, lim, {128, 2048, 8192},
+                                                       sy::kernels::moe_path::wgmma);
+  bench_shape<sy::route::qwen_moe<8>, sy::format::bf16>("Qwen3-30B-A3B", {128, 2048, 768}, 1.0f, lim, {2048, 8192},
+                                                        sy::kernels::moe_path::wgmma);
   // DeepSeek-V3's own format: e4m3 with 128 x 128 block scales; decode, then the fp8 GEMM
   // (sm_89+) against the same weights widened to bf16.
   sy::kernels::moe_shape const ds{64, 2048, 1024, 1024};

@@ -4,7 +4,8 @@
 //     largest |ref| (the same f32 arithmetic, summed in another order);
 //   prefill path (tensor-core GEMM, bf16 activations): NMSE within tolerance::cuda_mma_nmse;
 //     e4m3 weights on sm_89+ multiply in fp8 there (mma_bf16 forces the widening path):
-//     tolerance::cuda_fp8_mma_nmse.
+//     tolerance::cuda_fp8_mma_nmse; bf16 weights on sm_90a also take the TMA + wgmma GEMM
+//     (moe_path::wgmma), within tolerance::cuda_mma_nmse.
 // Then: a token's output does not depend on its batch (bit for bit), a CUDA graph replays the
 // call exactly, and bad shapes and workspaces are refused with messages.
 #include <catch2/catch.hpp>
@@ -193,7 +194,8 @@ struct harness {
     for (index_t T : tokens) {
       auto const x = normal(static_cast<std::size_t>(T * c.H), 1.0f);
       auto const ref = host(x, T);
-      for (moe_path path : {moe_path::gemv, moe_path::mma, moe_path::mma_bf16, moe_path::automatic}) {
+      // (wgmma: the TMA + wgmma GEMM on sm_90a for bf16 weights, else the same as mma.)
+      for (moe_path path : {moe_path::gemv, moe_path::mma, moe_path::mma_bf16, moe_path::wgmma, moe_path::automatic}) {
         INFO(sy::format::traits<W>::name << " E " << c.E << " H " << c.H << " F " << c.F << " Fs " << c.Fs << " T " << T
                                          << " path " << int(path) << " seed " << sy::test::seed());
         auto const y = run(layer, x, T, path);
@@ -427,7 +429,7 @@ TEST_CASE("a token's device output does not depend on its batch", "[cuda][moe]")
   auto const layer = h.device();
   auto const x = normal(200 * 128, 1.0f);
   std::vector<float> const x3(x.begin(), x.begin() + 3 * 128);
-  for (moe_path path : {moe_path::gemv, moe_path::mma}) {
+  for (moe_path path : {moe_path::gemv, moe_path::mma, moe_path::wgmma}) {
     auto const all = h.run(layer, x, 200, path);
     auto const few = h.run(layer, x3, 3, path);
     REQUIRE(std::equal(few.begin(), few.end(), all.begin()));

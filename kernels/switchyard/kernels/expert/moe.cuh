@@ -30,6 +30,8 @@
 #include "switchyard/kernels/expert/gemv.cuh"
 #include "switchyard/kernels/expert/grouped_mma.cuh"
 #include "switchyard/kernels/expert/grouped_mma_fp8.cuh"
+#include "switchyard/kernels/expert/grouped_wgmma.cuh"
+#include "switchyard/kernels/common/tensor_map.cuh"
 #include "switchyard/kernels/expert/quantize_fp8.cuh"
 #include "switchyard/kernels/route/gate.cuh"
 #include "switchyard/kernels/route/plan.cuh"
@@ -43,7 +45,9 @@ namespace kernels {
 // mma: the grouped GEMM; for e4m3 weights on a device with fp8 tensor cores (sm_89+) it multiplies
 // in fp8 (activations quantized per row and 128 columns, grouped_mma_fp8.cuh). mma_bf16: the
 // grouped GEMM with every format widened to bf16 (f16 for f16 weights), on any device.
-enum class moe_path { automatic, gemv, mma, mma_bf16 };
+// wgmma: bf16 weights on sm_90a, the TMA + wgmma grouped GEMM (grouped_wgmma.cuh; opt-in until a
+// Hopper run validates it), elsewhere mma.
+enum class moe_path { automatic, gemv, mma, mma_bf16, wgmma };
 
 struct moe_shape {
   int experts = 0;
@@ -131,7 +135,27 @@ class moe {
       else
         (void)cudaGetLastError();  // no device: the widening paths only
     }
+    if constexpr (std::is_same_v<W, format::bf16>) {  // TMA maps of the four weight matrices (sm_90a code only)
+      cudaFuncAttributes attr{};
+      if (cudaFuncGetAttributes(&attr, expert::wgmma_gate_up_kernel<Act>) == cudaSuccess && attr.ptxVersion >= 90) {
+        auto const E = static_cast<std::uint64_t>(shape_.experts), H = static_cast<std::uint64_t>(shape_.hidden),
+                   F = static_cast<std::uint64_t>(shape_.intermediate),
+                   Fs = static_cast<std::uint64_t>(shape_.shared_intermediate);
+        maps_[0] = make_bf16_tensor_map(w_.gate_up, E * 2 * F, H, 32, expert::wg_bk);
+        maps_[1] = make_bf16_tensor_map(w_.down, E * H, F, 64, expert::wg_bk);
+        if (Fs > 0) {
+          maps_[2] = make_bf16_tensor_map(w_.shared_gate_up, 2 * Fs, H, 32, expert::wg_bk);
+          maps_[3] = make_bf16_tensor_map(w_.shared_down, H, Fs, 64, expert::wg_bk);
+        }
+        wgmma_ = true;
+      } else {
+        (void)cudaGetLastError();
+      }
+    }
   }
+
+  // Whether moe_path::wgmma runs the TMA + wgmma GEMM here (bf16 weights, sm_90a code).
+  bool wgmma_available() const noexcept { return wgmma_; }
 
   // Whether calls on the grouped-GEMM path multiply in fp8 (e4m3 weights, code built for sm_89+).
   bool fp8_products() const noexcept { return fp8_products_; }
@@ -179,6 +203,7 @@ class moe {
     int const active_bound = static_cast<int>(std::min<std::int64_t>(E, S));
     auto kind_of = [&](bool few) {
       if (path == moe_path::gemv || (path == moe_path::automatic && few)) return kernel_kind::gemv;
+      if (path == moe_path::wgmma && wgmma_) return kernel_kind::wgmma;
       return path != moe_path::mma_bf16 && fp8_products() ? kernel_kind::mma_fp8 : kernel_kind::mma;
     };
     kernel_kind const routed = kind_of(S <= 8 * std::int64_t{E});
@@ -191,15 +216,17 @@ class moe {
         check_launch("the fp8 quantization of x");
       }
     }
-    run_experts(b.plan.view(E), x, b, {w_.gate_up, w_.gate_up_bias, w_.gate_up_scales, w_.gate_up_block_scales},
-                {w_.down, w_.down_bias, w_.down_scales, w_.down_block_scales}, b.route_weights, b.h, b.slot_out, S,
-                active_bound, F, routed, stream);
+    run_experts(b.plan.view(E), x, b,
+                {w_.gate_up, w_.gate_up_bias, w_.gate_up_scales, w_.gate_up_block_scales, &maps_[0]},
+                {w_.down, w_.down_bias, w_.down_scales, w_.down_block_scales, &maps_[1]}, b.route_weights, b.h,
+                b.slot_out, S, active_bound, F, routed, stream);
 
     if (shared) {
       route::build_identity_plan(T, b.shared_plan, stream);
       run_experts(b.shared_plan.view(), x, b,
-                  {w_.shared_gate_up, nullptr, w_.shared_gate_up_scales, w_.shared_gate_up_block_scales},
-                  {w_.shared_down, nullptr, w_.shared_down_scales, w_.shared_down_block_scales}, nullptr, b.shared_h,
+                  {w_.shared_gate_up, nullptr, w_.shared_gate_up_scales, w_.shared_gate_up_block_scales, &maps_[2]},
+                  {w_.shared_down, nullptr, w_.shared_down_scales, w_.shared_down_block_scales, &maps_[3]}, nullptr,
+                  b.shared_h,
                   b.shared_out, T, 1, shape_.shared_intermediate, shared_kind, stream);
     }
     expert::combine_kernel<<<static_cast<unsigned>(T), expert::combine_threads, 0, stream>>>(
@@ -235,7 +262,7 @@ class moe {
     return b;
   }
 
-  enum class kernel_kind { gemv, mma, mma_fp8 };
+  enum class kernel_kind { gemv, mma, mma_fp8, wgmma };
 
   // One projection of a bank: the weights and what scales them (each optional but the weights).
   struct projection {
@@ -243,6 +270,7 @@ class moe {
     float const* bias;
     float const* scales;        // per channel
     float const* block_scales;  // 128 x 128
+    CUtensorMap const* map;     // bf16 on sm_90a: the TMA map of w
   };
 
   // One bank of experts over a plan: gate_up (+ activation) into h, then down into out.
@@ -282,6 +310,21 @@ class moe {
         expert::mma_fp8_down_kernel<BS><<<g2, expert::mma_threads, 0, stream>>>(
             plan, b.h_codes, b.h_scales, dn.w, dn.bias, dn.scales, dn.block_scales, route_weights, out, H, F);
         check_launch("the expert down GEMM (fp8)");
+        return;
+      }
+    }
+    if constexpr (std::is_same_v<W, format::bf16>) {
+      if (kind == kernel_kind::wgmma) {
+        auto* h16 = static_cast<std::uint16_t*>(h);
+        auto const tiles = static_cast<unsigned>((slots + expert::mma_bm - 1) / expert::mma_bm + active_bound);
+        dim3 const g1(tiles, (F + 31) / 32);
+        expert::wgmma_gate_up_kernel<Act><<<g1, expert::wg_threads, expert::wg_smem_bytes, stream>>>(
+            plan, x, *gu.map, gu.bias, h16, H, F);
+        check_launch("the expert gate_up GEMM (wgmma)");
+        dim3 const g2(tiles, (H + 63) / 64);
+        expert::wgmma_down_kernel<<<g2, expert::wg_threads, expert::wg_smem_bytes, stream>>>(plan, h16, *dn.map, dn.bias,
+                                                                                          route_weights, out, H, F);
+        check_launch("the expert down GEMM (wgmma)");
         return;
       }
     }
@@ -354,6 +397,8 @@ class moe {
   moe_shape shape_;
   moe_weights<W> w_;
   bool fp8_products_ = false;
+  bool wgmma_ = false;
+  CUtensorMap maps_[4]{};  // gate_up, down, shared gate_up, shared down (wgmma_ only)
 };
 
 }  // namespace kernels
