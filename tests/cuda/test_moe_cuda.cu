@@ -246,33 +246,45 @@ TEST_CASE("device MoE layers equal the host layers: weight formats", "[cuda][moe
   harness<sy::route::mixtral<2>, sy::format::int4_asym<128>>(c).check(tokens);
 }
 
-// int8 (W8A16) and fp8 codes with per-channel scales: the host reference is the f32 layer on the
-// dequantized weights (code x scale); the device applies the scale once per output.
+// int8 and fp8 codes with scales -- per channel (W8A16, fp8 per channel) or in 128 x 128 blocks
+// (DeepSeek-V3's layout) -- against the host's f32 layer on the dequantized weights (code x scale).
+// Every matrix (each expert's gate, up and down; the shared expert's) is quantized on its own;
+// gate_up's scales are stacked gate then up, as the device layer takes them. The device applies a
+// per-channel scale once per output, a block scale to each weight as it is decoded.
 template <class E>
-void check_scaled(index_t H, index_t F, index_t Fs, std::vector<index_t> const& tokens) {
+void check_scaled(sy::scale_granularity granularity, index_t H, index_t F, index_t Fs, std::vector<index_t> const& tokens) {
   using R = sy::route::deepseek_v3<6, 8, 4>;
   constexpr int K = R::max_k;
+  constexpr index_t B = sy::scale_block;
+  bool const block = granularity == sy::scale_granularity::block;
   index_t const NE = 64;
-  auto codes_of = [](std::vector<float> const& w, index_t rows, index_t cols, std::vector<float>& scales,
-                     std::vector<float>& dequantized) {
-    std::vector<E> codes(static_cast<std::size_t>(rows * cols));
-    scales.assign(static_cast<std::size_t>(rows), 0.0f);
-    sy::quant::quantize_scaled<E>(sy::make_view<float const>(w.data(), rows, cols), sy::scale_granularity::per_channel,
-                                  sy::make_view(codes.data(), rows, cols), sy::make_view(scales.data(), rows, 1));
-    dequantized.resize(codes.size());
-    for (index_t r = 0; r < rows; ++r)
-      for (index_t k = 0; k < cols; ++k)
-        dequantized[static_cast<std::size_t>(r * cols + k)] =
-            sy::format::traits<E>::to_float(codes[static_cast<std::size_t>(r * cols + k)]) * scales[static_cast<std::size_t>(r)];
-    return codes;
+  // `mats` matrices of rows x cols: appends their codes, scales and dequantized f32.
+  auto quantize_mats = [&](index_t mats, index_t rows, index_t cols, std::vector<E>& codes, std::vector<float>& scales,
+                           std::vector<float>& deq) {
+    index_t const srows = block ? (rows + B - 1) / B : rows, scols = block ? (cols + B - 1) / B : 1;
+    for (index_t m = 0; m < mats; ++m) {
+      auto const w = normal(static_cast<std::size_t>(rows * cols), 1.0f / std::sqrt(float(cols)));
+      std::vector<E> c(w.size());
+      std::vector<float> sc(static_cast<std::size_t>(srows * scols), 0.0f);
+      sy::quant::quantize_scaled<E>(sy::make_view<float const>(w.data(), rows, cols), granularity,
+                                    sy::make_view(c.data(), rows, cols), sy::make_view(sc.data(), srows, scols));
+      for (index_t r = 0; r < rows; ++r)
+        for (index_t k = 0; k < cols; ++k)
+          deq.push_back(sy::format::traits<E>::to_float(c[static_cast<std::size_t>(r * cols + k)]) *
+                        sc[static_cast<std::size_t>(block ? (r / B) * scols + k / B : r)]);
+      codes.insert(codes.end(), c.begin(), c.end());
+      scales.insert(scales.end(), sc.begin(), sc.end());
+    }
   };
   auto const gate = normal(static_cast<std::size_t>(NE * H), 3.0f / std::sqrt(float(H)));
   auto const sel = normal(static_cast<std::size_t>(NE), 0.3f);
+  std::vector<E> gu, dn, sgu, sdn;
   std::vector<float> gu_s, dn_s, sgu_s, sdn_s, gu_f, dn_f, sgu_f, sdn_f;
-  auto const gu = codes_of(normal(static_cast<std::size_t>(NE * 2 * F * H), 1.0f / std::sqrt(float(H))), NE * 2 * F, H, gu_s, gu_f);
-  auto const dn = codes_of(normal(static_cast<std::size_t>(NE * H * F), 1.0f / std::sqrt(float(F))), NE * H, F, dn_s, dn_f);
-  auto const sgu = codes_of(normal(static_cast<std::size_t>(2 * Fs * H), 1.0f / std::sqrt(float(H))), 2 * Fs, H, sgu_s, sgu_f);
-  auto const sdn = codes_of(normal(static_cast<std::size_t>(H * Fs), 1.0f / std::sqrt(float(Fs))), H, Fs, sdn_s, sdn_f);
+  // Per expert: the gate matrix [F, H], then the up matrix (per channel the same as one [2F, H]).
+  quantize_mats(2 * NE, F, H, gu, gu_s, gu_f);
+  quantize_mats(NE, H, F, dn, dn_s, dn_f);
+  quantize_mats(2, Fs, H, sgu, sgu_s, sgu_f);
+  quantize_mats(1, H, Fs, sdn, sdn_s, sdn_f);
 
   using bank = sy::expert::glu_experts<float>;
   auto v3 = [](std::vector<float> const& v, index_t a, index_t b, index_t c) {
@@ -290,12 +302,12 @@ void check_scaled(index_t H, index_t F, index_t Fs, std::vector<index_t> const& 
   w.gate = d_gate.get();
   w.gate_up = d_gu.get();
   w.down = d_dn.get();
-  w.gate_up_scales = d_gu_s.get();
-  w.down_scales = d_dn_s.get();
   w.shared_gate_up = d_sgu.get();
   w.shared_down = d_sdn.get();
-  w.shared_gate_up_scales = d_sgu_s.get();
-  w.shared_down_scales = d_sdn_s.get();
+  (block ? w.gate_up_block_scales : w.gate_up_scales) = d_gu_s.get();
+  (block ? w.down_block_scales : w.down_scales) = d_dn_s.get();
+  (block ? w.shared_gate_up_block_scales : w.shared_gate_up_scales) = d_sgu_s.get();
+  (block ? w.shared_down_block_scales : w.shared_down_scales) = d_sdn_s.get();
   sy::kernels::moe_shape const shape{static_cast<int>(NE), static_cast<int>(H), static_cast<int>(F), static_cast<int>(Fs)};
   sy::kernels::moe<R, E> layer(shape, w);
   sy::kernels::route::device_router_params dp;
@@ -308,7 +320,8 @@ void check_scaled(index_t H, index_t F, index_t Fs, std::vector<index_t> const& 
     sy::expert::moe_workspace hws;
     host(sy::make_view<float const>(x.data(), T, H), sy::make_view(ref.data(), T, H), hws, hp);
     for (moe_path path : {moe_path::gemv, moe_path::mma, moe_path::mma_bf16}) {
-      INFO(sy::format::traits<E>::name << " per-channel, T " << T << " path " << int(path));
+      INFO(sy::format::traits<E>::name << (block ? " 128 x 128 blocks" : " per channel") << ", H " << H << " F " << F
+                                       << " Fs " << Fs << " T " << T << " path " << int(path));
       device_array<float> dx(x), dy(x.size());
       dy.poison();
       std::size_t const bytes = sy::kernels::moe<R, E>::workspace_bytes(shape, T);
@@ -326,102 +339,14 @@ void check_scaled(index_t H, index_t F, index_t Fs, std::vector<index_t> const& 
 }
 
 TEST_CASE("device MoE layers take int8 and fp8 codes with per-channel scales", "[cuda][moe][quant]") {
-  check_scaled<std::int8_t>(128, 64, 128, {2, 90});
-  check_scaled<sy::format::e4m3>(128, 64, 128, {2, 90});
-}
-
-// int8 and fp8 codes with 128 x 128 block scales (DeepSeek-V3's layout): each expert's gate, up
-// and down quantized on their own (scales [ceil(R/128), ceil(K/128)]), gate_up's scales stacked
-// gate then up. Shapes with partial blocks on both axes. Host reference: the f32 layer on code x
-// block scale; the device scales each weight as it is decoded (the same f32 product).
-template <class E>
-void check_block_scaled(index_t H, index_t F, index_t Fs, std::vector<index_t> const& tokens) {
-  using R = sy::route::deepseek_v3<6, 8, 4>;
-  constexpr int K = R::max_k;
-  constexpr index_t B = sy::scale_block;
-  index_t const NE = 64;
-  auto blocks = [](index_t n) { return (n + B - 1) / B; };
-  // `mats` matrices of rows x cols, quantized one by one; appends codes, scales and the dequantized f32.
-  auto quantize_mats = [&](index_t mats, index_t rows, index_t cols, float stddev, std::vector<E>& codes,
-                           std::vector<float>& scales, std::vector<float>& deq) {
-    for (index_t m = 0; m < mats; ++m) {
-      auto const w = normal(static_cast<std::size_t>(rows * cols), stddev);
-      std::vector<E> c(w.size());
-      std::vector<float> sc(static_cast<std::size_t>(blocks(rows) * blocks(cols)), 0.0f);
-      sy::quant::quantize_scaled<E>(sy::make_view<float const>(w.data(), rows, cols), sy::scale_granularity::block,
-                                    sy::make_view(c.data(), rows, cols), sy::make_view(sc.data(), blocks(rows), blocks(cols)));
-      for (index_t r = 0; r < rows; ++r)
-        for (index_t k = 0; k < cols; ++k)
-          deq.push_back(sy::format::traits<E>::to_float(c[static_cast<std::size_t>(r * cols + k)]) *
-                        sc[static_cast<std::size_t>((r / B) * blocks(cols) + k / B)]);
-      codes.insert(codes.end(), c.begin(), c.end());
-      scales.insert(scales.end(), sc.begin(), sc.end());
-    }
-  };
-  auto const gate = normal(static_cast<std::size_t>(NE * H), 3.0f / std::sqrt(float(H)));
-  auto const sel = normal(static_cast<std::size_t>(NE), 0.3f);
-  std::vector<E> gu, dn, sgu, sdn;
-  std::vector<float> gu_s, dn_s, sgu_s, sdn_s, gu_f, dn_f, sgu_f, sdn_f;
-  // gate_up per expert: the gate matrix [F, H], then the up matrix [F, H] (codes, scales and f32 alike).
-  quantize_mats(2 * NE, F, H, 1.0f / std::sqrt(float(H)), gu, gu_s, gu_f);
-  quantize_mats(NE, H, F, 1.0f / std::sqrt(float(F)), dn, dn_s, dn_f);
-  quantize_mats(2, Fs, H, 1.0f / std::sqrt(float(H)), sgu, sgu_s, sgu_f);
-  quantize_mats(1, H, Fs, 1.0f / std::sqrt(float(Fs)), sdn, sdn_s, sdn_f);
-
-  using bank = sy::expert::glu_experts<float>;
-  auto v3 = [](std::vector<float> const& v, index_t a, index_t b, index_t c) {
-    return sy::tensor_view<float const, sy::dextents<3>>(v.data(), sy::dextents<3>(a, b, c));
-  };
-  sy::expert::moe<R, bank> host(sy::make_view<float const>(gate.data(), NE, H), bank(v3(gu_f, NE, 2 * F, H), v3(dn_f, NE, H, F)));
-  host.set_shared(bank(v3(sgu_f, 1, 2 * Fs, H), v3(sdn_f, 1, H, Fs)));
-  sy::route::router_params hp;
-  hp.scaling = 2.5f;
-  hp.selection_bias = sy::make_view<float const>(sel.data(), NE);
-
-  device_array<float> d_gate(gate), d_sel(sel), d_gu_s(gu_s), d_dn_s(dn_s), d_sgu_s(sgu_s), d_sdn_s(sdn_s);
-  device_array<E> d_gu(gu), d_dn(dn), d_sgu(sgu), d_sdn(sdn);
-  sy::kernels::moe_weights<E> w;
-  w.gate = d_gate.get();
-  w.gate_up = d_gu.get();
-  w.down = d_dn.get();
-  w.gate_up_block_scales = d_gu_s.get();
-  w.down_block_scales = d_dn_s.get();
-  w.shared_gate_up = d_sgu.get();
-  w.shared_down = d_sdn.get();
-  w.shared_gate_up_block_scales = d_sgu_s.get();
-  w.shared_down_block_scales = d_sdn_s.get();
-  sy::kernels::moe_shape const shape{static_cast<int>(NE), static_cast<int>(H), static_cast<int>(F), static_cast<int>(Fs)};
-  sy::kernels::moe<R, E> layer(shape, w);
-  sy::kernels::route::device_router_params dp;
-  dp.scaling = 2.5f;
-  dp.selection_bias = d_sel.get();
-
-  for (index_t T : tokens) {
-    auto const x = normal(static_cast<std::size_t>(T * H), 1.0f);
-    std::vector<float> ref(x.size());
-    sy::expert::moe_workspace hws;
-    host(sy::make_view<float const>(x.data(), T, H), sy::make_view(ref.data(), T, H), hws, hp);
-    for (moe_path path : {moe_path::gemv, moe_path::mma, moe_path::mma_bf16}) {
-      INFO(sy::format::traits<E>::name << " 128 x 128 blocks, H " << H << " F " << F << " T " << T << " path " << int(path));
-      device_array<float> dx(x), dy(x.size());
-      dy.poison();
-      std::size_t const bytes = sy::kernels::moe<R, E>::workspace_bytes(shape, T);
-      device_array<char> ws(bytes);
-      layer(dx.get(), dy.get(), T, ws.get(), bytes, nullptr, dp, path);
-      SWITCHYARD_CUDA_CHECK(cudaDeviceSynchronize());
-      auto const y = dy.download();
-      if (path == moe_path::gemv) {
-        require_rows_close(y, ref, T, H, tol::moe_output(H, std::max(F, Fs), K + 1));
-      } else {
-        REQUIRE(nmse(y, ref) <= mma_bound(layer, path));
-      }
-    }
-  }
+  check_scaled<std::int8_t>(sy::scale_granularity::per_channel, 128, 64, 128, {2, 90});
+  check_scaled<sy::format::e4m3>(sy::scale_granularity::per_channel, 128, 64, 128, {2, 90});
 }
 
 TEST_CASE("device MoE layers take int8 and fp8 codes with 128 x 128 block scales", "[cuda][moe][quant]") {
-  check_block_scaled<sy::format::e4m3>(320, 160, 96, {2, 90});  // partial blocks: H 2.5, F 1.25, Fs 0.75
-  check_block_scaled<std::int8_t>(256, 384, 128, {3, 70});
+  // Partial blocks on both axes: H = 2.5 blocks, F = 1.25, Fs = 0.75.
+  check_scaled<sy::format::e4m3>(sy::scale_granularity::block, 320, 160, 96, {2, 90});
+  check_scaled<std::int8_t>(sy::scale_granularity::block, 256, 384, 128, {3, 70});
 }
 
 TEST_CASE("a token's device output does not depend on its batch", "[cuda][moe]") {

@@ -157,6 +157,65 @@ __device__ __forceinline__ void mainloop(int K, A const* const (&a_rows)[2], W c
   }
 }
 
+// The accumulator rows of this thread (the 2 x 4 grid of m16n8 tiles of its warp): tile row
+// wm 32 + 16 i + g + 8 half for i, half in {0, 1}.
+__device__ __forceinline__ int acc_row(int i, int half) {
+  int const lane = threadIdx.x % 32, wm = (threadIdx.x / 32) / 2;
+  return wm * 32 + i * 16 + lane / 4 + 8 * half;
+}
+
+// gate_up's epilogue, shared by the bf16 / f16 and fp8 tiles: the warp's n8 tiles j = 0, 1 hold
+// gate columns f0 + wn 16 + 8 j + 2c, tiles j + 2 the matching up columns; per-channel scales
+// `sc` and bias `bg` ([2F], this expert's) or null; h [S, F] as Ops's 16-bit bits.
+template <class Act, class Ops>
+__device__ __forceinline__ void store_gate_up(float const (&acc)[2][4][4], int m0, int n, int off, int f0,
+                                              float const* bg, float const* sc, std::uint16_t* h, int F) {
+  int const c = threadIdx.x % 4, wn = (threadIdx.x / 32) % 2;
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j)
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        int const m = m0 + acc_row(i, half);
+        int const col = f0 + wn * 16 + j * 8 + 2 * c;
+        if (m >= n || col >= F) continue;
+        float v[2];
+#pragma unroll
+        for (int q = 0; q < 2; ++q) {
+          float const gate = (sc ? sc[col + q] : 1.0f) * acc[i][j][2 * half + q] + (bg ? bg[col + q] : 0.0f);
+          float const up = (sc ? sc[F + col + q] : 1.0f) * acc[i][j + 2][2 * half + q] + (bg ? bg[F + col + q] : 0.0f);
+          v[q] = Act::apply(gate, up);
+        }
+        *reinterpret_cast<std::uint32_t*>(h + static_cast<std::int64_t>(off + m) * F + col) = Ops::pack(v[0], v[1]);
+      }
+}
+
+// down's epilogue, shared likewise: out[s, col] = w(s) (sd acc + b) for the warp's columns
+// n0 + wn 32 + 8 j + 2c; sd, b ([H], this expert's) or null; w(s) from route_weights or 1.
+__device__ __forceinline__ void store_down(float const (&acc)[2][4][4], route::plan_view const& plan, int m0, int n,
+                                           int off, int n0, float const* b, float const* sc,
+                                           float const* route_weights, float* out, int H) {
+  int const c = threadIdx.x % 4, wn = (threadIdx.x / 32) % 2;
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      int const m = m0 + acc_row(i, half);
+      if (m >= n) continue;
+      float const scale = route_weights ? route_weights[plan.slot_choice[off + m]] : 1.0f;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        int const col = n0 + wn * 32 + j * 8 + 2 * c;
+        if (col >= H) continue;
+        float2 const v =
+            make_float2(scale * ((sc ? sc[col] : 1.0f) * acc[i][j][2 * half] + (b ? b[col] : 0.0f)),
+                        scale * ((sc ? sc[col + 1] : 1.0f) * acc[i][j][2 * half + 1] + (b ? b[col + 1] : 0.0f)));
+        *reinterpret_cast<float2*>(out + static_cast<std::int64_t>(off + m) * H + col) = v;
+      }
+    }
+}
+
 }  // namespace detail
 
 // h [S, F] (16-bit operand bits of Ops) = act(gate . x, up . x) per slot; gate_up [E, 2F, H / B],
@@ -193,27 +252,8 @@ __global__ void __launch_bounds__(mma_threads)
   detail::mainloop<W, Ops, BS>(H, a_rows, b_rows, b_scales,
                                [wn](int j) { return j < 2 ? wn * 16 + j * 8 : 32 + wn * 16 + (j - 2) * 8; }, acc);
 
-  int const lane = threadIdx.x % 32, g = lane / 4, c = lane % 4, wm = (threadIdx.x / 32) / 2;
-  float const* bg = bias ? bias + static_cast<std::int64_t>(e) * 2 * F : nullptr;
-  float const* sc = scales ? scales + static_cast<std::int64_t>(e) * 2 * F : nullptr;
-#pragma unroll
-  for (int i = 0; i < 2; ++i)
-#pragma unroll
-    for (int j = 0; j < 2; ++j)
-#pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        int const m = m0 + wm * 32 + i * 16 + g + 8 * half;
-        int const col = f0 + wn * 16 + j * 8 + 2 * c;
-        if (m >= n || col >= F) continue;
-        float v[2];
-#pragma unroll
-        for (int q = 0; q < 2; ++q) {
-          float const gate = (sc ? sc[col + q] : 1.0f) * acc[i][j][2 * half + q] + (bg ? bg[col + q] : 0.0f);
-          float const up = (sc ? sc[F + col + q] : 1.0f) * acc[i][j + 2][2 * half + q] + (bg ? bg[F + col + q] : 0.0f);
-          v[q] = Act::apply(gate, up);
-        }
-        *reinterpret_cast<std::uint32_t*>(h + static_cast<std::int64_t>(off + m) * F + col) = Ops::pack(v[0], v[1]);
-      }
+  detail::store_gate_up<Act, Ops>(acc, m0, n, off, f0, bias ? bias + static_cast<std::int64_t>(e) * 2 * F : nullptr,
+                                  scales ? scales + static_cast<std::int64_t>(e) * 2 * F : nullptr, h, F);
 }
 
 // out [S, H] f32 = w(s) (sd h[s] . down^T + b); down [E, H, F / B], bias and per-channel scales sd
@@ -247,26 +287,8 @@ __global__ void __launch_bounds__(mma_threads)
   float acc[2][4][4];
   detail::mainloop<W, Ops, BS>(F, a_rows, b_rows, b_scales, [wn](int j) { return wn * 32 + j * 8; }, acc);
 
-  int const lane = threadIdx.x % 32, g = lane / 4, c = lane % 4, wm = (threadIdx.x / 32) / 2;
-  float const* b = bias ? bias + static_cast<std::int64_t>(e) * H : nullptr;
-  float const* sc = scales ? scales + static_cast<std::int64_t>(e) * H : nullptr;
-#pragma unroll
-  for (int i = 0; i < 2; ++i)
-#pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      int const m = m0 + wm * 32 + i * 16 + g + 8 * half;
-      if (m >= n) continue;
-      float const scale = route_weights ? route_weights[plan.slot_choice[off + m]] : 1.0f;
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        int const col = n0 + wn * 32 + j * 8 + 2 * c;
-        if (col >= H) continue;
-        float2 const v =
-            make_float2(scale * ((sc ? sc[col] : 1.0f) * acc[i][j][2 * half] + (b ? b[col] : 0.0f)),
-                        scale * ((sc ? sc[col + 1] : 1.0f) * acc[i][j][2 * half + 1] + (b ? b[col + 1] : 0.0f)));
-        *reinterpret_cast<float2*>(out + static_cast<std::int64_t>(off + m) * H + col) = v;
-      }
-    }
+  detail::store_down(acc, plan, m0, n, off, n0, bias ? bias + static_cast<std::int64_t>(e) * H : nullptr,
+                     scales ? scales + static_cast<std::int64_t>(e) * H : nullptr, route_weights, out, H);
 }
 
 }  // namespace kernels::expert

@@ -124,6 +124,19 @@ __device__ __forceinline__ void mainloop_fp8(int K, std::uint8_t const* const (&
   }
 }
 
+// a_scales[i][half]: the activation-scale row of the thread's accumulator row m0 + acc_row(i, half)
+// (row_of(m)), or null past the expert's n slots.
+template <class RowOf>
+__device__ __forceinline__ void scale_rows(float const* (&a_scales)[2][2], int m0, int n, RowOf row_of) {
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      int const m = m0 + acc_row(i, half);
+      a_scales[i][half] = m < n ? row_of(m) : nullptr;
+    }
+}
+
 }  // namespace detail
 
 // The fp8 twin of mma_gate_up_kernel: xq [T, H] e4m3 codes and xs [T, ceil(H/128)] their scales
@@ -149,16 +162,9 @@ __global__ void __launch_bounds__(mma_threads)
     int const f = f0 + (r % 32);
     b_rows[p] = f < F ? gu + static_cast<std::int64_t>(r < 32 ? f : F + f) * H : nullptr;
   }
-  int const lane = threadIdx.x % 32, g = lane / 4, c = lane % 4, wm = (threadIdx.x / 32) / 2;
   int const wn = (threadIdx.x / 32) % 2;
   float const* a_scales[2][2];
-#pragma unroll
-  for (int i = 0; i < 2; ++i)
-#pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      int const m = m0 + wm * 32 + i * 16 + g + 8 * half;
-      a_scales[i][half] = m < n ? xs + static_cast<std::int64_t>(plan.slot_token[off + m]) * HB : nullptr;
-    }
+  detail::scale_rows(a_scales, m0, n, [&](int m) { return xs + static_cast<std::int64_t>(plan.slot_token[off + m]) * HB; });
   // The tile's 32 gate rows and 32 up rows each lie in one 128-row block (f0 % 32 == 0).
   float const* gate_bs = nullptr;
   float const* up_bs = nullptr;
@@ -171,27 +177,9 @@ __global__ void __launch_bounds__(mma_threads)
       H, a_rows, b_rows, a_scales, [&](int j) { return j < 2 ? gate_bs : up_bs; },
       [wn](int j) { return j < 2 ? wn * 16 + j * 8 : 32 + wn * 16 + (j - 2) * 8; }, acc);
 
-  float const* bg = bias ? bias + static_cast<std::int64_t>(e) * 2 * F : nullptr;
-  float const* sc = scales ? scales + static_cast<std::int64_t>(e) * 2 * F : nullptr;
-#pragma unroll
-  for (int i = 0; i < 2; ++i)
-#pragma unroll
-    for (int j = 0; j < 2; ++j)
-#pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        int const m = m0 + wm * 32 + i * 16 + g + 8 * half;
-        int const col = f0 + wn * 16 + j * 8 + 2 * c;
-        if (m >= n || col >= F) continue;
-        float v[2];
-#pragma unroll
-        for (int q = 0; q < 2; ++q) {
-          float const gate = (sc ? sc[col + q] : 1.0f) * acc[i][j][2 * half + q] + (bg ? bg[col + q] : 0.0f);
-          float const up = (sc ? sc[F + col + q] : 1.0f) * acc[i][j + 2][2 * half + q] + (bg ? bg[F + col + q] : 0.0f);
-          v[q] = Act::apply(gate, up);
-        }
-        *reinterpret_cast<std::uint32_t*>(h + static_cast<std::int64_t>(off + m) * F + col) =
-            mma::bf16_operands::pack(v[0], v[1]);
-      }
+  detail::store_gate_up<Act, mma::bf16_operands>(acc, m0, n, off, f0,
+                                                 bias ? bias + static_cast<std::int64_t>(e) * 2 * F : nullptr,
+                                                 scales ? scales + static_cast<std::int64_t>(e) * 2 * F : nullptr, h, F);
 }
 
 // The fp8 twin of mma_down_kernel: hq [S, F] e4m3 codes of h and hs [S, ceil(F/128)] their scales
@@ -216,16 +204,9 @@ __global__ void __launch_bounds__(mma_threads)
     a_rows[p] = m0 + r < n ? hq + static_cast<std::int64_t>(off + m0 + r) * F : nullptr;
     b_rows[p] = n0 + r < H ? dw + static_cast<std::int64_t>(n0 + r) * F : nullptr;
   }
-  int const lane = threadIdx.x % 32, g = lane / 4, c = lane % 4, wm = (threadIdx.x / 32) / 2;
   int const wn = (threadIdx.x / 32) % 2;
   float const* a_scales[2][2];
-#pragma unroll
-  for (int i = 0; i < 2; ++i)
-#pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      int const m = m0 + wm * 32 + i * 16 + g + 8 * half;
-      a_scales[i][half] = m < n ? hs + static_cast<std::int64_t>(off + m) * FB : nullptr;
-    }
+  detail::scale_rows(a_scales, m0, n, [&](int m) { return hs + static_cast<std::int64_t>(off + m) * FB; });
   // The tile's 64 rows lie in one 128-row block (n0 % 64 == 0).
   float const* row_bs = nullptr;
   if constexpr (BS)
@@ -234,25 +215,8 @@ __global__ void __launch_bounds__(mma_threads)
   detail::mainloop_fp8(F, a_rows, b_rows, a_scales, [&](int) { return row_bs; },
                        [wn](int j) { return wn * 32 + j * 8; }, acc);
 
-  float const* b = bias ? bias + static_cast<std::int64_t>(e) * H : nullptr;
-  float const* sc = scales ? scales + static_cast<std::int64_t>(e) * H : nullptr;
-#pragma unroll
-  for (int i = 0; i < 2; ++i)
-#pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      int const m = m0 + wm * 32 + i * 16 + g + 8 * half;
-      if (m >= n) continue;
-      float const scale = route_weights ? route_weights[plan.slot_choice[off + m]] : 1.0f;
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        int const col = n0 + wn * 32 + j * 8 + 2 * c;
-        if (col >= H) continue;
-        float2 const v =
-            make_float2(scale * ((sc ? sc[col] : 1.0f) * acc[i][j][2 * half] + (b ? b[col] : 0.0f)),
-                        scale * ((sc ? sc[col + 1] : 1.0f) * acc[i][j][2 * half + 1] + (b ? b[col + 1] : 0.0f)));
-        *reinterpret_cast<float2*>(out + static_cast<std::int64_t>(off + m) * H + col) = v;
-      }
-    }
+  detail::store_down(acc, plan, m0, n, off, n0, bias ? bias + static_cast<std::int64_t>(e) * H : nullptr,
+                     scales ? scales + static_cast<std::int64_t>(e) * H : nullptr, route_weights, out, H);
 }
 
 }  // namespace kernels::expert
