@@ -141,13 +141,17 @@ class moe {
         auto const E = static_cast<std::uint64_t>(shape_.experts), H = static_cast<std::uint64_t>(shape_.hidden),
                    F = static_cast<std::uint64_t>(shape_.intermediate),
                    Fs = static_cast<std::uint64_t>(shape_.shared_intermediate);
-        maps_[0] = make_bf16_tensor_map(w_.gate_up, E * 2 * F, H, 32, expert::wg_bk);
-        maps_[1] = make_bf16_tensor_map(w_.down, E * H, F, 64, expert::wg_bk);
-        if (Fs > 0) {
-          maps_[2] = make_bf16_tensor_map(w_.shared_gate_up, 2 * Fs, H, 32, expert::wg_bk);
-          maps_[3] = make_bf16_tensor_map(w_.shared_down, H, Fs, 64, expert::wg_bk);
+        try {  // a driver without the encoder leaves the layer on its other paths
+          maps_[0] = make_bf16_tensor_map(w_.gate_up, E * 2 * F, H, 32, expert::wg_bk);
+          maps_[1] = make_bf16_tensor_map(w_.down, E * H, F, 64, expert::wg_bk);
+          if (Fs > 0) {
+            maps_[2] = make_bf16_tensor_map(w_.shared_gate_up, 2 * Fs, H, 32, expert::wg_bk);
+            maps_[3] = make_bf16_tensor_map(w_.shared_down, H, Fs, 64, expert::wg_bk);
+          }
+          wgmma_ = true;
+        } catch (switchyard::error const&) {
+          wgmma_ = false;
         }
-        wgmma_ = true;
       } else {
         (void)cudaGetLastError();
       }
