@@ -86,17 +86,28 @@ TEMPLATE_LIST_TEST_CASE("linear on block formats equals linear on their dequanti
   check_format_linear<Isa, fmt::int4_asym<32>>(pool);
 }
 
+// An MoE layer's f32 weights and input, drawn in one order from `seed`: gate_up [E, 2Fi, H] and
+// down [E, H, Fi] scaled to unit-variance outputs, a gate sharp enough to separate experts, x.
+struct moe_inputs {
+  std::vector<float> gu, dn, gate, x;
+};
+inline moe_inputs random_moe_inputs(index_t E, index_t H, index_t Fi, index_t T, unsigned seed) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  moe_inputs in{std::vector<float>(E * 2 * Fi * H), std::vector<float>(E * H * Fi), std::vector<float>(E * H),
+                std::vector<float>(T * H)};
+  for (auto& v : in.gu) v = d(g) / std::sqrt(float(H));
+  for (auto& v : in.dn) v = d(g) / std::sqrt(float(Fi));
+  for (auto& v : in.gate) v = 3.0f * d(g) / std::sqrt(float(H));
+  for (auto& v : in.x) v = d(g);
+  return in;
+}
+
 template <class F>
 void check_moe() {
   constexpr int B = fmt::traits<F>::block_elems;
   index_t const H = 2 * B, Fi = B, E = 4, T = 19;
-  std::mt19937 g(5);
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> gu(E * 2 * Fi * H), dn(E * H * Fi), gate(E * H), x(T * H);
-  for (auto& v : gu) v = d(g) / std::sqrt(float(H));
-  for (auto& v : dn) v = d(g) / std::sqrt(float(Fi));
-  for (auto& v : gate) v = 3.0f * d(g) / std::sqrt(float(H));
-  for (auto& v : x) v = d(g);
+  auto const [gu, dn, gate, x] = random_moe_inputs(E, H, Fi, T, 5);
   auto [gq, gdeq] = quantize_rows<F>(gu, E * 2 * Fi, H);
   auto [dq, ddeq] = quantize_rows<F>(dn, E * H, Fi);
   using qexperts = sy::expert::glu_experts<F>;
@@ -135,13 +146,7 @@ template <class F>
 void check_moe_int8() {
   constexpr int B = fmt::traits<F>::block_elems;
   index_t const H = 8 * B, Fi = 4 * B, E = 4, T = 5;  // <= 8 rows per expert: the decode kernels
-  std::mt19937 g(17);
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> gu(E * 2 * Fi * H), dn(E * H * Fi), gate(E * H), x(T * H);
-  for (auto& v : gu) v = d(g) / std::sqrt(float(H));
-  for (auto& v : dn) v = d(g) / std::sqrt(float(Fi));
-  for (auto& v : gate) v = 3.0f * d(g) / std::sqrt(float(H));
-  for (auto& v : x) v = d(g);
+  auto const [gu, dn, gate, x] = random_moe_inputs(E, H, Fi, T, 17);
   auto const gq = quantize_rows<F>(gu, E * 2 * Fi, H).first;
   auto const dq = quantize_rows<F>(dn, E * H, Fi).first;
   using experts = sy::expert::glu_experts<F>;
