@@ -18,15 +18,13 @@
 #include <switchyard/generate/scheduler.hpp>
 #include <switchyard/model/load.hpp>
 
-#ifndef SWITCHYARD_DEFAULT_MODEL
-#define SWITCHYARD_DEFAULT_MODEL "models/switchyard-tiny-moe"
-#endif
+#include "../examples/default_model.hpp"
 
 namespace sy = switchyard;
 namespace gen = switchyard::generate;
 
 int main(int argc, char** argv) {
-  std::string model = SWITCHYARD_DEFAULT_MODEL;
+  std::string model = switchyard_examples::default_model();
   int reps = 5, threads = sy::thread_pool::default_size();
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string const a = argv[i];

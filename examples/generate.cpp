@@ -14,9 +14,7 @@
 #include <switchyard/generate/scheduler.hpp>
 #include <switchyard/model/load.hpp>
 
-#ifndef SWITCHYARD_DEFAULT_MODEL
-#define SWITCHYARD_DEFAULT_MODEL "models/switchyard-tiny-moe"
-#endif
+#include "default_model.hpp"
 
 namespace sy = switchyard;
 namespace gen = switchyard::generate;
@@ -47,7 +45,7 @@ md::weight_format parse_weights(std::string const& s) {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  std::string model = SWITCHYARD_DEFAULT_MODEL, prompt = "def fibonacci(n):\n", batch_file;
+  std::string model = switchyard_examples::default_model(), prompt = "def fibonacci(n):\n", batch_file;
   gen::sampling_params sp{.temperature = 0.4f, .top_k = 40, .top_p = 0.95f, .repetition_penalty = 1.1f, .seed = 1};
   long max_tokens = 96, threads = 0;
   md::weight_format weights = md::weight_format::automatic;

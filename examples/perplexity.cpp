@@ -16,15 +16,13 @@
 #include <switchyard/generate/bpe_tokenizer.hpp>
 #include <switchyard/model/load.hpp>
 
-#ifndef SWITCHYARD_DEFAULT_MODEL
-#define SWITCHYARD_DEFAULT_MODEL "models/switchyard-tiny-moe"
-#endif
+#include "default_model.hpp"
 
 namespace sy = switchyard;
 namespace md = switchyard::model;
 
 int main(int argc, char** argv) try {
-  std::string model = SWITCHYARD_DEFAULT_MODEL, file;
+  std::string model = switchyard_examples::default_model(), file;
   long context = 256, stride = 128, max_tokens = 16384;
   md::load_options opt{.cache = {.block_size = 16, .blocks = 64}};
   for (int i = 1; i < argc; ++i) {

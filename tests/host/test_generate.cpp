@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "support/data_dir.hpp"
 #include "switchyard/generate/bpe_tokenizer.hpp"
 #include "switchyard/generate/sampler.hpp"
 #include "switchyard/generate/sentencepiece_bpe.hpp"

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "support/data_dir.hpp"
 #include "switchyard/io/gguf.hpp"
 #include "switchyard/io/gguf_writer.hpp"
 #include "switchyard/io/hf_config.hpp"

@@ -12,9 +12,7 @@
 #include <string>
 #include <vector>
 
-#ifndef SWITCHYARD_TEST_DATA_DIR
-#error "SWITCHYARD_TEST_DATA_DIR must name tests/data (set by tests/CMakeLists.txt)"
-#endif
+#include "support/data_dir.hpp"
 
 namespace switchyard::test {
 

@@ -240,6 +240,23 @@ std::unique_ptr<language_model> build_with_kv(model_config const& c, weight_sour
   return build<W, float>(c, src, o.cache);
 }
 
+// The weight formats the dynamic front compiles, one build_with_kv<W> instance each: every format
+// x KV format x router the loader can pick. That is most of the cost of a translation unit that
+// calls load() (about 90 s with g++ -O2), so a program may compile the instances once instead:
+// define SWITCHYARD_EXTERN_MODEL_INSTANCES where load.hpp is included, and compile, once each,
+//   SWITCHYARD_NAMESPACE_BEGIN namespace model::detail { SWITCHYARD_MODEL_BUILD_INSTANCE(W) } SWITCHYARD_NAMESPACE_END
+// for the W of SWITCHYARD_MODEL_WEIGHT_FORMATS (the CMake target switchyard::model_instances
+// does both, one translation unit per format; docs/building.md).
+#define SWITCHYARD_MODEL_WEIGHT_FORMATS(X) \
+  X(float) X(format::bf16) X(format::f16) X(format::q8_0) X(format::q4_0) X(format::q4_K) X(format::q6_K)
+#define SWITCHYARD_MODEL_BUILD_INSTANCE(W) \
+  template std::unique_ptr<language_model> build_with_kv<W>(model_config const&, weight_source const&, load_options const&);
+#if defined(SWITCHYARD_EXTERN_MODEL_INSTANCES)
+#define SWITCHYARD_MODEL_EXTERN_INSTANCE(W) extern SWITCHYARD_MODEL_BUILD_INSTANCE(W)
+SWITCHYARD_MODEL_WEIGHT_FORMATS(SWITCHYARD_MODEL_EXTERN_INSTANCE)
+#undef SWITCHYARD_MODEL_EXTERN_INSTANCE
+#endif
+
 inline std::unique_ptr<language_model> build_format(model_config const& c, weight_source const& src,
                                                     load_options const& o, weight_format f);
 
