@@ -4,7 +4,8 @@
 // the gain over one request at a time. The decode step reads every weight once per step whatever
 // the batch, so batching should raise tokens/s until the step turns compute-bound.
 //
-//   bench_generate [--model PATH] [--reps N] [--threads N]
+//   bench_generate [--model PATH] [--reps N] [--threads N] [--weights f32|bf16|f16|q8_0|q4_0|q4_K|q6_K]
+//                  [--activations auto|f32|int8]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -26,13 +27,33 @@ namespace gen = switchyard::generate;
 int main(int argc, char** argv) {
   std::string model = switchyard_examples::default_model();
   int reps = 5, threads = sy::thread_pool::default_size();
+  sy::model::load_options opt{.cache = {.block_size = 16, .blocks = 1024}};
+  std::string weights = "auto", acts = "auto";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string const a = argv[i];
     if (a == "--model") model = argv[i + 1];
     else if (a == "--reps") reps = std::atoi(argv[i + 1]);
     else if (a == "--threads") threads = std::atoi(argv[i + 1]);
+    else if (a == "--weights") weights = argv[i + 1];
+    else if (a == "--activations") acts = argv[i + 1];
+    else {
+      std::fprintf(stderr, "bench_generate: unknown option %s\n", a.c_str());
+      return 2;
+    }
   }
-  auto lm = sy::model::load(model, {.cache = {.block_size = 16, .blocks = 1024}});
+  using wf = sy::model::weight_format;
+  using af = sy::model::activation_format;
+  std::map<std::string, wf> const wfs{{"auto", wf::automatic}, {"f32", wf::f32}, {"bf16", wf::bf16}, {"f16", wf::f16},
+                                      {"q8_0", wf::q8_0}, {"q4_0", wf::q4_0}, {"q4_K", wf::q4_K}, {"q6_K", wf::q6_K}};
+  std::map<std::string, af> const afs{{"auto", af::automatic}, {"f32", af::f32}, {"bf16", af::bf16}, {"int8", af::int8}};
+  if (!wfs.count(weights) || !afs.count(acts) || reps < 1 || threads < 1) {
+    std::fprintf(stderr, "bench_generate: bad --weights %s, --activations %s, --reps or --threads\n", weights.c_str(),
+                 acts.c_str());
+    return 2;
+  }
+  opt.weights = wfs.at(weights);
+  opt.activations = afs.at(acts);
+  auto lm = sy::model::load(model, opt);
   auto const tok = gen::bpe_tokenizer::from_tokenizer_json(model);
   std::ifstream f(model + "/heldout.txt");
   std::stringstream ss;

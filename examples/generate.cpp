@@ -4,6 +4,7 @@
 //   generate [--model PATH] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K]
 //            [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--threads N]
 //            [--batch-file FILE] [--weights auto|f32|bf16|q8_0|q4_0|q4_K|q6_K]
+//            [--activations auto|f32|bf16|int8]
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -26,7 +27,8 @@ namespace {
   std::fprintf(stderr,
                "generate: %s\nusage: generate [--model PATH] [--prompt TEXT] [--max-tokens N] [--temperature T]\n"
                "  [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--threads N]\n"
-               "  [--batch-file FILE] [--weights auto|f32|bf16|q8_0|q4_0|q4_K|q6_K]\n",
+               "  [--batch-file FILE] [--weights auto|f32|bf16|q8_0|q4_0|q4_K|q6_K]\n"
+               "  [--activations auto|f32|bf16|int8]   (auto: int8 on q8_0 / q4_0 decode, else f32)\n",
                why);
   std::exit(2);
 }
@@ -42,6 +44,14 @@ md::weight_format parse_weights(std::string const& s) {
   usage("unknown --weights");
 }
 
+md::activation_format parse_activations(std::string const& s) {
+  if (s == "auto") return md::activation_format::automatic;
+  if (s == "f32") return md::activation_format::f32;
+  if (s == "bf16") return md::activation_format::bf16;
+  if (s == "int8") return md::activation_format::int8;
+  usage("unknown --activations");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -49,6 +59,7 @@ int main(int argc, char** argv) try {
   gen::sampling_params sp{.temperature = 0.4f, .top_k = 40, .top_p = 0.95f, .repetition_penalty = 1.1f, .seed = 1};
   long max_tokens = 96, threads = 0;
   md::weight_format weights = md::weight_format::automatic;
+  md::activation_format activations = md::activation_format::automatic;
   for (int i = 1; i < argc; ++i) {
     std::string const a = argv[i];
     auto value = [&]() -> std::string {
@@ -67,12 +78,13 @@ int main(int argc, char** argv) try {
     else if (a == "--threads") threads = std::stol(value());
     else if (a == "--batch-file") batch_file = value();
     else if (a == "--weights") weights = parse_weights(value());
+    else if (a == "--activations") activations = parse_activations(value());
     else usage(("unknown option " + a).c_str());
   }
   if (max_tokens < 0 || threads < 0) usage("--max-tokens and --threads must be >= 0");
 
   bool const is_gguf = model.size() > 5 && model.substr(model.size() - 5) == ".gguf";
-  auto lm = md::load(model, {.weights = weights, .cache = {.block_size = 16, .blocks = 1024}});
+  auto lm = md::load(model, {.weights = weights, .activations = activations, .cache = {.block_size = 16, .blocks = 1024}});
   auto const tok = is_gguf ? gen::bpe_tokenizer::from_gguf(sy::io::gguf_file(model))
                            : gen::bpe_tokenizer::from_tokenizer_json(model);
   sy::thread_pool pool(threads > 0 ? static_cast<int>(threads) : sy::thread_pool::default_size());

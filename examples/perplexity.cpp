@@ -4,11 +4,21 @@
 //
 //   perplexity [--model PATH] [--file TEXT] [--context N] [--stride S] [--max-tokens N]
 //              [--weights auto|f32|bf16|q8_0|q4_0|q4_K|q6_K] [--kv f32|bf16]
+//              [--activations auto|f32|bf16|int8] [--decode]
+//              [--reference PATH [--reference-weights FORMAT]]
+//
+// --decode feeds each window one token at a time, so every logit comes from the decode path (where
+// int8 activations apply) instead of one prefill call. --reference scores the same windows with a
+// second model (f32 activations; by default the same weights as its file) and adds the mean KL
+// divergence KL(reference || model) per token and how often the two agree on the most likely
+// next token: the accuracy cost of a quantization or activation format against its source.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -21,12 +31,82 @@
 namespace sy = switchyard;
 namespace md = switchyard::model;
 
+namespace {
+
+md::weight_format parse_weights(std::string const& v) {
+  if (v == "auto") return md::weight_format::automatic;
+  if (v == "f32") return md::weight_format::f32;
+  if (v == "bf16") return md::weight_format::bf16;
+  if (v == "f16") return md::weight_format::f16;
+  if (v == "q8_0") return md::weight_format::q8_0;
+  if (v == "q4_0") return md::weight_format::q4_0;
+  if (v == "q4_K") return md::weight_format::q4_K;
+  if (v == "q6_K") return md::weight_format::q6_K;
+  throw std::invalid_argument("--weights takes auto, f32, bf16, f16, q8_0, q4_0, q4_K or q6_K, not '" + v + "'");
+}
+
+md::activation_format parse_activations(std::string const& v) {
+  if (v == "auto") return md::activation_format::automatic;
+  if (v == "f32") return md::activation_format::f32;
+  if (v == "bf16") return md::activation_format::bf16;
+  if (v == "int8") return md::activation_format::int8;
+  throw std::invalid_argument("--activations takes auto, f32, bf16 or int8, not '" + v + "'");
+}
+
+long parse_long(std::string const& a, std::string const& v) {
+  std::size_t used = 0;
+  long n = 0;
+  try {
+    n = std::stol(v, &used);
+  } catch (std::exception const&) {
+    used = 0;
+  }
+  if (used != v.size()) throw std::invalid_argument(a + " takes an integer, not '" + v + "'");
+  return n;
+}
+
+// Logits [T, V] of the window's tokens: one prefill call, or (decode) one call per token.
+void window_logits(md::language_model& lm, std::span<std::int32_t const> tokens, bool decode, std::vector<float>& out) {
+  sy::index_t const V = lm.config().vocab, T = static_cast<sy::index_t>(tokens.size());
+  out.resize(static_cast<std::size_t>(T * V));
+  auto seq = lm.new_sequence();
+  if (decode) {
+    for (sy::index_t t = 0; t < T; ++t) {
+      md::step st{&seq, tokens.subspan(static_cast<std::size_t>(t), 1)};
+      lm.forward({&st, 1}, sy::make_view(out.data() + t * V, 1, V), md::which_logits::last);
+    }
+  } else {
+    md::step st{&seq, tokens};
+    lm.forward({&st, 1}, sy::make_view(out.data(), T, V), md::which_logits::all);
+  }
+  lm.release(seq);
+}
+
+// log-softmax of a row, in double.
+void log_softmax(float const* row, sy::index_t V, std::vector<double>& out) {
+  out.resize(static_cast<std::size_t>(V));
+  double mx = row[0];
+  for (sy::index_t i = 1; i < V; ++i) mx = std::max(mx, double(row[i]));
+  double z = 0;
+  for (sy::index_t i = 0; i < V; ++i) z += std::exp(double(row[i]) - mx);
+  double const lz = mx + std::log(z);
+  for (sy::index_t i = 0; i < V; ++i) out[static_cast<std::size_t>(i)] = double(row[i]) - lz;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) try {
-  std::string model = switchyard_examples::default_model(), file;
+  std::string model = switchyard_examples::default_model(), file, reference;
   long context = 256, stride = 128, max_tokens = 16384;
+  bool decode = false;
   md::load_options opt{.cache = {.block_size = 16, .blocks = 64}};
+  md::load_options ref_opt{.activations = md::activation_format::f32, .cache = {.block_size = 16, .blocks = 64}};
   for (int i = 1; i < argc; ++i) {
     std::string const a = argv[i];
+    if (a == "--decode") {
+      decode = true;
+      continue;
+    }
     if (i + 1 >= argc) {
       std::fprintf(stderr, "perplexity: missing value for %s\n", a.c_str());
       return 2;
@@ -34,15 +114,14 @@ int main(int argc, char** argv) try {
     std::string const v = argv[++i];
     if (a == "--model") model = v;
     else if (a == "--file") file = v;
-    else if (a == "--context") context = std::stol(v);
-    else if (a == "--stride") stride = std::stol(v);
-    else if (a == "--max-tokens") max_tokens = std::stol(v);
-    else if (a == "--weights")
-      opt.weights = v == "f32" ? md::weight_format::f32 : v == "bf16" ? md::weight_format::bf16
-                  : v == "q8_0" ? md::weight_format::q8_0 : v == "q4_0" ? md::weight_format::q4_0
-                  : v == "q4_K" ? md::weight_format::q4_K : v == "q6_K" ? md::weight_format::q6_K
-                                : md::weight_format::automatic;
+    else if (a == "--context") context = parse_long(a, v);
+    else if (a == "--stride") stride = parse_long(a, v);
+    else if (a == "--max-tokens") max_tokens = parse_long(a, v);
+    else if (a == "--weights") opt.weights = parse_weights(v);
     else if (a == "--kv") opt.kv = v == "bf16" ? md::kv_format::bf16 : md::kv_format::f32;
+    else if (a == "--activations") opt.activations = parse_activations(v);
+    else if (a == "--reference") reference = v;
+    else if (a == "--reference-weights") ref_opt.weights = parse_weights(v);
     else {
       std::fprintf(stderr, "perplexity: unknown option %s\n", a.c_str());
       return 2;
@@ -51,13 +130,22 @@ int main(int argc, char** argv) try {
   if (file.empty())  // the held-out text beside the model (a folder, or the folder of a .gguf)
     file = (std::filesystem::is_directory(model) ? std::filesystem::path(model)
                                                  : std::filesystem::path(model).parent_path()) / "heldout.txt";
-  if (context < 2 || stride < 1 || stride > context) {
-    std::fprintf(stderr, "perplexity: need context >= 2 and 1 <= stride <= context\n");
+  if (context < 2 || stride < 1 || stride > context || max_tokens < 2) {
+    std::fprintf(stderr, "perplexity: need context >= 2, 1 <= stride <= context and max-tokens >= 2\n");
     return 2;
   }
-  opt.cache.blocks = (context + 15) / 16 + 1;
+  opt.cache.blocks = ref_opt.cache.blocks = (context + 15) / 16 + 1;
   bool const is_gguf = model.size() > 5 && model.substr(model.size() - 5) == ".gguf";
   auto lm = md::load(model, opt);
+  std::unique_ptr<md::language_model> ref;
+  if (!reference.empty()) {
+    ref = md::load(reference, ref_opt);
+    if (ref->config().vocab != lm->config().vocab) {
+      std::fprintf(stderr, "perplexity: the reference has a vocabulary of %lld, the model %lld\n",
+                   static_cast<long long>(ref->config().vocab), static_cast<long long>(lm->config().vocab));
+      return 1;
+    }
+  }
   auto const tok = is_gguf ? sy::generate::bpe_tokenizer::from_gguf(sy::io::gguf_file(model))
                            : sy::generate::bpe_tokenizer::from_tokenizer_json(model);
   std::ifstream in(file, std::ios::binary);
@@ -69,25 +157,35 @@ int main(int argc, char** argv) try {
   ss << in.rdbuf();
   auto ids = tok.encode(ss.str());
   if (static_cast<long>(ids.size()) > max_tokens) ids.resize(static_cast<std::size_t>(max_tokens));
+  if (ids.size() < 2) {
+    std::fprintf(stderr, "perplexity: %s has fewer than 2 tokens\n", file.c_str());
+    return 1;
+  }
   sy::index_t const V = lm->config().vocab;
-  double nll = 0;
-  long scored = 0;
-  std::vector<float> logits;
+  double nll = 0, ref_nll = 0, kl = 0;
+  long scored = 0, agree = 0;
+  std::vector<float> logits, ref_logits;
+  std::vector<double> lp, ref_lp;
   for (long begin = 0, done = 0; done + 1 < static_cast<long>(ids.size()); begin += stride) {
     long const end = std::min<long>(begin + context, static_cast<long>(ids.size()));
-    long const T = end - begin;
-    logits.resize(static_cast<std::size_t>(T * V));
-    auto seq = lm->new_sequence();
-    md::step st{&seq, std::span<std::int32_t const>(ids).subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(T))};
-    lm->forward({&st, 1}, sy::make_view(logits.data(), T, V), md::which_logits::all);
-    lm->release(seq);
+    auto const window = std::span<std::int32_t const>(ids).subspan(static_cast<std::size_t>(begin),
+                                                                   static_cast<std::size_t>(end - begin));
+    window_logits(*lm, window, decode, logits);
+    if (ref) window_logits(*ref, window, decode, ref_logits);
     for (long t = std::max(done, begin + 1); t < end; ++t) {  // predict ids[t] from position t - 1
-      float const* row = logits.data() + (t - 1 - begin) * V;
-      double mx = row[0];
-      for (sy::index_t i = 1; i < V; ++i) mx = std::max(mx, double(row[i]));
-      double z = 0;
-      for (sy::index_t i = 0; i < V; ++i) z += std::exp(double(row[i]) - mx);
-      nll += mx + std::log(z) - row[ids[static_cast<std::size_t>(t)]];
+      auto const r = static_cast<std::size_t>((t - 1 - begin) * V);
+      auto const next = static_cast<std::size_t>(ids[static_cast<std::size_t>(t)]);
+      log_softmax(logits.data() + r, V, lp);
+      nll -= lp[next];
+      if (ref) {
+        log_softmax(ref_logits.data() + r, V, ref_lp);
+        ref_nll -= ref_lp[next];
+        double k = 0;
+        for (std::size_t i = 0; i < ref_lp.size(); ++i) k += std::exp(ref_lp[i]) * (ref_lp[i] - lp[i]);
+        kl += k;
+        agree += std::max_element(lp.begin(), lp.end()) - lp.begin() ==
+                 std::max_element(ref_lp.begin(), ref_lp.end()) - ref_lp.begin();
+      }
       ++scored;
     }
     done = end;
@@ -95,8 +193,11 @@ int main(int argc, char** argv) try {
     if (end == static_cast<long>(ids.size())) break;
   }
   std::fprintf(stderr, "\n");
-  std::printf("perplexity %.4f over %ld tokens (context %ld, stride %ld) of %s\n", std::exp(nll / scored), scored, context,
-              stride, file.c_str());
+  std::printf("perplexity %.4f over %ld tokens (context %ld, stride %ld%s) of %s\n", std::exp(nll / scored), scored,
+              context, stride, decode ? ", decoded token by token" : "", file.c_str());
+  if (ref)
+    std::printf("reference %s: perplexity %.4f, KL(reference || model) %.3e nats per token, top-1 agreement %.2f%%\n",
+                reference.c_str(), std::exp(ref_nll / scored), kl / scored, 100.0 * agree / scored);
   return 0;
 } catch (std::exception const& e) {
   std::fprintf(stderr, "perplexity: %s\n", e.what());

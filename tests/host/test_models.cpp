@@ -4,6 +4,8 @@
 // one batched call, must give the same logits as prefill.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include <cmath>
 #include <filesystem>
 #include <string>
@@ -203,4 +205,58 @@ TEST_CASE("the shipped model matches transformers (bf16 safetensors) and stays c
   check_model(*lm, ref);
   auto q8 = md::load(dir + "/model-q8_0.gguf");
   check_model(*q8, ref, sy::test::tolerance::q8_0_model_logits);
+}
+
+// Logits of every position, one token per call: every row through the decode path.
+std::vector<float> decode_logits(md::language_model& lm, std::vector<std::int32_t> const& toks) {
+  sy::index_t const V = lm.config().vocab;
+  std::vector<float> out(toks.size() * static_cast<std::size_t>(V));
+  sy::test::poison(out);
+  auto seq = lm.new_sequence();
+  for (std::size_t t = 0; t < toks.size(); ++t) {
+    md::step const st{&seq, std::span<std::int32_t const>(toks).subspan(t, 1)};
+    lm.forward(std::span<md::step const>(&st, 1), sy::make_view(out.data() + t * static_cast<std::size_t>(V), 1, V));
+  }
+  lm.release(seq);
+  return out;
+}
+
+TEST_CASE("q8_0 and q4_0 models decode with int8 activations by default, within their rounding of f32 activations",
+          "[model][quant]") {
+  namespace tol = sy::test::tolerance;
+  for (std::string arch : {"mixtral", "qwen3_moe", "llama"}) {
+    reference const ref = read_reference(arch);
+    for (auto wf : {md::weight_format::q8_0, md::weight_format::q4_0}) {
+      INFO(arch << (wf == md::weight_format::q8_0 ? " q8_0" : " q4_0"));
+      auto fast = md::load(model_path(arch, false), {.weights = wf});
+      auto exact = md::load(model_path(arch, false), {.weights = wf, .activations = md::activation_format::f32});
+      auto forced = md::load(model_path(arch, false), {.weights = wf, .activations = md::activation_format::int8});
+      sy::index_t const V = fast->config().vocab;
+      std::vector<double> errors;
+      for (auto const& toks : ref.tokens) {
+        auto const a = decode_logits(*fast, toks), b = decode_logits(*exact, toks), c = decode_logits(*forced, toks);
+        CHECK(a == c);  // automatic is int8 for these formats
+        for (std::size_t t = 0; t < toks.size(); ++t) errors.push_back(row_error(a.data() + t * V, b.data() + t * V, V));
+      }
+      std::sort(errors.begin(), errors.end());
+      double const median = errors[errors.size() / 2];
+      auto const outliers = std::count_if(errors.begin(), errors.end(), [](double e) { return e > tol::int8_activations_model_logits; });
+      INFO("row errors of int8 against f32 activations: median " << median << ", largest " << errors.back());
+      CHECK(errors.front() > 0);  // every row was rounded: not the f32 path
+      CHECK(median <= tol::int8_activations_model_logits_median);
+      // A dense model has no discontinuity; an MoE router may flip a near-tie top-k choice.
+      CHECK(outliers <= (arch == "llama" ? 0 : tol::int8_activations_routing_flips(errors.size())));
+    }
+  }
+  // Formats without an integer kernel keep f32 under automatic; asking for what has no kernel fails.
+  reference const ref = read_reference("qwen3_moe");
+  auto b16 = md::load(model_path("qwen3_moe", false), {.weights = md::weight_format::bf16});
+  auto b16_f32 = md::load(model_path("qwen3_moe", false), {.weights = md::weight_format::bf16,
+                                                           .activations = md::activation_format::f32});
+  CHECK(decode_logits(*b16, ref.tokens[0]) == decode_logits(*b16_f32, ref.tokens[0]));
+  CHECK_THROWS_WITH(md::load(model_path("qwen3_moe", false), {.activations = md::activation_format::int8}),
+                    Catch::Contains("int8 activations take q8_0 or q4_0 weights, not f32"));
+  CHECK_THROWS_WITH(md::load(model_path("qwen3_moe", false), {.weights = md::weight_format::q8_0,
+                                                               .activations = md::activation_format::bf16}),
+                    Catch::Contains("bf16 activations take element-wise weights (f32, bf16, f16), not q8_0"));
 }

@@ -81,10 +81,11 @@ class causal_lm final : public language_model {
   static constexpr index_t B = format::traits<W>::block_elems;
 
   // embed [vocab, hidden] (blocks in the last dimension for block formats); lm_head defaults to
-  // the embedding (tied).
+  // the embedding (tied); head_act: the LM head's activation format (linear.hpp).
   causal_lm(model_config const& c, matrix_view<W const> embed, vector_view<float const> final_norm,
-            matrix_view<W const> lm_head = {}, cache_options cache = {})
-      : cfg_(c), embed_(embed), final_norm_(final_norm), head_(lm_head.data() ? lm_head : embed), cache_opts_(cache) {
+            matrix_view<W const> lm_head = {}, cache_options cache = {}, activations head_act = activations::f32)
+      : cfg_(c), embed_(embed), final_norm_(final_norm), head_(lm_head.data() ? lm_head : embed), cache_opts_(cache),
+        head_act_(head_act) {
     char const* where = "model::causal_lm";
     require(embed.extent(0) == c.vocab && embed.extent(1) * B == c.hidden, where, "embed is [", embed.extent(0), ", ",
             embed.extent(1) * B, "] but the config says [", c.vocab, ", ", c.hidden, "]");
@@ -168,7 +169,7 @@ class causal_lm final : public language_model {
     }
     matrix_view<float const> src = which == which_logits::all ? matrix_view<float const>(x) : matrix_view<float const>(h);
     norm::rms_norm(src, final_norm_, h, cfg_.rms_eps, pool);
-    linear<W> const head(head_);
+    linear<W> const head(head_, {}, head_act_);
     head(matrix_view<float const>(h), logits, pool);
   }
 
@@ -187,6 +188,7 @@ class causal_lm final : public language_model {
   vector_view<float const> final_norm_;
   matrix_view<W const> head_;
   cache_options cache_opts_;
+  activations head_act_;
   std::vector<Layer> layers_;
   std::vector<attention::paged_kv_cache<KV>> caches_;
   std::vector<std::shared_ptr<void>> owned_;

@@ -26,8 +26,11 @@ class ffn_block {
 template <class W>
 class dense_ffn {
  public:
-  // gate_up [1, 2F, H] (gate rows, then up rows), down [1, H, F] (block formats: last dimension in blocks).
-  dense_ffn(tensor_view<W const, dextents<3>> gate_up, tensor_view<W const, dextents<3>> down) : bank_(gate_up, down) {}
+  // gate_up [1, 2F, H] (gate rows, then up rows), down [1, H, F] (block formats: last dimension in
+  // blocks); `act`: the projections' activation format (linear.hpp).
+  dense_ffn(tensor_view<W const, dextents<3>> gate_up, tensor_view<W const, dextents<3>> down,
+            activations act = activations::f32)
+      : bank_(gate_up, down, {}, {}, act) {}
   void operator()(matrix_view<float const> x, matrix_view<float> y, thread_pool& pool) {
     index_t const T = x.extent(0);
     if (static_cast<index_t>(h_.size()) < T * bank_.scratch_cols()) h_ = buffer<float>(static_cast<std::size_t>(T * bank_.scratch_cols()));

@@ -5,6 +5,9 @@
 //   auto lm = model::load("path/to/model.gguf");         // GGUF, llama.cpp's naming
 //   auto lm = model::load(path, {.weights = model::weight_format::q8_0});  // quantize on load
 //
+// Decode rows of q8_0 and q4_0 models take int8 activations by default (integer dot products, as
+// llama.cpp computes them); {.activations = model::activation_format::f32} keeps them exact.
+//
 // build<W, KV>(config, source) is the typed path for engines that fix the formats at compile time.
 // The front refuses, with unsupported_config, what has no instance: a top-k outside
 // {1, 2, 4, 6, 8}, sliding-window attention, DeepSeek group settings outside the shipped ones.
@@ -13,6 +16,7 @@
 #include <optional>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "switchyard/core/error.hpp"
@@ -47,7 +51,7 @@ decltype(auto) with_top_k(index_t k, F&& f) {
 }
 
 template <class W>
-any_ffn build_ffn(model_config const& c, weight_source const& src, weight_store& store, index_t l) {
+any_ffn build_ffn(model_config const& c, weight_source const& src, weight_store& store, index_t l, activations act) {
   constexpr index_t B = format::traits<W>::block_elems;
   index_t const H = c.hidden;
   auto bank = [&](matrix_slice gate, matrix_slice up, matrix_slice down, index_t F) {
@@ -56,7 +60,7 @@ any_ffn build_ffn(model_config const& c, weight_source const& src, weight_store&
     matrix_slice const d[] = {down};
     W const* dn = store.stack<W>(d, F);
     return expert::glu_experts<W>(tensor_view<W const, dextents<3>>(gate_up, dextents<3>(1, 2 * F, H / B)),
-                                  tensor_view<W const, dextents<3>>(dn, dextents<3>(1, H, F / B)));
+                                  tensor_view<W const, dextents<3>>(dn, dextents<3>(1, H, F / B)), {}, {}, act);
   };
   if (!c.is_moe_layer(l)) {
     index_t const F = c.intermediate;
@@ -69,7 +73,7 @@ any_ffn build_ffn(model_config const& c, weight_source const& src, weight_store&
     matrix_slice const dd[] = {d};
     W const* dn = store.stack<W>(dd, F);
     return make_ffn(dense_ffn<W>(tensor_view<W const, dextents<3>>(gate_up, dextents<3>(1, 2 * F, H / B)),
-                                 tensor_view<W const, dextents<3>>(dn, dextents<3>(1, H, F / B))));
+                                 tensor_view<W const, dextents<3>>(dn, dextents<3>(1, H, F / B)), act));
   }
   index_t const E = c.experts, F = c.moe_intermediate;
   std::vector<matrix_slice> gu, dn;
@@ -85,7 +89,7 @@ any_ffn build_ffn(model_config const& c, weight_source const& src, weight_store&
   W const* gate_up = store.stack<W>(gu, H);
   W const* down = store.stack<W>(dn, F);
   expert::glu_experts<W> experts(tensor_view<W const, dextents<3>>(gate_up, dextents<3>(E, 2 * F, H / B)),
-                                 tensor_view<W const, dextents<3>>(down, dextents<3>(E, H, F / B)));
+                                 tensor_view<W const, dextents<3>>(down, dextents<3>(E, H, F / B)), {}, {}, act);
   auto gate = store.matrix_f32(src.need(role::router, l, "router gate"), E, H);
   route::router_params params;
   params.scaling = c.routed_scaling;
@@ -121,7 +125,8 @@ any_ffn build_ffn(model_config const& c, weight_source const& src, weight_store&
 }
 
 template <class W>
-any_attention<W> build_attention(model_config const& c, weight_source const& src, weight_store& store, index_t l) {
+any_attention<W> build_attention(model_config const& c, weight_source const& src, weight_store& store, index_t l,
+                                 activations act) {
   using N = norm_weight_t<W>;
   index_t const H = c.hidden;
   if (c.arch == architecture::deepseek_v3) {
@@ -153,7 +158,7 @@ any_attention<W> build_attention(model_config const& c, weight_source const& src
                               c.sliding_window, ") is not wired into the loader yet");
   index_t const D = c.head_dim;
   attention::gqa_config gc{.hidden = H, .q_heads = c.heads, .kv_heads = c.kv_heads, .head_dim = D, .rope = c.rope,
-                           .norm_eps = c.rms_eps};
+                           .norm_eps = c.rms_eps, .act = act};
   attention::gqa_weights<W> w{.q = store.matrix<W>(src.need(role::q, l, "q_proj"), c.heads * D, H),
                               .k = store.matrix<W>(src.need(role::k, l, "k_proj"), c.kv_heads * D, H),
                               .v = store.matrix<W>(src.need(role::v, l, "v_proj"), c.kv_heads * D, H),
@@ -174,9 +179,11 @@ any_attention<W> build_attention(model_config const& c, weight_source const& src
 }  // namespace detail
 
 // The typed path: a model in weight format W with a KV cache of KV, from any weight source. The
-// source's files must outlive the model (or be handed to it with keep()).
+// source's files must outlive the model (or be handed to it with keep()). `act`: the activation
+// format of every projection (linear.hpp); MLA (DeepSeek) always computes in f32.
 template <class W, class KV = float>
-std::unique_ptr<causal_lm<W, KV>> build(model_config const& c, weight_source const& src, cache_options cache = {}) {
+std::unique_ptr<causal_lm<W, KV>> build(model_config const& c, weight_source const& src, cache_options cache = {},
+                                        activations act = activations::f32) {
   auto store = std::make_shared<weight_store>();
   index_t const H = c.hidden;
   auto embed = store->matrix<W>(src.need(role::embed, 0, "token embedding"), c.vocab, H);
@@ -186,10 +193,10 @@ std::unique_ptr<causal_lm<W, KV>> build(model_config const& c, weight_source con
   else
     require<format_error>(c.tie_embeddings, "model::load", src.origin(),
                           ": no LM head tensor and the config does not tie it to the embedding");
-  auto lm = std::make_unique<causal_lm<W, KV>>(c, embed, final_norm, head, cache);
+  auto lm = std::make_unique<causal_lm<W, KV>>(c, embed, final_norm, head, cache, act);
   for (index_t l = 0; l < c.layers; ++l) {
-    auto attn = detail::build_attention<W>(c, src, *store, l);
-    auto ffn = detail::build_ffn<W>(c, src, *store, l);
+    auto attn = detail::build_attention<W>(c, src, *store, l, act);
+    auto ffn = detail::build_ffn<W>(c, src, *store, l, act);
     lm->add_layer(decoder_layer<any_attention<W>, any_ffn>(std::move(attn), std::move(ffn),
                                                            store->vector(src.need(role::attn_norm, l, "input norm"), H),
                                                            store->vector(src.need(role::ffn_norm, l, "post-attention norm"), H),
@@ -201,10 +208,16 @@ std::unique_ptr<causal_lm<W, KV>> build(model_config const& c, weight_source con
 
 enum class weight_format { automatic, f32, bf16, f16, q8_0, q4_0, q4_K, q6_K };
 enum class kv_format { f32, bf16 };
+// What the projections round their inputs to (linear.hpp). automatic: int8 for the weight formats
+// with an integer dot-product kernel (q8_0, q4_0: decode rows, as llama.cpp computes them; the
+// accuracy cost is measured in docs/quantization.md), f32 for the others. f32 keeps every
+// projection exact; bf16 takes element-wise weights (bf16 engines' arithmetic).
+enum class activation_format { automatic, f32, bf16, int8 };
 
 struct load_options {
   weight_format weights = weight_format::automatic;  // automatic: the checkpoint's matrix dtype
   kv_format kv = kv_format::f32;
+  activation_format activations = activation_format::automatic;
   cache_options cache = {};
   bool allow_extra_tensors = false;  // true: ignore checkpoint tensors the model does not use
 };
@@ -234,10 +247,31 @@ inline weight_format format_of(io::tensor_directory const& dir) {
   }
 }
 
+// The activation format load_options asks for, for weights in W (refuses what W has no kernel for).
+template <class W>
+activations activations_for(activation_format a) {
+  constexpr bool block = format::traits<W>::block_elems > 1;
+  constexpr bool takes_int8 = std::is_same_v<W, format::q8_0> || std::is_same_v<W, format::q4_0>;
+  switch (a) {
+    case activation_format::automatic: return takes_int8 ? activations::int8 : activations::f32;
+    case activation_format::f32: return activations::f32;
+    case activation_format::bf16:
+      require<unsupported_config>(!block, "model::load", "bf16 activations take element-wise weights (f32, bf16, f16), not ",
+                                  format::traits<W>::name);
+      return activations::bf16;
+    case activation_format::int8:
+      require<unsupported_config>(takes_int8, "model::load", "int8 activations take q8_0 or q4_0 weights, not ",
+                                  format::traits<W>::name);
+      return activations::int8;
+  }
+  return activations::f32;
+}
+
 template <class W>
 std::unique_ptr<language_model> build_with_kv(model_config const& c, weight_source const& src, load_options const& o) {
-  if (o.kv == kv_format::bf16) return build<W, format::bf16>(c, src, o.cache);
-  return build<W, float>(c, src, o.cache);
+  activations const act = activations_for<W>(o.activations);
+  if (o.kv == kv_format::bf16) return build<W, format::bf16>(c, src, o.cache, act);
+  return build<W, float>(c, src, o.cache, act);
 }
 
 // The weight formats the dynamic front compiles, one build_with_kv<W> instance each: every format
