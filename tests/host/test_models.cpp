@@ -221,21 +221,21 @@ std::vector<float> decode_logits(md::language_model& lm, std::vector<std::int32_
   return out;
 }
 
-TEST_CASE("q8_0 and q4_0 models decode with int8 activations by default, within their rounding of f32 activations",
+TEST_CASE("q8_0 and q4_0 models decode with int8 activations on request, within their rounding of f32 activations",
           "[model][quant]") {
   namespace tol = sy::test::tolerance;
   for (std::string arch : {"mixtral", "qwen3_moe", "llama"}) {
     reference const ref = read_reference(arch);
     for (auto wf : {md::weight_format::q8_0, md::weight_format::q4_0}) {
       INFO(arch << (wf == md::weight_format::q8_0 ? " q8_0" : " q4_0"));
-      auto fast = md::load(model_path(arch, false), {.weights = wf});
+      auto fast = md::load(model_path(arch, false), {.weights = wf, .activations = md::activation_format::int8});
       auto exact = md::load(model_path(arch, false), {.weights = wf, .activations = md::activation_format::f32});
-      auto forced = md::load(model_path(arch, false), {.weights = wf, .activations = md::activation_format::int8});
+      auto automatic = md::load(model_path(arch, false), {.weights = wf});
       sy::index_t const V = fast->config().vocab;
       std::vector<double> errors;
       for (auto const& toks : ref.tokens) {
-        auto const a = decode_logits(*fast, toks), b = decode_logits(*exact, toks), c = decode_logits(*forced, toks);
-        CHECK(a == c);  // automatic is int8 for these formats
+        auto const a = decode_logits(*fast, toks), b = decode_logits(*exact, toks), c = decode_logits(*automatic, toks);
+        CHECK(b == c);  // automatic is f32 today (load.hpp: the int8 kernels are slower where measured)
         for (std::size_t t = 0; t < toks.size(); ++t) errors.push_back(row_error(a.data() + t * V, b.data() + t * V, V));
       }
       std::sort(errors.begin(), errors.end());
@@ -248,7 +248,7 @@ TEST_CASE("q8_0 and q4_0 models decode with int8 activations by default, within 
       CHECK(outliers <= (arch == "llama" ? 0 : tol::int8_activations_routing_flips(errors.size())));
     }
   }
-  // Formats without an integer kernel keep f32 under automatic; asking for what has no kernel fails.
+  // Element-wise formats keep f32 under automatic; asking for what has no kernel fails.
   reference const ref = read_reference("qwen3_moe");
   auto b16 = md::load(model_path("qwen3_moe", false), {.weights = md::weight_format::bf16});
   auto b16_f32 = md::load(model_path("qwen3_moe", false), {.weights = md::weight_format::bf16,

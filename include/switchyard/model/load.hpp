@@ -5,8 +5,9 @@
 //   auto lm = model::load("path/to/model.gguf");         // GGUF, llama.cpp's naming
 //   auto lm = model::load(path, {.weights = model::weight_format::q8_0});  // quantize on load
 //
-// Decode rows of q8_0 and q4_0 models take int8 activations by default (integer dot products, as
-// llama.cpp computes them); {.activations = model::activation_format::f32} keeps them exact.
+// Decode rows of q8_0 and q4_0 models may take int8 activations (integer dot products, as
+// llama.cpp computes them): {.activations = model::activation_format::int8}. The default keeps f32,
+// measured faster on the machines at hand (docs/quantization.md, bench/bench_decode).
 //
 // build<W, KV>(config, source) is the typed path for engines that fix the formats at compile time.
 // The front refuses, with unsupported_config, what has no instance: a top-k outside
@@ -208,10 +209,12 @@ std::unique_ptr<causal_lm<W, KV>> build(model_config const& c, weight_source con
 
 enum class weight_format { automatic, f32, bf16, f16, q8_0, q4_0, q4_K, q6_K };
 enum class kv_format { f32, bf16 };
-// What the projections round their inputs to (linear.hpp). automatic: int8 for the weight formats
-// with an integer dot-product kernel (q8_0, q4_0: decode rows, as llama.cpp computes them; the
-// accuracy cost is measured in docs/quantization.md), f32 for the others. f32 keeps every
-// projection exact; bf16 takes element-wise weights (bf16 engines' arithmetic).
+// What the projections round their inputs to (linear.hpp). f32 keeps every projection exact; int8
+// takes q8_0 and q4_0 weights (their decode rows become integer dot products, as llama.cpp
+// computes them: +0.02% perplexity on the shipped model, docs/quantization.md); bf16 takes
+// element-wise weights (bf16 engines' arithmetic). automatic: the fastest measured for the format
+// -- today f32 for every format: the int8 kernels of q8_0 / q4_0 decode at 0.5-1.0x the f32 ones
+// in a whole model on AMD Zen 4 (bench/NOTES.md), so they stay opt-in until they win.
 enum class activation_format { automatic, f32, bf16, int8 };
 
 struct load_options {
@@ -253,7 +256,7 @@ activations activations_for(activation_format a) {
   constexpr bool block = format::traits<W>::block_elems > 1;
   constexpr bool takes_int8 = std::is_same_v<W, format::q8_0> || std::is_same_v<W, format::q4_0>;
   switch (a) {
-    case activation_format::automatic: return takes_int8 ? activations::int8 : activations::f32;
+    case activation_format::automatic: return activations::f32;
     case activation_format::f32: return activations::f32;
     case activation_format::bf16:
       require<unsupported_config>(!block, "model::load", "bf16 activations take element-wise weights (f32, bf16, f16), not ",

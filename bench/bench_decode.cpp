@@ -1,0 +1,143 @@
+// Single-sequence decode speed of a loaded model, f32 against int8 activations on the same weights
+// (both loaded once, alternated within every repetition), against the machine's read bandwidth
+// measured in the same run: tokens/s, and the roofline fraction = weight bytes one token reads
+// (attention, the router, the experts it is routed to, the LM head) x tokens/s / bandwidth.
+// Each repetition: a fresh sequence, a 32-token prompt (prefill, not timed), then --tokens decode
+// steps fed from the held-out text (the same tokens for both; greedy sampling would only add the
+// argmax).
+//
+//   bench_decode [--model PATH] [--weights q8_0|q4_0|...] [--threads 1,2] [--tokens N] [--reps N]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <switchyard/generate/bpe_tokenizer.hpp>
+#include <switchyard/model/load.hpp>
+
+#include "../examples/default_model.hpp"
+#include "bench_util.hpp"
+
+namespace sy = switchyard;
+namespace md = switchyard::model;
+
+namespace {
+
+// Bytes of the weights one decode token reads, for GQA models (MLA is not counted here).
+double bytes_per_token(md::model_config const& c, double bytes_per_weight) {
+  double const H = double(c.hidden), D = double(c.head_dim);
+  double w = 0, router = 0;
+  for (sy::index_t l = 0; l < c.layers; ++l) {
+    w += 2 * H * double(c.heads) * D + 2 * H * double(c.kv_heads) * D;  // q, o; k, v
+    if (c.is_moe_layer(l)) {
+      w += double(c.experts_per_token) * 3 * H * double(c.moe_intermediate) + 3 * H * double(c.shared_intermediate);
+      router += double(c.experts) * H * 4;  // the router is kept in f32
+    } else {
+      w += 3 * H * double(c.intermediate);
+    }
+  }
+  w += double(c.vocab) * H;  // LM head (the embedding row is one row: not counted)
+  return w * bytes_per_weight + router;
+}
+
+double bytes_per_weight(std::string const& f) {
+  static std::map<std::string, double> const b{{"f32", 4.0}, {"bf16", 2.0}, {"f16", 2.0}, {"q8_0", 34.0 / 32},
+                                              {"q4_0", 18.0 / 32}, {"q4_K", 144.0 / 256}, {"q6_K", 210.0 / 256}};
+  return b.at(f);
+}
+
+std::vector<int> parse_list(std::string const& s) {
+  std::vector<int> v;
+  std::stringstream ss(s);
+  for (std::string x; std::getline(ss, x, ',');) v.push_back(std::stoi(x));
+  return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  std::string model = switchyard_examples::default_model(), weights = "q4_0", thread_list = "1,2";
+  int tokens = 64, reps = 7;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string const a = argv[i], v = argv[i + 1];
+    if (a == "--model") model = v;
+    else if (a == "--weights") weights = v;
+    else if (a == "--threads") thread_list = v;
+    else if (a == "--tokens") tokens = std::stoi(v);
+    else if (a == "--reps") reps = std::stoi(v);
+    else {
+      std::fprintf(stderr, "bench_decode: unknown option %s\n", a.c_str());
+      return 2;
+    }
+  }
+  std::map<std::string, md::weight_format> const wfs{
+      {"f32", md::weight_format::f32}, {"bf16", md::weight_format::bf16}, {"f16", md::weight_format::f16},
+      {"q8_0", md::weight_format::q8_0}, {"q4_0", md::weight_format::q4_0}, {"q4_K", md::weight_format::q4_K},
+      {"q6_K", md::weight_format::q6_K}};
+  if (!wfs.count(weights) || tokens < 1 || reps < 1) {
+    std::fprintf(stderr, "bench_decode: bad --weights %s, --tokens or --reps\n", weights.c_str());
+    return 2;
+  }
+  md::load_options opt{.weights = wfs.at(weights), .cache = {.block_size = 16, .blocks = (32 + tokens) / 16 + 2}};
+  auto f32 = md::load(model, {.weights = opt.weights, .activations = md::activation_format::f32, .cache = opt.cache});
+  bool const takes_int8 = weights == "q8_0" || weights == "q4_0";
+  std::unique_ptr<md::language_model> int8;
+  if (takes_int8) int8 = md::load(model, {.weights = opt.weights, .activations = md::activation_format::int8, .cache = opt.cache});
+  auto const tok = sy::generate::bpe_tokenizer::from_tokenizer_json(model);
+  std::ifstream f(model + "/heldout.txt");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  auto const ids = tok.encode(ss.str());
+  if (ids.size() < static_cast<std::size_t>(32 + tokens)) {
+    std::fprintf(stderr, "bench_decode: the held-out text has too few tokens\n");
+    return 1;
+  }
+  auto const& c = f32->config();
+  double const bytes = bytes_per_token(c, bytes_per_weight(weights));
+  std::vector<float> logits(static_cast<std::size_t>(c.vocab));
+  std::printf("decode, %s in %s, %d tokens after a 32-token prompt, %d reps; %.1f MB of weights per token\n",
+              model.c_str(), weights.c_str(), tokens, reps, bytes / 1e6);
+  std::printf("%8s %12s %12s %8s %12s %8s %10s %8s\n", "threads", "activations", "tokens/s", "spread", "GB/s read",
+              "roofline", "bandwidth", "ratio");
+  for (int T : parse_list(thread_list)) {
+    sy::thread_pool pool(T);
+    double const bw = bench::read_bandwidth(pool);
+    auto run = [&](md::language_model& lm) {
+      auto seq = lm.new_sequence();
+      md::step st{&seq, std::span<std::int32_t const>(ids.data(), 32)};
+      lm.forward({&st, 1}, sy::make_view(logits.data(), 1, c.vocab), md::which_logits::last, pool);
+      auto const t0 = std::chrono::steady_clock::now();
+      for (int t = 0; t < tokens; ++t) {
+        st.tokens = std::span<std::int32_t const>(ids.data() + 32 + t, 1);
+        lm.forward({&st, 1}, sy::make_view(logits.data(), 1, c.vocab), md::which_logits::last, pool);
+      }
+      double const s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      lm.release(seq);
+      return tokens / s;
+    };
+    std::vector<md::language_model*> lms{f32.get()};
+    if (int8) lms.push_back(int8.get());
+    std::vector<std::vector<double>> tps(lms.size());
+    for (auto* lm : lms) run(*lm);  // warm up: pages mapped, scratch grown
+    for (int r = 0; r < reps; ++r)
+      for (std::size_t i = 0; i < lms.size(); ++i) tps[i].push_back(run(*lms[i]));
+    double base = 0;
+    for (std::size_t i = 0; i < lms.size(); ++i) {
+      auto v = tps[i];
+      std::sort(v.begin(), v.end());
+      double const med = v[v.size() / 2], spread = (v.back() - v.front()) / med;
+      if (i == 0) base = med;
+      std::printf("%8d %12s %12.2f %7.0f%% %12.2f %7.0f%% %10.2f %7.2fx\n", T, i == 0 ? "f32" : "int8", med, 100 * spread,
+                  med * bytes / 1e9, 100 * med * bytes / bw, bw / 1e9, med / base);
+    }
+  }
+  return 0;
+} catch (std::exception const& e) {
+  std::fprintf(stderr, "bench_decode: %s\n", e.what());
+  return 1;
+}
