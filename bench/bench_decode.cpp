@@ -21,6 +21,7 @@
 #include <switchyard/model/load.hpp>
 
 #include "../examples/default_model.hpp"
+#include "../examples/format_options.hpp"
 #include "bench_util.hpp"
 
 namespace sy = switchyard;
@@ -75,15 +76,11 @@ int main(int argc, char** argv) try {
       return 2;
     }
   }
-  std::map<std::string, md::weight_format> const wfs{
-      {"f32", md::weight_format::f32}, {"bf16", md::weight_format::bf16}, {"f16", md::weight_format::f16},
-      {"q8_0", md::weight_format::q8_0}, {"q4_0", md::weight_format::q4_0}, {"q4_K", md::weight_format::q4_K},
-      {"q6_K", md::weight_format::q6_K}};
-  if (!wfs.count(weights) || tokens < 1 || reps < 1) {
-    std::fprintf(stderr, "bench_decode: bad --weights %s, --tokens or --reps\n", weights.c_str());
+  if (weights == "auto" || tokens < 1 || reps < 1) {
+    std::fprintf(stderr, "bench_decode: --weights names a format (not auto), --tokens and --reps >= 1\n");
     return 2;
   }
-  md::load_options opt{.weights = wfs.at(weights), .cache = {.block_size = 16, .blocks = (32 + tokens) / 16 + 2}};
+  md::load_options opt{.weights = switchyard_examples::parse_weight_format(weights), .cache = {.block_size = 16, .blocks = (32 + tokens) / 16 + 2}};
   auto f32 = md::load(model, {.weights = opt.weights, .activations = md::activation_format::f32, .cache = opt.cache});
   bool const takes_int8 = weights == "q8_0" || weights == "q4_0";
   std::unique_ptr<md::language_model> int8;

@@ -20,11 +20,12 @@
 #include <switchyard/model/load.hpp>
 
 #include "../examples/default_model.hpp"
+#include "../examples/format_options.hpp"
 
 namespace sy = switchyard;
 namespace gen = switchyard::generate;
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   std::string model = switchyard_examples::default_model();
   int reps = 5, threads = sy::thread_pool::default_size();
   sy::model::load_options opt{.cache = {.block_size = 16, .blocks = 1024}};
@@ -41,18 +42,12 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  using wf = sy::model::weight_format;
-  using af = sy::model::activation_format;
-  std::map<std::string, wf> const wfs{{"auto", wf::automatic}, {"f32", wf::f32}, {"bf16", wf::bf16}, {"f16", wf::f16},
-                                      {"q8_0", wf::q8_0}, {"q4_0", wf::q4_0}, {"q4_K", wf::q4_K}, {"q6_K", wf::q6_K}};
-  std::map<std::string, af> const afs{{"auto", af::automatic}, {"f32", af::f32}, {"bf16", af::bf16}, {"int8", af::int8}};
-  if (!wfs.count(weights) || !afs.count(acts) || reps < 1 || threads < 1) {
-    std::fprintf(stderr, "bench_generate: bad --weights %s, --activations %s, --reps or --threads\n", weights.c_str(),
-                 acts.c_str());
+  if (reps < 1 || threads < 1) {
+    std::fprintf(stderr, "bench_generate: --reps and --threads must be >= 1\n");
     return 2;
   }
-  opt.weights = wfs.at(weights);
-  opt.activations = afs.at(acts);
+  opt.weights = switchyard_examples::parse_weight_format(weights);
+  opt.activations = switchyard_examples::parse_activation_format(acts);
   auto lm = sy::model::load(model, opt);
   auto const tok = gen::bpe_tokenizer::from_tokenizer_json(model);
   std::ifstream f(model + "/heldout.txt");
@@ -85,4 +80,8 @@ int main(int argc, char** argv) {
     if (n == 1) base = med;
     std::printf("%12d %14.1f %9.0f%% %9.2fx\n", n, med, 100 * spread, med / base);
   }
+  return 0;
+} catch (std::exception const& e) {
+  std::fprintf(stderr, "bench_generate: %s\n", e.what());
+  return 1;
 }

@@ -16,6 +16,7 @@
 #include <switchyard/model/load.hpp>
 
 #include "default_model.hpp"
+#include "format_options.hpp"
 
 namespace sy = switchyard;
 namespace gen = switchyard::generate;
@@ -31,25 +32,6 @@ namespace {
                "  [--activations auto|f32|bf16|int8]   (int8: q8_0 / q4_0 decode rows; auto: f32)\n",
                why);
   std::exit(2);
-}
-
-md::weight_format parse_weights(std::string const& s) {
-  if (s == "auto") return md::weight_format::automatic;
-  if (s == "f32") return md::weight_format::f32;
-  if (s == "bf16") return md::weight_format::bf16;
-  if (s == "q8_0") return md::weight_format::q8_0;
-  if (s == "q4_0") return md::weight_format::q4_0;
-  if (s == "q4_K") return md::weight_format::q4_K;
-  if (s == "q6_K") return md::weight_format::q6_K;
-  usage("unknown --weights");
-}
-
-md::activation_format parse_activations(std::string const& s) {
-  if (s == "auto") return md::activation_format::automatic;
-  if (s == "f32") return md::activation_format::f32;
-  if (s == "bf16") return md::activation_format::bf16;
-  if (s == "int8") return md::activation_format::int8;
-  usage("unknown --activations");
 }
 
 }  // namespace
@@ -77,8 +59,8 @@ int main(int argc, char** argv) try {
     else if (a == "--seed") sp.seed = std::stoull(value());
     else if (a == "--threads") threads = std::stol(value());
     else if (a == "--batch-file") batch_file = value();
-    else if (a == "--weights") weights = parse_weights(value());
-    else if (a == "--activations") activations = parse_activations(value());
+    else if (a == "--weights") weights = switchyard_examples::parse_weight_format(value());
+    else if (a == "--activations") activations = switchyard_examples::parse_activation_format(value());
     else usage(("unknown option " + a).c_str());
   }
   if (max_tokens < 0 || threads < 0) usage("--max-tokens and --threads must be >= 0");

@@ -27,31 +27,12 @@
 #include <switchyard/model/load.hpp>
 
 #include "default_model.hpp"
+#include "format_options.hpp"
 
 namespace sy = switchyard;
 namespace md = switchyard::model;
 
 namespace {
-
-md::weight_format parse_weights(std::string const& v) {
-  if (v == "auto") return md::weight_format::automatic;
-  if (v == "f32") return md::weight_format::f32;
-  if (v == "bf16") return md::weight_format::bf16;
-  if (v == "f16") return md::weight_format::f16;
-  if (v == "q8_0") return md::weight_format::q8_0;
-  if (v == "q4_0") return md::weight_format::q4_0;
-  if (v == "q4_K") return md::weight_format::q4_K;
-  if (v == "q6_K") return md::weight_format::q6_K;
-  throw std::invalid_argument("--weights takes auto, f32, bf16, f16, q8_0, q4_0, q4_K or q6_K, not '" + v + "'");
-}
-
-md::activation_format parse_activations(std::string const& v) {
-  if (v == "auto") return md::activation_format::automatic;
-  if (v == "f32") return md::activation_format::f32;
-  if (v == "bf16") return md::activation_format::bf16;
-  if (v == "int8") return md::activation_format::int8;
-  throw std::invalid_argument("--activations takes auto, f32, bf16 or int8, not '" + v + "'");
-}
 
 long parse_long(std::string const& a, std::string const& v) {
   std::size_t used = 0;
@@ -117,11 +98,11 @@ int main(int argc, char** argv) try {
     else if (a == "--context") context = parse_long(a, v);
     else if (a == "--stride") stride = parse_long(a, v);
     else if (a == "--max-tokens") max_tokens = parse_long(a, v);
-    else if (a == "--weights") opt.weights = parse_weights(v);
+    else if (a == "--weights") opt.weights = switchyard_examples::parse_weight_format(v);
     else if (a == "--kv") opt.kv = v == "bf16" ? md::kv_format::bf16 : md::kv_format::f32;
-    else if (a == "--activations") opt.activations = parse_activations(v);
+    else if (a == "--activations") opt.activations = switchyard_examples::parse_activation_format(v);
     else if (a == "--reference") reference = v;
-    else if (a == "--reference-weights") ref_opt.weights = parse_weights(v);
+    else if (a == "--reference-weights") ref_opt.weights = switchyard_examples::parse_weight_format(v);
     else {
       std::fprintf(stderr, "perplexity: unknown option %s\n", a.c_str());
       return 2;
