@@ -29,7 +29,7 @@ namespace {
                "generate: %s\nusage: generate [--model PATH] [--prompt TEXT] [--max-tokens N] [--temperature T]\n"
                "  [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--threads N]\n"
                "  [--batch-file FILE] [--weights auto|f32|bf16|q8_0|q4_0|q4_K|q6_K]\n"
-               "  [--activations auto|f32|bf16|int8]   (int8: q8_0 / q4_0 decode rows; auto: f32)\n",
+               "  [--activations auto|f32|bf16|int8]   (auto: int8 on q8_0 / q4_0 decode rows, else f32)\n",
                why);
   std::exit(2);
 }

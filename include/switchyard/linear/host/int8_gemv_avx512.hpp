@@ -280,15 +280,33 @@ SWITCHYARD_FORCE_INLINE void int8_zmm_quad_rows(F const* const (&rowp)[R], index
     for (int r = 0; r < R; ++r) {
       if constexpr (R > 1) prefetch_ahead<R>(rowp[r], ldw, kbs, 4 * c);
       else if constexpr (Far) prefetch_far(rowp[r] + 4 * c);
-      auto const* p = reinterpret_cast<std::uint8_t const*>(rowp[r] + 4 * c);
-      __m512i const a = _mm512_loadu_si512(p), b = _mm512_loadu_si512(p + 4 * S - 64);
-      __m512i const v = _mm512_permutex2var_epi16(a, cidx, b);  // (four 128-bit inserts: ~5% slower)
-      wlo[r] = _mm512_and_si512(v, low);
-      whi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
-      dw[r] = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(sidx, a)));
-      if constexpr (asym)
+      if constexpr (!asym) {
+        // Four 128-bit loads and inserts, and the four scales converted one by one and spread by
+        // a dword permute: no word permute, which Zen 4 runs several times slower than Intel
+        // cores do (bench/NOTES.md, 2026-12-06); the lanes hold the same values either way.
+        F const* blk = rowp[r] + 4 * c;
+        auto const codes = [&](int i) {
+          return _mm_loadu_si128(reinterpret_cast<__m128i const*>(nibble_format<F>::codes(blk[i])));
+        };
+        __m512i v = _mm512_castsi128_si512(codes(0));
+        v = _mm512_inserti32x4(v, codes(1), 1);
+        v = _mm512_inserti32x4(v, codes(2), 2);
+        v = _mm512_inserti32x4(v, codes(3), 3);
+        wlo[r] = _mm512_and_si512(v, low);
+        whi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+        __m128 const d4 = _mm_setr_ps(f16_scale(nibble_format<F>::scale(blk[0])), f16_scale(nibble_format<F>::scale(blk[1])),
+                                      f16_scale(nibble_format<F>::scale(blk[2])), f16_scale(nibble_format<F>::scale(blk[3])));
+        dw[r] = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), _mm512_castps128_ps512(d4));
+      } else {
+        auto const* p = reinterpret_cast<std::uint8_t const*>(rowp[r] + 4 * c);
+        __m512i const a = _mm512_loadu_si512(p), b = _mm512_loadu_si512(p + 4 * S - 64);
+        __m512i const v = _mm512_permutex2var_epi16(a, cidx, b);
+        wlo[r] = _mm512_and_si512(v, low);
+        whi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+        dw[r] = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(sidx, a)));
         zw[r] = _mm512_and_si512(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(_mm512_permutexvar_epi16(zidx, a))),
                                  _mm512_set1_epi32(0xFF));  // z, not the pad byte above it
+      }
     }
     for (int t = 0; t < T; ++t) {
       std::int8_t const* x = za.q.data() + t * za.qcols + c * 128;

@@ -113,7 +113,6 @@ template <int T, int R, bool Far>
 SWITCHYARD_FORCE_INLINE void q8_zmm_rows(format::q8_0 const* const (&rowp)[R], index_t ldw, index_t kbs,
                                          int8_activations const& xa, q8_int8_lanes const& xl, float (&out)[R][T]) {
   __m512i const flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  __m512i const cidx = q8_pair_index::codes(), sidx = q8_pair_index::scales();
   __m512 acc[R][T];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
@@ -124,10 +123,12 @@ SWITCHYARD_FORCE_INLINE void q8_zmm_rows(format::q8_0 const* const (&rowp)[R], i
     for (int r = 0; r < R; ++r) {
       if constexpr (R > 1) prefetch_ahead<R>(rowp[r], ldw, kbs, 2 * c);
       else if constexpr (Far) prefetch_far(rowp[r] + 2 * c);
-      auto const* p = reinterpret_cast<std::uint8_t const*>(rowp[r] + 2 * c);
-      __m512i const a = _mm512_loadu_si512(p), b = _mm512_loadu_si512(p + 4);
-      wu[r] = _mm512_xor_si512(_mm512_permutex2var_epi16(a, cidx, b), flip);
-      dw[r] = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(sidx, a)));
+      format::q8_0 const* blk = rowp[r] + 2 * c;
+      __m512i const codes = _mm512_inserti64x4(
+          _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<__m256i const*>(blk[0].q))),
+          _mm256_loadu_si256(reinterpret_cast<__m256i const*>(blk[1].q)), 1);
+      wu[r] = _mm512_xor_si512(codes, flip);
+      dw[r] = _mm512_insertf32x8(_mm512_set1_ps(f16_scale(blk[0].d)), _mm256_set1_ps(f16_scale(blk[1].d)), 1);
     }
     for (int t = 0; t < T; ++t) {
       __m512i const xq = _mm512_loadu_si512(xa.q.data() + t * xa.cols + 64 * c);
