@@ -124,6 +124,28 @@ TEST_CASE("safetensors: a valid image parses", "[io]") {
   CHECK(h.metadata.at("format") == "pt");
 }
 
+// DeepSeek-V3's checkpoint lists ~92 000 tensors. The header parse must stay linear in them (it
+// was quadratic through nlohmann's callback parser: ~80 s at 100 000 entries, a few tenths now);
+// a regression shows as this test running for minutes. Every entry must come back, in order,
+// and a duplicate name at the very end must still be found.
+TEST_CASE("safetensors: a header of 100 000 tensors parses, and a late duplicate is refused", "[io]") {
+  std::string h = "{";
+  int const n = 100000;
+  for (int i = 0; i < n; ++i) {
+    h += (i ? "," : "");
+    h += "\"model.layers." + std::to_string(i) + ".weight\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[" +
+         std::to_string(4 * i) + "," + std::to_string(4 * i + 4) + "]}";
+  }
+  auto const img = safetensors_image(h + "}", 4 * static_cast<std::size_t>(n));
+  auto const parsed = io::parse_safetensors(img, "big.safetensors");
+  REQUIRE(parsed.tensors.size() == static_cast<std::size_t>(n));
+  CHECK(parsed.tensors[0].name == "model.layers.0.weight");
+  CHECK(parsed.tensors[n - 1].name == "model.layers." + std::to_string(n - 1) + ".weight");
+  CHECK(parsed.tensors[n - 1].data.data() == img.data() + 8 + h.size() + 1 + 4 * (n - 1));
+  std::string const dup = h + R"(,"model.layers.7.weight":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
+  expect_safetensors_error(safetensors_image(dup, 4 * static_cast<std::size_t>(n)), "duplicate key 'model.layers.7.weight'");
+}
+
 TEST_CASE("safetensors: every malformed case is refused with what and where", "[io]") {
   expect_safetensors_error(bytes_of("abc"), "shorter than the 8-byte header length");
   expect_safetensors_error(safetensors_image("{}", 0, 1000), "runs past the end of the file");
