@@ -213,8 +213,9 @@ enum class kv_format { f32, bf16 };
 // takes q8_0 and q4_0 weights (their decode rows become integer dot products, as llama.cpp
 // computes them: +0.02% perplexity on the shipped model, docs/quantization.md); bf16 takes
 // element-wise weights (bf16 engines' arithmetic). automatic: the fastest measured for the format
-// -- int8 for q8_0 and q4_0 (whole-model decode 1.07-1.08x and 1.47-1.59x f32 on AMD Zen 4,
-// bench/NOTES.md), f32 for the others.
+// -- int8 for q8_0 and q4_0 where the build has the VNNI kernels (whole-model decode 1.07-1.08x
+// and 1.47-1.59x f32 on AMD Zen 4, bench/NOTES.md; without AVX512-VNNI int8 runs as f32 on
+// rounded inputs, no faster), f32 for the others.
 enum class activation_format { automatic, f32, bf16, int8 };
 
 struct load_options {
@@ -256,7 +257,8 @@ activations activations_for(activation_format a) {
   constexpr bool block = format::traits<W>::block_elems > 1;
   constexpr bool takes_int8 = std::is_same_v<W, format::q8_0> || std::is_same_v<W, format::q4_0>;
   switch (a) {
-    case activation_format::automatic: return takes_int8 ? activations::int8 : activations::f32;
+    case activation_format::automatic:  // int8 where it is integer arithmetic (AVX512-VNNI builds)
+      return takes_int8 && host::int8_gemv_native ? activations::int8 : activations::f32;
     case activation_format::f32: return activations::f32;
     case activation_format::bf16:
       require<unsupported_config>(!block, "model::load", "bf16 activations take element-wise weights (f32, bf16, f16), not ",

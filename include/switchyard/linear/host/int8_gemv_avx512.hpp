@@ -40,6 +40,16 @@
 
 SWITCHYARD_NAMESPACE_BEGIN
 namespace host {
+
+// Whether this translation unit's int8-activation GEMVs are integer dot products (AVX512-VNNI and
+// BW). Without them the int8 path computes in f32 on the rounded activations: same rounding, no
+// speed, so model::load's automatic choice keeps f32 there.
+inline constexpr bool int8_gemv_native =
+#if defined(SWITCHYARD_INT8_GEMV_ZMM)
+    true;
+#else
+    false;
+#endif
 namespace detail {
 
 // Whether a nibble format's zero point varies per block (int4 asymmetric groups).
