@@ -11,13 +11,14 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
-#include <map>
+#include <stdexcept>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include <switchyard/generate/bpe_tokenizer.hpp>
+#include <switchyard/io/dtype.hpp>
 #include <switchyard/model/load.hpp>
 
 #include "../examples/default_model.hpp"
@@ -46,10 +47,12 @@ double bytes_per_token(md::model_config const& c, double bytes_per_weight) {
   return w * bytes_per_weight + router;
 }
 
+// Bytes per weight of a format named as on the command line (io::info: bytes per block / elements).
 double bytes_per_weight(std::string const& f) {
-  static std::map<std::string, double> const b{{"f32", 4.0}, {"bf16", 2.0}, {"f16", 2.0}, {"q8_0", 34.0 / 32},
-                                              {"q4_0", 18.0 / 32}, {"q4_K", 144.0 / 256}, {"q6_K", 210.0 / 256}};
-  return b.at(f);
+  for (auto t : {sy::io::dtype::f32, sy::io::dtype::bf16, sy::io::dtype::f16, sy::io::dtype::q8_0, sy::io::dtype::q4_0,
+                 sy::io::dtype::q4_K, sy::io::dtype::q6_K})
+    if (sy::io::info(t).name == f) return double(sy::io::info(t).block_bytes) / double(sy::io::info(t).block_elems);
+  throw std::invalid_argument("bench_decode: no byte size for --weights " + f);
 }
 
 std::vector<int> parse_list(std::string const& s) {

@@ -43,10 +43,10 @@ enum class summation { batch_invariant, fastest };
 template <class W>
 class linear {
   static_assert(check_format<W>());
-  // Block formats whose decode rows can take int8 activations.
-  static constexpr bool takes_int8 = host::detail::nibble_format<W>::value || std::is_same_v<W, format::q8_0>;
 
  public:
+  // Block formats whose decode rows can take int8 activations.
+  static constexpr bool takes_int8 = host::detail::nibble_format<W>::value || std::is_same_v<W, format::q8_0>;
   using weight_format = W;
   static constexpr index_t block_elems = format::traits<W>::block_elems;
 

@@ -17,7 +17,6 @@
 #include <optional>
 #include <memory>
 #include <string>
-#include <type_traits>
 #include <utility>
 
 #include "switchyard/core/error.hpp"
@@ -255,7 +254,7 @@ inline weight_format format_of(io::tensor_directory const& dir) {
 template <class W>
 activations activations_for(activation_format a) {
   constexpr bool block = format::traits<W>::block_elems > 1;
-  constexpr bool takes_int8 = std::is_same_v<W, format::q8_0> || std::is_same_v<W, format::q4_0>;
+  constexpr bool takes_int8 = linear<W>::takes_int8;
   switch (a) {
     case activation_format::automatic:  // int8 where it is integer arithmetic (AVX512-VNNI builds)
       return takes_int8 && host::int8_gemv_native ? activations::int8 : activations::f32;

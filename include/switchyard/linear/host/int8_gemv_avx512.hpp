@@ -14,9 +14,11 @@
 //     shares one activation scale and takes one conversion and one FMA with (weight scale x
 //     activation scale); the zero point is applied once per block (d z dx sum(xq), precomputed).
 //   quad layout (q4_0, int4 groups of 32: 16 code bytes per block): four blocks per step. Their
-//     code bytes sit at a stride of 18 or 20 bytes, so two overlapping loads cover the 72 or 80
-//     bytes and one vpermt2w gathers the four 16-byte runs (and one vpermw the four f16 scales,
-//     expanded to the lanes of their block). The activations are stored rearranged to match:
+//     code bytes sit at a stride of 18 or 20 bytes: symmetric formats take four 16-byte loads
+//     joined by inserts and four scalar scale conversions spread by one vpermps (Zen 4 runs word
+//     permutes several times slower); asymmetric ones, which also need the zero-point word, two
+//     overlapping loads over the 80 bytes, one vpermt2w for the four 16-byte runs and vpermw for
+//     the f16 scales and zero points, expanded to the lanes of their block. The activations are stored rearranged to match:
 //     the four blocks' low halves, then their high halves, so lane 4b + j of both vpdpbusd
 //     belongs to block b and one int32 accumulator takes both. The zero point is subtracted in
 //     integers (z times the lane's sum of xq, precomputed) before the conversion.
@@ -277,8 +279,10 @@ SWITCHYARD_FORCE_INLINE void int8_zmm_quad_rows(F const* const (&rowp)[R], index
   constexpr bool asym = nibble_asymmetric<F>();
   constexpr int S = static_cast<int>(sizeof(F));
   __m512i const low = _mm512_set1_epi8(0x0F);
-  __m512i const cidx = Idx::codes(), sidx = Idx::lanes(0);
-  [[maybe_unused]] __m512i const zidx = Idx::lanes(1);
+  // The word-permute indices: the asymmetric path's only.
+  [[maybe_unused]] __m512i const cidx = asym ? Idx::codes() : _mm512_setzero_si512();
+  [[maybe_unused]] __m512i const sidx = asym ? Idx::lanes(0) : _mm512_setzero_si512();
+  [[maybe_unused]] __m512i const zidx = asym ? Idx::lanes(1) : _mm512_setzero_si512();
   __m512 acc[R][T];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();

@@ -10,9 +10,10 @@
 // per weight. (The other way round, activations + 128, would need sum_i w_i per block: a second
 // vpdpbusd per 64 weights.)
 //
-// 512-bit kernel: two blocks (68 bytes, 64 codes) per step. Their codes sit at bytes 2..33 and
-// 36..67, so two overlapping loads (at 0 and 4) and one vpermt2w gather them; one vpermw spreads
-// the two f16 scales over their eight int32 lanes each. Lane l of the step covers elements
+// 512-bit kernel: two blocks (68 bytes, 64 codes) per step. Their codes (bytes 2..33 and 36..67)
+// come in as two 256-bit loads joined by one insert, their f16 scales as two scalar conversions
+// broadcast over eight int32 lanes each -- no word permute, which Zen 4 runs several times slower
+// than one insert (bench/NOTES.md, 2026-12-06). Lane l of the step covers elements
 // 4l .. 4l + 3, i.e. block l / 8, whose activation scale is stored per lane.
 //
 // Without AVX512-VNNI and BW the same integer sums run in portable code (f32 sums in another
@@ -93,20 +94,6 @@ void q8_int8_rows_portable(int8_activations const& xa, format::q8_0 const* w, in
 #endif
 
 static_assert(sizeof(format::q8_0) == 34 && offsetof(format::q8_0, q) == 2, "q8_0: f16 scale, then 32 codes");
-
-// Word indices over (a = bytes 0..63, b = bytes 4..67) of a pair of blocks.
-struct q8_pair_index {
-  static __m512i codes() {  // block 0's codes: words 1..16 of a; block 1's: words 18..33 = b's 16..31
-    alignas(64) std::int16_t idx[32];
-    for (int o = 0; o < 32; ++o) idx[o] = static_cast<std::int16_t>(o < 16 ? o + 1 : 32 + o);
-    return _mm512_load_si512(idx);
-  }
-  static __m512i scales() {  // lanes 0..7: block 0's scale (word 0); 8..15: block 1's (word 17)
-    alignas(64) std::int16_t idx[32] = {};
-    for (int o = 0; o < 16; ++o) idx[o] = static_cast<std::int16_t>(o < 8 ? 0 : 17);
-    return _mm512_load_si512(idx);
-  }
-};
 
 // R weight rows x T token rows; out: the dot products before the bias.
 template <int T, int R, bool Far>
