@@ -2,7 +2,9 @@
 // what is wrong, and valid files round-trip (GGUF writer -> reader).
 #include <catch2/catch.hpp>
 
+#include <cctype>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +15,7 @@
 #include "switchyard/io/gguf.hpp"
 #include "switchyard/io/gguf_writer.hpp"
 #include "switchyard/io/hf_config.hpp"
+#include "switchyard/io/mapped_file.hpp"
 #include "switchyard/io/safetensors.hpp"
 #include "switchyard/model/load.hpp"
 
@@ -110,7 +113,55 @@ std::filesystem::path temp_dir(std::string const& name) {
   return p;
 }
 
+// The resident kilobytes of the mapping that starts at `p` (Linux /proc/self/smaps), -1 if none.
+long resident_kb(void const* p) {
+  std::ifstream f("/proc/self/smaps");
+  char start[32];
+  std::snprintf(start, sizeof start, "%lx-", static_cast<unsigned long>(reinterpret_cast<std::uintptr_t>(p)));
+  bool in = false;
+  for (std::string line; std::getline(f, line);) {
+    if (line.find('-') != std::string::npos && line.find(' ') > line.find('-') && std::isxdigit(line[0]))
+      in = line.rfind(start, 0) == 0;
+    else if (in && line.rfind("Rss:", 0) == 0)
+      return std::stol(line.substr(4));
+  }
+  return -1;
+}
+
 }  // namespace
+
+TEST_CASE("mapped_file: released pages leave the resident set and read back unchanged", "[io]") {
+  auto const path = std::filesystem::temp_directory_path() / "switchyard_release_pages.bin";
+  std::size_t const n = std::size_t{4} << 20;
+  {
+    std::vector<std::uint8_t> v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::uint8_t>(i * 2654435761u >> 13);
+    std::ofstream(path, std::ios::binary).write(reinterpret_cast<char const*>(v.data()), static_cast<std::streamsize>(n));
+  }
+  io::mapped_file const f(path.string());
+  auto const b = f.bytes();
+  auto sum = [&] {
+    std::uint64_t s = 0;
+    for (std::size_t i = 0; i < n; ++i) s = s * 31 + std::to_integer<std::uint64_t>(b[i]);
+    return s;
+  };
+  std::uint64_t const before = sum();  // every page touched
+  long const all = resident_kb(b.data());
+  if (all < 0) {
+    WARN("no /proc/self/smaps entry for the mapping: the resident set is not checked");
+  } else {
+    CHECK(all >= 4000);
+  }
+  f.release_pages(b.subspan(1000, n - 2000));  // a range that starts and ends inside a page
+  f.release_pages(std::span<std::byte const>(reinterpret_cast<std::byte const*>(&n), sizeof n));  // not the file's: ignored
+  if (all >= 0) {
+    long const left = resident_kb(b.data());
+    CHECK(left <= 8);  // at most the first and the last page, which the range only partly covers
+  }
+  CHECK(sum() == before);  // read back from the file
+  std::filesystem::remove(path);
+}
+
 
 TEST_CASE("safetensors: a valid image parses", "[io]") {
   auto img = safetensors_image(

@@ -190,6 +190,33 @@ TEST_CASE("export_gguf writes files that load back: f32 exactly as transformers,
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("f16 GGUF files compute their f16 values exactly: the same logits as widened to f32 on load", "[model]") {
+  // An f16 model must round nothing but its matrices: norms, biases and routers stay f32 as the
+  // file holds them. (Rounding Qwen3's q/k norms and DeepSeek's MLA norms to f16 moved the logits
+  // by 1-5e-4 while the Mixtral layout, without such norms, stayed exact: issue 19.)
+  auto const dir = std::filesystem::temp_directory_path() / "switchyard_test_f16_gguf";
+  std::filesystem::create_directories(dir);
+  for (std::string arch : {"llama", "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3"}) {
+    INFO(arch);
+    reference const ref = read_reference(arch);
+    auto const c = sy::io::read_hf_config(model_path(arch, false));
+    sy::io::safetensors_checkpoint const ck(model_path(arch, false));
+    auto const f16 = (dir / (arch + "-f16.gguf")).string();
+    md::export_gguf(c, md::hf_source(ck, c), f16, sy::io::dtype::f16);
+    auto as_f16 = md::load(f16);
+    auto as_f32 = md::load(f16, {.weights = md::weight_format::f32});
+    auto const a = all_logits(*as_f16, ref), b = all_logits(*as_f32, ref);
+    sy::index_t const V = c.vocab;
+    for (std::size_t s = 0; s < a.size(); ++s)
+      for (std::size_t t = 0; t < a[s].size() / static_cast<std::size_t>(V); ++t) {
+        INFO("sequence " << s << ", position " << t);
+        CHECK(row_error(a[s].data() + t * V, b[s].data() + t * V, V) <= sy::test::tolerance::model_logits);
+      }
+    std::filesystem::remove(f16);
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("the shipped model matches transformers (bf16 safetensors) and stays close as q8_0 GGUF", "[model]") {
   std::string const dir = std::string(SWITCHYARD_TEST_DATA_DIR) + "/../../models/switchyard-tiny-moe";
   reference_file f("models/tiny_moe_reference.safetensors");

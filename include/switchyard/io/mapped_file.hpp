@@ -4,6 +4,7 @@
 // the model never touches are never read. Move-only; unmaps on destruction.
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <span>
 #include <string>
@@ -59,6 +60,20 @@ class mapped_file {
 
   std::string const& path() const noexcept { return path_; }
   std::span<std::byte const> bytes() const noexcept { return {data_, size_}; }
+
+  // Drops this process's copies of the whole pages inside `b` (a range of this file; others are
+  // ignored): a loader calls it after converting a tensor into a buffer of its own, so the
+  // resident set holds the converted copy only, not the file's pages as well. Safe for any range:
+  // the mapping is read-only and never written, so a page touched again is read back from the
+  // file (or the page cache) unchanged.
+  void release_pages(std::span<std::byte const> b) const noexcept {
+    auto const begin = reinterpret_cast<std::uintptr_t>(data_), end = begin + size_;
+    auto const lo = reinterpret_cast<std::uintptr_t>(b.data()), hi = lo + b.size();
+    if (!data_ || lo < begin || hi > end) return;
+    auto const page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    std::uintptr_t const first = (lo + page - 1) / page * page, last = hi / page * page;
+    if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  }
 
  private:
   void unmap() noexcept {

@@ -4,6 +4,7 @@
 // every tensor_entry's bytes point into them.
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -31,6 +32,10 @@ class tensor_directory {
   std::vector<tensor_entry> const& tensors() const noexcept { return tensors_; }
   std::map<std::string, std::string> const& metadata() const noexcept { return metadata_; }
   std::string const& origin() const noexcept { return origin_; }
+  // mapped_file::release_pages on whichever file holds `b`.
+  void release_pages(std::span<std::byte const> b) const noexcept {
+    for (auto const& f : files_) f->release_pages(b);
+  }
 
  protected:
   void add(tensor_entry t, std::string const& file) {

@@ -184,7 +184,10 @@ any_attention<W> build_attention(model_config const& c, weight_source const& src
 template <class W, class KV = float>
 std::unique_ptr<causal_lm<W, KV>> build(model_config const& c, weight_source const& src, cache_options cache = {},
                                         activations act = activations::f32) {
-  auto store = std::make_shared<weight_store>();
+  // Pages of converted tensors go back as soon as they are copied: peak RSS = the copies plus the
+  // tensors used in place (docs/performance.md measures it against llama.cpp).
+  std::shared_ptr<weight_store> const store =
+      std::make_shared<weight_store>([&src](std::span<std::byte const> b) { src.release_pages(b); });
   index_t const H = c.hidden;
   auto embed = store->matrix<W>(src.need(role::embed, 0, "token embedding"), c.vocab, H);
   auto final_norm = store->vector(src.need(role::final_norm, 0, "final norm"), H);
@@ -202,6 +205,7 @@ std::unique_ptr<causal_lm<W, KV>> build(model_config const& c, weight_source con
                                                            store->vector(src.need(role::ffn_norm, l, "post-attention norm"), H),
                                                            c.rms_eps));
   }
+  store->stop_releasing();
   lm->keep(store);
   return lm;
 }

@@ -37,6 +37,9 @@ class weight_source {
   // Expert e's projection in layer l: gate / up [F, H], down [H, F].
   virtual matrix_slice expert(expert_proj p, index_t layer, index_t e, model_config const& c) const = 0;
   virtual std::string const& origin() const = 0;
+  // Gives back the file pages of a tensor the loader has converted into a buffer of its own
+  // (io::mapped_file::release_pages); bytes outside the checkpoint's files are ignored.
+  virtual void release_pages(std::span<std::byte const>) const {}
 
   matrix_slice need(role r, index_t layer, char const* what) const {
     auto s = find(r, layer);
@@ -110,6 +113,7 @@ class hf_source : public weight_source {
   }
 
   std::string const& origin() const override { return dir_.origin(); }
+  void release_pages(std::span<std::byte const> b) const override { dir_.release_pages(b); }
 
  private:
   std::string name(role r, index_t l) const {
@@ -211,6 +215,7 @@ class gguf_source : public weight_source {
   }
 
   std::string const& origin() const override { return dir_.origin(); }
+  void release_pages(std::span<std::byte const> b) const override { dir_.release_pages(b); }
 
  private:
   // llama.cpp writes MLA's kv_b_proj as attn_k_b [H, rank, nope] (transposed per head) and attn_v_b

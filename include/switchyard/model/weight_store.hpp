@@ -3,10 +3,11 @@
 // tensor already in W (and aligned for it) is used in place, straight from the mapped file; any
 // other is converted once into a buffer the store owns: widened to f32 row by row, then narrowed
 // (bf16, f16) or quantized (block formats, round-to-nearest) to W. Norm weights, biases and
-// router gates become f32 (or norm_weight_t<W>), as the blocks take them.
+// router gates become f32, as the blocks take them.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -109,6 +110,15 @@ void convert_row(matrix_slice const& s, index_t r, W* out, std::vector<float>& s
 
 class weight_store {
  public:
+  // `release`: called with the bytes of every checkpoint tensor once it has been copied or
+  // converted here (weight_source::release_pages), so the file's pages need not stay resident
+  // beside the copy. Empty: nothing is released.
+  using releaser = std::function<void(std::span<std::byte const>)>;
+  weight_store() = default;
+  explicit weight_store(releaser release) : release_(std::move(release)) {}
+  // The source behind the releaser may go away after the build: forget it.
+  void stop_releasing() noexcept { release_ = nullptr; }
+
   // A matrix [rows, cols] in W: in place when the checkpoint holds W at a W-aligned address,
   // else converted.
   template <class W>
@@ -121,6 +131,7 @@ class weight_store {
       return make_view(reinterpret_cast<W const*>(s.data.data()), rows, cols / B);
     W* dst = allocate<W>(rows * (cols / B));
     fill(s, dst);
+    release(s);
     return make_view(static_cast<W const*>(dst), rows, cols / B);
   }
 
@@ -141,6 +152,7 @@ class weight_store {
     W* at = dst;
     for (auto const& s : parts) {
       fill(s, at);
+      release(s);
       at += s.rows * (cols / B);
     }
     return dst;
@@ -157,6 +169,7 @@ class weight_store {
       detail::widen_row(s, r, row.data());
       for (index_t i = 0; i < s.cols; ++i) dst[r * s.cols + i] = format::traits<T>::from_float(row[static_cast<std::size_t>(i)]);
     }
+    release(s);
     return make_view(static_cast<T const*>(dst), n);
   }
   // A matrix widened to f32 (router gates).
@@ -164,6 +177,7 @@ class weight_store {
     check_shape(s, rows, cols);
     float* dst = allocate<float>(rows * cols);
     for (index_t r = 0; r < rows; ++r) detail::widen_row(s, r, dst + r * cols);
+    release(s);
     return make_view(static_cast<float const*>(dst), rows, cols);
   }
 
@@ -173,6 +187,9 @@ class weight_store {
   static void check_shape(matrix_slice const& s, index_t rows, index_t cols) {
     require<format_error>(s.rows == rows && s.cols == cols, "model::weights", "tensor '", s.name, "' is [", s.rows, ", ",
                           s.cols, "] but the config needs [", rows, ", ", cols, "]");
+  }
+  void release(matrix_slice const& s) const {
+    if (release_) release_(s.data);
   }
   template <class W>
   void fill(matrix_slice const& s, W* dst) {
@@ -190,6 +207,7 @@ class weight_store {
   }
   std::vector<std::unique_ptr<buffer<std::byte>>> buffers_;
   std::size_t owned_bytes_ = 0;
+  releaser release_;
 };
 
 }  // namespace model

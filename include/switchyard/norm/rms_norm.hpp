@@ -16,11 +16,13 @@
 
 SWITCHYARD_NAMESPACE_BEGIN
 
-// The format of a block's norm weights given its matrix format W: W itself when element-wise,
-// f32 for block formats (a q4_0 "vector" of norm weights makes no sense; checkpoints keep norms in
-// f32 anyway).
+// The format of a block's norm weights given its matrix format W: f32 whatever W is. GGUF files
+// keep norms in f32 beside f16 or quantized matrices, and safetensors norms in bf16 / f16 widen to
+// f32 exactly; rounding an f32 norm weight to an f16 model's W moved Qwen3's q/k norms and
+// DeepSeek's MLA norms by up to 2^-11 relative, 1-5e-4 of the logits (issue 19). The alias stays so
+// that blocks name what they take, and may widen it again (never narrow).
 template <class W>
-using norm_weight_t = std::conditional_t<format::traits<W>::block_elems == 1, W, float>;
+using norm_weight_t = float;
 
 namespace norm {
 
