@@ -96,6 +96,8 @@ class causal_lm final : public language_model {
 
   // Appends a layer (static composition: any Layer the model was instantiated with).
   void add_layer(Layer layer) {
+    if constexpr (requires { layer.share_scratch(layer); })
+      if (!layers_.empty()) layer.share_scratch(layers_.front());
     caches_.emplace_back(layer.cache_config(cache_opts_.block_size, cache_opts_.blocks));
     layers_.push_back(std::move(layer));
   }

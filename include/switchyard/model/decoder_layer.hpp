@@ -42,6 +42,10 @@ class decoder_layer {
 
   Attention const& attention() const noexcept { return attn_; }
 
+  // Use `other`'s activation scratch from now on: the layers of one model run one after another,
+  // so they can share it (causal_lm does) instead of each holding [tokens, hidden] x 2 of its own.
+  void share_scratch(decoder_layer const& other) noexcept { s_ = other.s_; }
+
   // The cache this layer's attention needs.
   attention::kv_cache_config cache_config(index_t block_size, index_t blocks) const {
     return visit_attention([&](auto const& a) -> attention::kv_cache_config {
@@ -64,10 +68,10 @@ class decoder_layer {
   void forward(attention::paged_kv_cache<E>& cache, std::span<layer_span const> spans, matrix_view<float> x,
                thread_pool& pool) {
     index_t const N = x.extent(0), H = x.extent(1);
-    grow(h_, N * H);
-    grow(a_, N * H);
-    auto h = make_view(h_.data(), N, H);
-    auto a = make_view(a_.data(), N, H);
+    grow(s_->h, N * H);
+    grow(s_->a, N * H);
+    auto h = make_view(s_->h.data(), N, H);
+    auto a = make_view(s_->a.data(), N, H);
     norm::rms_norm(matrix_view<float const>(x), attn_norm_, h, eps_, pool);
     attend(cache, spans, h, a, pool);
     add(x, a);
@@ -109,19 +113,20 @@ class decoder_layer {
     }
     if (batched.empty()) return;
     index_t const B = static_cast<index_t>(batched.size());
-    grow(dx_, 2 * B * H);
+    buffer<float>& dx = s_->dx;
+    grow(dx, 2 * B * H);
     std::vector<attention::kv_sequence*> seqs;
     for (index_t b = 0; b < B; ++b) {
       auto const& s = batched[static_cast<std::size_t>(b)];
-      std::copy_n(h.row(s.row), H, dx_.data() + b * H);
+      std::copy_n(h.row(s.row), H, dx.data() + b * H);
       seqs.push_back(s.kv);
     }
     visit_attention([&](auto const& at) {
       if constexpr (requires { at.decode(cache, std::span<attention::kv_sequence* const>{}, h, a, pool); })
         at.decode(cache, std::span<attention::kv_sequence* const>(seqs),
-                  make_view(static_cast<float const*>(dx_.data()), B, H), make_view(dx_.data() + B * H, B, H), pool);
+                  make_view(static_cast<float const*>(dx.data()), B, H), make_view(dx.data() + B * H, B, H), pool);
     });
-    for (index_t b = 0; b < B; ++b) std::copy_n(dx_.data() + (B + b) * H, H, a.row(batched[static_cast<std::size_t>(b)].row));
+    for (index_t b = 0; b < B; ++b) std::copy_n(dx.data() + (B + b) * H, H, a.row(batched[static_cast<std::size_t>(b)].row));
   }
 
   static void add(matrix_view<float> x, matrix_view<float> a) {
@@ -140,7 +145,10 @@ class decoder_layer {
   Ffn ffn_;
   vector_view<float const> attn_norm_, ffn_norm_;
   float eps_;
-  buffer<float> h_, a_, dx_;
+  struct scratch {
+    buffer<float> h, a, dx;
+  };
+  std::shared_ptr<scratch> s_ = std::make_shared<scratch>();
 };
 
 }  // namespace model

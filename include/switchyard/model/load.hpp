@@ -51,7 +51,8 @@ decltype(auto) with_top_k(index_t k, F&& f) {
 }
 
 template <class W>
-any_ffn build_ffn(model_config const& c, weight_source const& src, weight_store& store, index_t l, activations act) {
+any_ffn build_ffn(model_config const& c, weight_source const& src, weight_store& store, index_t l, activations act,
+                  std::shared_ptr<expert::moe_workspace> const& ws) {
   constexpr index_t B = format::traits<W>::block_elems;
   index_t const H = c.hidden;
   auto bank = [&](matrix_slice gate, matrix_slice up, matrix_slice down, index_t F) {
@@ -105,7 +106,7 @@ any_ffn build_ffn(model_config const& c, weight_source const& src, weight_store&
   auto make = [&]<class Router>() -> any_ffn {
     typename moe_ffn<Router, W>::layer_type layer(gate, experts);
     if (shared) layer.set_shared(*shared, shared_gate);
-    return make_ffn(moe_ffn<Router, W>(std::move(layer), params));
+    return make_ffn(moe_ffn<Router, W>(std::move(layer), params, ws));
   };
   return with_top_k(c.experts_per_token, [&]<int K>() -> any_ffn {
     if (c.arch == architecture::deepseek_v3) {
@@ -197,9 +198,10 @@ std::unique_ptr<causal_lm<W, KV>> build(model_config const& c, weight_source con
     require<format_error>(c.tie_embeddings, "model::load", src.origin(),
                           ": no LM head tensor and the config does not tie it to the embedding");
   auto lm = std::make_unique<causal_lm<W, KV>>(c, embed, final_norm, head, cache, act);
+  auto const moe_ws = std::make_shared<expert::moe_workspace>();  // one for all MoE layers
   for (index_t l = 0; l < c.layers; ++l) {
     auto attn = detail::build_attention<W>(c, src, *store, l, act);
-    auto ffn = detail::build_ffn<W>(c, src, *store, l, act);
+    auto ffn = detail::build_ffn<W>(c, src, *store, l, act, moe_ws);
     lm->add_layer(decoder_layer<any_attention<W>, any_ffn>(std::move(attn), std::move(ffn),
                                                            store->vector(src.need(role::attn_norm, l, "input norm"), H),
                                                            store->vector(src.need(role::ffn_norm, l, "post-attention norm"), H),
