@@ -2,6 +2,7 @@
 // prefill GEMM as GFLOP/s against the measured FMA peak, both measured in this same run.
 //
 //   bench_linear                       the built-in table (f32 and bf16 weights)
+//   bench_linear --decode [threads]    T = 1 on the peers' Mixtral-like shapes, f32 / bf16 / f16
 //   bench_linear --raw X W T K N FMT   time one shape on inputs from raw files (used by
 //                                      bench/peer_linear.py to run PyTorch on the same data);
 //                                      prints "median_s min_s max_s checksum"
@@ -78,7 +79,22 @@ int raw_mode(char** argv) {
 
 }  // namespace
 
+// Single-row decode (T = 1) on the shapes of the peers' Mixtral-like model (bench/peers):
+// attention q/o 1024 x 1024, an expert's gate+up 1024 -> 5632 and down 2816 -> 1024, plus 4096.
+int decode_shapes(int threads) {
+  sy::thread_pool pool(threads);
+  double const bw = bench::read_bandwidth(pool), peak = bench::fma_peak(pool);
+  std::printf("decode shapes, %d thread(s): read bandwidth %.2f GB/s\n", threads, bw / 1e9);
+  for (auto [K, N] : {std::pair<sy::index_t, sy::index_t>{1024, 1024}, {1024, 5632}, {2816, 1024}, {4096, 4096}}) {
+    table_row<float>("f32", 1, K, N, pool, bw, peak);
+    table_row<sy::format::bf16>("bf16", 1, K, N, pool, bw, peak);
+    table_row<sy::format::f16>("f16", 1, K, N, pool, bw, peak);
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "--decode") == 0) return decode_shapes(argc >= 3 ? std::atoi(argv[2]) : 1);
   if (argc == 8 && std::strcmp(argv[1], "--raw") == 0) {
     if (std::strcmp(argv[7], "bf16") == 0) return raw_mode<sy::format::bf16>(argv);
     return raw_mode<float>(argv);
