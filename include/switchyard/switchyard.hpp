@@ -32,12 +32,12 @@
 #include "switchyard/expert/moe.hpp"
 #include "switchyard/io/gguf.hpp"
 #include "switchyard/io/gguf_writer.hpp"
-#include "switchyard/io/hf_config.hpp"
 #include "switchyard/io/safetensors.hpp"
 
 #include "switchyard/linear/linear.hpp"
 #include "switchyard/linear/quantize.hpp"
 #include "switchyard/linear/scaled_linear.hpp"
+#include "switchyard/model/hf_config.hpp"
 #include "switchyard/norm/rms_norm.hpp"
 #include "switchyard/route/expert_choice.hpp"
 #include "switchyard/route/families.hpp"

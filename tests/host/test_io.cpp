@@ -9,14 +9,16 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "support/data_dir.hpp"
 #include "switchyard/io/gguf.hpp"
 #include "switchyard/io/gguf_writer.hpp"
-#include "switchyard/io/hf_config.hpp"
+#include "switchyard/io/json.hpp"
 #include "switchyard/io/mapped_file.hpp"
 #include "switchyard/io/safetensors.hpp"
+#include "switchyard/model/hf_config.hpp"
 #include "switchyard/model/load.hpp"
 
 // The exception's type and its message (Catch2 v2 matches messages of any type only).
@@ -162,6 +164,27 @@ TEST_CASE("mapped_file: released pages leave the resident set and read back unch
   std::filesystem::remove(path);
 }
 
+
+TEST_CASE("json: duplicate top-level keys and oversized files are refused with the file's name", "[io]") {
+  CHECK(io::parse_json_unique(R"({"a":{"x":1,"x":2},"b":2})", "ok.json").at("b") == 2);  // nested: nlohmann's rule
+  CHECK_THROWS_ERROR(io::parse_json_unique(R"({"a":1,"a":2})", "dup.json"), sy::format_error,
+                     Catch::Matchers::Contains("dup.json") && Catch::Matchers::Contains("duplicate key 'a'"));
+  CHECK_THROWS_ERROR(io::parse_json_unique("{", "bad.json"), sy::format_error, Catch::Matchers::Contains("invalid JSON"));
+  auto const path = std::filesystem::temp_directory_path() / "switchyard_test_read_text.json";
+  std::ofstream(path, std::ios::binary) << R"({"k":"v"})";
+  CHECK(io::read_text_file(path, 9) == R"({"k":"v"})");
+  CHECK_THROWS_ERROR(io::read_text_file(path, 8), sy::format_error, Catch::Matchers::Contains("larger than 8 bytes"));
+  std::filesystem::remove(path);
+  CHECK_THROWS_ERROR(io::read_text_file(path, 8), sy::format_error, Catch::Matchers::Contains("cannot open"));
+}
+
+// The readers share tensor_directory as a base that nothing deletes through: its destructor is
+// protected (no delete through the base, no slicing), and the readers still move.
+static_assert(!std::is_destructible_v<io::tensor_directory>);
+static_assert(!std::is_move_constructible_v<io::tensor_directory>);
+static_assert(std::is_move_constructible_v<io::gguf_file> && std::is_move_assignable_v<io::gguf_file>);
+static_assert(std::is_move_constructible_v<io::safetensors_checkpoint> &&
+              std::is_move_assignable_v<io::safetensors_checkpoint>);
 
 TEST_CASE("safetensors: a valid image parses", "[io]") {
   auto img = safetensors_image(
@@ -368,8 +391,8 @@ TEST_CASE("gguf writer output reads back: metadata of every type, tensors, align
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("hf config: unsupported and malformed configs are refused by key", "[io]") {
-  auto parse = [](std::string const& s) { return io::parse_hf_config(nlohmann::json::parse(s), "config.json"); };
+TEST_CASE("hf config: unsupported and malformed configs are refused by key", "[io][model]") {
+  auto parse = [](std::string const& s) { return sy::model::parse_hf_config(nlohmann::json::parse(s), "config.json"); };
   std::string const base =
       R"("vocab_size":16,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"intermediate_size":8)";
   CHECK(parse("{\"model_type\":\"llama\"," + base + "}").head_dim == 4);

@@ -15,6 +15,7 @@
 #include "support/reference_file.hpp"
 #include "support/tolerance.hpp"
 #include "switchyard/model/export_gguf.hpp"
+#include "switchyard/model/hf_config.hpp"
 #include "switchyard/model/load.hpp"
 
 namespace sy = switchyard;
@@ -159,7 +160,7 @@ TEST_CASE("export_gguf writes files that load back: f32 exactly as transformers,
   for (std::string arch : {"llama", "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3"}) {
     INFO(arch);
     reference const ref = read_reference(arch);
-    auto const c = sy::io::read_hf_config(model_path(arch, false));
+    auto const c = md::read_hf_config(model_path(arch, false));
     sy::io::safetensors_checkpoint const ck(model_path(arch, false));
     md::hf_source const src(ck, c);
     auto const f32 = (dir / (arch + "-f32.gguf")).string();
@@ -199,7 +200,7 @@ TEST_CASE("f16 GGUF files compute their f16 values exactly: the same logits as w
   for (std::string arch : {"llama", "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3"}) {
     INFO(arch);
     reference const ref = read_reference(arch);
-    auto const c = sy::io::read_hf_config(model_path(arch, false));
+    auto const c = md::read_hf_config(model_path(arch, false));
     sy::io::safetensors_checkpoint const ck(model_path(arch, false));
     auto const f16 = (dir / (arch + "-f16.gguf")).string();
     md::export_gguf(c, md::hf_source(ck, c), f16, sy::io::dtype::f16);
@@ -283,7 +284,7 @@ TEST_CASE("q8_0 and q4_0 models decode with int8 activations by default (VNNI bu
                                                            .activations = md::activation_format::f32});
   CHECK(decode_logits(*b16, ref.tokens[0]) == decode_logits(*b16_f32, ref.tokens[0]));
   CHECK_THROWS_WITH(md::load(model_path("qwen3_moe", false), {.activations = md::activation_format::int8}),
-                    Catch::Contains("int8 activations take q8_0 or q4_0 weights, not f32"));
+                    Catch::Contains("int8 activations take q8_0, q4_0 or q4_K weights, not f32"));
   CHECK_THROWS_WITH(md::load(model_path("qwen3_moe", false), {.weights = md::weight_format::q8_0,
                                                                .activations = md::activation_format::bf16}),
                     Catch::Contains("bf16 activations take element-wise weights (f32, bf16, f16), not q8_0"));

@@ -172,7 +172,7 @@ inline bpe_tokenizer bpe_tokenizer::from_tokenizer_json(std::filesystem::path co
   std::filesystem::path const p = std::filesystem::is_directory(path) ? path / "tokenizer.json" : path;
   std::string const file = p.string();
   char const* where = "generate::bpe_tokenizer";
-  nlohmann::json const j = io::detail::parse_json_unique(io::detail::read_text_file(p, std::uint64_t{256} << 20), file);
+  nlohmann::json const j = io::parse_json_unique(io::read_text_file(p, std::uint64_t{256} << 20), file);
   auto const& m = j.value("model", nlohmann::json::object());
   require<unsupported_config>(m.value("type", "") == "BPE", where, file, ": model.type '", m.value("type", ""),
                               "' is not BPE");

@@ -163,7 +163,7 @@ inline sentencepiece_bpe sentencepiece_bpe::from_tokenizer_json(std::filesystem:
   std::filesystem::path const p = std::filesystem::is_directory(path) ? path / "tokenizer.json" : path;
   std::string const file = p.string();
   char const* where = "generate::sentencepiece_bpe";
-  nlohmann::json const j = io::detail::parse_json_unique(io::detail::read_text_file(p, std::uint64_t{256} << 20), file);
+  nlohmann::json const j = io::parse_json_unique(io::read_text_file(p, std::uint64_t{256} << 20), file);
   auto const& m = j.value("model", nlohmann::json::object());
   require<unsupported_config>(m.value("type", "") == "BPE" && m.value("byte_fallback", false), where, file,
                               ": not a byte-fallback BPE model");

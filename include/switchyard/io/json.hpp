@@ -2,7 +2,8 @@
 // The JSON files of a checkpoint (config.json, tokenizer.json, a sharded safetensors index, a
 // safetensors header): read with a size bound, parsed with nlohmann-json, duplicate top-level
 // keys refused (nlohmann keeps the last one silently, which would let a file say two things).
-// Every failure is a format_error naming the file.
+// Every failure is a format_error naming the file. Public: the tokenizers (generate/) and the
+// config readers (model/) read their JSON files through these two functions.
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -43,9 +44,14 @@ struct top_level_key_check {
   bool parse_error(std::size_t, std::string const&, nlohmann::json::exception const& e) { throw e; }
 };
 
-// Parses JSON, refusing duplicate keys at the top level (nlohmann keeps the last silently).
+}  // namespace io::detail
+
+namespace io {
+
+// Parses JSON text, refusing duplicate keys at the top level (nlohmann keeps the last silently).
+// Invalid JSON or a duplicate key is a format_error naming `where_file`.
 inline nlohmann::json parse_json_unique(std::string_view text, std::string const& where_file) {
-  top_level_key_check keys;
+  detail::top_level_key_check keys;
   nlohmann::json j;
   try {
     nlohmann::json::sax_parse(text.begin(), text.end(), &keys);
@@ -57,6 +63,8 @@ inline nlohmann::json parse_json_unique(std::string_view text, std::string const
   return j;
 }
 
+// The whole file as bytes; a format_error naming the file when it cannot be opened, is larger
+// than `max_bytes`, or reads short.
 inline std::string read_text_file(std::filesystem::path const& p, std::uint64_t max_bytes) {
   std::ifstream f(p, std::ios::binary);
   require<format_error>(static_cast<bool>(f), "io", p.string(), ": cannot open");
@@ -69,5 +77,5 @@ inline std::string read_text_file(std::filesystem::path const& p, std::uint64_t 
   return s;
 }
 
-}  // namespace io::detail
+}  // namespace io
 SWITCHYARD_NAMESPACE_END

@@ -71,7 +71,7 @@ inline safetensors_header parse_safetensors(std::span<std::byte const> file, std
   require<format_error>(n <= file.size() - 8, where, name, ": header length ", n, " runs past the end of the file (",
                         file.size(), " bytes)");
   std::string_view const text(reinterpret_cast<char const*>(file.data()) + 8, static_cast<std::size_t>(n));
-  nlohmann::json const j = detail::parse_json_unique(text, name);
+  nlohmann::json const j = parse_json_unique(text, name);
   require<format_error>(j.is_object(), where, name, ": the header is not a JSON object");
   std::span<std::byte const> const data = file.subspan(8 + static_cast<std::size_t>(n));
 
@@ -165,7 +165,7 @@ class safetensors_checkpoint : public tensor_directory {
   void open_sharded(std::filesystem::path const& index) {
     char const* where = "io::safetensors";
     std::string const iname = index.string();
-    nlohmann::json const j = detail::parse_json_unique(detail::read_text_file(index, safetensors_max_header), iname);
+    nlohmann::json const j = parse_json_unique(read_text_file(index, safetensors_max_header), iname);
     require<format_error>(j.is_object() && j.contains("weight_map") && j.at("weight_map").is_object(), where, iname,
                           ": no weight_map object");
     std::map<std::string, std::vector<std::string>> by_file;

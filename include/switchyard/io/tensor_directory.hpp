@@ -17,7 +17,9 @@
 SWITCHYARD_NAMESPACE_BEGIN
 namespace io {
 
-// Tensors by name over one or more mapped files.
+// Tensors by name over one or more mapped files. A base of the readers (safetensors_checkpoint,
+// gguf_file), held and passed by reference: nothing owns or deletes one through this type, so the
+// destructor is protected and non-virtual (and so are its moves: no slicing).
 class tensor_directory {
  public:
   tensor_entry const* find(std::string_view name) const {
@@ -38,6 +40,11 @@ class tensor_directory {
   }
 
  protected:
+  tensor_directory() = default;
+  tensor_directory(tensor_directory&&) = default;  // copies: none (the mapped files are owned)
+  tensor_directory& operator=(tensor_directory&&) = default;
+  ~tensor_directory() = default;
+
   void add(tensor_entry t, std::string const& file) {
     require<format_error>(index_.emplace(t.name, tensors_.size()).second, "io", file, ": tensor '", t.name,
                           "' appears twice in the checkpoint");

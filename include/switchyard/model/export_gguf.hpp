@@ -5,7 +5,7 @@
 // architectures it names llama (Llama, Mixtral: q/k rows permuted so RoPE rotates adjacent pairs),
 // qwen2moe, qwen3moe, olmoe and deepseek2 (DeepSeek-V3: kv_b_proj split into attn_k_b / attn_v_b). model::load reads it back; so do llama.cpp and the gguf package.
 //
-//   auto c = io::read_hf_config(dir);
+//   auto c = model::read_hf_config(dir);
 //   io::safetensors_checkpoint ck(dir);
 //   model::export_gguf(c, model::hf_source(ck, c), "model-q8_0.gguf", io::dtype::q8_0);
 #include <algorithm>

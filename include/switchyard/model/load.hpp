@@ -22,10 +22,10 @@
 #include "switchyard/core/error.hpp"
 #include "switchyard/core/format/gguf.hpp"
 #include "switchyard/io/gguf.hpp"
-#include "switchyard/io/hf_config.hpp"
 #include "switchyard/io/safetensors.hpp"
 #include "switchyard/model/causal_lm.hpp"
 #include "switchyard/model/gguf_config.hpp"
+#include "switchyard/model/hf_config.hpp"
 #include "switchyard/model/weight_source.hpp"
 #include "switchyard/model/weight_store.hpp"
 #include "switchyard/route/families.hpp"
@@ -270,7 +270,7 @@ activations activations_for(activation_format a) {
                                   format::traits<W>::name);
       return activations::bf16;
     case activation_format::int8:
-      require<unsupported_config>(takes_int8, "model::load", "int8 activations take q8_0 or q4_0 weights, not ",
+      require<unsupported_config>(takes_int8, "model::load", "int8 activations take q8_0, q4_0 or q4_K weights, not ",
                                   format::traits<W>::name);
       return activations::int8;
   }
@@ -347,7 +347,7 @@ inline std::unique_ptr<language_model> load(std::filesystem::path const& path, l
     lm->keep(src);
   } else {
     fs::path const dir = fs::is_directory(path) ? path : path.parent_path();
-    model_config const c = io::read_hf_config(dir);
+    model_config const c = read_hf_config(dir);
     auto ckpt = std::make_shared<io::safetensors_checkpoint>(path);
     auto src = std::make_shared<hf_source>(*ckpt, c);
     lm = detail::build_any(c, *ckpt, *src, o);

@@ -5,6 +5,10 @@
 // model_type, an activation other than SiLU, a RoPE scaling kind without an implementation, qkv
 // clipping) is refused with unsupported_config naming the key; a missing or mistyped key is a
 // format_error naming the file and the key.
+//
+// Model knowledge (which families exist, what their keys mean), so it lives in model/; io/json.hpp
+// only reads and parses the file.
+#include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -14,7 +18,7 @@
 #include "switchyard/model/config.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
-namespace io {
+namespace model {
 
 namespace detail {
 
@@ -24,30 +28,30 @@ class json_reader {
 
   bool has(char const* key) const { return j_.contains(key) && !j_.at(key).is_null(); }
   index_t integer(char const* key) const {
-    require<format_error>(has(key), "io::hf_config", file_, ": missing key '", key, "'");
+    require<format_error>(has(key), "model::hf_config", file_, ": missing key '", key, "'");
     auto const& v = j_.at(key);
     require<format_error>(v.is_number_integer() && v.get<std::int64_t>() >= 0 && v.get<std::int64_t>() < (1LL << 40),
-                          "io::hf_config", file_, ": '", key, "' must be a non-negative integer, got ", v.dump());
+                          "model::hf_config", file_, ": '", key, "' must be a non-negative integer, got ", v.dump());
     return v.get<index_t>();
   }
   index_t integer(char const* key, index_t fallback) const { return has(key) ? integer(key) : fallback; }
   double number(char const* key) const {
-    require<format_error>(has(key), "io::hf_config", file_, ": missing key '", key, "'");
+    require<format_error>(has(key), "model::hf_config", file_, ": missing key '", key, "'");
     auto const& v = j_.at(key);
-    require<format_error>(v.is_number(), "io::hf_config", file_, ": '", key, "' must be a number, got ", v.dump());
+    require<format_error>(v.is_number(), "model::hf_config", file_, ": '", key, "' must be a number, got ", v.dump());
     return v.get<double>();
   }
   double number(char const* key, double fallback) const { return has(key) ? number(key) : fallback; }
   bool boolean(char const* key, bool fallback) const {
     if (!has(key)) return fallback;
     auto const& v = j_.at(key);
-    require<format_error>(v.is_boolean(), "io::hf_config", file_, ": '", key, "' must be true or false, got ", v.dump());
+    require<format_error>(v.is_boolean(), "model::hf_config", file_, ": '", key, "' must be true or false, got ", v.dump());
     return v.get<bool>();
   }
   std::string string(char const* key, std::string fallback = {}) const {
     if (!has(key)) return fallback;
     auto const& v = j_.at(key);
-    require<format_error>(v.is_string(), "io::hf_config", file_, ": '", key, "' must be a string, got ", v.dump());
+    require<format_error>(v.is_string(), "model::hf_config", file_, ": '", key, "' must be a string, got ", v.dump());
     return v.get<std::string>();
   }
   nlohmann::json const& raw() const { return j_; }
@@ -63,7 +67,7 @@ inline attention::rope_config hf_rope(json_reader const& r) {
   nlohmann::json params = nlohmann::json::object();
   if (r.has("rope_parameters")) params = r.raw().at("rope_parameters");
   else if (r.has("rope_scaling")) params = r.raw().at("rope_scaling");
-  require<format_error>(params.is_object(), "io::hf_config", r.file(), ": rope_parameters must be an object");
+  require<format_error>(params.is_object(), "model::hf_config", r.file(), ": rope_parameters must be an object");
   json_reader const p(params, r.file() + " (rope parameters)");
   rope.theta = p.has("rope_theta") ? p.number("rope_theta") : r.number("rope_theta", 10000.0);
   std::string const type = p.string("rope_type", p.string("type", "default"));
@@ -84,7 +88,7 @@ inline attention::rope_config hf_rope(json_reader const& r) {
     s.attention_factor = p.number("attention_factor", 0.0);
     s.truncate = p.boolean("truncate", true);
   } else {
-    switchyard::detail::fail<unsupported_config>("io::hf_config", r.file(), ": rope_type '", type,
+    switchyard::detail::fail<unsupported_config>("model::hf_config", r.file(), ": rope_type '", type,
                                                  "' is not implemented (default, linear and yarn are)");
   }
   return rope;
@@ -93,12 +97,11 @@ inline attention::rope_config hf_rope(json_reader const& r) {
 }  // namespace detail
 
 // Parses an already-loaded config.json; `file` names it in errors.
-inline model::model_config parse_hf_config(nlohmann::json const& j, std::string const& file) {
-  using model::architecture;
-  require<format_error>(j.is_object(), "io::hf_config", file, ": not a JSON object");
+inline model_config parse_hf_config(nlohmann::json const& j, std::string const& file) {
+  require<format_error>(j.is_object(), "model::hf_config", file, ": not a JSON object");
   detail::json_reader const r(j, file);
   std::string const type = r.string("model_type");
-  model::model_config c;
+  model_config c;
   if (type == "llama") c.arch = architecture::llama;
   else if (type == "mixtral") c.arch = architecture::mixtral;
   else if (type == "qwen2_moe") c.arch = architecture::qwen2_moe;
@@ -106,17 +109,17 @@ inline model::model_config parse_hf_config(nlohmann::json const& j, std::string 
   else if (type == "olmoe") c.arch = architecture::olmoe;
   else if (type == "deepseek_v3") c.arch = architecture::deepseek_v3;
   else
-    switchyard::detail::fail<unsupported_config>("io::hf_config", file, ": model_type '", type,
+    switchyard::detail::fail<unsupported_config>("model::hf_config", file, ": model_type '", type,
                                                  "' is not supported (llama, mixtral, qwen2_moe, qwen3_moe, olmoe, "
                                                  "deepseek_v3 are)");
   std::string const act = r.string("hidden_act", "silu");
-  require<unsupported_config>(act == "silu", "io::hf_config", file, ": hidden_act '", act, "' is not supported (silu is)");
+  require<unsupported_config>(act == "silu", "model::hf_config", file, ": hidden_act '", act, "' is not supported (silu is)");
   c.vocab = r.integer("vocab_size");
   c.hidden = r.integer("hidden_size");
   c.layers = r.integer("num_hidden_layers");
   c.heads = r.integer("num_attention_heads");
   c.kv_heads = r.integer("num_key_value_heads", c.heads);
-  require<format_error>(c.heads > 0 && c.kv_heads > 0 && c.hidden > 0 && c.layers > 0 && c.vocab > 0, "io::hf_config",
+  require<format_error>(c.heads > 0 && c.kv_heads > 0 && c.hidden > 0 && c.layers > 0 && c.vocab > 0, "model::hf_config",
                         file, ": vocab_size, hidden_size, num_hidden_layers and the head counts must be positive");
   c.head_dim = r.integer("head_dim", c.hidden / c.heads);
   c.intermediate = r.integer("intermediate_size", 0);
@@ -129,7 +132,7 @@ inline model::model_config parse_hf_config(nlohmann::json const& j, std::string 
   switch (c.arch) {
     case architecture::llama:
       c.attention_bias = r.boolean("attention_bias", false);
-      require<unsupported_config>(!r.boolean("mlp_bias", false), "io::hf_config", file, ": mlp_bias is not supported");
+      require<unsupported_config>(!r.boolean("mlp_bias", false), "model::hf_config", file, ": mlp_bias is not supported");
       break;
     case architecture::mixtral:
       c.experts = r.integer("num_local_experts");
@@ -145,14 +148,14 @@ inline model::model_config parse_hf_config(nlohmann::json const& j, std::string 
       c.moe_intermediate = r.integer("moe_intermediate_size");
       c.norm_topk_prob = r.boolean("norm_topk_prob", c.arch == architecture::qwen3_moe);
       c.moe_every = r.integer("decoder_sparse_step", 1);
-      require<unsupported_config>(!r.has("mlp_only_layers") || r.raw().at("mlp_only_layers").empty(), "io::hf_config",
+      require<unsupported_config>(!r.has("mlp_only_layers") || r.raw().at("mlp_only_layers").empty(), "model::hf_config",
                                   file, ": mlp_only_layers is not supported yet");
       if (c.arch == architecture::qwen2_moe) {
         c.attention_bias = r.boolean("qkv_bias", true);
         c.shared_intermediate = r.integer("shared_expert_intermediate_size", 0);
         c.shared_gate = c.shared_intermediate > 0;
       } else {
-        c.qk = model::qk_norm::per_head;
+        c.qk = qk_norm::per_head;
         c.attention_bias = r.boolean("attention_bias", false);
       }
       break;
@@ -161,9 +164,9 @@ inline model::model_config parse_hf_config(nlohmann::json const& j, std::string 
       c.experts_per_token = r.integer("num_experts_per_tok");
       c.moe_intermediate = c.intermediate;
       c.norm_topk_prob = r.boolean("norm_topk_prob", false);
-      c.qk = model::qk_norm::whole;
+      c.qk = qk_norm::whole;
       c.attention_bias = r.boolean("attention_bias", false);
-      require<unsupported_config>(!r.has("clip_qkv"), "io::hf_config", file, ": clip_qkv is not supported");
+      require<unsupported_config>(!r.has("clip_qkv"), "model::hf_config", file, ": clip_qkv is not supported");
       break;
     case architecture::deepseek_v3:
       c.experts = r.integer("n_routed_experts");
@@ -183,24 +186,24 @@ inline model::model_config parse_hf_config(nlohmann::json const& j, std::string 
       c.topk_group = r.integer("topk_group", 1);
       c.routed_scaling = static_cast<float>(r.number("routed_scaling_factor", 1.0));
       c.rope.layout = attention::rope_layout::interleaved;
-      require<unsupported_config>(!r.boolean("attention_bias", false), "io::hf_config", file,
+      require<unsupported_config>(!r.boolean("attention_bias", false), "model::hf_config", file,
                                   ": attention_bias is not supported for deepseek_v3");
       break;
   }
   c.rope.head_dim = c.arch == architecture::deepseek_v3 ? c.qk_rope_dim : c.head_dim;
   require<format_error>(c.experts == 0 || (c.experts_per_token > 0 && c.experts_per_token <= c.experts &&
                                            c.moe_intermediate > 0),
-                        "io::hf_config", file, ": need 0 < num_experts_per_tok <= experts and an expert width; got ",
+                        "model::hf_config", file, ": need 0 < num_experts_per_tok <= experts and an expert width; got ",
                         c.experts_per_token, " of ", c.experts, ", width ", c.moe_intermediate);
   return c;
 }
 
 // Reads <dir>/config.json (or the file itself).
-inline model::model_config read_hf_config(std::filesystem::path const& path) {
+inline model_config read_hf_config(std::filesystem::path const& path) {
   std::filesystem::path const p = std::filesystem::is_directory(path) ? path / "config.json" : path;
-  nlohmann::json const j = detail::parse_json_unique(detail::read_text_file(p, std::uint64_t{16} << 20), p.string());
+  nlohmann::json const j = io::parse_json_unique(io::read_text_file(p, std::uint64_t{16} << 20), p.string());
   return parse_hf_config(j, p.string());
 }
 
-}  // namespace io
+}  // namespace model
 SWITCHYARD_NAMESPACE_END
