@@ -17,6 +17,7 @@
 #include "switchyard/linear/host/bf16_activations.hpp"
 #include "switchyard/linear/host/block_kernels.hpp"
 #include "switchyard/linear/host/int8_activations.hpp"
+#include "switchyard/linear/host/q4k_int8_gemv.hpp"
 #include "switchyard/linear/host/q8_int8_gemv.hpp"
 #include "switchyard/linear/host/gemm.hpp"
 #include "switchyard/linear/host/gemv.hpp"
@@ -46,7 +47,8 @@ class linear {
 
  public:
   // Block formats whose decode rows can take int8 activations.
-  static constexpr bool takes_int8 = host::detail::nibble_format<W>::value || std::is_same_v<W, format::q8_0>;
+  static constexpr bool takes_int8 =
+      host::detail::nibble_format<W>::value || std::is_same_v<W, format::q8_0> || std::is_same_v<W, format::q4_K>;
   using weight_format = W;
   static constexpr index_t block_elems = format::traits<W>::block_elems;
 
@@ -64,7 +66,7 @@ class linear {
       require(act == activations::f32 || (act == activations::int8 && takes_int8), "linear",
               format::traits<W>::name, " weights take f32 activations", takes_int8 ? " or int8" : "");
     } else {
-      require(act != activations::int8, "linear", "int8 activations take q4_0, q8_0 or int4 group weights, not ",
+      require(act != activations::int8, "linear", "int8 activations take q4_0, q8_0, q4_K or int4 group weights, not ",
               format::traits<W>::name);
     }
   }
@@ -88,6 +90,7 @@ class linear {
       if constexpr (takes_int8) {
         if (act_ == activations::int8 && x.extent(0) <= host::gemv_max_rows) {
           if constexpr (std::is_same_v<W, format::q8_0>) host::block_gemv_q8_int8(x, weight_, b, y, pool);
+          else if constexpr (std::is_same_v<W, format::q4_K>) host::block_gemv_q4K_int8(x, weight_, b, y, pool);
           else host::block_gemv_int8(x, weight_, b, y, pool);
           return;
         }
