@@ -5,8 +5,8 @@
 //   auto lm = model::load("path/to/model.gguf");         // GGUF, llama.cpp's naming
 //   auto lm = model::load(path, {.weights = model::weight_format::q8_0});  // quantize on load
 //
-// Decode rows of q8_0 and q4_0 models take int8 activations by default (integer dot products, as
-// llama.cpp computes them: 1.07-1.6x f32's decode, +0.02% perplexity; docs/quantization.md);
+// Decode rows of q8_0, q4_0 and q4_K models take int8 activations by default (integer dot
+// products, as llama.cpp computes them: 1.07-2x f32's decode, +0.02% perplexity; docs/quantization.md);
 // {.activations = model::activation_format::f32} keeps every projection exact.
 //
 // build<W, KV>(config, source) is the typed path for engines that fix the formats at compile time.
@@ -215,11 +215,11 @@ std::unique_ptr<causal_lm<W, KV>> build(model_config const& c, weight_source con
 enum class weight_format { automatic, f32, bf16, f16, q8_0, q4_0, q4_K, q6_K };
 enum class kv_format { f32, bf16 };
 // What the projections round their inputs to (linear.hpp). f32 keeps every projection exact; int8
-// takes q8_0 and q4_0 weights (their decode rows become integer dot products, as llama.cpp
+// takes q8_0, q4_0 and q4_K weights (their decode rows become integer dot products, as llama.cpp
 // computes them: +0.02% perplexity on the shipped model, docs/quantization.md); bf16 takes
 // element-wise weights (bf16 engines' arithmetic). automatic: the fastest measured for the format
-// -- int8 for q8_0 and q4_0 where the build has the VNNI kernels (whole-model decode 1.07-1.08x
-// and 1.47-1.59x f32 on AMD Zen 4, bench/NOTES.md; without AVX512-VNNI int8 runs as f32 on
+// -- int8 for q8_0, q4_0 and q4_K where the build has the VNNI kernels (whole-model decode
+// 1.07-1.08x, 1.47-1.59x and ~2x f32, bench/NOTES.md; without AVX512-VNNI int8 runs as f32 on
 // rounded inputs, no faster), f32 for the others.
 enum class activation_format { automatic, f32, bf16, int8 };
 
