@@ -48,6 +48,13 @@ inline float deepseek_softmax_scale(index_t qk_head_dim, rope_scaling const& s) 
   return static_cast<float>(scale);
 }
 
+// kv_b_proj's format for W: W when element-wise; f32 for block formats. The block reads it element
+// by element (the absorbed query weights) and in per-head row slices of v_head_dim rows, neither of
+// which a block format's rows of whole blocks allow; it is rank x heads x (nope + v) elements, a
+// small part of an attention layer, widened once on load (exactly: f32 holds every block value).
+template <class W>
+using mla_kv_b_t = std::conditional_t<format::traits<W>::block_elems == 1, W, float>;
+
 template <class W>
 struct mla_weights {
   matrix_view<W const> q_proj = {};                           // without q_lora_rank
@@ -56,20 +63,23 @@ struct mla_weights {
   matrix_view<W const> q_b_proj = {};                         // [heads * (nope + rope), q_lora_rank]
   matrix_view<W const> kv_a_proj;                             // [kv_lora_rank + rope, hidden]
   vector_view<norm_weight_t<W> const> kv_a_norm;                   // [kv_lora_rank]
-  matrix_view<W const> kv_b_proj;                             // [heads * (nope + v), kv_lora_rank]
+  matrix_view<mla_kv_b_t<W> const> kv_b_proj;                 // [heads * (nope + v), kv_lora_rank]
   matrix_view<W const> o_proj;                                // [hidden, heads * v]
 };
 
 template <class W>
 class mla_attention {
+  using Kb = mla_kv_b_t<W>;
+
  public:
   mla_attention(mla_config const& c, mla_weights<W> const& w) : cfg_(c), w_(w), rope_(rope_for(c)) {
     char const* where = "attention::mla_attention";
     index_t const H = c.heads, R = c.kv_lora_rank, nope = c.qk_nope_dim, rd = c.qk_rope_dim, vd = c.v_head_dim;
     require(c.hidden > 0 && H > 0 && R > 0 && nope > 0 && rd > 0 && vd > 0 && c.q_lora_rank >= 0, where,
             "dimensions must be positive");
-    auto shape = [&](char const* name, matrix_view<W const> m, index_t rows, index_t cols) {
-      require(m.extent(0) == rows && m.extent(1) == cols, where, name, " is [", m.extent(0), ", ", m.extent(1),
+    auto shape = [&]<class M>(char const* name, matrix_view<M const> m, index_t rows, index_t cols) {
+      index_t const elems = m.extent(1) * format::traits<M>::block_elems;  // a block format's view counts blocks
+      require(m.extent(0) == rows && elems == cols, where, name, " is [", m.extent(0), ", ", elems,
               "] but should be [", rows, ", ", cols, "]");
     };
     if (c.q_lora_rank > 0) {
@@ -145,11 +155,11 @@ class mla_attention {
     // out_h = W_uv_h lat_h: per head a [v, rank] slice of kv_b_proj through linear<W>.
     std::vector<float> att(static_cast<std::size_t>(T * H * vd));
     for (index_t h = 0; h < H; ++h) {
-      matrix_view<W const> wv(&w_.kv_b_proj(h * (nope + vd) + nope, 0), dextents<2>(vd, R),
-                              strides<2>{{w_.kv_b_proj.stride(0), 1}});
+      matrix_view<Kb const> wv(&w_.kv_b_proj(h * (nope + vd) + nope, 0), dextents<2>(vd, R),
+                               strides<2>{{w_.kv_b_proj.stride(0), 1}});
       matrix_view<float const> lat_h(lat.data() + h * R, dextents<2>(T, R), strides<2>{{H * R, 1}});
       matrix_view<float> out_h(att.data() + h * vd, dextents<2>(T, vd), strides<2>{{H * vd, 1}});
-      linear<W>{wv}(lat_h, out_h, pool);
+      linear<Kb>{wv}(lat_h, out_h, pool);
     }
     linear<W>{w_.o_proj}(make_view(static_cast<float const*>(att.data()), T, H * vd), y, pool);
   }
@@ -200,7 +210,7 @@ class mla_attention {
     index_t const H = cfg_.heads, R = cfg_.kv_lora_rank, nope = cfg_.qk_nope_dim, rd = cfg_.qk_rope_dim,
                   vd = cfg_.v_head_dim, qd = nope + rd;
     std::vector<float> kv(static_cast<std::size_t>(T * H * (nope + vd)));
-    linear<W>{w_.kv_b_proj}(matrix_view<float const>(st.latent.data(), dextents<2>(T, R), strides<2>{{R + rd, 1}}),
+    linear<Kb>{w_.kv_b_proj}(matrix_view<float const>(st.latent.data(), dextents<2>(T, R), strides<2>{{R + rd, 1}}),
                             make_view(kv.data(), T, H * (nope + vd)), pool);
     std::vector<float> k(static_cast<std::size_t>(T * H * qd));
     for (index_t t = 0; t < T; ++t)

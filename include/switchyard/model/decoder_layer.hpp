@@ -21,11 +21,9 @@
 SWITCHYARD_NAMESPACE_BEGIN
 namespace model {
 
-// MLA expands kv_b_proj element by element, so it takes element-wise weight formats only.
+// GQA or MLA, in any weight format (MLA keeps kv_b_proj element-wise: attention::mla_kv_b_t).
 template <class W>
-using any_attention = std::conditional_t<format::traits<W>::block_elems == 1,
-                                         std::variant<attention::gqa_attention<W>, attention::mla_attention<W>>,
-                                         std::variant<attention::gqa_attention<W>>>;
+using any_attention = std::variant<attention::gqa_attention<W>, attention::mla_attention<W>>;
 using any_ffn = std::unique_ptr<ffn_block>;
 
 // The tokens of one sequence inside a layer call: rows [row, row + tokens) of the activations.

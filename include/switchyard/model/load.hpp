@@ -110,15 +110,13 @@ any_ffn build_ffn(model_config const& c, weight_source const& src, weight_store&
   };
   return with_top_k(c.experts_per_token, [&]<int K>() -> any_ffn {
     if (c.arch == architecture::deepseek_v3) {
-      // Only where MLA can run (element-wise weights), and with normalized top-k (every release).
-      if constexpr (format::traits<W>::block_elems == 1) {
-        require<unsupported_config>(c.norm_topk_prob, "model::load", "deepseek_v3 without norm_topk_prob has no compiled router");
-        if (c.n_group == 8 && c.topk_group == 4) return make.template operator()<route::deepseek_v3<K, 8, 4, true>>();
-        if (c.n_group == 4 && c.topk_group == 2) return make.template operator()<route::deepseek_v3<K, 4, 2, true>>();
-        require<unsupported_config>(c.n_group == c.topk_group, "model::load", "deepseek n_group ", c.n_group,
-                                    " / topk_group ", c.topk_group, " has no compiled router (8/4, 4/2, or all groups kept)");
-        return make.template operator()<route::deepseek_v3<K, 1, 1, true>>();
-      }
+      // With normalized top-k (every release).
+      require<unsupported_config>(c.norm_topk_prob, "model::load", "deepseek_v3 without norm_topk_prob has no compiled router");
+      if (c.n_group == 8 && c.topk_group == 4) return make.template operator()<route::deepseek_v3<K, 8, 4, true>>();
+      if (c.n_group == 4 && c.topk_group == 2) return make.template operator()<route::deepseek_v3<K, 4, 2, true>>();
+      require<unsupported_config>(c.n_group == c.topk_group, "model::load", "deepseek n_group ", c.n_group,
+                                  " / topk_group ", c.topk_group, " has no compiled router (8/4, 4/2, or all groups kept)");
+      return make.template operator()<route::deepseek_v3<K, 1, 1, true>>();
     }
     if (c.norm_topk_prob) return make.template operator()<route::topk_router<route::topk_config{.top_k = K, .renormalize = true}>>();
     return make.template operator()<route::topk_router<route::topk_config{.top_k = K, .renormalize = false}>>();
@@ -131,10 +129,6 @@ any_attention<W> build_attention(model_config const& c, weight_source const& src
   using N = norm_weight_t<W>;
   index_t const H = c.hidden;
   if (c.arch == architecture::deepseek_v3) {
-    if constexpr (format::traits<W>::block_elems > 1) {
-      switchyard::detail::fail<unsupported_config>("model::load", src.origin(), ": MLA takes element-wise weights (f32, bf16, f16), not ",
-                                                   format::traits<W>::name);
-    } else {
     index_t const qd = c.qk_nope_dim + c.qk_rope_dim;
     attention::mla_config mc{.hidden = H, .heads = c.heads, .q_lora_rank = c.q_lora_rank, .kv_lora_rank = c.kv_lora_rank,
                              .qk_nope_dim = c.qk_nope_dim, .qk_rope_dim = c.qk_rope_dim, .v_head_dim = c.v_head_dim,
@@ -149,11 +143,10 @@ any_attention<W> build_attention(model_config const& c, weight_source const& src
     }
     w.kv_a_proj = store.matrix<W>(src.need(role::kv_a, l, "kv_a_proj_with_mqa"), c.kv_lora_rank + c.qk_rope_dim, H);
     w.kv_a_norm = store.vector<N>(src.need(role::kv_a_norm, l, "kv_a_layernorm"), c.kv_lora_rank);
-    w.kv_b_proj = store.matrix<W>(src.need(role::kv_b, l, "kv_b_proj"), c.heads * (c.qk_nope_dim + c.v_head_dim),
-                                  c.kv_lora_rank);
+    w.kv_b_proj = store.matrix<attention::mla_kv_b_t<W>>(src.need(role::kv_b, l, "kv_b_proj"),
+                                                         c.heads * (c.qk_nope_dim + c.v_head_dim), c.kv_lora_rank);
     w.o_proj = store.matrix<W>(src.need(role::o, l, "o_proj"), H, c.heads * c.v_head_dim);
     return attention::mla_attention<W>(mc, w);
-    }
   }
   require<unsupported_config>(c.sliding_window == 0, "model::load", src.origin(), ": sliding-window attention (window ",
                               c.sliding_window, ") is not wired into the loader yet");
