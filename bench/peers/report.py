@@ -36,6 +36,16 @@ def ratio(a, b):
     return "—" if a is None or b is None or b == 0 else f"**{a / b:.2f}x**"
 
 
+def refused(cell):
+    """A short reason when an engine has no result for the cell."""
+    for engine, runs in (("switchyard", cell["switchyard"]), ("llama.cpp", cell["llama"])):
+        if not runs:
+            why = next((n for n in cell["notes"] if n.startswith(engine)), "no result")
+            why = why.split(": ")[-1] if ": " in why else why
+            return f"{engine} refused: {why[:90]}"
+    return ""
+
+
 def agree(cell):
     s, l = cell["switchyard"], cell["llama"]
     if not s or not l:
@@ -90,6 +100,9 @@ def write(out, meta, cells):
         sp, lp = med(vals(s, "prefill_tok_s")), med(vals(l, "prefill_tok_s"))
         st, lt = med(vals(s, "ttft_s")), med(vals(l, "ttft_s"))
         sr, lr = med([r["peak_rss_mb"] for r in s]), med([r["peak_rss_mb"] for r in l])
+        if refused(c):
+            lines.append(f"| {FAMILIES[c['family']]} | {c['format']} | {c['threads']} | {refused(c)} | | | |")
+            continue
         lines.append(f"| {FAMILIES[c['family']]} | {c['format']} | {c['threads']} | {ratio(sd, ld)} | {ratio(sp, lp)} | "
                      f"{ratio(st, lt)} | {ratio(sr, lr)} |")
     for fam in dict.fromkeys(c["family"] for c in cells):
