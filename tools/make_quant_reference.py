@@ -5,15 +5,17 @@ q8_0, q4_0: f32 rows (normal, with outliers, an all-zero block, exact ties and s
             by gguf.quantize -> bytes, and those bytes dequantized by gguf.dequantize -> f32.
 q4_K, q6_K: the package has dequantizers only: random block bytes (scale fields set to random
             finite f16 values) dequantized by gguf.dequantize.
+q5_0, q5_K: the formats switchyard reads but does not compute in, the same way (random bytes,
+            finite f16 scales), in tests/data/quant_gguf_read.safetensors (numpy only).
 
-    .venv/bin/python tools/make_quant_reference.py
+    .venv/bin/python tools/make_quant_reference.py            # both files (needs torch)
+    .venv/bin/python tools/make_quant_reference.py --read     # quant_gguf_read.safetensors only
 """
 import pathlib
+import sys
 
 import numpy as np
-import torch
 from gguf import GGMLQuantizationType as Q, GGML_QUANT_SIZES, dequantize, quantize
-from safetensors.torch import save_file
 
 DATA = pathlib.Path(__file__).resolve().parent.parent / "tests" / "data"
 
@@ -30,7 +32,32 @@ def rows(rng, n_rows, n_cols):
     return x
 
 
+def random_blocks(rng, qt, d_offsets, n=24):
+    """n blocks of random bytes whose f16 scale fields hold small finite values, and their floats."""
+    block, size = GGML_QUANT_SIZES[qt]
+    raw = rng.integers(0, 256, size=(n, size), dtype=np.uint8)
+    for off in d_offsets:
+        d = (rng.standard_normal(n) * 0.01).astype(np.float16)
+        raw[:, off:off + 2] = d.view(np.uint8).reshape(n, 2)
+    y = dequantize(raw.reshape(-1), qt).reshape(n * block)
+    return raw.reshape(-1).copy(), np.ascontiguousarray(y, dtype=np.float32)
+
+
+def read_only_formats():
+    from safetensors.numpy import save_file
+    rng = np.random.default_rng(20261206)
+    out = {}
+    for name, qt, d_offsets in (("q5_0", Q.Q5_0, (0,)), ("q5_K", Q.Q5_K, (0, 2))):
+        out[f"{name}.bytes"], out[f"{name}.y"] = random_blocks(rng, qt, d_offsets)
+    save_file(out, DATA / "quant_gguf_read.safetensors")
+
+
 def main():
+    read_only_formats()
+    if "--read" in sys.argv:
+        return
+    import torch
+    from safetensors.torch import save_file
     rng = np.random.default_rng(20261128)
     out = {}
     for name, qt in (("q8_0", Q.Q8_0), ("q4_0", Q.Q4_0)):

@@ -1,6 +1,6 @@
 // Block formats against the gguf package (tests/data/quant_gguf.safetensors): q8_0 and q4_0
 // quantize to the package's bytes and dequantize to its floats bit for bit; q4_K and q6_K
-// dequantize its blocks bit for bit. Our round-to-nearest quantizers for q4_K, q6_K and int4
+// dequantize its blocks bit for bit, and so do q5_0 and q5_K (read only). Our round-to-nearest quantizers for q4_K, q6_K and int4
 // groups (symmetric and asymmetric, G = 32/64/128) stay within their formats' noise.
 #include <catch2/catch.hpp>
 
@@ -97,6 +97,28 @@ TEST_CASE("q4_K and q6_K dequantize the gguf package's blocks bit for bit", "[qu
   sy::test::reference_file ref("quant_gguf.safetensors");
   check_dequantize<fmt::q4_K>(ref, "q4_K");
   check_dequantize<fmt::q6_K>(ref, "q6_K");
+}
+
+TEST_CASE("q5_0 and q5_K (read, not computed in) dequantize the gguf package's blocks bit for bit", "[quant][gguf]") {
+  sy::test::reference_file ref("quant_gguf_read.safetensors");
+  auto check = [&]<class F>(std::string const& name) {
+    auto const bytes = ref.get(name + ".bytes").as<std::uint8_t>();
+    auto const want = ref.get(name + ".y").as<float>();
+    REQUIRE(bytes.size() % sizeof(F) == 0);
+    std::size_t const n = bytes.size() / sizeof(F);
+    REQUIRE(want.size() == n * F::elems);
+    std::vector<float> got(F::elems);
+    for (std::size_t b = 0; b < n; ++b) {
+      F blk;
+      std::memcpy(&blk, bytes.data() + b * sizeof(F), sizeof(F));
+      fmt::dequantize(&blk, got.data());
+      for (int i = 0; i < F::elems; ++i)
+        if (std::memcmp(&got[i], &want[b * F::elems + i], 4) != 0)
+          FAIL(name << " block " << b << " element " << i << ": " << got[i] << " but gguf gives " << want[b * F::elems + i]);
+    }
+  };
+  check.template operator()<fmt::q5_0>("q5_0");
+  check.template operator()<fmt::q5_K>("q5_K");
 }
 
 TEST_CASE("round-to-nearest quantizers stay within their formats' noise", "[quant]") {

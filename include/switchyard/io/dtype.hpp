@@ -15,6 +15,7 @@ enum class dtype : std::uint8_t {
   f64, f32, f16, bf16, e4m3, e5m2,  // floating point
   i64, i32, i16, i8, u8, boolean,   // integers
   q8_0, q4_0, q4_K, q6_K,           // GGUF blocks (block_elems > 1)
+  q5_0, q5_K,                       // GGUF blocks read (widened) only
 };
 
 struct dtype_info {
@@ -41,6 +42,8 @@ constexpr dtype_info info(dtype t) noexcept {
     case dtype::q4_0: return {"q4_0", 32, 18};
     case dtype::q4_K: return {"q4_K", 256, 144};
     case dtype::q6_K: return {"q6_K", 256, 210};
+    case dtype::q5_0: return {"q5_0", 32, 22};
+    case dtype::q5_K: return {"q5_K", 256, 176};
   }
   return {"?", 1, 1};
 }

@@ -68,6 +68,13 @@ inline void widen_row(matrix_slice const& s, index_t r, float* out) {
       format::traits<B>::dequantize(&blk, out + b * B::elems);
     }
   };
+  auto read_only = [&]<class B>() {  // formats read but not computed in (format::dequantize)
+    for (index_t b = 0; b < s.cols / B::elems; ++b) {
+      B blk;
+      std::memcpy(&blk, p + b * static_cast<index_t>(sizeof(B)), sizeof(B));
+      format::dequantize(&blk, out + b * B::elems);
+    }
+  };
   auto scalars = [&]<class T>() {
     for (index_t i = 0; i < s.cols; ++i) {
       T v;
@@ -87,6 +94,8 @@ inline void widen_row(matrix_slice const& s, index_t r, float* out) {
     case io::dtype::q4_0: blocks.template operator()<format::q4_0>(); break;
     case io::dtype::q4_K: blocks.template operator()<format::q4_K>(); break;
     case io::dtype::q6_K: blocks.template operator()<format::q6_K>(); break;
+    case io::dtype::q5_0: read_only.template operator()<format::q5_0>(); break;
+    case io::dtype::q5_K: read_only.template operator()<format::q5_K>(); break;
     default:
       switchyard::detail::fail<format_error>("model::weights", "tensor '", s.name, "' has dtype ", io::info(s.dtype).name,
                                              ", which is not a weight format");

@@ -54,6 +54,28 @@ struct q6_K {
 static_assert(sizeof(q8_0) == 34 && sizeof(q4_0) == 18 && sizeof(q4_K) == 144 && sizeof(q6_K) == 210,
               "GGUF blocks must have ggml's exact sizes (no padding)");
 
+// Formats switchyard reads (dequantizes) but does not compute in: llama-quantize's _K_M / _K_S
+// mixes put some tensors in them. No traits: they are not weight formats W; a loader widens them.
+//   q5_0  32 weights: f16 d, u8 qh[4] (bit e of the little-endian word: element e's 5th bit),
+//         u8 qs[16] (low 4 bits as q4_0)                    x = d (q - 16)          5.5
+//   q5_K  256 weights in 8 sub-blocks of 32: f16 d, f16 dmin, 12 bytes of 6-bit (sc_j, m_j) as
+//         q4_K, u8 qh[32] (bit j of qh[i]: the 5th bit of sub-block j's element i), u8 qs[128]
+//         (low 4 bits as q4_K)                               x = d sc_j q - dmin m_j  5.5
+struct q5_0 {
+  static constexpr int elems = 32;
+  f16 d;
+  std::uint8_t qh[4];
+  std::uint8_t qs[16];
+};
+struct q5_K {
+  static constexpr int elems = 256;
+  f16 d, dmin;
+  std::uint8_t scales[12];
+  std::uint8_t qh[32];
+  std::uint8_t qs[128];
+};
+static_assert(sizeof(q5_0) == 22 && sizeof(q5_K) == 176, "GGUF blocks must have ggml's exact sizes (no padding)");
+
 namespace detail {
 
 inline constexpr char q8_0_name[] = "q8_0";
@@ -304,6 +326,36 @@ struct traits<q6_K> {
     }
   }
 };
+
+// The gguf package's float32 results bit for bit: one product per element for q5_0; for q5_K the
+// same rounding steps as q4_K (scale and min products rounded, then ds q - dm).
+inline void dequantize(q5_0 const* b, float* out) noexcept {
+  float const d = b->d.to_float();
+  std::uint32_t qh;
+  std::memcpy(&qh, b->qh, 4);
+  for (int i = 0; i < 16; ++i) {
+    int const lo = (b->qs[i] & 0x0F) | static_cast<int>(((qh >> i) & 1u) << 4);
+    int const hi = (b->qs[i] >> 4) | static_cast<int>(((qh >> (i + 16)) & 1u) << 4);
+    out[i] = d * static_cast<float>(lo - 16);
+    out[i + 16] = d * static_cast<float>(hi - 16);
+  }
+}
+
+inline void dequantize(q5_K const* b, float* out) noexcept {
+  float const d = b->d.to_float(), dmin = b->dmin.to_float();
+  for (int j = 0; j < 8; ++j) {
+    std::uint8_t sc, m;
+    detail::q4_K_scale_min(b->scales, j, sc, m);
+    float const ds = ::switchyard::detail::round_here(d * static_cast<float>(sc));
+    float const dm = ::switchyard::detail::round_here(dmin * static_cast<float>(m));
+    std::uint8_t const* q = b->qs + 32 * (j / 2);
+    int const shift = (j % 2) * 4;
+    for (int i = 0; i < 32; ++i) {
+      int const code = ((q[i] >> shift) & 0x0F) | (((b->qh[i] >> j) & 1) << 4);
+      out[32 * j + i] = ::switchyard::detail::round_here(ds * static_cast<float>(code)) - dm;
+    }
+  }
+}
 
 }  // namespace format
 SWITCHYARD_NAMESPACE_END
