@@ -80,6 +80,9 @@ def write(out, meta, cells):
         "  table; expert banks x used / total experts) x tokens/s / read bandwidth. switchyard converts",
         "  tensors whose dtype differs from the file's main one (next note), so it may read fewer bytes",
         "  than the file says; the fraction is quoted on the file's bytes for both.",
+        *([f"- Cells re-measured on {meta['date']} (`--update`): " + ", ".join(meta["updated"]) +
+           "; the others come from the full run before it (same machine and build of llama.cpp)."]
+          if meta.get("updated") else []),
         "- `llama-bench` (llama.cpp's own tool, 3 repetitions: tg at depth = the prompt, pp at depth 0) is a\n  cross-check of the llama.cpp driver.",
         "",
         "**Caveat on quantized files.** llama-quantize writes mixed files: the q4_0 and Q4_K_M files keep",

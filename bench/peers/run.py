@@ -95,6 +95,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--timeout", type=int, default=900, help="seconds one driver process may take")
+    ap.add_argument("--update", action="store_true",
+                    help="merge into the existing results.json: cells measured now replace the same cells, "
+                         "the others are kept (the page says which date each family was measured)")
     a = ap.parse_args()
     models = pathlib.Path(a.models)
     bin_ = pathlib.Path(a.llama_bin)
@@ -180,6 +183,18 @@ def main():
     meta = {"date": datetime.date.today().isoformat(), "cpu": cpu_name(), "isa": isa_flags(), "bandwidth_gb_s": bw,
             "prompt": a.prompt, "tokens": a.tokens, "rounds": a.rounds, "reps": a.reps,
             "llama_cpp_python": os.environ.get("LLAMA_CPP_PYTHON_VERSION", "?")}
+    for c in results:
+        c["date"] = meta["date"]
+    if a.update and raw.exists():
+        old = json.loads(raw.read_text())
+        key = lambda c: (c["family"], c["format"], c["threads"])
+        fresh = {key(c) for c in results}
+        merged = [c for c in old["cells"] if key(c) not in fresh] + results
+        order = {f: i for i, f in enumerate(FAMILIES)}
+        fmts = {f: i for i, f in enumerate(FORMATS)}
+        results = sorted(merged, key=lambda c: (order.get(c["family"], 99), fmts.get(c["format"], 99), c["threads"]))
+        meta["bandwidth_gb_s"] = old["meta"]["bandwidth_gb_s"]  # the full run's probe, for every cell
+        meta["updated"] = sorted(set(old["meta"].get("updated", [])) | {k[0] + " " + k[1] for k in fresh})
     raw.write_text(json.dumps({"meta": meta, "cells": results}, indent=1))
     import report
     report.write(out, meta, results)
