@@ -9,8 +9,6 @@
 //   peer_switchyard --model F.gguf --threads N [--prompt 512] [--tokens 64] [--reps 3]
 //                   [--activations auto|f32|int8|bf16]
 //   peer_switchyard --bandwidth --threads N     (the read bandwidth, bench_util's probe)
-#include <sys/resource.h>
-
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -22,39 +20,12 @@
 
 #include "../examples/format_options.hpp"
 #include "bench_util.hpp"
+#include "peers/driver_common.hpp"
 
 namespace sy = switchyard;
 namespace md = switchyard::model;
 
 namespace {
-
-// The prompt both drivers use: a 64-bit LCG (Knuth's MMIX constants), top bits mod vocab.
-std::vector<std::int32_t> prompt_tokens(int n, sy::index_t vocab) {
-  std::vector<std::int32_t> t(static_cast<std::size_t>(n));
-  std::uint64_t s = 0x5357594152440001ull;
-  for (auto& x : t) {
-    s = s * 6364136223846793005ull + 1442695040888963407ull;
-    x = static_cast<std::int32_t>((s >> 33) % static_cast<std::uint64_t>(vocab));
-  }
-  return t;
-}
-
-std::int32_t argmax(std::vector<float> const& v) {
-  std::int32_t b = 0;
-  for (std::size_t i = 1; i < v.size(); ++i)
-    if (v[i] > v[static_cast<std::size_t>(b)]) b = static_cast<std::int32_t>(i);
-  return b;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-void json_list(char const* key, std::vector<double> const& v) {
-  std::printf("\"%s\": [", key);
-  for (std::size_t i = 0; i < v.size(); ++i) std::printf("%s%.4f", i ? ", " : "", v[i]);
-  std::printf("], ");
-}
 
 int positive(std::string const& a, std::string const& v) {
   int const n = std::stoi(v);
@@ -91,46 +62,38 @@ int main(int argc, char** argv) try {
   sy::index_t const ctx = prompt + tokens + 16;
   auto lm = md::load(model, {.activations = switchyard_examples::parse_activation_format(activations),
                              .cache = {.block_size = 16, .blocks = (ctx + 15) / 16}});
-  double const load_s = seconds_since(t_load);
+  double const load_s = peers::seconds_since(t_load);
   sy::index_t const vocab = lm->config().vocab;
-  std::vector<std::int32_t> const p = prompt_tokens(prompt, vocab);
   std::vector<float> logits(static_cast<std::size_t>(vocab));
   auto const out_view = sy::make_view(logits.data(), 1, vocab);
-  std::vector<double> ttft, prefill, decode;
-  std::vector<std::int32_t> greedy;
-  for (int r = 0; r <= reps; ++r) {
+  std::vector<std::int32_t> const p = peers::prompt_tokens(prompt, vocab);
+  peers::result res;
+  for (int r = 0; r <= reps; ++r) {  // repetition 0 warms up (pages touched, scratch grown)
     auto seq = lm->new_sequence();
     md::step st{&seq, std::span<std::int32_t const>(p.data(), p.size())};
     auto const t0 = std::chrono::steady_clock::now();
     lm->forward({&st, 1}, out_view, md::which_logits::last, pool);
-    std::int32_t tok = argmax(logits);
-    double const t_first = seconds_since(t0);
+    std::int32_t tok = peers::argmax(logits.data(), vocab);
+    double const t_first = peers::seconds_since(t0);
     std::vector<std::int32_t> out{tok};
     auto const t1 = std::chrono::steady_clock::now();
     for (int t = 0; t < tokens; ++t) {
       st.tokens = std::span<std::int32_t const>(&tok, 1);
       lm->forward({&st, 1}, out_view, md::which_logits::last, pool);
-      tok = argmax(logits);
+      tok = peers::argmax(logits.data(), vocab);
       out.push_back(tok);
     }
-    double const t_dec = seconds_since(t1);
+    double const t_dec = peers::seconds_since(t1);
     lm->release(seq);
     if (r == 0) continue;
-    ttft.push_back(t_first);
-    prefill.push_back(prompt / t_first);
-    decode.push_back(tokens / t_dec);
-    greedy = out;
+    res.ttft_s.push_back(t_first);
+    res.prefill_tok_s.push_back(prompt / t_first);
+    res.decode_tok_s.push_back(tokens / t_dec);
+    res.greedy = out;
   }
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  std::printf("{\"engine\": \"switchyard\", \"threads\": %d, \"activations\": \"%s\", \"load_s\": %.3f, ", threads,
-              activations.c_str(), load_s);
-  json_list("ttft_s", ttft);
-  json_list("prefill_tok_s", prefill);
-  json_list("decode_tok_s", decode);
-  std::printf("\"greedy\": [");
-  for (std::size_t i = 0; i < greedy.size(); ++i) std::printf("%s%d", i ? ", " : "", greedy[i]);
-  std::printf("], \"peak_rss_mb\": %.1f}\n", static_cast<double>(ru.ru_maxrss) / 1024.0);
+  peers::print("\"engine\": \"switchyard\", \"threads\": " + std::to_string(threads) + ", \"activations\": \"" +
+                   activations + "\", ",
+               load_s, res);
   return 0;
 } catch (std::exception const& e) {
   std::fprintf(stderr, "peer_switchyard: %s\n", e.what());

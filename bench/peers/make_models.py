@@ -90,33 +90,30 @@ def gqa_header(w, rope_base):
     w.add_rope_freq_base(rope_base)
 
 
-def mixtral(path, seed):
+def gqa_moe(path, seed, arch, name, n_experts, used, ffn, qk_norm, feed_forward=None):
+    """A GQA + MoE family: Mixtral's layout (llama arch) or Qwen3-MoE's (q/k norms, its own
+    expert FFN length key beside the dense one)."""
     rng = np.random.default_rng(seed)
-    out = Writer(path, "llama", "peers mixtral-like")
+    out = Writer(path, arch, name)
     gqa_header(out.w, 1e6)
-    out.w.add_feed_forward_length(2816)
-    out.w.add_expert_count(8)
-    out.w.add_expert_used_count(2)
+    out.w.add_feed_forward_length(feed_forward or ffn)
+    if feed_forward:
+        out.w.add_expert_feed_forward_length(ffn)
+    out.w.add_expert_count(n_experts)
+    out.w.add_expert_used_count(used)
     common_tensors(rng, out)
     for l in range(LAYERS):
-        gqa_attention(rng, out, f"blk.{l}.", qk_norm=False)
-        experts(rng, out, f"blk.{l}.", 8, 2816)
+        gqa_attention(rng, out, f"blk.{l}.", qk_norm=qk_norm)
+        experts(rng, out, f"blk.{l}.", n_experts, ffn)
     out.close()
+
+
+def mixtral(path, seed):
+    gqa_moe(path, seed, "llama", "peers mixtral-like", 8, 2, 2816, qk_norm=False)
 
 
 def qwen3_moe(path, seed):
-    rng = np.random.default_rng(seed)
-    out = Writer(path, "qwen3moe", "peers qwen3-moe-like")
-    gqa_header(out.w, 1e6)
-    out.w.add_feed_forward_length(3072)
-    out.w.add_expert_feed_forward_length(512)
-    out.w.add_expert_count(64)
-    out.w.add_expert_used_count(8)
-    common_tensors(rng, out)
-    for l in range(LAYERS):
-        gqa_attention(rng, out, f"blk.{l}.", qk_norm=True)
-        experts(rng, out, f"blk.{l}.", 64, 512)
-    out.close()
+    gqa_moe(path, seed, "qwen3moe", "peers qwen3-moe-like", 64, 8, 512, qk_norm=True, feed_forward=3072)
 
 
 def deepseek_v3(path, seed):

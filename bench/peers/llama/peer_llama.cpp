@@ -6,8 +6,6 @@
 // way on switchyard; bench/peers/run.py runs both.
 //
 //   peer_llama --model F.gguf --threads N [--prompt 512] [--tokens 64] [--reps 3] [--no-repack]
-#include <sys/resource.h>
-
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -16,40 +14,13 @@
 #include <string>
 #include <vector>
 
+#include "../driver_common.hpp"
 #include "llama.h"
 
 namespace {
 
-// The prompt both drivers use: a 64-bit LCG (Knuth's MMIX constants), top bits mod vocab.
-std::vector<int32_t> prompt_tokens(int n, int vocab) {
-  std::vector<int32_t> t(static_cast<size_t>(n));
-  uint64_t s = 0x5357594152440001ull;
-  for (auto& x : t) {
-    s = s * 6364136223846793005ull + 1442695040888963407ull;
-    x = static_cast<int32_t>((s >> 33) % static_cast<uint64_t>(vocab));
-  }
-  return t;
-}
-
-int32_t argmax(float const* v, int n) {
-  int32_t b = 0;
-  for (int i = 1; i < n; ++i)
-    if (v[i] > v[b]) b = i;
-  return b;
-}
-
 void quiet(ggml_log_level level, char const* text, void*) {
   if (level >= GGML_LOG_LEVEL_ERROR) std::fputs(text, stderr);
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-void json_list(char const* key, std::vector<double> const& v) {
-  std::printf("\"%s\": [", key);
-  for (size_t i = 0; i < v.size(); ++i) std::printf("%s%.4f", i ? ", " : "", v[i]);
-  std::printf("], ");
 }
 
 }  // namespace
@@ -90,11 +61,10 @@ int main(int argc, char** argv) {
   cp.no_perf = true;
   llama_context* ctx = llama_init_from_model(m, cp);
   if (!ctx) { std::fprintf(stderr, "peer_llama: no context for %s\n", model.c_str()); return 1; }
-  double const load_s = seconds_since(t_load);
+  double const load_s = peers::seconds_since(t_load);
   int const vocab = llama_vocab_n_tokens(llama_model_get_vocab(m));
-  std::vector<int32_t> const p = prompt_tokens(prompt, vocab);
-  std::vector<double> ttft, prefill, decode;
-  std::vector<int32_t> greedy;
+  std::vector<int32_t> const p = peers::prompt_tokens(prompt, vocab);
+  peers::result res;
   for (int r = 0; r <= reps; ++r) {  // repetition 0 warms up (pages touched, buffers grown)
     llama_memory_clear(llama_get_memory(ctx), true);
     std::vector<int32_t> in(p);
@@ -103,8 +73,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "peer_llama: prefill failed\n");
       return 1;
     }
-    int32_t tok = argmax(llama_get_logits_ith(ctx, -1), vocab);
-    double const t_first = seconds_since(t0);
+    int32_t tok = peers::argmax(llama_get_logits_ith(ctx, -1), vocab);
+    double const t_first = peers::seconds_since(t0);
     std::vector<int32_t> out{tok};
     auto const t1 = std::chrono::steady_clock::now();
     for (int t = 0; t < tokens; ++t) {
@@ -112,26 +82,19 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "peer_llama: decode step %d failed\n", t);
         return 1;
       }
-      tok = argmax(llama_get_logits_ith(ctx, -1), vocab);
+      tok = peers::argmax(llama_get_logits_ith(ctx, -1), vocab);
       out.push_back(tok);
     }
-    double const t_dec = seconds_since(t1);
+    double const t_dec = peers::seconds_since(t1);
     if (r == 0) continue;
-    ttft.push_back(t_first);
-    prefill.push_back(prompt / t_first);
-    decode.push_back(tokens / t_dec);
-    greedy = out;
+    res.ttft_s.push_back(t_first);
+    res.prefill_tok_s.push_back(prompt / t_first);
+    res.decode_tok_s.push_back(tokens / t_dec);
+    res.greedy = out;
   }
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  std::printf("{\"engine\": \"llama.cpp\", \"threads\": %d, \"repack\": %s, \"load_s\": %.3f, ", threads,
-              repack ? "true" : "false", load_s);
-  json_list("ttft_s", ttft);
-  json_list("prefill_tok_s", prefill);
-  json_list("decode_tok_s", decode);
-  std::printf("\"greedy\": [");
-  for (size_t i = 0; i < greedy.size(); ++i) std::printf("%s%d", i ? ", " : "", greedy[i]);
-  std::printf("], \"peak_rss_mb\": %.1f}\n", static_cast<double>(ru.ru_maxrss) / 1024.0);
+  peers::print("\"engine\": \"llama.cpp\", \"threads\": " + std::to_string(threads) + ", \"repack\": " +
+                   (repack ? "true" : "false") + ", ",
+               load_s, res);
   llama_free(ctx);
   llama_model_free(m);
   llama_backend_free();

@@ -37,6 +37,16 @@ class decoder_layer {
  public:
   decoder_layer(Attention attn, Ffn ffn, vector_view<float const> attn_norm, vector_view<float const> ffn_norm, float eps)
       : attn_(std::move(attn)), ffn_(std::move(ffn)), attn_norm_(attn_norm), ffn_norm_(ffn_norm), eps_(eps) {}
+  // A copy gets a scratch of its own (sharing is only ever asked for: share_scratch), so copies
+  // may run on different threads.
+  decoder_layer(decoder_layer const& o)
+      : attn_(o.attn_), ffn_(o.ffn_), attn_norm_(o.attn_norm_), ffn_norm_(o.ffn_norm_), eps_(o.eps_) {}
+  decoder_layer(decoder_layer&&) = default;
+  decoder_layer& operator=(decoder_layer const& o) {
+    if (this != &o) *this = decoder_layer(o);
+    return *this;
+  }
+  decoder_layer& operator=(decoder_layer&&) = default;
 
   Attention const& attention() const noexcept { return attn_; }
 
@@ -66,6 +76,7 @@ class decoder_layer {
   void forward(attention::paged_kv_cache<E>& cache, std::span<layer_span const> spans, matrix_view<float> x,
                thread_pool& pool) {
     index_t const N = x.extent(0), H = x.extent(1);
+    if (!s_) s_ = std::make_shared<scratch>();  // moved from, then reused
     grow(s_->h, N * H);
     grow(s_->a, N * H);
     auto h = make_view(s_->h.data(), N, H);

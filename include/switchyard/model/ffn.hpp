@@ -52,7 +52,16 @@ class moe_ffn {
   moe_ffn(layer_type layer, route::router_params params,
           std::shared_ptr<expert::moe_workspace> ws = std::make_shared<expert::moe_workspace>())
       : layer_(std::move(layer)), params_(params), ws_(std::move(ws)) {}
+  // A copy gets a workspace of its own (so copies may run on different threads).
+  moe_ffn(moe_ffn const& o) : layer_(o.layer_), params_(o.params_), ws_(std::make_shared<expert::moe_workspace>()) {}
+  moe_ffn(moe_ffn&&) = default;
+  moe_ffn& operator=(moe_ffn const& o) {
+    if (this != &o) *this = moe_ffn(o);
+    return *this;
+  }
+  moe_ffn& operator=(moe_ffn&&) = default;
   void operator()(matrix_view<float const> x, matrix_view<float> y, thread_pool& pool) {
+    if (!ws_) ws_ = std::make_shared<expert::moe_workspace>();  // moved from, then reused
     layer_(x, y, *ws_, params_, pool);
   }
   layer_type const& layer() const noexcept { return layer_; }

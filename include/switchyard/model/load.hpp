@@ -143,8 +143,13 @@ any_attention<W> build_attention(model_config const& c, weight_source const& src
     }
     w.kv_a_proj = store.matrix<W>(src.need(role::kv_a, l, "kv_a_proj_with_mqa"), c.kv_lora_rank + c.qk_rope_dim, H);
     w.kv_a_norm = store.vector<N>(src.need(role::kv_a_norm, l, "kv_a_layernorm"), c.kv_lora_rank);
-    w.kv_b_proj = store.matrix<attention::mla_kv_b_t<W>>(src.need(role::kv_b, l, "kv_b_proj"),
-                                                         c.heads * (c.qk_nope_dim + c.v_head_dim), c.kv_lora_rank);
+    // Block formats: kv_b_proj in f32, always a copy the store owns (a GGUF's kv_b is rebuilt from
+    // attn_k_b / attn_v_b inside the source, which build()'s callers need not keep).
+    index_t const kv_b_rows = c.heads * (c.qk_nope_dim + c.v_head_dim);
+    if constexpr (format::traits<W>::block_elems > 1)
+      w.kv_b_proj = store.matrix_f32(src.need(role::kv_b, l, "kv_b_proj"), kv_b_rows, c.kv_lora_rank);
+    else
+      w.kv_b_proj = store.matrix<W>(src.need(role::kv_b, l, "kv_b_proj"), kv_b_rows, c.kv_lora_rank);
     w.o_proj = store.matrix<W>(src.need(role::o, l, "o_proj"), H, c.heads * c.v_head_dim);
     return attention::mla_attention<W>(mc, w);
   }

@@ -107,6 +107,27 @@ inline void q4_K_set_scale_min(std::uint8_t* s, int j, int sc, int m) noexcept {
   }
 }
 
+// q4_K and q5_K values as the gguf package computes them (scale and min products rounded, then
+// ds q - dm, no contraction): 8 sub-blocks of 32, low 4 bits of sub-block j in the low (j even)
+// or high (j odd) nibbles of qs[32 (j / 2) ..], the 5th bit (q5_K; qh null for q4_K) in bit j of
+// qh[i].
+inline void dequantize_k_subblocks(f16 d16, f16 dmin16, std::uint8_t const* scales, std::uint8_t const* qs,
+                                   std::uint8_t const* qh, float* out) noexcept {
+  float const d = d16.to_float(), dmin = dmin16.to_float();
+  for (int j = 0; j < 8; ++j) {
+    std::uint8_t sc, m;
+    q4_K_scale_min(scales, j, sc, m);
+    float const ds = ::switchyard::detail::round_here(d * static_cast<float>(sc));
+    float const dm = ::switchyard::detail::round_here(dmin * static_cast<float>(m));
+    std::uint8_t const* q = qs + 32 * (j / 2);
+    int const shift = (j % 2) * 4;
+    for (int i = 0; i < 32; ++i) {
+      int const code = ((q[i] >> shift) & 0x0F) | (qh ? ((qh[i] >> j) & 1) << 4 : 0);
+      out[32 * j + i] = ::switchyard::detail::round_here(ds * static_cast<float>(code)) - dm;
+    }
+  }
+}
+
 // Least-squares fit of x ~ a q + b over fixed integer codes q (b = 0 when with_offset is false).
 inline void fit_affine(float const* x, int const* q, int n, bool with_offset, float& a, float& b) noexcept {
   double sq = 0, sqq = 0, sx = 0, sqx = 0;
@@ -185,17 +206,7 @@ struct traits<q4_K> {
   static constexpr bool is_scalar = false;
   static constexpr char const* name = detail::q4_K_name;
   static void dequantize(q4_K const* b, float* out) noexcept {
-    float const d = b->d.to_float(), dmin = b->dmin.to_float();
-    for (int j = 0; j < 8; ++j) {
-      std::uint8_t sc, m;
-      detail::q4_K_scale_min(b->scales, j, sc, m);
-      float const ds = ::switchyard::detail::round_here(d * static_cast<float>(sc));
-      float const dm = ::switchyard::detail::round_here(dmin * static_cast<float>(m));
-      std::uint8_t const* q = b->qs + 32 * (j / 2);
-      int const shift = (j % 2) * 4;
-      for (int i = 0; i < 32; ++i)
-        out[32 * j + i] = ::switchyard::detail::round_here(ds * static_cast<float>((q[i] >> shift) & 0x0F)) - dm;
-    }
+    detail::dequantize_k_subblocks(b->d, b->dmin, b->scales, b->qs, nullptr, out);
   }
   // The kernels' decode: the same values, written so that compilers vectorize it (the exact
   // rounding order of dequantize() is for bit-compatibility; kernels may contract).
@@ -342,19 +353,7 @@ inline void dequantize(q5_0 const* b, float* out) noexcept {
 }
 
 inline void dequantize(q5_K const* b, float* out) noexcept {
-  float const d = b->d.to_float(), dmin = b->dmin.to_float();
-  for (int j = 0; j < 8; ++j) {
-    std::uint8_t sc, m;
-    detail::q4_K_scale_min(b->scales, j, sc, m);
-    float const ds = ::switchyard::detail::round_here(d * static_cast<float>(sc));
-    float const dm = ::switchyard::detail::round_here(dmin * static_cast<float>(m));
-    std::uint8_t const* q = b->qs + 32 * (j / 2);
-    int const shift = (j % 2) * 4;
-    for (int i = 0; i < 32; ++i) {
-      int const code = ((q[i] >> shift) & 0x0F) | (((b->qh[i] >> j) & 1) << 4);
-      out[32 * j + i] = ::switchyard::detail::round_here(ds * static_cast<float>(code)) - dm;
-    }
-  }
+  detail::dequantize_k_subblocks(b->d, b->dmin, b->scales, b->qs, b->qh, out);
 }
 
 }  // namespace format

@@ -4,6 +4,7 @@
 // vector registers and reduced once at the end. Weights are widened to f32 in registers as they
 // are loaded, so a bf16 weight is read from memory at 2 bytes per element and never copied.
 #include <algorithm>
+#include <cstdint>
 
 #ifndef SWITCHYARD_DECODE_PREFETCH
 #define SWITCHYARD_DECODE_PREFETCH 2048
@@ -44,8 +45,12 @@ inline constexpr index_t decode_prefetch_bytes = SWITCHYARD_DECODE_PREFETCH;
 // the row's end, into the same stream of the next tile (row + Cols * ldw), which comes next.
 template <int Cols, class W>
 SWITCHYARD_FORCE_INLINE void prefetch_weights(W const* row, index_t ldw, index_t k) {
+  // The address may lie past the matrix (prefetches never fault): computed as an integer, not by
+  // pointer arithmetic beyond the object.
   index_t const pos = k * index_t{sizeof(W)} + decode_prefetch_bytes, len = ldw * index_t{sizeof(W)};
-  __builtin_prefetch(reinterpret_cast<char const*>(row) + pos + (pos >= len ? (Cols - 1) * len : 0), 0, 3);
+  std::uintptr_t const at = reinterpret_cast<std::uintptr_t>(row) +
+                            static_cast<std::uintptr_t>(pos + (pos >= len ? (Cols - 1) * len : 0));
+  __builtin_prefetch(reinterpret_cast<void const*>(at), 0, 3);
 }
 
 // out[r][c] = sum_{k in [k0, k1)} x[r][k] * w[c][k], for x rows x + r*ldx and weight rows w + c*ldw.
