@@ -19,15 +19,15 @@ import json
 import os
 import pathlib
 import platform
-import statistics
 import subprocess
 import sys
 import time
 
 import gguf
 
+from report import FAMILIES, med, vals, write as write_report
+
 FORMATS = ["f16", "q8_0", "q4_0", "Q4_K_M"]
-FAMILIES = {"mixtral": "Mixtral-like", "qwen3moe": "Qwen3-MoE-like", "deepseek2": "DeepSeek-V3-like"}
 
 
 def log(*a):
@@ -50,35 +50,21 @@ def run_json(cmd, timeout):
         return None, "no JSON on stdout"
 
 
-def bytes_per_token(path):
+def file_facts(path):
+    """Weight bytes one decode token reads (every tensor but the embedding table; expert banks x
+    used / total experts) and the dtypes of the file's matrices, from one read of its header."""
     r = gguf.GGUFReader(str(path))
     arch = r.fields["general.architecture"].contents()
     used = r.fields[f"{arch}.expert_used_count"].contents()
     total = r.fields[f"{arch}.expert_count"].contents()
-    b = 0.0
+    b, count = 0.0, {}
     for t in r.tensors:
-        if t.name == "token_embd.weight":
-            continue  # one row per token
-        b += t.n_bytes * (used / total if "_exps." in t.name else 1.0)
-    return b
-
-
-def dtype_mix(path):
-    r = gguf.GGUFReader(str(path))
-    count = {}
-    for t in r.tensors:
+        if t.name != "token_embd.weight":  # one row per token
+            b += t.n_bytes * (used / total if "_exps." in t.name else 1.0)
         if len(t.shape) >= 2:
-            name = t.tensor_type.name
-            count[name] = count.get(name, 0) + 1
-    return ", ".join(f"{k} x{v}" for k, v in sorted(count.items(), key=lambda kv: -kv[1]))
-
-
-def med(v):
-    return statistics.median(v) if v else float("nan")
-
-
-def spread(v):
-    return (max(v) - min(v)) / statistics.median(v) if v else float("nan")
+            count[t.tensor_type.name] = count.get(t.tensor_type.name, 0) + 1
+    mix = ", ".join(f"{k} x{v}" for k, v in sorted(count.items(), key=lambda kv: -kv[1]))
+    return b, mix
 
 
 def main():
@@ -131,8 +117,7 @@ def main():
     for fam in families:
         for fmt in formats:
             path = models / f"{fam}-{fmt}.gguf"
-            bpt = bytes_per_token(path)
-            mix = dtype_mix(path)
+            bpt, mix = file_facts(path)
             for t in threads:
                 cell = {"family": fam, "format": fmt, "threads": t, "bytes_per_token": bpt, "dtypes": mix,
                         "switchyard": [], "llama": [], "notes": []}
@@ -196,17 +181,12 @@ def main():
         meta["bandwidth_gb_s"] = old["meta"]["bandwidth_gb_s"]  # the full run's probe, for every cell
         meta["updated"] = sorted(set(old["meta"].get("updated", [])) | {k[0] + " " + k[1] for k in fresh})
     raw.write_text(json.dumps({"meta": meta, "cells": results}, indent=1))
-    import report
-    report.write(out, meta, results)
+    write_report(out, meta, results)
     log(f"wrote {out} and {raw}")
 
 
-def values(runs, key):
-    return [x for r in runs for x in r[key]]
-
-
 def summary(cell):
-    s, l = values(cell["switchyard"], "decode_tok_s"), values(cell["llama"], "decode_tok_s")
+    s, l = vals(cell["switchyard"], "decode_tok_s"), vals(cell["llama"], "decode_tok_s")
     if s and l:
         return f"decode {med(s):.1f} vs {med(l):.1f} tok/s ({med(s) / med(l):.2f}x)"
     return "; ".join(cell["notes"]) or "no result"

@@ -154,6 +154,23 @@ std::vector<std::vector<float>> all_logits(md::language_model& lm, reference con
   return out;
 }
 
+// f(sequence, position, row_error(a's row, b's row)) for every row of two [sequences][T x V] logits.
+template <class F>
+void for_each_row(std::vector<std::vector<float>> const& a, std::vector<std::vector<float>> const& b, sy::index_t V, F f) {
+  for (std::size_t s = 0; s < a.size(); ++s)
+    for (std::size_t t = 0; t < a[s].size() / static_cast<std::size_t>(V); ++t)
+      f(s, t, row_error(a[s].data() + t * V, b[s].data() + t * V, V));
+}
+
+// Every row of a within tol of b's (row_error).
+void check_rows(std::vector<std::vector<float>> const& a, std::vector<std::vector<float>> const& b, sy::index_t V,
+                double tol) {
+  for_each_row(a, b, V, [&](std::size_t s, std::size_t t, double e) {
+    INFO("sequence " << s << ", position " << t);
+    CHECK(e <= tol);
+  });
+}
+
 TEST_CASE("export_gguf writes files that load back: f32 exactly as transformers, q8_0 as quantizing on load", "[model]") {
   auto const dir = std::filesystem::temp_directory_path() / "switchyard_test_export";
   std::filesystem::create_directories(dir);
@@ -177,13 +194,9 @@ TEST_CASE("export_gguf writes files that load back: f32 exactly as transformers,
     auto from_file = md::load(q8);
     auto on_load = md::load(model_path(arch, false), {.weights = md::weight_format::q8_0});
     auto const a = all_logits(*from_file, ref), b = all_logits(*on_load, ref);
-    sy::index_t const V = c.vocab;
+    check_rows(a, b, c.vocab, sy::test::tolerance::model_logits);
     double worst = 0;
-    for (std::size_t s = 0; s < a.size(); ++s)
-      for (std::size_t t = 0; t < a[s].size() / static_cast<std::size_t>(V); ++t) {
-        CHECK(row_error(a[s].data() + t * V, b[s].data() + t * V, V) <= sy::test::tolerance::model_logits);
-        worst = std::max(worst, row_error(a[s].data() + t * V, ref.logits[s].data() + t * V, V));
-      }
+    for_each_row(a, ref.logits, c.vocab, [&](std::size_t, std::size_t, double e) { worst = std::max(worst, e); });
     CHECK(worst <= sy::test::tolerance::q8_0_model_logits);
     std::filesystem::remove(f32);
     std::filesystem::remove(q8);
@@ -226,13 +239,7 @@ TEST_CASE("f16 GGUF files compute their f16 values exactly: the same logits as w
     md::export_gguf(c, md::hf_source(ck, c), f16, sy::io::dtype::f16);
     auto as_f16 = md::load(f16);
     auto as_f32 = md::load(f16, {.weights = md::weight_format::f32});
-    auto const a = all_logits(*as_f16, ref), b = all_logits(*as_f32, ref);
-    sy::index_t const V = c.vocab;
-    for (std::size_t s = 0; s < a.size(); ++s)
-      for (std::size_t t = 0; t < a[s].size() / static_cast<std::size_t>(V); ++t) {
-        INFO("sequence " << s << ", position " << t);
-        CHECK(row_error(a[s].data() + t * V, b[s].data() + t * V, V) <= sy::test::tolerance::model_logits);
-      }
+    check_rows(all_logits(*as_f16, ref), all_logits(*as_f32, ref), c.vocab, sy::test::tolerance::model_logits);
     std::filesystem::remove(f16);
   }
   std::filesystem::remove_all(dir);

@@ -112,7 +112,6 @@ TEST_CASE("q4_K with int8 activations: the portable integer sums equal the kerne
   std::vector<float> w(N * K);
   for (auto& v : w) v = d(g) / std::sqrt(float(K));
   auto [q, deq] = quantize_rows<fmt::q4_K>(w, N, K);
-  sy::linear<fmt::q4_K> layer(sy::make_view(static_cast<fmt::q4_K const*>(q.data()), N, K / 256), {}, sy::activations::int8);
   sy::thread_pool pool(1);
   index_t constexpr T = 3;
   std::vector<float> x(T * K), y(T * N), y_portable(T * N);
@@ -128,13 +127,12 @@ TEST_CASE("q4_K with int8 activations: the portable integer sums equal the kerne
   xa.quantize(sy::make_view(static_cast<float const*>(x.data()), T, K), 256);
   sy::host::detail::q4k_int8_lanes lanes;
   lanes.build(xa);
-  sy::host::detail::q4k_int8_portable_rows<T>(lanes, K, static_cast<fmt::q4_K const*>(q.data()), K / 256, K / 256,
-                                              bias.data(), y_portable.data(), N, 0, N);
+  sy::host::detail::q4k_int8_portable_rows<T>(lanes, xa.scale.data(), K, static_cast<fmt::q4_K const*>(q.data()), K / 256,
+                                              K / 256, bias.data(), y_portable.data(), N, 0, N);
   for (index_t i = 0; i < T * N; ++i) {
     INFO("element " << i);
     CHECK(std::fabs(y[i] - y_portable[i]) <= 1e-5 * (1.0 + std::fabs(y_portable[i])));
   }
-  (void)layer;
 }
 
 // Threads split the rows in chunks of ~64 KiB of weights: enough rows that several chunks run on

@@ -51,18 +51,17 @@ SWITCHYARD_FORCE_INLINE void q4_K_unpack_scales(format::q4_K const& b, std::uint
 
 // Activation data of the q4_K kernels for T token rows of K elements (K / 256 super blocks): per
 // super block its 256 rounded activations in the kernel's order (sub-blocks 0, 2, 1, 3, 4, 6,
-// 5, 7), the 8 sub-block sums of xq, and the super block's scale dx.
+// 5, 7) and the 8 sub-block sums of xq. (The super blocks' scales dx are int8_activations::scale,
+// one per group of 256: the kernels read them there.)
 struct q4k_int8_lanes {
   index_t blocks = 0;  // per token row
   std::vector<std::int8_t> q;
   std::vector<std::int32_t> sums;
-  std::vector<float> dx;
 
   void build(int8_activations const& xa) {
     blocks = xa.cols / 256;
     q.resize(static_cast<std::size_t>(xa.rows * xa.cols));
     sums.resize(static_cast<std::size_t>(xa.rows * blocks * 8));
-    dx.resize(static_cast<std::size_t>(xa.rows * blocks));
     static constexpr int order[8] = {0, 2, 1, 3, 4, 6, 5, 7};
     for (index_t t = 0; t < xa.rows; ++t)
       for (index_t kb = 0; kb < blocks; ++kb) {
@@ -75,7 +74,6 @@ struct q4k_int8_lanes {
           for (int i = 0; i < 32; ++i) s += src[32 * j + i];
           sm[j] = s;
         }
-        dx[static_cast<std::size_t>(t * blocks + kb)] = xa.scale[static_cast<std::size_t>(t * blocks + kb)];
       }
   }
 };
@@ -88,8 +86,8 @@ struct q4k_int8_lanes {
 // Rows [n0, n1) of W [N, kbs] against T token rows: one weight row at a time (one sequential
 // stream), prefetched 3 KiB ahead while the activations stay small (as the other int8 GEMVs).
 template <int T>
-void q4k_int8_zmm_rows(q4k_int8_lanes const& xa, index_t cols, format::q4_K const* w, index_t ldw, index_t kbs,
-                       float const* bias, float* y, index_t ldy, index_t n0, index_t n1) {
+void q4k_int8_zmm_rows(q4k_int8_lanes const& xa, float const* dxs, index_t cols, format::q4_K const* w, index_t ldw,
+                       index_t kbs, float const* bias, float* y, index_t ldy, index_t n0, index_t n1) {
   __m512i const low = _mm512_set1_epi8(0x0F);
   // Lanes 0-7 of a vpdpbusd result belong to the first sub-block of its pair, 8-15 to the second.
   __m512i const pick[4] = {_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2),
@@ -123,7 +121,7 @@ void q4k_int8_zmm_rows(q4k_int8_lanes const& xa, index_t cols, format::q4_K cons
           isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(dot, s[p]));
         }
         std::size_t const g = static_cast<std::size_t>(t * kbs + kb);
-        float const dx = xa.dx[g];
+        float const dx = dxs[g];
         acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(d * dx), acc[t]);
         __m256i const ms = _mm256_mullo_epi32(m32, _mm256_loadu_si256(reinterpret_cast<__m256i const*>(xa.sums.data() + 8 * g)));
         mins[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_set1_ps(dmin * dx), mins[t]);
@@ -141,8 +139,8 @@ void q4k_int8_zmm_rows(q4k_int8_lanes const& xa, index_t cols, format::q4_K cons
 
 // Portable: the same integer sums per sub-block, in scalar code.
 template <int T>
-void q4k_int8_portable_rows(q4k_int8_lanes const& xa, index_t cols, format::q4_K const* w, index_t ldw, index_t kbs,
-                            float const* bias, float* y, index_t ldy, index_t n0, index_t n1) {
+void q4k_int8_portable_rows(q4k_int8_lanes const& xa, float const* dxs, index_t cols, format::q4_K const* w,
+                            index_t ldw, index_t kbs, float const* bias, float* y, index_t ldy, index_t n0, index_t n1) {
   static constexpr int order[8] = {0, 2, 1, 3, 4, 6, 5, 7};  // sub-block at each 32-byte slot of xq
   for (index_t n = n0; n < n1; ++n) {
     format::q4_K const* row = w + n * ldw;
@@ -167,8 +165,8 @@ void q4k_int8_portable_rows(q4k_int8_lanes const& xa, index_t cols, format::q4_K
           isum += dot * static_cast<std::int32_t>((sc >> (8 * j)) & 0xFF);
           msum += xa.sums[8 * g + static_cast<std::size_t>(j)] * static_cast<std::int32_t>((mn >> (8 * j)) & 0xFF);
         }
-        res[t] += static_cast<float>(isum) * (d * xa.dx[g]);
-        corr[t] += static_cast<float>(msum) * (dmin * xa.dx[g]);
+        res[t] += static_cast<float>(isum) * (d * dxs[g]);
+        corr[t] += static_cast<float>(msum) * (dmin * dxs[g]);
       }
     }
     for (int t = 0; t < T; ++t) y[t * ldy + n] = (res[t] - corr[t]) + (bias ? bias[n] : 0.0f);
@@ -195,9 +193,9 @@ inline void block_gemv_q4K_int8(matrix_view<float const> x, matrix_view<format::
   auto run = [&]<int Tc>() {
     pool.parallel_for(0, N, grain, [&](index_t lo, index_t hi) {
 #if defined(SWITCHYARD_INT8_GEMV_ZMM)
-      detail::q4k_int8_zmm_rows<Tc>(lanes, cols, w.data(), w.stride(0), kbs, bias, y.data(), y.stride(0), lo, hi);
+      detail::q4k_int8_zmm_rows<Tc>(lanes, xa.scale.data(), cols, w.data(), w.stride(0), kbs, bias, y.data(), y.stride(0), lo, hi);
 #else
-      detail::q4k_int8_portable_rows<Tc>(lanes, cols, w.data(), w.stride(0), kbs, bias, y.data(), y.stride(0), lo, hi);
+      detail::q4k_int8_portable_rows<Tc>(lanes, xa.scale.data(), cols, w.data(), w.stride(0), kbs, bias, y.data(), y.stride(0), lo, hi);
 #endif
     });
   };
