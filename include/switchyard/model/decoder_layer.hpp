@@ -21,9 +21,13 @@
 SWITCHYARD_NAMESPACE_BEGIN
 namespace model {
 
-// GQA or MLA, in any weight format (MLA keeps kv_b_proj element-wise: attention::mla_kv_b_t).
+// GQA or MLA, in any weight format (MLA keeps kv_b_proj element-wise: attention::mla_kv_b_t). GQA
+// under a window mask: a layer without a window gets one longer than any sequence
+// (unbounded_window), which keeps exactly what the causal mask keeps.
 template <class W>
-using any_attention = std::variant<attention::gqa_attention<W>, attention::mla_attention<W>>;
+using any_attention =
+    std::variant<attention::gqa_attention<W, attention::sliding_window_mask>, attention::mla_attention<W>>;
+inline constexpr index_t unbounded_window = index_t{1} << 40;
 using any_ffn = std::unique_ptr<ffn_block>;
 
 // The tokens of one sequence inside a layer call: rows [row, row + tokens) of the activations.

@@ -1,9 +1,11 @@
 #pragma once
 // Writes a model's checkpoint as GGUF under llama.cpp's names and metadata keys, its matrices in
 // a chosen format (f32, f16, bf16, or quantized: q8_0, q4_0, q4_K, q6_K, by round-to-nearest),
-// vectors (norms, biases) in f32 — the file llama.cpp's own converter would write for the
-// architectures it names llama (Llama, Mixtral: q/k rows permuted so RoPE rotates adjacent pairs),
-// qwen2moe, qwen3moe, olmoe and deepseek2 (DeepSeek-V3: kv_b_proj split into attn_k_b / attn_v_b). model::load reads it back; so do llama.cpp and the gguf package.
+// vectors (norms, biases) in f32 — the file llama.cpp's own converter would write. A loop over the
+// family's table (model/architectures/): its key rows become metadata, its tensor names the
+// tensors; what llama.cpp does beyond renaming is the table's flags (q/k rows permuted so that RoPE
+// rotates adjacent pairs, for its "llama" architecture) and MLA's kv_b_proj split into attn_k_b /
+// attn_v_b. model::load reads it back; so do llama.cpp and the gguf package.
 //
 //   auto c = model::read_hf_config(dir);
 //   io::safetensors_checkpoint ck(dir);
@@ -11,13 +13,16 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "switchyard/core/error.hpp"
 #include "switchyard/core/format/gguf.hpp"
 #include "switchyard/io/gguf_writer.hpp"
+#include "switchyard/model/architectures/registry.hpp"
 #include "switchyard/model/config.hpp"
+#include "switchyard/model/config_fields.hpp"
 #include "switchyard/model/weight_source.hpp"
 #include "switchyard/model/weight_store.hpp"
 
@@ -25,18 +30,6 @@ SWITCHYARD_NAMESPACE_BEGIN
 namespace model {
 
 namespace detail {
-
-inline char const* gguf_architecture(architecture a) {
-  switch (a) {
-    case architecture::llama:
-    case architecture::mixtral: return "llama";
-    case architecture::qwen2_moe: return "qwen2moe";
-    case architecture::qwen3_moe: return "qwen3moe";
-    case architecture::olmoe: return "olmoe";
-    case architecture::deepseek_v3: return "deepseek2";
-  }
-  return "?";
-}
 
 // Rows of `s` converted to dtype `to`, in `order` (row indices; empty: as they are).
 inline std::vector<std::byte> convert_rows(matrix_slice const& s, io::dtype to, std::vector<index_t> const& order = {}) {
@@ -81,73 +74,50 @@ inline std::vector<index_t> llama_qk_order(index_t heads, index_t head_dim) {
 inline void widen_row_into(matrix_slice const& s, index_t r, float* out) { detail::widen_row(s, r, out); }
 
 inline void export_gguf(model_config const& c, weight_source const& src, std::string const& path, io::dtype matrices) {
-  std::string const a = detail::gguf_architecture(c.arch);
+  architectures::family const& fam = family_of(c.arch);
   require<unsupported_config>(c.rope.scaling.type == attention::rope_scaling::kind::none, "model::export_gguf",
                               "RoPE scaling is not written to GGUF yet");
   io::gguf_writer w;
-  auto key = [&](char const* k) { return a + "." + k; };
-  w.set_string("general.architecture", a);
-  w.set_u32(key("block_count"), static_cast<std::uint32_t>(c.layers));
-  w.set_u32(key("embedding_length"), static_cast<std::uint32_t>(c.hidden));
-  w.set_u32(key("feed_forward_length"), static_cast<std::uint32_t>(c.arch == architecture::mixtral || c.arch == architecture::olmoe
-                                                                         ? c.moe_intermediate
-                                                                         : c.intermediate));
-  w.set_u32(key("attention.head_count"), static_cast<std::uint32_t>(c.heads));
-  if (c.arch != architecture::deepseek_v3) w.set_u32(key("attention.head_count_kv"), static_cast<std::uint32_t>(c.kv_heads));
-  bool const mla = c.arch == architecture::deepseek_v3;
-  if (mla) {  // llama.cpp's MLA convention: lengths of the latent cache, and the per-head *_mla ones
-    w.set_u32(key("attention.head_count_kv"), 1);
-    w.set_u32(key("attention.key_length"), static_cast<std::uint32_t>(c.kv_lora_rank + c.qk_rope_dim));
-    w.set_u32(key("attention.value_length"), static_cast<std::uint32_t>(c.kv_lora_rank));
-    w.set_u32(key("attention.key_length_mla"), static_cast<std::uint32_t>(c.qk_nope_dim + c.qk_rope_dim));
-    w.set_u32(key("attention.value_length_mla"), static_cast<std::uint32_t>(c.v_head_dim));
-    w.set_u32(key("attention.q_lora_rank"), static_cast<std::uint32_t>(c.q_lora_rank));
-    w.set_u32(key("attention.kv_lora_rank"), static_cast<std::uint32_t>(c.kv_lora_rank));
-    w.set_u32(key("leading_dense_block_count"), static_cast<std::uint32_t>(c.first_dense_layers));
-    w.set_u32(key("expert_shared_count"), static_cast<std::uint32_t>(c.shared_intermediate / std::max<index_t>(c.moe_intermediate, 1)));
-    w.set_f32(key("expert_weights_scale"), c.routed_scaling);
-    w.set_u32(key("expert_gating_func"), 2);  // sigmoid
-    w.set_u32(key("expert_group_count"), static_cast<std::uint32_t>(c.n_group));
-    w.set_u32(key("expert_group_used_count"), static_cast<std::uint32_t>(c.topk_group));
-  } else {
-    w.set_u32(key("attention.key_length"), static_cast<std::uint32_t>(c.head_dim));
-    w.set_u32(key("attention.value_length"), static_cast<std::uint32_t>(c.head_dim));
-  }
-  w.set_f32(key("attention.layer_norm_rms_epsilon"), c.rms_eps);
-  w.set_f32(key("rope.freq_base"), static_cast<float>(c.rope.theta));
-  w.set_u32(key("rope.dimension_count"),
-            static_cast<std::uint32_t>(mla ? c.qk_rope_dim : c.rope.rotary_dim > 0 ? c.rope.rotary_dim : c.head_dim));
-  w.set_u32(key("vocab_size"), static_cast<std::uint32_t>(c.vocab));
-  if (c.experts > 0) {
-    w.set_u32(key("expert_count"), static_cast<std::uint32_t>(c.experts));
-    w.set_u32(key("expert_used_count"), static_cast<std::uint32_t>(c.experts_per_token));
-    w.set_bool(key("expert_weights_norm"), c.norm_topk_prob);
-    if (c.arch == architecture::qwen2_moe || c.arch == architecture::qwen3_moe || mla)
-      w.set_u32(key("expert_feed_forward_length"), static_cast<std::uint32_t>(c.moe_intermediate));
-    if (c.shared_intermediate > 0)
-      w.set_u32(key("expert_shared_feed_forward_length"), static_cast<std::uint32_t>(c.shared_intermediate));
-  }
+  std::string const prefix = std::string(fam.gguf_arch) + ".";
+  w.set_string("general.architecture", fam.gguf_arch);
+  std::set<std::string> written;  // several rows may name one key: the first (the family's own) wins
+  for (auto const& group : fam.keys)
+    for (auto const& row : group) {
+      if (!row.gguf || !written.insert(row.gguf).second) continue;
+      with_scalar_field(c, row.field, [&]<class T>(T const& v) {
+        std::string const key = prefix + row.gguf;
+        if constexpr (std::is_same_v<T, bool>) w.set_bool(key, v);
+        else if constexpr (std::is_same_v<T, float>) w.set_f32(key, v);
+        else if (v != 0 || !row.omit_zero) w.set_u32(key, static_cast<std::uint32_t>(v));
+      });
+    }
+  w.set_f32(prefix + "rope.freq_base", static_cast<float>(c.rope.theta));
+  if (!written.contains("rope.dimension_count"))
+    w.set_u32(prefix + "rope.dimension_count", static_cast<std::uint32_t>(c.rope.rotary_dim > 0 ? c.rope.rotary_dim : c.head_dim));
+  if (fam.to_gguf) fam.to_gguf(c, w, prefix);
 
   std::deque<std::vector<std::byte>> data;  // the writer copies at write(); a deque keeps earlier ones in place
   auto add = [&](std::string const& name, io::dtype t, std::vector<std::int64_t> shape, std::vector<std::byte> bytes) {
     data.push_back(std::move(bytes));
     w.add_tensor(name, t, std::move(shape), data.back());
   };
-  bool const permute = a == "llama";
-  auto put = [&](role r, index_t l, bool required) {
-    auto s = src.find(r, l);
-    if (!s) {
-      require<format_error>(!required, "model::export_gguf", src.origin(), ": missing ", gguf_name(r, l));
-      return;
-    }
+  bool const mla = fam.attention == architectures::attention_kind::mla;
+  // Every tensor of a role the source has, under its GGUF name.
+  auto put = [&](role r, index_t l) {
+    std::string const name = gguf_name(fam, r, l);
+    auto s = name.empty() ? std::nullopt : src.find(r, l);
+    if (!s) return;
     bool const vec = s->rows == 1 || r == role::shared_router || r == role::router_bias;
     std::vector<index_t> order;
-    if (permute && r == role::q) order = detail::llama_qk_order(c.heads, c.head_dim);
-    if (permute && r == role::k) order = detail::llama_qk_order(c.kv_heads, c.head_dim);
+    if (fam.gguf_permutes_qk && r == role::q) order = detail::llama_qk_order(c.heads, c.head_dim);
+    if (fam.gguf_permutes_qk && r == role::k) order = detail::llama_qk_order(c.kv_heads, c.head_dim);
     // Vectors and router gates stay f32 (llama.cpp keeps ffn_gate_inp in f32 in its quantized files too).
     io::dtype const t = vec || r == role::router ? io::dtype::f32 : matrices;
     std::vector<std::int64_t> shape = vec ? std::vector<std::int64_t>{s->rows * s->cols} : std::vector<std::int64_t>{s->rows, s->cols};
-    add(gguf_name(r, l), t, std::move(shape), detail::convert_rows(*s, t, order));
+    add(name, t, std::move(shape), detail::convert_rows(*s, t, order));
+  };
+  auto must = [&](role r, index_t l, char const* what) {
+    require<format_error>(src.find(r, l).has_value(), "model::export_gguf", src.origin(), ": missing ", what, " of layer ", l);
   };
   // MLA's kv_b_proj [H * (nope + v), rank] as llama.cpp splits it: attn_k_b [H, rank, nope]
   // (each head's k rows transposed) and attn_v_b [H, v, rank]; each in the matrix format when its
@@ -175,27 +145,17 @@ inline void export_gguf(model_config const& c, weight_source const& src, std::st
     emit(L + "attn_k_b.weight", kb, H * R, nope, {H, R, nope});
     emit(L + "attn_v_b.weight", vb, H * vd, R, {H, vd, R});
   };
-  put(role::embed, 0, true);
-  put(role::final_norm, 0, true);
-  put(role::lm_head, 0, !c.tie_embeddings);
+  for (role r : {role::embed, role::final_norm}) must(r, 0, "model tensor");
+  for (role r : {role::embed, role::final_norm, role::lm_head}) put(r, 0);
   for (index_t l = 0; l < c.layers; ++l) {
-    for (role r : {role::attn_norm, role::ffn_norm, role::o}) put(r, l, true);
-    if (mla) {
-      for (role r : {role::q_a, role::q_a_norm, role::q_b}) put(r, l, c.q_lora_rank > 0);
-      put(role::q, l, c.q_lora_rank == 0);
-      for (role r : {role::kv_a, role::kv_a_norm}) put(r, l, true);
-      put_kv_b(l);
-    } else {
-      for (role r : {role::q, role::k, role::v}) put(r, l, true);
-      for (role r : {role::q_bias, role::k_bias, role::v_bias}) put(r, l, c.attention_bias);
-      for (role r : {role::q_norm, role::k_norm}) put(r, l, c.qk != qk_norm::none);
+    for (role r : {role::attn_norm, role::ffn_norm, role::o}) must(r, l, "a norm or the output projection");
+    for (int i = static_cast<int>(role::attn_norm); i < role_count; ++i) {
+      auto const r = static_cast<role>(i);
+      if (mla && r == role::kv_b) put_kv_b(l);
+      else put(r, l);
     }
-    if (!c.is_moe_layer(l)) {
-      for (role r : {role::ffn_gate, role::ffn_up, role::ffn_down}) put(r, l, true);
-      continue;
-    }
-    put(role::router, l, true);
-    put(role::router_bias, l, false);
+    if (!c.is_moe_layer(l)) continue;
+    must(role::router, l, "router");
     for (auto p : {expert_proj::gate, expert_proj::up, expert_proj::down}) {
       std::vector<std::byte> bytes;
       index_t rows = 0, cols = 0;
@@ -205,13 +165,7 @@ inline void export_gguf(model_config const& c, weight_source const& src, std::st
         bytes.insert(bytes.end(), part.begin(), part.end());
         rows = s.rows, cols = s.cols;
       }
-      static constexpr char const* names[] = {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"};
-      add("blk." + std::to_string(l) + "." + names[static_cast<int>(p)] + ".weight", matrices, {c.experts, rows, cols},
-          std::move(bytes));
-    }
-    if (c.shared_intermediate > 0) {
-      for (role r : {role::shared_gate, role::shared_up, role::shared_down}) put(r, l, true);
-      put(role::shared_router, l, c.shared_gate);
+      add(detail::expand(fam.experts.gguf[static_cast<std::size_t>(p)], l), matrices, {c.experts, rows, cols}, std::move(bytes));
     }
   }
   w.write(path);

@@ -1,196 +1,101 @@
 #pragma once
-// Hugging Face config.json -> model::model_config, for the shipped families (llama, mixtral,
-// qwen2_moe, qwen3_moe, olmoe, deepseek_v3). Reads both transformers 5's `rope_parameters` and
-// the older `rope_theta` + `rope_scaling`. Anything the library does not compute (another
-// model_type, an activation other than SiLU, a RoPE scaling kind without an implementation, qkv
-// clipping) is refused with unsupported_config naming the key; a missing or mistyped key is a
-// format_error naming the file and the key.
-//
-// Model knowledge (which families exist, what their keys mean), so it lives in model/; io/json.hpp
-// only reads and parses the file.
+// Hugging Face config.json -> model::model_config: a loop over the family's table
+// (model/architectures/): model_type picks the family, each key row fills its field, refused keys
+// and anything the library does not compute (an activation other than SiLU, a RoPE scaling kind
+// without an implementation) are refused with unsupported_config naming the key; a missing or
+// mistyped key is a format_error naming the file and the key.
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "switchyard/core/error.hpp"
 #include "switchyard/io/json.hpp"
+#include "switchyard/model/architectures/registry.hpp"
 #include "switchyard/model/config.hpp"
+#include "switchyard/model/config_fields.hpp"
+#include "switchyard/model/config_json.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
 namespace model {
 
 namespace detail {
 
-class json_reader {
- public:
-  json_reader(nlohmann::json const& j, std::string file) : j_(j), file_(std::move(file)) {}
+// The first of "a|b|c" that the file has, or "".
+inline std::string first_present(json_reader const& r, std::string_view keys) {
+  while (!keys.empty()) {
+    auto const bar = keys.find('|');
+    std::string const k(keys.substr(0, bar));
+    if (r.has(k.c_str())) return k;
+    keys = bar == std::string_view::npos ? std::string_view{} : keys.substr(bar + 1);
+  }
+  return {};
+}
 
-  bool has(char const* key) const { return j_.contains(key) && !j_.at(key).is_null(); }
-  index_t integer(char const* key) const {
-    require<format_error>(has(key), "model::hf_config", file_, ": missing key '", key, "'");
-    auto const& v = j_.at(key);
-    require<format_error>(v.is_number_integer() && v.get<std::int64_t>() >= 0 && v.get<std::int64_t>() < (1LL << 40),
-                          "model::hf_config", file_, ": '", key, "' must be a non-negative integer, got ", v.dump());
-    return v.get<index_t>();
-  }
-  index_t integer(char const* key, index_t fallback) const { return has(key) ? integer(key) : fallback; }
-  double number(char const* key) const {
-    require<format_error>(has(key), "model::hf_config", file_, ": missing key '", key, "'");
-    auto const& v = j_.at(key);
-    require<format_error>(v.is_number(), "model::hf_config", file_, ": '", key, "' must be a number, got ", v.dump());
-    return v.get<double>();
-  }
-  double number(char const* key, double fallback) const { return has(key) ? number(key) : fallback; }
-  bool boolean(char const* key, bool fallback) const {
-    if (!has(key)) return fallback;
-    auto const& v = j_.at(key);
-    require<format_error>(v.is_boolean(), "model::hf_config", file_, ": '", key, "' must be true or false, got ", v.dump());
-    return v.get<bool>();
-  }
-  std::string string(char const* key, std::string fallback = {}) const {
-    if (!has(key)) return fallback;
-    auto const& v = j_.at(key);
-    require<format_error>(v.is_string(), "model::hf_config", file_, ": '", key, "' must be a string, got ", v.dump());
-    return v.get<std::string>();
-  }
-  nlohmann::json const& raw() const { return j_; }
-  std::string const& file() const { return file_; }
+inline void read_hf_row(json_reader const& r, architectures::config_key const& row, model_config& c) {
+  std::string const key = first_present(r, row.hf);
+  require<format_error>(!key.empty() || !row.required, "model::hf_config", r.file(), ": missing key '", row.hf, "'");
+  bool const known = with_scalar_field(c, row.field, [&]<class T>(T& v) {
+    if (key.empty()) {
+      if (!std::isnan(row.fallback)) v = static_cast<T>(row.fallback);
+    } else if constexpr (std::is_same_v<T, bool>) {
+      v = r.boolean(key.c_str(), false);
+    } else if constexpr (std::is_same_v<T, float>) {
+      v = static_cast<float>(r.number(key.c_str()));
+    } else {
+      v = r.integer(key.c_str());
+    }
+  });
+  require<invalid_argument>(known, "model::hf_config", "table row names no scalar model_config field '", row.field, "'");
+}
 
- private:
-  nlohmann::json const& j_;
-  std::string file_;
-};
-
-inline attention::rope_config hf_rope(json_reader const& r) {
-  attention::rope_config rope;
-  nlohmann::json params = nlohmann::json::object();
-  if (r.has("rope_parameters")) params = r.raw().at("rope_parameters");
-  else if (r.has("rope_scaling")) params = r.raw().at("rope_scaling");
-  require<format_error>(params.is_object(), "model::hf_config", r.file(), ": rope_parameters must be an object");
-  json_reader const p(params, r.file() + " (rope parameters)");
-  rope.theta = p.has("rope_theta") ? p.number("rope_theta") : r.number("rope_theta", 10000.0);
-  std::string const type = p.string("rope_type", p.string("type", "default"));
-  auto& s = rope.scaling;
-  if (type == "default") {
-    s.type = attention::rope_scaling::kind::none;
-  } else if (type == "linear") {
-    s.type = attention::rope_scaling::kind::linear;
-    s.factor = p.number("factor");
-  } else if (type == "yarn") {
-    s.type = attention::rope_scaling::kind::yarn;
-    s.factor = p.number("factor");
-    s.original_max_position = p.integer("original_max_position_embeddings", r.integer("max_position_embeddings", 0));
-    s.beta_fast = p.number("beta_fast", 32.0);
-    s.beta_slow = p.number("beta_slow", 1.0);
-    s.mscale = p.number("mscale", 0.0);
-    s.mscale_all_dim = p.number("mscale_all_dim", 0.0);
-    s.attention_factor = p.number("attention_factor", 0.0);
-    s.truncate = p.boolean("truncate", true);
-  } else {
-    switchyard::detail::fail<unsupported_config>("model::hf_config", r.file(), ": rope_type '", type,
-                                                 "' is not implemented (default, linear and yarn are)");
-  }
-  return rope;
+inline bool truthy(nlohmann::json const& v) {
+  if (v.is_null()) return false;
+  if (v.is_boolean()) return v.get<bool>();
+  if (v.is_number()) return v.get<double>() != 0;
+  if (v.is_array() || v.is_object() || v.is_string()) return !v.empty();
+  return true;
 }
 
 }  // namespace detail
+
+// The family config.json's model_type names, or unsupported_config.
+inline architectures::family const& family_of_hf(std::string const& model_type, std::string const& file) {
+  for (auto const* f : architectures::all)
+    if (model_type == f->hf_model_type) return *f;
+  switchyard::detail::fail<unsupported_config>("model::hf_config", file, ": model_type '", model_type,
+                                               "' is not supported (",
+                                               architectures::list(&architectures::family::hf_model_type), " are)");
+}
 
 // Parses an already-loaded config.json; `file` names it in errors.
 inline model_config parse_hf_config(nlohmann::json const& j, std::string const& file) {
   require<format_error>(j.is_object(), "model::hf_config", file, ": not a JSON object");
   detail::json_reader const r(j, file);
-  std::string const type = r.string("model_type");
-  model_config c;
-  if (type == "llama") c.arch = architecture::llama;
-  else if (type == "mixtral") c.arch = architecture::mixtral;
-  else if (type == "qwen2_moe") c.arch = architecture::qwen2_moe;
-  else if (type == "qwen3_moe") c.arch = architecture::qwen3_moe;
-  else if (type == "olmoe") c.arch = architecture::olmoe;
-  else if (type == "deepseek_v3") c.arch = architecture::deepseek_v3;
-  else
-    switchyard::detail::fail<unsupported_config>("model::hf_config", file, ": model_type '", type,
-                                                 "' is not supported (llama, mixtral, qwen2_moe, qwen3_moe, olmoe, "
-                                                 "deepseek_v3 are)");
+  architectures::family const& fam = family_of_hf(r.string("model_type"), file);
+  for (auto const& k : fam.refused)
+    require<unsupported_config>(!r.raw().contains(k.hf) || !detail::truthy(r.raw().at(k.hf)), "model::hf_config", file,
+                                ": ", k.why);
   std::string const act = r.string("hidden_act", "silu");
   require<unsupported_config>(act == "silu", "model::hf_config", file, ": hidden_act '", act, "' is not supported (silu is)");
-  c.vocab = r.integer("vocab_size");
-  c.hidden = r.integer("hidden_size");
-  c.layers = r.integer("num_hidden_layers");
-  c.heads = r.integer("num_attention_heads");
-  c.kv_heads = r.integer("num_key_value_heads", c.heads);
-  require<format_error>(c.heads > 0 && c.kv_heads > 0 && c.hidden > 0 && c.layers > 0 && c.vocab > 0, "model::hf_config",
-                        file, ": vocab_size, hidden_size, num_hidden_layers and the head counts must be positive");
-  c.head_dim = r.integer("head_dim", c.hidden / c.heads);
-  c.intermediate = r.integer("intermediate_size", 0);
-  c.rms_eps = static_cast<float>(r.number("rms_norm_eps", 1e-6));
-  c.tie_embeddings = r.boolean("tie_word_embeddings", false);
-  c.rope = detail::hf_rope(r);
-  if (r.has("sliding_window") && (type == "mixtral" || r.boolean("use_sliding_window", false)))
-    c.sliding_window = r.integer("sliding_window");
 
-  switch (c.arch) {
-    case architecture::llama:
-      c.attention_bias = r.boolean("attention_bias", false);
-      require<unsupported_config>(!r.boolean("mlp_bias", false), "model::hf_config", file, ": mlp_bias is not supported");
-      break;
-    case architecture::mixtral:
-      c.experts = r.integer("num_local_experts");
-      c.experts_per_token = r.integer("num_experts_per_tok");
-      c.moe_intermediate = c.intermediate;
-      c.norm_topk_prob = true;
-      break;
-    case architecture::qwen2_moe:
-    case architecture::qwen3_moe:
-      // Hub configs say num_experts; transformers 5 saves Qwen3-MoE's as num_local_experts.
-      c.experts = r.has("num_experts") ? r.integer("num_experts") : r.integer("num_local_experts");
-      c.experts_per_token = r.integer("num_experts_per_tok");
-      c.moe_intermediate = r.integer("moe_intermediate_size");
-      c.norm_topk_prob = r.boolean("norm_topk_prob", c.arch == architecture::qwen3_moe);
-      c.moe_every = r.integer("decoder_sparse_step", 1);
-      require<unsupported_config>(!r.has("mlp_only_layers") || r.raw().at("mlp_only_layers").empty(), "model::hf_config",
-                                  file, ": mlp_only_layers is not supported yet");
-      if (c.arch == architecture::qwen2_moe) {
-        c.attention_bias = r.boolean("qkv_bias", true);
-        c.shared_intermediate = r.integer("shared_expert_intermediate_size", 0);
-        c.shared_gate = c.shared_intermediate > 0;
-      } else {
-        c.qk = qk_norm::per_head;
-        c.attention_bias = r.boolean("attention_bias", false);
-      }
-      break;
-    case architecture::olmoe:
-      c.experts = r.has("num_experts") ? r.integer("num_experts") : r.integer("num_local_experts");
-      c.experts_per_token = r.integer("num_experts_per_tok");
-      c.moe_intermediate = c.intermediate;
-      c.norm_topk_prob = r.boolean("norm_topk_prob", false);
-      c.qk = qk_norm::whole;
-      c.attention_bias = r.boolean("attention_bias", false);
-      require<unsupported_config>(!r.has("clip_qkv"), "model::hf_config", file, ": clip_qkv is not supported");
-      break;
-    case architecture::deepseek_v3:
-      c.experts = r.integer("n_routed_experts");
-      c.experts_per_token = r.integer("num_experts_per_tok");
-      c.moe_intermediate = r.integer("moe_intermediate_size");
-      c.norm_topk_prob = r.boolean("norm_topk_prob", true);
-      c.shared_intermediate = r.integer("n_shared_experts", 0) * c.moe_intermediate;
-      c.first_dense_layers = r.integer("first_k_dense_replace", 0);
-      c.moe_every = r.integer("moe_layer_freq", 1);
-      c.q_lora_rank = r.integer("q_lora_rank", 0);
-      c.kv_lora_rank = r.integer("kv_lora_rank");
-      c.qk_nope_dim = r.integer("qk_nope_head_dim");
-      c.qk_rope_dim = r.integer("qk_rope_head_dim");
-      c.v_head_dim = r.integer("v_head_dim");
-      c.head_dim = c.qk_nope_dim + c.qk_rope_dim;
-      c.n_group = r.integer("n_group", 1);
-      c.topk_group = r.integer("topk_group", 1);
-      c.routed_scaling = static_cast<float>(r.number("routed_scaling_factor", 1.0));
-      c.rope.layout = attention::rope_layout::interleaved;
-      require<unsupported_config>(!r.boolean("attention_bias", false), "model::hf_config", file,
-                                  ": attention_bias is not supported for deepseek_v3");
-      break;
-  }
-  c.rope.head_dim = c.arch == architecture::deepseek_v3 ? c.qk_rope_dim : c.head_dim;
+  model_config c;
+  c.arch = fam.id;
+  c.qk = fam.qk;
+  for (auto const& group : fam.keys)
+    for (auto const& row : group)
+      if (row.hf) detail::read_hf_row(r, row, c);
+  require<format_error>(c.heads > 0 && c.hidden > 0 && c.layers > 0 && c.vocab > 0, "model::hf_config", file,
+                        ": vocab_size, hidden_size, num_hidden_layers and the head counts must be positive");
+  if (c.kv_heads == 0) c.kv_heads = c.heads;
+  if (c.head_dim == 0) c.head_dim = c.hidden / c.heads;
+  c.rope = detail::hf_rope(r);
+  c.rope.layout = fam.rope;
+  c.rope.head_dim = c.head_dim;
+  if (fam.from_hf) fam.from_hf(r, c);
+  require<format_error>(c.kv_heads > 0, "model::hf_config", file, ": num_key_value_heads must be positive");
   require<format_error>(c.experts == 0 || (c.experts_per_token > 0 && c.experts_per_token <= c.experts &&
                                            c.moe_intermediate > 0),
                         "model::hf_config", file, ": need 0 < num_experts_per_tok <= experts and an expert width; got ",

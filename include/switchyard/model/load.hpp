@@ -10,8 +10,9 @@
 // {.activations = model::activation_format::f32} keeps every projection exact.
 //
 // build<W, KV>(config, source) is the typed path for engines that fix the formats at compile time.
-// The front refuses, with unsupported_config, what has no instance: a top-k outside
-// {1, 2, 4, 6, 8}, sliding-window attention, DeepSeek group settings outside the shipped ones.
+// The family's table (model/architectures/) says which attention and router a layer gets. The
+// front refuses, with unsupported_config, what has no instance: a top-k outside {1, 2, 4, 6, 8},
+// DeepSeek group settings outside the shipped ones.
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -23,6 +24,7 @@
 #include "switchyard/core/format/gguf.hpp"
 #include "switchyard/io/gguf.hpp"
 #include "switchyard/io/safetensors.hpp"
+#include "switchyard/model/architectures/registry.hpp"
 #include "switchyard/model/causal_lm.hpp"
 #include "switchyard/model/gguf_config.hpp"
 #include "switchyard/model/hf_config.hpp"
@@ -109,7 +111,7 @@ any_ffn build_ffn(model_config const& c, weight_source const& src, weight_store&
     return make_ffn(moe_ffn<Router, W>(std::move(layer), params, ws));
   };
   return with_top_k(c.experts_per_token, [&]<int K>() -> any_ffn {
-    if (c.arch == architecture::deepseek_v3) {
+    if (family_of(c.arch).router == architectures::router_kind::sigmoid_grouped) {
       // With normalized top-k (every release).
       require<unsupported_config>(c.norm_topk_prob, "model::load", "deepseek_v3 without norm_topk_prob has no compiled router");
       if (c.n_group == 8 && c.topk_group == 4) return make.template operator()<route::deepseek_v3<K, 8, 4, true>>();
@@ -128,7 +130,7 @@ any_attention<W> build_attention(model_config const& c, weight_source const& src
                                  activations act) {
   using N = norm_weight_t<W>;
   index_t const H = c.hidden;
-  if (c.arch == architecture::deepseek_v3) {
+  if (family_of(c.arch).attention == architectures::attention_kind::mla) {
     index_t const qd = c.qk_nope_dim + c.qk_rope_dim;
     attention::mla_config mc{.hidden = H, .heads = c.heads, .q_lora_rank = c.q_lora_rank, .kv_lora_rank = c.kv_lora_rank,
                              .qk_nope_dim = c.qk_nope_dim, .qk_rope_dim = c.qk_rope_dim, .v_head_dim = c.v_head_dim,
@@ -153,8 +155,6 @@ any_attention<W> build_attention(model_config const& c, weight_source const& src
     w.o_proj = store.matrix<W>(src.need(role::o, l, "o_proj"), H, c.heads * c.v_head_dim);
     return attention::mla_attention<W>(mc, w);
   }
-  require<unsupported_config>(c.sliding_window == 0, "model::load", src.origin(), ": sliding-window attention (window ",
-                              c.sliding_window, ") is not wired into the loader yet");
   index_t const D = c.head_dim;
   attention::gqa_config gc{.hidden = H, .q_heads = c.heads, .kv_heads = c.kv_heads, .head_dim = D, .rope = c.rope,
                            .norm_eps = c.rms_eps, .act = act};
@@ -172,7 +172,9 @@ any_attention<W> build_attention(model_config const& c, weight_source const& src
     w.q_norm = store.vector<N>(src.need(role::q_norm, l, "q_norm"), qn);
     w.k_norm = store.vector<N>(src.need(role::k_norm, l, "k_norm"), kn);
   }
-  return attention::gqa_attention<W>(gc, w);
+  index_t const window = c.window(l);
+  return attention::gqa_attention<W, attention::sliding_window_mask>(
+      gc, w, attention::sliding_window_mask(window > 0 ? window : unbounded_window));
 }
 
 }  // namespace detail
@@ -339,7 +341,7 @@ inline std::unique_ptr<language_model> load(std::filesystem::path const& path, l
   if (path.extension() == ".gguf") {
     auto file = std::make_shared<io::gguf_file>(path);
     model_config const c = config_from_gguf(*file);
-    auto src = std::make_shared<gguf_source>(*file);  // may own rebuilt tensors the model views
+    auto src = std::make_shared<gguf_source>(*file, c);  // may own rebuilt tensors the model views
     lm = detail::build_any(c, *file, *src, o);
     lm->keep(file);
     lm->keep(src);

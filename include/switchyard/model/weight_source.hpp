@@ -1,8 +1,9 @@
 #pragma once
 // Where a model's tensors come from, by role rather than by name: the builder asks for "layer 3's
 // q projection" or "expert 5's up projection of layer 1", and a source answers from its
-// checkpoint's naming: Hugging Face names in safetensors (per-expert tensors, or transformers 5's
-// fused banks), llama.cpp's names in GGUF (experts stacked in one [E, F, H] tensor per projection).
+// checkpoint's naming, as the family's table (model/architectures/) spells it: Hugging Face names
+// in safetensors (per-expert tensors, or transformers 5's fused banks), llama.cpp's names in GGUF
+// (experts stacked in one [E, F, H] tensor per projection).
 #include <algorithm>
 #include <deque>
 #include <optional>
@@ -13,21 +14,14 @@
 #include "switchyard/core/error.hpp"
 #include "switchyard/io/gguf.hpp"
 #include "switchyard/io/safetensors.hpp"
+#include "switchyard/model/architectures/registry.hpp"
 #include "switchyard/model/config.hpp"
+#include "switchyard/model/roles.hpp"
 #include "switchyard/model/weight_store.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
 namespace model {
 
-enum class role {
-  embed, final_norm, lm_head,                                          // model
-  attn_norm, ffn_norm, q, k, v, o, q_bias, k_bias, v_bias, q_norm, k_norm,  // per layer
-  q_a, q_a_norm, q_b, kv_a, kv_a_norm, kv_b,                           // MLA
-  ffn_gate, ffn_up, ffn_down,                                          // dense FFN
-  router, router_bias,                                                 // MoE gate [E, H], DeepSeek's correction bias [E]
-  shared_gate, shared_up, shared_down, shared_router,                  // shared expert(s), Qwen2-MoE's gate [H]
-};
-enum class expert_proj { gate, up, down };
 
 class weight_source {
  public:
@@ -65,6 +59,15 @@ class weight_source {
 
 namespace detail {
 
+// A table's name pattern with "{L}" (layer) and "{E}" (expert) filled in.
+inline std::string expand(char const* pattern, index_t layer, index_t expert = 0) {
+  std::string s = pattern;
+  for (auto [key, value] : {std::pair<char const*, index_t>{"{L}", layer}, {"{E}", expert}})
+    for (auto at = s.find(key); at != std::string::npos; at = s.find(key))
+      s.replace(at, 3, std::to_string(value));
+  return s;
+}
+
 // Expert e's [rows, cols] slice of a stacked [E, rows, cols] tensor (rows offset `row0`).
 inline matrix_slice stacked_slice(io::tensor_entry const& t, index_t e, index_t row0, index_t rows, std::string const& origin) {
   require<format_error>(t.shape.size() == 3 && e < t.shape[0] && row0 + rows <= t.shape[1], "model::load", origin,
@@ -81,33 +84,31 @@ inline matrix_slice stacked_slice(io::tensor_entry const& t, index_t e, index_t 
 // Hugging Face naming, over a safetensors checkpoint.
 class hf_source : public weight_source {
  public:
-  hf_source(io::tensor_directory const& dir, model_config const& c) : dir_(dir), cfg_(c) {}
+  hf_source(io::tensor_directory const& dir, model_config const& c) : dir_(dir), fam_(family_of(c.arch)) {}
 
   std::optional<matrix_slice> find(role r, index_t l) const override {
-    std::string const n = name(r, l);
-    if (n.empty()) return std::nullopt;
-    auto const* t = dir_.find(n);
+    auto const* names = fam_.find_tensor(r);
+    if (!names || !names->hf) return std::nullopt;
+    auto const* t = dir_.find(detail::expand(names->hf, l));
     if (!t) return std::nullopt;
-    mark(n);
+    mark(t->name);
     return as_matrix(*t);
   }
 
   matrix_slice expert(expert_proj p, index_t l, index_t e, model_config const& c) const override {
-    std::string const layer = "model.layers." + std::to_string(l) + (c.arch == architecture::mixtral ? ".block_sparse_moe" : ".mlp");
+    auto const& x = fam_.experts;
     // transformers 5's fused banks, when a checkpoint was saved that way.
-    if (auto const* gu = dir_.find(layer + ".experts.gate_up_proj"); gu && p != expert_proj::down) {
+    if (auto const* gu = x.hf_gate_up ? dir_.find(detail::expand(x.hf_gate_up, l)) : nullptr; gu && p != expert_proj::down) {
       mark(gu->name);
       return detail::stacked_slice(*gu, e, p == expert_proj::gate ? 0 : c.moe_intermediate, c.moe_intermediate, origin());
     }
-    if (auto const* d = dir_.find(layer + ".experts.down_proj"); d && p == expert_proj::down) {
+    if (auto const* d = x.hf_down ? dir_.find(detail::expand(x.hf_down, l)) : nullptr; d && p == expert_proj::down) {
       mark(d->name);
       return detail::stacked_slice(*d, e, 0, c.hidden, origin());
     }
-    static constexpr char const* mixtral_names[] = {"w1", "w3", "w2"};
-    static constexpr char const* names[] = {"gate_proj", "up_proj", "down_proj"};
-    int const i = static_cast<int>(p);
-    std::string const n = layer + ".experts." + std::to_string(e) + "." +
-                          (c.arch == architecture::mixtral ? mixtral_names[i] : names[i]) + ".weight";
+    char const* pattern = x.hf_each[static_cast<std::size_t>(p)];
+    require<format_error>(pattern != nullptr, "model::load", origin(), ": ", fam_.name, " has no per-expert tensors");
+    std::string const n = detail::expand(pattern, l, e);
     mark(n);
     return as_matrix(dir_.at(n));
   }
@@ -116,91 +117,24 @@ class hf_source : public weight_source {
   void release_pages(std::span<std::byte const> b) const override { dir_.release_pages(b); }
 
  private:
-  std::string name(role r, index_t l) const {
-    std::string const L = "model.layers." + std::to_string(l) + ".";
-    std::string const moe = cfg_.arch == architecture::mixtral ? "block_sparse_moe." : "mlp.";
-    std::string const shared = cfg_.arch == architecture::qwen2_moe ? "mlp.shared_expert." : "mlp.shared_experts.";
-    switch (r) {
-      case role::embed: return "model.embed_tokens.weight";
-      case role::final_norm: return "model.norm.weight";
-      case role::lm_head: return "lm_head.weight";
-      case role::attn_norm: return L + "input_layernorm.weight";
-      case role::ffn_norm: return L + "post_attention_layernorm.weight";
-      case role::q: return L + "self_attn.q_proj.weight";
-      case role::k: return L + "self_attn.k_proj.weight";
-      case role::v: return L + "self_attn.v_proj.weight";
-      case role::o: return L + "self_attn.o_proj.weight";
-      case role::q_bias: return L + "self_attn.q_proj.bias";
-      case role::k_bias: return L + "self_attn.k_proj.bias";
-      case role::v_bias: return L + "self_attn.v_proj.bias";
-      case role::q_norm: return L + "self_attn.q_norm.weight";
-      case role::k_norm: return L + "self_attn.k_norm.weight";
-      case role::q_a: return L + "self_attn.q_a_proj.weight";
-      case role::q_a_norm: return L + "self_attn.q_a_layernorm.weight";
-      case role::q_b: return L + "self_attn.q_b_proj.weight";
-      case role::kv_a: return L + "self_attn.kv_a_proj_with_mqa.weight";
-      case role::kv_a_norm: return L + "self_attn.kv_a_layernorm.weight";
-      case role::kv_b: return L + "self_attn.kv_b_proj.weight";
-      case role::ffn_gate: return L + "mlp.gate_proj.weight";
-      case role::ffn_up: return L + "mlp.up_proj.weight";
-      case role::ffn_down: return L + "mlp.down_proj.weight";
-      case role::router: return L + moe + "gate.weight";
-      case role::router_bias: return L + "mlp.gate.e_score_correction_bias";
-      case role::shared_gate: return L + shared + "gate_proj.weight";
-      case role::shared_up: return L + shared + "up_proj.weight";
-      case role::shared_down: return L + shared + "down_proj.weight";
-      case role::shared_router: return L + "mlp.shared_expert_gate.weight";
-    }
-    return {};
-  }
   io::tensor_directory const& dir_;
-  model_config cfg_;
+  architectures::family const& fam_;
 };
 
-// llama.cpp's name for a role (the GGUF convention).
-inline std::string gguf_name(role r, index_t l) {
-  std::string const L = "blk." + std::to_string(l) + ".";
-  switch (r) {
-    case role::embed: return "token_embd.weight";
-    case role::final_norm: return "output_norm.weight";
-    case role::lm_head: return "output.weight";
-    case role::attn_norm: return L + "attn_norm.weight";
-    case role::ffn_norm: return L + "ffn_norm.weight";
-    case role::q: return L + "attn_q.weight";
-    case role::k: return L + "attn_k.weight";
-    case role::v: return L + "attn_v.weight";
-    case role::o: return L + "attn_output.weight";
-    case role::q_bias: return L + "attn_q.bias";
-    case role::k_bias: return L + "attn_k.bias";
-    case role::v_bias: return L + "attn_v.bias";
-    case role::q_norm: return L + "attn_q_norm.weight";
-    case role::k_norm: return L + "attn_k_norm.weight";
-    case role::q_a: return L + "attn_q_a.weight";
-    case role::q_a_norm: return L + "attn_q_a_norm.weight";
-    case role::q_b: return L + "attn_q_b.weight";
-    case role::kv_a: return L + "attn_kv_a_mqa.weight";
-    case role::kv_a_norm: return L + "attn_kv_a_norm.weight";
-    case role::kv_b: return L + "attn_kv_b.weight";
-    case role::ffn_gate: return L + "ffn_gate.weight";
-    case role::ffn_up: return L + "ffn_up.weight";
-    case role::ffn_down: return L + "ffn_down.weight";
-    case role::router: return L + "ffn_gate_inp.weight";
-    case role::router_bias: return L + "exp_probs_b.bias";
-    case role::shared_gate: return L + "ffn_gate_shexp.weight";
-    case role::shared_up: return L + "ffn_up_shexp.weight";
-    case role::shared_down: return L + "ffn_down_shexp.weight";
-    case role::shared_router: return L + "ffn_gate_inp_shexp.weight";
-  }
-  return {};
+// llama.cpp's name for a role in a family's GGUF files ("" when it has none).
+inline std::string gguf_name(architectures::family const& fam, role r, index_t l) {
+  auto const* names = fam.find_tensor(r);
+  return names && names->gguf ? detail::expand(names->gguf, l) : std::string{};
 }
 
 // llama.cpp naming, over a GGUF file.
 class gguf_source : public weight_source {
  public:
-  explicit gguf_source(io::tensor_directory const& dir) : dir_(dir) {}
+  gguf_source(io::tensor_directory const& dir, model_config const& c) : dir_(dir), fam_(family_of(c.arch)) {}
 
   std::optional<matrix_slice> find(role r, index_t l) const override {
-    auto const* t = dir_.find(gguf_name(r, l));
+    std::string const n = gguf_name(fam_, r, l);
+    auto const* t = n.empty() ? nullptr : dir_.find(n);
     if (!t && r == role::kv_b) return kv_b_from_split(l);
     if (!t) return std::nullopt;
     mark(t->name);
@@ -208,8 +142,7 @@ class gguf_source : public weight_source {
   }
 
   matrix_slice expert(expert_proj p, index_t l, index_t e, model_config const& c) const override {
-    static constexpr char const* names[] = {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"};
-    auto const& t = dir_.at("blk." + std::to_string(l) + "." + names[static_cast<int>(p)] + ".weight");
+    auto const& t = dir_.at(detail::expand(fam_.experts.gguf[static_cast<std::size_t>(p)], l));
     mark(t.name);
     return detail::stacked_slice(t, e, 0, p == expert_proj::down ? c.hidden : c.moe_intermediate, origin());
   }
@@ -250,6 +183,7 @@ class gguf_source : public weight_source {
   }
 
   io::tensor_directory const& dir_;
+  architectures::family const& fam_;
   mutable std::deque<std::vector<float>> owned_;
 };
 
