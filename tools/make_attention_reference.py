@@ -19,17 +19,36 @@ attention_{mixtral,qwen3_moe,deepseek_v3}.safetensors
     MixtralAttention (sliding window), Qwen3MoeAttention (q/k RMSNorm) and DeepseekV3Attention
     (MLA, q_lora_rank, yarn, interleaved rope) in float32, with random weights, on T in {1, 17, 64}.
 
+attention_gpt_oss.safetensors
+    Learned attention sinks (gpt-oss), two parts:
+    sinks.<case>.*  raw sink attention in float64 (numpy, the eager form of transformers' GptOss:
+        the head's sink appended as a logit column, softmax after subtracting the row max, the
+        column dropped) on GQA inputs with random per-head sinks, for causal and sliding-window
+        masks ([kind, a, b, c, d] as in the SDPA file); lengths 1..1100 (the long ones make
+        paged decode split its keys), queries the last T of S keys, and one case whose sinks
+        dwarf every logit (+-100).
+    sliding.* / full.*  GptOssAttention (eager, float32) of a small GptOssConfig: layer 0 is a
+        sliding layer (window 8), layer 1 a full one; q/k/v/o weights and biases, sinks, on T in
+        {1, 20, 40}; rope is GptOssConfig's default (YaRN, factor 32, truncate False, theta
+        150000) and its inv_freq / attention factor are saved as rope.*. config = [hidden, heads,
+        kv_heads, head_dim, sliding_window, theta, factor, original_max_position, beta_fast,
+        beta_slow, truncate] (f64). Drawn from a generator of its own, after the files above, so
+        adding it left them byte-identical.
+
     .venv/bin/python tools/make_attention_reference.py
 """
 import math
 import pathlib
 
+import numpy as np
 import torch
 from safetensors.torch import save_file
-from transformers import DeepseekV3Config, MixtralConfig, Qwen3MoeConfig
+from transformers import DeepseekV3Config, GptOssConfig, MixtralConfig, Qwen3MoeConfig
 from transformers.masking_utils import causal_mask_function, sliding_window_causal_mask_function
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 from transformers.models.deepseek_v3.modeling_deepseek_v3 import DeepseekV3Attention, DeepseekV3RotaryEmbedding
+from transformers.models.gpt_oss.modeling_gpt_oss import GptOssAttention, GptOssRotaryEmbedding
+from transformers.models.gpt_oss.modeling_gpt_oss import eager_attention_forward as gpt_oss_eager
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 from transformers.models.mixtral.modeling_mixtral import MixtralAttention, MixtralRotaryEmbedding
 from transformers.models.qwen3_moe.modeling_qwen3_moe import Qwen3MoeAttention, Qwen3MoeRotaryEmbedding
@@ -227,6 +246,108 @@ def make_modules(gen):
                                         dtype=torch.float64)})
 
 
+# ---------------------------------------------------------------- gpt-oss: learned sinks
+def sink_attention64(q, k, v, sinks, scale, mask):
+    """float64 sink attention, the eager GptOss form: q [T,Hq,D], k [S,Hkv,D], v [S,Hkv,Dv],
+    sinks [Hq], mask [T,S] bool. Returns [T,Hq,Dv]."""
+    q, k, v, sinks = (np.asarray(a, dtype=np.float64) for a in (q, k, v, sinks))
+    T, Hq, _ = q.shape
+    G = Hq // k.shape[1]
+    kk = np.repeat(k, G, axis=1).transpose(1, 0, 2)  # [Hq,S,D]
+    vv = np.repeat(v, G, axis=1).transpose(1, 0, 2)
+    logits = np.einsum("thd,hsd->hts", q, kk) * scale
+    logits = np.where(mask[None], logits, -np.inf)
+    combined = np.concatenate([logits, np.broadcast_to(sinks[:, None, None], (Hq, T, 1))], axis=-1)
+    combined = combined - combined.max(axis=-1, keepdims=True)  # finite: the sink column is
+    probs = np.exp(combined)
+    probs = probs / probs.sum(axis=-1, keepdims=True)
+    return np.einsum("hts,hsd->thd", probs[..., :-1], vv)
+
+
+def check_against_transformers(q, k, v, sinks, scale, mask, y):
+    """The numpy form equals transformers' own GptOss eager_attention_forward run in float64."""
+    module = torch.nn.Module()
+    module.sinks = torch.nn.Parameter(sinks.double(), requires_grad=False)
+    module.num_key_value_groups = q.shape[1] // k.shape[1]
+    module.training = False
+    add = torch.where(torch.from_numpy(mask), 0.0, -torch.inf).double()[None, None]
+    ref, _ = gpt_oss_eager(module, q.double().transpose(0, 1)[None], k.double().transpose(0, 1)[None],
+                           v.double().transpose(0, 1)[None], add, scale)
+    assert np.allclose(ref[0].numpy(), y, rtol=0, atol=1e-12), np.abs(ref[0].numpy() - y).max()
+
+
+def make_sink_kernels(gen, out):
+    # (name, T, S, Hq, Hkv, D, Dv, masks, sink scale); the queries are the last T of the S keys.
+    cases = [
+        ("t1", 1, 1, 4, 2, 64, 64, ["causal"], 2.0),
+        ("t17", 17, 17, 4, 2, 64, 64, ["causal", "sliding"], 2.0),
+        ("gqa128", 128, 128, 8, 2, 128, 128, ["causal", "sliding"], 2.0),
+        ("chunk", 9, 100, 6, 2, 64, 48, ["causal", "sliding"], 2.0),
+        ("big", 33, 33, 4, 2, 64, 64, ["causal", "sliding"], 0.0),
+        ("long", 24, 1100, 8, 2, 64, 64, ["causal", "sliding"], 2.0),
+        ("long2", 24, 600, 8, 2, 64, 64, ["causal", "sliding"], 2.0),
+    ]
+    masks = {"causal": (1, [0, 0, 0, 0]), "sliding": (2, [37, 0, 0, 0])}
+    for name, T, S, Hq, Hkv, D, Dv, mnames, sink_scale in cases:
+        q = torch.randn(T, Hq, D, generator=gen)
+        k = torch.randn(S, Hkv, D, generator=gen)
+        v = torch.randn(S, Hkv, Dv, generator=gen)
+        if sink_scale > 0:
+            sinks = torch.randn(Hq, generator=gen) * sink_scale
+        else:  # one head whose sink takes all the weight, one whose sink takes none, two ordinary
+            sinks = torch.tensor([100.0, -100.0, 0.5, 3.0])
+        scale = 1.0 / math.sqrt(D)
+        for key, t in (("q", q), ("k", k), ("v", v), ("sinks", sinks)):
+            out[f"sinks.{name}.{key}"] = t.contiguous()
+        out[f"sinks.{name}.scale"] = torch.tensor([scale], dtype=torch.float32)
+        for mname in mnames:
+            kind, p = masks[mname]
+            m = bool_mask(kind, p, T, S, S - T).numpy()
+            y = sink_attention64(q.numpy(), k.numpy(), v.numpy(), sinks.numpy(), scale, m)
+            check_against_transformers(q, k, v, sinks, scale, m, y)
+            out[f"sinks.{name}.{mname}.out"] = torch.from_numpy(y).float().contiguous()
+            out[f"sinks.{name}.{mname}.mask"] = torch.tensor([kind] + p, dtype=torch.int64)
+
+
+def make_gpt_oss_modules(gen, out):
+    window = 8
+    cfg = GptOssConfig(hidden_size=64, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                       sliding_window=window, num_hidden_layers=2, attention_bias=True)
+    cfg._attn_implementation = "eager"
+    rp = cfg.rope_parameters
+    assert rp["rope_type"] == "yarn" and rp["truncate"] is False, rp
+    rope = GptOssRotaryEmbedding(cfg)
+    out["rope.inv_freq"] = rope.inv_freq.float().contiguous()
+    out["rope.attention_factor"] = torch.tensor([rope.attention_scaling], dtype=torch.float32)
+    out["config"] = torch.tensor([cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim,
+                                  window, rp["rope_theta"], rp["factor"], rp["original_max_position_embeddings"],
+                                  rp["beta_fast"], rp["beta_slow"], float(rp["truncate"])], dtype=torch.float64)
+    for layer, kind, mask_fn in ((0, "sliding", sliding_window_causal_mask_function(window)),
+                                 (1, "full", causal_mask_function)):
+        attn = GptOssAttention(cfg, layer_idx=layer).eval()
+        assert attn.layer_type == f"{kind}_attention" and attn.q_proj.bias is not None
+        init_(attn, gen)
+        with torch.no_grad():  # sinks of either sign, large enough to matter
+            attn.sinks.copy_(torch.randn(attn.sinks.shape, generator=gen) * 1.5)
+        for n, p in attn.named_parameters():
+            out[f"{kind}.{n}"] = p.detach().contiguous()
+        for T in (1, 20, 40):
+            x = torch.randn(1, T, cfg.hidden_size, generator=gen)
+            cos, sin = rope(x, torch.arange(T)[None])
+            with torch.no_grad():
+                y, _ = attn(x, (cos, sin), hf_mask(mask_fn, T))
+            out[f"{kind}.T{T}.x"] = x[0].contiguous()
+            out[f"{kind}.T{T}.y"] = y[0].contiguous()
+
+
+def make_gpt_oss():
+    gen = torch.Generator().manual_seed(20270301)
+    out = {}
+    make_sink_kernels(gen, out)
+    make_gpt_oss_modules(gen, out)
+    save_file(out, DATA / "attention_gpt_oss.safetensors")
+
+
 def main():
     DATA.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
@@ -234,6 +355,7 @@ def main():
     make_rope(gen)
     make_sdpa(gen)
     make_modules(gen)
+    make_gpt_oss()
 
 
 if __name__ == "__main__":

@@ -18,9 +18,19 @@
 // (mask.hpp) classifies each (query block, key tile): skipped tiles cost nothing, full tiles run
 // unmasked, partial tiles are masked element by element. A query row that no key may see yields 0
 // (PyTorch's SDPA yields NaN there).
+//
+// Learned attention sinks (gpt-oss): optional, one logit per query head, sinks[Hq]. Each row's
+// softmax then runs over its kept keys plus one extra logit sinks[h] that carries no value:
+//   out = sum_k exp(s_k) v_k / (sum_k exp(s_k) + exp(sinks[h]))
+// (transformers' GptOss eager_attention_forward: the sink is a column appended to the logits,
+// softmaxed with them and dropped). It changes only the denominator, so the kernels add it once
+// per row at the final normalization (finish_row below), never in the tile loop: attention
+// without sinks does exactly the work it did before. A row that sees no key still yields 0.
+// (mask.hpp's sink_window_mask is a different thing: StreamingLLM's kept first tokens.)
 #include <atomic>
 #include <cmath>
 #include <limits>
+#include <span>
 #include <vector>
 
 #include "switchyard/attention/host/tile_kernels.hpp"
@@ -66,12 +76,40 @@ void check_heads(char const* where, Q const& q, O const& out, index_t hkv, index
   require(q.stride(2) == 1 && out.stride(2) == 1, where, "head vectors of q and out must be contiguous");
 }
 
+// Sinks per query head, empty for none: one per head, and no NaN or +inf (a sink of -inf is a
+// sink that takes no weight, the same as none).
+inline void check_sinks(char const* where, std::span<float const> sinks, index_t hq) {
+  if (sinks.empty()) return;
+  require(static_cast<index_t>(sinks.size()) == hq, where, "sinks has ", sinks.size(), " entries but there are ", hq,
+          " query heads");
+  for (std::size_t i = 0; i < sinks.size(); ++i)
+    require(!std::isnan(sinks[i]) && sinks[i] != std::numeric_limits<float>::infinity(), where, "sink of head ", i,
+            " is ", sinks[i]);
+}
+
+// The factor that normalizes a finished row: its unnormalized output (sum exp2(s - m) v) times
+// this is the attention output. m is the row's running max and l its running sum, both in base 2
+// (scores carry log2(e)); sink2 is the head's sink times log2(e), or -inf for none. The sink's
+// term exp2(sink2 - m) joins the denominator after both are rescaled to top = max(m, sink2), so
+// nothing overflows when the sink exceeds every logit (exp2(sink2 - m) alone would, past 128),
+// as the reference's softmax subtracts the max over the row including the sink. (sink2 = -inf
+// gives 1 / l; callers without sinks take 1 / l directly and skip the two exp2.) No visible key
+// (m = -inf, l = 0, output 0): 0, sink or not.
+inline float finish_row(float m, float l, float sink2) noexcept {
+  if (m == -std::numeric_limits<float>::infinity()) return 0.0f;
+  float const top = std::fmax(m, sink2);
+  float const w = std::exp2(m - top);  // 1 unless the sink is the largest logit
+  return w / (l * w + std::exp2(sink2 - top));
+}
+
 }  // namespace detail
 
+// With learned sinks (gpt-oss): sinks[Hq] logits, one per query head, that join each row's
+// softmax denominator (see the top of this file); empty: none, the same as the overload below.
 template <simd::isa Isa = simd::native, attention_mask Mask, class QT, class KT, class VT>
 attention_stats flash_attention(heads_view<QT> q, heads_view<KT> k, heads_view<VT> v, heads_view<float> out,
-                                Mask const& mask, float scale, index_t first_query_position = -1,
-                                thread_pool& pool = thread_pool::shared()) {
+                                Mask const& mask, float scale, std::span<float const> sinks,
+                                index_t first_query_position = -1, thread_pool& pool = thread_pool::shared()) {
   using KE = std::remove_const_t<KT>;
   using VE = std::remove_const_t<VT>;
   static_assert(check_scalar_format<std::remove_const_t<QT>>() && check_scalar_format<KE>() &&
@@ -85,6 +123,7 @@ attention_stats flash_attention(heads_view<QT> q, heads_view<KT> k, heads_view<V
   require(k.stride(2) == 1 && v.stride(2) == 1, where, "head vectors of k and v must be contiguous");
   require(D > 0 && Dv > 0, where, "head dimensions must be positive");
   require(std::isfinite(scale) && scale > 0.0f, where, "scale must be finite and > 0, got ", scale);
+  detail::check_sinks(where, sinks, Hq);
   index_t const q0 = first_query_position < 0 ? S - T : first_query_position;
   require(q0 >= 0, where, "more queries (", T, ") than keys (", S,
           ") and no first_query_position: the queries' positions are unknown");
@@ -175,7 +214,9 @@ attention_stats flash_attention(heads_view<QT> q, heads_view<KT> k, heads_view<V
         }
       }
       for (index_t r = 0; r < rows; ++r) {
-        float const inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+        float const inv = sinks.empty() ? (l[r] > 0.0f ? 1.0f / l[r] : 0.0f)
+                                        : detail::finish_row(m[r], l[r], sinks[static_cast<std::size_t>(h * G + r % G)] *
+                                                                             detail::log2e);
         float* dst = &out(t0 + r / G, h * G + r % G, 0);
         for (index_t d = 0; d < Dv; ++d) dst[d] = ob[r * dvp + d] * inv;
       }
@@ -184,6 +225,14 @@ attention_stats flash_attention(heads_view<QT> q, heads_view<KT> k, heads_view<V
   });
   stats.tiles = n_tiles.load(), stats.skipped = n_skipped.load(), stats.partial = n_partial.load();
   return stats;
+}
+
+// Without sinks: softmax over the kept keys alone.
+template <simd::isa Isa = simd::native, attention_mask Mask, class QT, class KT, class VT>
+attention_stats flash_attention(heads_view<QT> q, heads_view<KT> k, heads_view<VT> v, heads_view<float> out,
+                                Mask const& mask, float scale, index_t first_query_position = -1,
+                                thread_pool& pool = thread_pool::shared()) {
+  return flash_attention<Isa>(q, k, v, out, mask, scale, std::span<float const>{}, first_query_position, pool);
 }
 
 }  // namespace attention

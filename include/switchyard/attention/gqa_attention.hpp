@@ -1,8 +1,9 @@
 #pragma once
 // The decoder attention block of the Llama family and its MoE descendants (Mixtral, Qwen2/3-MoE,
-// OLMoE, gpt-oss without sinks): optional input RMSNorm -> q/k/v projections (linear<W>, optional
-// biases) -> optional per-head q/k RMSNorm (Qwen3) -> RoPE -> attention under a mask policy
-// (causal, Mistral's sliding window, ...) with grouped-query heads -> output projection.
+// OLMoE, gpt-oss): optional input RMSNorm -> q/k/v projections (linear<W>, optional biases) ->
+// optional per-head q/k RMSNorm (Qwen3) -> RoPE -> attention under a mask policy (causal,
+// Mistral's and gpt-oss's sliding window, ...) with grouped-query heads and optional learned
+// per-head sinks (gpt-oss's `sinks`: flash_attention.hpp) -> output projection.
 //
 // Three ways to run it:
 //   forward(x, y)                      a whole sequence, no cache (positions 0..T-1);
@@ -43,6 +44,11 @@ struct gqa_weights {
   // Optional q/k RMSNorm: [D] per head (Qwen3), or [Hq*D] / [Hkv*D] over all heads at once (OLMoE).
   vector_view<norm_weight_t<W> const> q_norm = {}, k_norm = {};
   vector_view<norm_weight_t<W> const> input_norm = {};  // optional, [hidden]
+  // Optional learned attention sinks, [q_heads] logits (gpt-oss: self_attn.sinks; GGUF
+  // attn_sinks): each joins its head's softmax denominator. f32 whatever W is: one number per
+  // head, never block-quantized, read once per row at the softmax's end (a bf16 checkpoint
+  // tensor is widened by the loader).
+  vector_view<float const> sinks = {};
 };
 
 template <class W, attention_mask Mask = causal_mask>
@@ -72,12 +78,20 @@ class gqa_attention {
             "k_norm must have head_dim (", D, ") or kv_heads x head_dim (", Hkv * D, ") elements");
     require(w.input_norm.data() == nullptr || w.input_norm.extent(0) == H, where, "input_norm must have hidden (", H,
             ") elements");
+    require(w.sinks.data() == nullptr || w.sinks.extent(0) == Hq, where, "sinks must have q_heads (", Hq,
+            ") elements, got ", w.sinks.extent(0));
+    require(w.sinks.data() == nullptr || w.sinks.stride(0) == 1, where, "sinks must be contiguous");
     scale_ = c.scale > 0.0f ? c.scale : 1.0f / std::sqrt(static_cast<float>(D));
   }
 
   gqa_config const& config() const noexcept { return cfg_; }
   rotary_embedding const& rope() const noexcept { return rope_; }
   float scale() const noexcept { return scale_; }
+  // The learned sinks handed to the attention kernels; empty when the block has none.
+  std::span<float const> sinks() const noexcept {
+    return w_.sinks.data() == nullptr ? std::span<float const>{}
+                                      : std::span<float const>(w_.sinks.data(), static_cast<std::size_t>(w_.sinks.extent(0)));
+  }
 
   // A whole sequence without a cache: x [T, hidden] -> y [T, hidden].
   void forward(matrix_view<float const> x, matrix_view<float> y, thread_pool& pool = thread_pool::shared()) const {
@@ -88,7 +102,7 @@ class gqa_attention {
     std::vector<float> att(static_cast<std::size_t>(T * cfg_.q_heads * cfg_.head_dim));
     flash_attention(p.q_heads(T, cfg_), heads_view<float const>(p.k_heads(T, cfg_)),
                     heads_view<float const>(p.v_heads(T, cfg_)), make_view(att.data(), T, cfg_.q_heads, cfg_.head_dim),
-                    mask_, scale_, -1, pool);
+                    mask_, scale_, sinks(), -1, pool);
     o_(make_view(static_cast<float const*>(att.data()), T, cfg_.q_heads * cfg_.head_dim), y, pool);
   }
 
@@ -106,11 +120,11 @@ class gqa_attention {
     auto const att_view = make_view(att.data(), T, cfg_.q_heads, cfg_.head_dim);
     if (start == 0) {  // prefill of a fresh sequence: the chunk is all there is
       flash_attention(p.q_heads(T, cfg_), heads_view<float const>(p.k_heads(T, cfg_)),
-                      heads_view<float const>(p.v_heads(T, cfg_)), att_view, mask_, scale_, -1, pool);
+                      heads_view<float const>(p.v_heads(T, cfg_)), att_view, mask_, scale_, sinks(), -1, pool);
     } else {
       kv_sequence const* one = &seq;
       paged_attention(cache, std::span<kv_sequence const* const>(&one, 1), heads_view<float const>(p.q_heads(T, cfg_)),
-                      att_view, mask_, scale_, pool);
+                      att_view, mask_, scale_, sinks(), pool);
     }
     o_(make_view(static_cast<float const*>(att.data()), T, cfg_.q_heads * cfg_.head_dim), y, pool);
   }
@@ -136,7 +150,7 @@ class gqa_attention {
     std::vector<kv_sequence const*> ptrs(seqs.begin(), seqs.end());
     std::vector<float> att(static_cast<std::size_t>(B * cfg_.q_heads * cfg_.head_dim));
     paged_attention(cache, std::span<kv_sequence const* const>(ptrs), heads_view<float const>(p.q_heads(B, cfg_)),
-                    make_view(att.data(), B, cfg_.q_heads, cfg_.head_dim), mask_, scale_, pool);
+                    make_view(att.data(), B, cfg_.q_heads, cfg_.head_dim), mask_, scale_, sinks(), pool);
     o_(make_view(static_cast<float const*>(att.data()), B, cfg_.q_heads * cfg_.head_dim), y, pool);
   }
 

@@ -15,6 +15,11 @@
 // once, widening bf16/f16/int8/fp8 in registers; the G = Hq / Hkv query heads (times n tokens)
 // sharing the KV head are the rows of each tile, so the bytes are read once per group. Scales of
 // int8/fp8 caches multiply the score rows (K) and the probabilities (V), never the elements.
+//
+// Learned sinks (gpt-oss; flash_attention.hpp explains them) touch only the merge: a split knows
+// neither the row's global max nor whether it is the only split, so the sink's exp(sink - max)
+// joins the denominator once per row after the splits are rescaled to the common max, never once
+// per split. The split kernel is the same with or without sinks.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -34,9 +39,11 @@ namespace attention {
 // Keys per split below which splitting a sequence further stops paying for the merge.
 inline constexpr index_t min_keys_per_split = 256;
 
+// With learned sinks: sinks[Hq] logits, one per query head (empty: none, as the overload below).
 template <simd::isa Isa = simd::native, attention_mask Mask, kv_element E, class QT>
 void paged_attention(paged_kv_cache<E> const& cache, std::span<kv_sequence const* const> seqs, heads_view<QT> q,
-                     heads_view<float> out, Mask const& mask, float scale, thread_pool& pool = thread_pool::shared()) {
+                     heads_view<float> out, Mask const& mask, float scale, std::span<float const> sinks,
+                     thread_pool& pool = thread_pool::shared()) {
   char const* const where = "attention::paged_attention";
   auto const& cfg = cache.config();
   index_t const B = static_cast<index_t>(seqs.size()), Hq = q.extent(1), Hkv = cfg.kv_heads;
@@ -45,6 +52,7 @@ void paged_attention(paged_kv_cache<E> const& cache, std::span<kv_sequence const
   require(B > 0 && q.extent(0) % B == 0, where, "q has ", q.extent(0), " rows, not a multiple of the ", B,
           " sequences");
   require(std::isfinite(scale) && scale > 0.0f, where, "scale must be finite and > 0, got ", scale);
+  detail::check_sinks(where, sinks, Hq);
   constexpr index_t L = Isa::lanes;
   static_assert(16 % L == 0, "block sizes are multiples of 16, so of every ISA's lanes");
   index_t const n = q.extent(0) / B, G = Hq / Hkv, rows = n * G, dvs = cache.value_stride();
@@ -181,7 +189,11 @@ void paged_attention(paged_kv_cache<E> const& cache, std::span<kv_sequence const
     }
   });
 
-  // Merge the splits of each (sequence, KV head): rescale to the common max and normalize.
+  // Merge the splits of each (sequence, KV head): rescale to the common max and normalize. With a
+  // sink the common max also covers the sink's logit (top = max(mx, sink2)), as the reference
+  // subtracts the row max including the sink, so a sink above every score cannot overflow; the
+  // sink adds exp2(sink2 - top) to the sum once. Without one, top = mx and lsum starts at 0: the
+  // same arithmetic as before sinks existed.
   pool.parallel_for(0, B * Hkv, 1, [&](index_t lo, index_t hi) {
     for (index_t i = lo; i < hi; ++i) {
       index_t const b = i / Hkv, h = i % Hkv;
@@ -190,11 +202,16 @@ void paged_attention(paged_kv_cache<E> const& cache, std::span<kv_sequence const
         for (index_t s = split_begin[b]; s < split_begin[b + 1]; ++s) mx = std::fmax(mx, partial[(s * Hkv + h) * part + r]);
         float* dst = &out(b * n + r / G, h * G + r % G, 0);
         std::fill(dst, dst + Dv, 0.0f);
-        if (mx == -std::numeric_limits<float>::infinity()) continue;  // no key visible: 0, as in prefill
-        float lsum = 0.0f;
+        if (mx == -std::numeric_limits<float>::infinity()) continue;  // no key visible: 0, as in prefill (sink or not)
+        float top = mx, lsum = 0.0f;
+        if (!sinks.empty()) {
+          float const sink2 = sinks[static_cast<std::size_t>(h * G + r % G)] * detail::log2e;
+          top = std::fmax(mx, sink2);
+          lsum = std::exp2(sink2 - top);
+        }
         for (index_t s = split_begin[b]; s < split_begin[b + 1]; ++s) {
           float const* p = partial.data() + (s * Hkv + h) * part;
-          float const w = std::exp2(p[r] - mx);
+          float const w = std::exp2(p[r] - top);
           if (w == 0.0f) continue;
           lsum += p[rows + r] * w;
           float const* o = p + 2 * rows + r * dvs;
@@ -205,6 +222,13 @@ void paged_attention(paged_kv_cache<E> const& cache, std::span<kv_sequence const
       }
     }
   });
+}
+
+// Without sinks: softmax over the cached keys alone.
+template <simd::isa Isa = simd::native, attention_mask Mask, kv_element E, class QT>
+void paged_attention(paged_kv_cache<E> const& cache, std::span<kv_sequence const* const> seqs, heads_view<QT> q,
+                     heads_view<float> out, Mask const& mask, float scale, thread_pool& pool = thread_pool::shared()) {
+  paged_attention<Isa>(cache, seqs, q, out, mask, scale, std::span<float const>{}, pool);
 }
 
 }  // namespace attention
