@@ -8,7 +8,11 @@ llama.cpp's tensor and metadata names (Llama/Mixtral with q/k rows permuted as l
 converter does, so that RoPE rotates adjacent pairs), and the logits of every position for two
 fixed token sequences (prefill, float32, eager attention) in reference.safetensors.
 
-    .venv/bin/python tools/make_model_reference.py      # writes tests/data/models/<arch>/
+Sliding-window variants (mixtral_swa, qwen2_moe_swa, qwen3_moe_swa: window 4, shorter than the
+12-token sequence; Qwen2-MoE's layer 0 sliding and layer 1 full, Qwen3-MoE's layer 1 a dense
+mlp_only layer) are saved as safetensors only: their GGUF round trip is switchyard's exporter's.
+
+    .venv/bin/python tools/make_model_reference.py [name ...]   # writes tests/data/models/<name>/
 """
 import json
 import pathlib
@@ -47,6 +51,17 @@ def configs():
             routed_scaling_factor=2.5, norm_topk_prob=True, q_lora_rank=32, kv_lora_rank=32, qk_nope_head_dim=16,
             qk_rope_head_dim=8, v_head_dim=16, num_key_value_heads=HEADS,
             **{k: v for k, v in common.items() if k not in ("head_dim", "num_key_value_heads")}),
+        "mixtral_swa": transformers.MixtralConfig(num_hidden_layers=2, intermediate_size=64, num_local_experts=4,
+                                                  num_experts_per_tok=2, rope_theta=1e6, sliding_window=4, **common),
+        "qwen2_moe_swa": transformers.Qwen2MoeConfig(num_hidden_layers=2, moe_intermediate_size=32, num_experts=8,
+                                                     num_experts_per_tok=2, shared_expert_intermediate_size=64,
+                                                     intermediate_size=96, norm_topk_prob=False,
+                                                     use_sliding_window=True, sliding_window=4, max_window_layers=2,
+                                                     **common),
+        "qwen3_moe_swa": transformers.Qwen3MoeConfig(num_hidden_layers=2, moe_intermediate_size=32, num_experts=8,
+                                                     num_experts_per_tok=2, intermediate_size=96, norm_topk_prob=True,
+                                                     use_sliding_window=True, sliding_window=4, mlp_only_layers=[1],
+                                                     **common),
     }
 
 
@@ -220,8 +235,12 @@ def write_gguf_deepseek(cfg, state, path):
 
 
 def main():
+    import sys
     torch.set_num_threads(2)
+    wanted = set(sys.argv[1:])
     for i, (arch, cfg) in enumerate(configs().items()):
+        if wanted and arch not in wanted:
+            continue
         cfg._attn_implementation = "eager"
         gen = torch.Generator().manual_seed(1000 + i)
         model = transformers.AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").eval()

@@ -115,6 +115,30 @@ TEST_CASE("models match transformers' logits from safetensors and GGUF", "[model
   }
 }
 
+TEST_CASE("sliding-window models match transformers beyond the window, from safetensors and an exported GGUF", "[model]") {
+  // Window 4, sequences of 7 and 12 tokens: Mixtral slides on every layer, Qwen2-MoE on the layers
+  // its layer_types names (layer 0), Qwen3-MoE on every layer with layer 1 a dense mlp_only layer.
+  auto const dir = std::filesystem::temp_directory_path() / "switchyard_test_swa";
+  std::filesystem::create_directories(dir);
+  for (std::string arch : {"mixtral_swa", "qwen2_moe_swa", "qwen3_moe_swa"}) {
+    INFO(arch);
+    reference const ref = read_reference(arch);
+    auto const c = md::read_hf_config(model_path(arch, false));
+    CHECK(c.sliding_window == 4);
+    CHECK(c.window(0) == 4);
+    CHECK(c.window(1) == (arch == "qwen2_moe_swa" ? 0 : 4));
+    CHECK(c.is_moe_layer(1) == (arch != "qwen3_moe_swa"));
+    check_model(*md::load(model_path(arch, false)), ref);
+    sy::io::safetensors_checkpoint const ck(model_path(arch, false));
+    auto const f32 = (dir / (arch + ".gguf")).string();
+    md::export_gguf(c, md::hf_source(ck, c), f32, sy::io::dtype::f32);
+    auto lm = md::load(f32);
+    CHECK(lm->config().sliding_window == 4);
+    check_model(*lm, ref);
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("a loaded model keeps its caches consistent and rejects bad calls", "[model]") {
   auto lm = md::load(model_path("qwen3_moe", false));
   sy::index_t const V = lm->config().vocab;

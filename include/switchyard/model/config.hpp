@@ -35,7 +35,7 @@ struct model_config {
   bool attention_bias = false;  // q/k/v biases (Qwen2-MoE)
   qk_norm qk = qk_norm::none;
   index_t sliding_window = 0;                // 0: none
-  std::vector<layer_attention> layer_types;  // per layer; empty: every layer sliding when sliding_window > 0
+  std::vector<layer_attention> layer_types = {};  // per layer; empty: every layer sliding when sliding_window > 0
 
   // Mixture of experts (experts == 0: every layer dense).
   index_t experts = 0, experts_per_token = 0;
@@ -45,7 +45,7 @@ struct model_config {
   bool shared_gate = false;         // Qwen2-MoE: shared output times sigmoid(gate . x)
   index_t first_dense_layers = 0;   // DeepSeek: first_k_dense_replace
   index_t moe_every = 1;            // Qwen2-MoE: decoder_sparse_step (layer i is MoE when (i+1) % step == 0)
-  std::vector<index_t> mlp_only_layers;  // Qwen2/3-MoE: layers with a dense MLP instead of experts
+  std::vector<index_t> mlp_only_layers = {};  // Qwen2/3-MoE: layers with a dense MLP instead of experts
 
   // DeepSeek-V3 (MLA and its router).
   index_t q_lora_rank = 0, kv_lora_rank = 0, qk_nope_dim = 0, qk_rope_dim = 0, v_head_dim = 0;

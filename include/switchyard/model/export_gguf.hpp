@@ -95,6 +95,12 @@ inline void export_gguf(model_config const& c, weight_source const& src, std::st
   if (!written.contains("rope.dimension_count"))
     w.set_u32(prefix + "rope.dimension_count", static_cast<std::uint32_t>(c.rope.rotary_dim > 0 ? c.rope.rotary_dim : c.head_dim));
   if (fam.to_gguf) fam.to_gguf(c, w, prefix);
+  if (c.sliding_window > 0 && !c.layer_types.empty()) {  // which layers slide, as gguf-py writes it
+    std::vector<io::gguf_value> pattern;
+    for (index_t l = 0; l < c.layers; ++l)
+      pattern.push_back({io::gguf_type::boolean, io::gguf_type::u8, c.window(l) > 0});
+    w.set(prefix + "attention.sliding_window_pattern", {io::gguf_type::array, io::gguf_type::boolean, std::move(pattern)});
+  }
 
   std::deque<std::vector<std::byte>> data;  // the writer copies at write(); a deque keeps earlier ones in place
   auto add = [&](std::string const& name, io::dtype t, std::vector<std::int64_t> shape, std::vector<std::byte> bytes) {
@@ -165,7 +171,7 @@ inline void export_gguf(model_config const& c, weight_source const& src, std::st
         bytes.insert(bytes.end(), part.begin(), part.end());
         rows = s.rows, cols = s.cols;
       }
-      add(detail::expand(fam.experts.gguf[static_cast<std::size_t>(p)], l), matrices, {c.experts, rows, cols}, std::move(bytes));
+      add(architectures::expand(fam.experts.gguf[static_cast<std::size_t>(p)], l), matrices, {c.experts, rows, cols}, std::move(bytes));
     }
   }
   w.write(path);

@@ -78,7 +78,29 @@ inline model_config config_from_gguf(io::gguf_file const& f) {
   if (c.vocab == 0) c.vocab = embd->shape[0];
   c.tie_embeddings = f.find("output.weight") == nullptr;
   c.attention_bias = f.find("blk.0.attn_q.bias") != nullptr;
+  // Which layers slide: llama.cpp's sliding_window_pattern, a bool per layer (true: sliding) or a
+  // period n (every n-th layer full).
+  if (auto const* p = f.find_value(prefix + "attention.sliding_window_pattern"); p && c.sliding_window > 0) {
+    c.layer_types.assign(static_cast<std::size_t>(c.layers), layer_attention::full);
+    if (p->is_array()) {
+      auto const& v = std::get<std::vector<io::gguf_value>>(p->v);
+      require<format_error>(static_cast<index_t>(v.size()) == c.layers && (v.empty() || v[0].v.index() == 3),
+                            "model::config_from_gguf", f.origin(), ": attention.sliding_window_pattern must hold one bool per layer");
+      for (index_t l = 0; l < c.layers; ++l)
+        if (std::get<bool>(v[static_cast<std::size_t>(l)].v)) c.layer_types[static_cast<std::size_t>(l)] = layer_attention::sliding;
+    } else {
+      index_t const n = f.get_int(prefix + "attention.sliding_window_pattern");
+      require<format_error>(n > 0, "model::config_from_gguf", f.origin(), ": attention.sliding_window_pattern must be positive");
+      for (index_t l = 0; l < c.layers; ++l)
+        if (l % n < n - 1) c.layer_types[static_cast<std::size_t>(l)] = layer_attention::sliding;
+    }
+  }
   if (fam.from_gguf) fam.from_gguf(f, c);
+  // A layer the keys make MoE but whose file has no router is dense (Qwen's mlp_only_layers,
+  // which no GGUF key holds).
+  if (auto const* router = fam.find_tensor(role::router); router && router->gguf)
+    for (index_t l = 0; l < c.layers; ++l)
+      if (c.is_moe_layer(l) && !f.find(architectures::expand(router->gguf, l))) c.mlp_only_layers.push_back(l);
   require<format_error>(c.kv_heads > 0, "model::config_from_gguf", f.origin(), ": head_count_kv must be positive");
   require<format_error>(c.experts == 0 || (c.experts_per_token > 0 && c.experts_per_token <= c.experts && c.moe_intermediate > 0),
                         "model::config_from_gguf", f.origin(), ": need 0 < expert_used_count <= expert_count and an expert width");

@@ -59,15 +59,6 @@ class weight_source {
 
 namespace detail {
 
-// A table's name pattern with "{L}" (layer) and "{E}" (expert) filled in.
-inline std::string expand(char const* pattern, index_t layer, index_t expert = 0) {
-  std::string s = pattern;
-  for (auto [key, value] : {std::pair<char const*, index_t>{"{L}", layer}, {"{E}", expert}})
-    for (auto at = s.find(key); at != std::string::npos; at = s.find(key))
-      s.replace(at, 3, std::to_string(value));
-  return s;
-}
-
 // Expert e's [rows, cols] slice of a stacked [E, rows, cols] tensor (rows offset `row0`).
 inline matrix_slice stacked_slice(io::tensor_entry const& t, index_t e, index_t row0, index_t rows, std::string const& origin) {
   require<format_error>(t.shape.size() == 3 && e < t.shape[0] && row0 + rows <= t.shape[1], "model::load", origin,
@@ -89,7 +80,7 @@ class hf_source : public weight_source {
   std::optional<matrix_slice> find(role r, index_t l) const override {
     auto const* names = fam_.find_tensor(r);
     if (!names || !names->hf) return std::nullopt;
-    auto const* t = dir_.find(detail::expand(names->hf, l));
+    auto const* t = dir_.find(architectures::expand(names->hf, l));
     if (!t) return std::nullopt;
     mark(t->name);
     return as_matrix(*t);
@@ -98,17 +89,17 @@ class hf_source : public weight_source {
   matrix_slice expert(expert_proj p, index_t l, index_t e, model_config const& c) const override {
     auto const& x = fam_.experts;
     // transformers 5's fused banks, when a checkpoint was saved that way.
-    if (auto const* gu = x.hf_gate_up ? dir_.find(detail::expand(x.hf_gate_up, l)) : nullptr; gu && p != expert_proj::down) {
+    if (auto const* gu = x.hf_gate_up ? dir_.find(architectures::expand(x.hf_gate_up, l)) : nullptr; gu && p != expert_proj::down) {
       mark(gu->name);
       return detail::stacked_slice(*gu, e, p == expert_proj::gate ? 0 : c.moe_intermediate, c.moe_intermediate, origin());
     }
-    if (auto const* d = x.hf_down ? dir_.find(detail::expand(x.hf_down, l)) : nullptr; d && p == expert_proj::down) {
+    if (auto const* d = x.hf_down ? dir_.find(architectures::expand(x.hf_down, l)) : nullptr; d && p == expert_proj::down) {
       mark(d->name);
       return detail::stacked_slice(*d, e, 0, c.hidden, origin());
     }
     char const* pattern = x.hf_each[static_cast<std::size_t>(p)];
     require<format_error>(pattern != nullptr, "model::load", origin(), ": ", fam_.name, " has no per-expert tensors");
-    std::string const n = detail::expand(pattern, l, e);
+    std::string const n = architectures::expand(pattern, l, e);
     mark(n);
     return as_matrix(dir_.at(n));
   }
@@ -124,7 +115,7 @@ class hf_source : public weight_source {
 // llama.cpp's name for a role in a family's GGUF files ("" when it has none).
 inline std::string gguf_name(architectures::family const& fam, role r, index_t l) {
   auto const* names = fam.find_tensor(r);
-  return names && names->gguf ? detail::expand(names->gguf, l) : std::string{};
+  return names && names->gguf ? architectures::expand(names->gguf, l) : std::string{};
 }
 
 // llama.cpp naming, over a GGUF file.
@@ -142,7 +133,7 @@ class gguf_source : public weight_source {
   }
 
   matrix_slice expert(expert_proj p, index_t l, index_t e, model_config const& c) const override {
-    auto const& t = dir_.at(detail::expand(fam_.experts.gguf[static_cast<std::size_t>(p)], l));
+    auto const& t = dir_.at(architectures::expand(fam_.experts.gguf[static_cast<std::size_t>(p)], l));
     mark(t.name);
     return detail::stacked_slice(t, e, 0, p == expert_proj::down ? c.hidden : c.moe_intermediate, origin());
   }

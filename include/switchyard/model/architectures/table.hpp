@@ -13,6 +13,7 @@
 #include <limits>
 #include <span>
 #include <string>
+#include <utility>
 
 #include "switchyard/attention/rope.hpp"
 #include "switchyard/model/config.hpp"
@@ -74,6 +75,15 @@ enum class attention_kind { gqa, mla };
 // softmax_topk: softmax over all experts, top-k, optionally renormalized (Mixtral, Qwen, OLMoE);
 // sigmoid_grouped: DeepSeek-V3's sigmoid scores with a selection bias and expert groups.
 enum class router_kind { softmax_topk, sigmoid_grouped };
+
+// A table's name pattern with "{L}" (layer) and "{E}" (expert) filled in.
+inline std::string expand(char const* pattern, index_t layer, index_t expert = 0) {
+  std::string s = pattern;
+  for (auto [key, value] : {std::pair<char const*, index_t>{"{L}", layer}, {"{E}", expert}})
+    for (auto at = s.find(key); at != std::string::npos; at = s.find(key))
+      s.replace(at, 3, std::to_string(value));
+  return s;
+}
 
 struct family {
   architecture id;
