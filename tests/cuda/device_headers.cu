@@ -3,12 +3,14 @@
 // in constant expressions on the device side.
 #include "switchyard/core/backend.hpp"
 #include "switchyard/core/check.hpp"
+#include "switchyard/core/dispatch.hpp"
 #include "switchyard/core/extents.hpp"
 #include "switchyard/core/format/bf16.hpp"
 #include "switchyard/core/format/f16.hpp"
 #include "switchyard/core/format/fp8.hpp"
 #include "switchyard/core/format/minifloat.hpp"
 #include "switchyard/core/format/traits.hpp"
+#include "switchyard/core/instances.hpp"
 #include "switchyard/core/tensor_view.hpp"
 #include "switchyard/detail/bits.hpp"
 #include "switchyard/kernels/common/arch.cuh"
@@ -41,5 +43,21 @@ __global__ void round_trip(sy::tensor_view<float const, sy::extents<sy::dynamic,
 void launch_round_trip(float const* in, float* out, int rows, cudaStream_t stream) {
   using E = sy::extents<sy::dynamic, 64>;
   round_trip<<<rows, 64, 0, stream>>>({in, E(rows)}, {out, E(rows)});
+  SWITCHYARD_CUDA_CHECK(cudaGetLastError());
+}
+
+// The instance lists are plain types: their values are constants in device code too (a kernel
+// sized by the largest instance), while the dispatch over them runs on the host.
+__global__ void largest_instance(int* out) {
+  constexpr int epl = sy::last_value(sy::instances::device_experts_per_lane{});
+  static_assert(sy::contains(sy::instances::device_experts_per_lane{}, epl));
+  out[threadIdx.x] = epl;
+}
+
+void launch_largest_instance(int* out, int experts, cudaStream_t stream) {
+  sy::dispatch_at_most(sy::instances::device_experts_per_lane{}, (experts + 31) / 32,
+                       {"tests::device_headers", "experts per lane"}, [&]<int EPL>() {
+                         largest_instance<<<1, EPL, 0, stream>>>(out);
+                       });
   SWITCHYARD_CUDA_CHECK(cudaGetLastError());
 }

@@ -54,7 +54,7 @@ TEST_CASE("configs survive config.json -> GGUF -> config for every shipped test 
   auto const dir = std::filesystem::temp_directory_path() / "switchyard_test_arch";
   std::filesystem::create_directories(dir);
   for (std::string arch : {"llama", "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3", "mixtral_swa",
-                           "qwen2_moe_swa", "qwen3_moe_swa"}) {
+                           "qwen2_moe_swa", "qwen3_moe_swa", "gpt_oss"}) {
     INFO(arch);
     std::filesystem::path const src_dir = std::string(SWITCHYARD_TEST_DATA_DIR) + "/models/" + arch;
     md::model_config const hf = md::read_hf_config(src_dir);

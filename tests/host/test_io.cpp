@@ -459,3 +459,60 @@ TEST_CASE("model loading: missing, extra and misshapen tensors are refused by na
                            Catch::Matchers::Contains("but the config needs"));
   for (auto const& d : {missing, extra, extra2, shape}) std::filesystem::remove_all(d);
 }
+
+TEST_CASE("model loading: values without a compiled instance are refused with the compiled ones", "[io][model]") {
+  namespace fs = std::filesystem;
+  // A shipped test checkpoint whose config.json has one value changed.
+  auto with_config = [](std::string const& family, std::string const& case_name, auto edit) {
+    fs::path const src = std::string(SWITCHYARD_TEST_DATA_DIR) + "/models/" + family;
+    auto dir = temp_dir("instances_" + case_name);
+    nlohmann::json config = nlohmann::json::parse(std::ifstream(src / "config.json"));
+    edit(config);
+    std::ofstream(dir / "config.json") << config.dump();
+    fs::copy_file(src / "model.safetensors", dir / "model.safetensors");
+    return dir;
+  };
+  auto const top_k = with_config("mixtral", "top_k", [](nlohmann::json& c) { c["num_experts_per_tok"] = 3; });
+  CHECK_THROWS_ERROR(sy::model::load(top_k), sy::unsupported_config,
+                     Catch::Matchers::Equals(
+                         "switchyard::model::load: num_experts_per_tok = 3 has no compiled router (1, 2, 4, 6, 8 do)"));
+  auto const groups = with_config("deepseek_v3", "groups", [](nlohmann::json& c) { c["topk_group"] = 1; });
+  CHECK_THROWS_ERROR(sy::model::load(groups), sy::unsupported_config,
+                     Catch::Matchers::Equals("switchyard::model::load: deepseek n_group / topk_group = 4/1 has no "
+                                             "compiled router (8/4, 4/2, n/n do)"));
+  // Every group kept routes as one group, whatever n_group is.
+  auto const all_kept = with_config("deepseek_v3", "all_kept", [](nlohmann::json& c) { c["topk_group"] = 4; });
+  CHECK_NOTHROW(sy::model::load(all_kept));
+
+  // A checkpoint of i32 matrices: no weight format of that dtype is compiled.
+  auto const ints = temp_dir("instances_dtype");
+  fs::copy_file(std::string(SWITCHYARD_TEST_DATA_DIR) + "/models/mixtral/config.json", ints / "config.json");
+  auto const img = safetensors_image(R"({"w":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]}})", 16);
+  std::ofstream(ints / "model.safetensors", std::ios::binary)
+      .write(reinterpret_cast<char const*>(img.data()), static_cast<std::streamsize>(img.size()));
+  CHECK_THROWS_ERROR(sy::model::load(ints), sy::unsupported_config,
+                     Catch::Matchers::Contains("matrix dtype = i32 has no compiled weight format "
+                                               "(f32, bf16, f16, q8_0, q4_0, q4_K, q6_K do)"));
+  for (auto const& d : {top_k, groups, all_kept, ints}) fs::remove_all(d);
+}
+
+TEST_CASE("model::load's format lists pair each tag with the format of its name", "[io][model]") {
+  namespace model = sy::model;
+  using sy::format::traits;
+  for (auto f : {model::weight_format::f32, model::weight_format::bf16, model::weight_format::f16,
+                 model::weight_format::q8_0, model::weight_format::q4_0, model::weight_format::q4_K,
+                 model::weight_format::q6_K}) {
+    INFO(name(f));
+    CHECK(sy::dispatch_type(model::detail::weight_formats{}, f, {"test", "weights"},
+                            []<class W>() { return std::string(traits<W>::name); }) == name(f));
+  }
+  for (auto f : {model::kv_format::f32, model::kv_format::bf16})
+    CHECK(sy::dispatch_type(model::detail::kv_formats{}, f, {"test", "kv"},
+                            []<class KV>() { return std::string(traits<KV>::name); }) == name(f));
+  int n = 0;
+  sy::for_each_type(model::detail::checkpoint_formats{}, [&]<class E>() {
+    CHECK(io::info(E::tag).name == traits<typename E::type>::name);
+    ++n;
+  });
+  CHECK(n == static_cast<int>(model::detail::weight_formats::size));
+}

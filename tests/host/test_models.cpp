@@ -139,6 +139,38 @@ TEST_CASE("sliding-window models match transformers beyond the window, from safe
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("gpt-oss matches transformers: sinks, alternating windows, YaRN, biased clamped-SwiGLU experts, MXFP4", "[model]") {
+  // gpt_oss: transformers' own f32 checkpoint (experts fused for x @ W, gate/up interleaved);
+  // gpt_oss_mxfp4: experts in MXFP4 as OpenAI ships them, from safetensors and from the GGUF
+  // llama.cpp's converter would write; then the f32 model through export_gguf and back.
+  {
+    INFO("gpt_oss from safetensors");
+    auto lm = md::load(model_path("gpt_oss", false));
+    CHECK(lm->config().window(0) == 4);
+    CHECK(lm->config().window(1) == 0);
+    check_model(*lm, read_reference("gpt_oss"));
+  }
+  reference const ref = read_reference("gpt_oss_mxfp4");
+  for (bool gguf : {false, true}) {
+    INFO("gpt_oss_mxfp4 from " << (gguf ? "GGUF" : "safetensors"));
+    auto lm = md::load(model_path("gpt_oss_mxfp4", gguf));
+    CHECK(lm->config().rope.scaling.type == sy::attention::rope_scaling::kind::yarn);
+    CHECK_FALSE(lm->config().rope.scaling.truncate);
+    check_model(*lm, ref);
+  }
+  auto const dir = std::filesystem::temp_directory_path() / "switchyard_test_gpt_oss";
+  std::filesystem::create_directories(dir);
+  auto const c = md::read_hf_config(model_path("gpt_oss", false));
+  sy::io::safetensors_checkpoint const ck(model_path("gpt_oss", false));
+  auto const f32 = (dir / "gpt_oss-f32.gguf").string();
+  md::export_gguf(c, md::hf_source(ck, c), f32, sy::io::dtype::f32);
+  {
+    INFO("gpt_oss through export_gguf");
+    check_model(*md::load(f32), read_reference("gpt_oss"));
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("a loaded model keeps its caches consistent and rejects bad calls", "[model]") {
   auto lm = md::load(model_path("qwen3_moe", false));
   sy::index_t const V = lm->config().vocab;

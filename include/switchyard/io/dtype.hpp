@@ -16,6 +16,7 @@ enum class dtype : std::uint8_t {
   i64, i32, i16, i8, u8, boolean,   // integers
   q8_0, q4_0, q4_K, q6_K,           // GGUF blocks (block_elems > 1)
   q5_0, q5_K,                       // GGUF blocks read (widened) only
+  mxfp4,                            // GGUF block (ggml type 39); gpt-oss's experts
 };
 
 struct dtype_info {
@@ -44,6 +45,7 @@ constexpr dtype_info info(dtype t) noexcept {
     case dtype::q6_K: return {"q6_K", 256, 210};
     case dtype::q5_0: return {"q5_0", 32, 22};
     case dtype::q5_K: return {"q5_K", 256, 176};
+    case dtype::mxfp4: return {"mxfp4", 32, 17};
   }
   return {"?", 1, 1};
 }

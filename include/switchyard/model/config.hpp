@@ -15,7 +15,7 @@ SWITCHYARD_NAMESPACE_BEGIN
 namespace model {
 
 // The shipped families, one table header each under model/architectures/.
-enum class architecture { llama, mixtral, qwen2_moe, qwen3_moe, olmoe, deepseek_v3 };
+enum class architecture { llama, mixtral, qwen2_moe, qwen3_moe, olmoe, deepseek_v3, gpt_oss };
 
 // Where q/k RMSNorm applies: not at all, per head over head_dim (Qwen3), or over the whole
 // projection of all heads (OLMoE).

@@ -6,9 +6,11 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "switchyard/attention/rope.hpp"
 #include "switchyard/core/error.hpp"
+#include "switchyard/model/config.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
 namespace model {
@@ -85,6 +87,35 @@ inline attention::rope_config hf_rope(json_reader const& r) {
                                                  "' is not implemented (default, linear and yarn are)");
   }
   return rope;
+}
+
+inline std::vector<index_t> hf_index_list(json_reader const& r, char const* key) {
+  std::vector<index_t> out;
+  if (!r.has(key)) return out;
+  auto const& v = r.raw().at(key);
+  require<format_error>(v.is_array(), "model::hf_config", r.file(), ": '", key, "' must be a list of layer indices");
+  for (auto const& e : v) {
+    require<format_error>(e.is_number_integer() && e.get<std::int64_t>() >= 0, "model::hf_config", r.file(), ": '", key,
+                          "' must hold non-negative integers, got ", e.dump());
+    out.push_back(e.get<index_t>());
+  }
+  return out;
+}
+
+// transformers' layer_types list ("full_attention" / "sliding_attention"), when the file has one.
+inline bool hf_layer_types(json_reader const& r, model_config& c) {
+  if (!r.has("layer_types")) return false;
+  auto const& v = r.raw().at("layer_types");
+  require<format_error>(v.is_array() && static_cast<index_t>(v.size()) == c.layers, "model::hf_config", r.file(),
+                        ": layer_types must list one kind per layer (", c.layers, ")");
+  c.layer_types.clear();
+  for (auto const& e : v) {
+    std::string const s = e.is_string() ? e.get<std::string>() : "";
+    require<unsupported_config>(s == "full_attention" || s == "sliding_attention", "model::hf_config", r.file(),
+                                ": layer type ", e.dump(), " is not supported (full_attention, sliding_attention are)");
+    c.layer_types.push_back(s == "full_attention" ? layer_attention::full : layer_attention::sliding);
+  }
+  return true;
 }
 
 }  // namespace detail

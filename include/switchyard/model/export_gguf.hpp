@@ -75,8 +75,9 @@ inline void widen_row_into(matrix_slice const& s, index_t r, float* out) { detai
 
 inline void export_gguf(model_config const& c, weight_source const& src, std::string const& path, io::dtype matrices) {
   architectures::family const& fam = family_of(c.arch);
-  require<unsupported_config>(c.rope.scaling.type == attention::rope_scaling::kind::none, "model::export_gguf",
-                              "RoPE scaling is not written to GGUF yet");
+  auto const& scaling = c.rope.scaling;
+  require<unsupported_config>(scaling.mscale == 0 && scaling.mscale_all_dim == 0 && scaling.attention_factor == 0,
+                              "model::export_gguf", "YaRN's mscale / attention factor is not written to GGUF yet");
   io::gguf_writer w;
   std::string const prefix = std::string(fam.gguf_arch) + ".";
   w.set_string("general.architecture", fam.gguf_arch);
@@ -94,6 +95,17 @@ inline void export_gguf(model_config const& c, weight_source const& src, std::st
   w.set_f32(prefix + "rope.freq_base", static_cast<float>(c.rope.theta));
   if (!written.contains("rope.dimension_count"))
     w.set_u32(prefix + "rope.dimension_count", static_cast<std::uint32_t>(c.rope.rotary_dim > 0 ? c.rope.rotary_dim : c.head_dim));
+  using scaling_kind = attention::rope_scaling::kind;
+  if (scaling.type == scaling_kind::linear) {
+    w.set_string(prefix + "rope.scaling.type", "linear");
+    w.set_f32(prefix + "rope.scaling.factor", static_cast<float>(scaling.factor));
+  } else if (scaling.type == scaling_kind::yarn) {  // as llama.cpp's converter writes it
+    w.set_string(prefix + "rope.scaling.type", "yarn");
+    w.set_f32(prefix + "rope.scaling.factor", static_cast<float>(scaling.factor));
+    w.set_u32(prefix + "rope.scaling.original_context_length", static_cast<std::uint32_t>(scaling.original_max_position));
+    w.set_f32(prefix + "rope.scaling.yarn_beta_fast", static_cast<float>(scaling.beta_fast));
+    w.set_f32(prefix + "rope.scaling.yarn_beta_slow", static_cast<float>(scaling.beta_slow));
+  }
   if (fam.to_gguf) fam.to_gguf(c, w, prefix);
   if (c.sliding_window > 0 && !c.layer_types.empty()) {  // which layers slide, as gguf-py writes it
     std::vector<io::gguf_value> pattern;
@@ -113,7 +125,8 @@ inline void export_gguf(model_config const& c, weight_source const& src, std::st
     std::string const name = gguf_name(fam, r, l);
     auto s = name.empty() ? std::nullopt : src.find(r, l);
     if (!s) return;
-    bool const vec = s->rows == 1 || r == role::shared_router || r == role::router_bias;
+    bool const vec = s->rows == 1 || r == role::shared_router || r == role::router_bias || r == role::router_gate_bias ||
+                     r == role::sinks;
     std::vector<index_t> order;
     if (fam.gguf_permutes_qk && r == role::q) order = detail::llama_qk_order(c.heads, c.head_dim);
     if (fam.gguf_permutes_qk && r == role::k) order = detail::llama_qk_order(c.kv_heads, c.head_dim);
@@ -172,6 +185,9 @@ inline void export_gguf(model_config const& c, weight_source const& src, std::st
         rows = s.rows, cols = s.cols;
       }
       add(architectures::expand(fam.experts.gguf[static_cast<std::size_t>(p)], l), matrices, {c.experts, rows, cols}, std::move(bytes));
+      if (auto b = src.expert_bias(p, l, c); b && fam.experts.gguf_bias[static_cast<std::size_t>(p)])
+        add(architectures::expand(fam.experts.gguf_bias[static_cast<std::size_t>(p)], l), io::dtype::f32, {b->rows, b->cols},
+            detail::convert_rows(*b, io::dtype::f32));
     }
   }
   w.write(path);

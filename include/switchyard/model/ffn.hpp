@@ -3,7 +3,8 @@
 // composition) or behind `ffn_block` (a loaded model whose layers differ: DeepSeek's first dense
 // layers, Qwen2-MoE's sparse step):
 //   dense_ffn<W>            a SwiGLU MLP (Llama; DeepSeek's dense layers): a bank of one expert;
-//   moe_ffn<Router, W>      router -> experts -> combine (+ shared experts), expert::moe.
+//   moe_ffn<Router, W, Act> router -> experts -> combine (+ shared experts), expert::moe; Act
+//                           the experts' gated activation (SiLU; gpt-oss's clamped SwiGLU).
 // Both map x [T, H] -> y [T, H] without the residual.
 #include <memory>
 #include <utility>
@@ -42,10 +43,10 @@ class dense_ffn {
   buffer<float> h_;
 };
 
-template <class Router, class W>
+template <class Router, class W, class Act = expert::silu_glu>
 class moe_ffn {
  public:
-  using layer_type = expert::moe<Router, expert::glu_experts<W>>;
+  using layer_type = expert::moe<Router, expert::glu_experts<W, Act>>;
   // `ws`: the routing and expert scratch, which the MoE layers of one model may share (they run
   // one after another): one workspace instead of one per layer, ~40 MB a layer at a 512-token
   // prefill with top-8 of 1024 wide. Default: a workspace of its own.

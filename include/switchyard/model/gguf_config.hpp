@@ -66,6 +66,14 @@ inline model_config config_from_gguf(io::gguf_file const& f) {
     if (t == "linear") {
       c.rope.scaling.type = attention::rope_scaling::kind::linear;
       c.rope.scaling.factor = f.get_float(prefix + "rope.scaling.factor");
+    } else if (t == "yarn") {  // llama.cpp's converter: factor, original context, the betas when given
+      auto& y = c.rope.scaling;
+      y.type = attention::rope_scaling::kind::yarn;
+      y.factor = f.get_float(prefix + "rope.scaling.factor");
+      y.original_max_position = f.get_int(prefix + "rope.scaling.original_context_length");
+      y.beta_fast = f.get_float(prefix + "rope.scaling.yarn_beta_fast", y.beta_fast);
+      y.beta_slow = f.get_float(prefix + "rope.scaling.yarn_beta_slow", y.beta_slow);
+      y.attention_factor = f.get_float(prefix + "rope.scaling.yarn_attn_factor", 0.0);
     } else {
       require<unsupported_config>(t == "none", "model::config_from_gguf", f.origin(), ": rope scaling '", t,
                                   "' is not supported from GGUF yet");

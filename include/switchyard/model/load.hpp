@@ -11,8 +11,8 @@
 //
 // build<W, KV>(config, source) is the typed path for engines that fix the formats at compile time.
 // The family's table (model/architectures/) says which attention and router a layer gets. The
-// front refuses, with unsupported_config, what has no instance: a top-k outside {1, 2, 4, 6, 8},
-// DeepSeek group settings outside the shipped ones.
+// front picks among the instances listed in core/instances.hpp (top-k values, DeepSeek groups,
+// weight and KV formats) and refuses the rest with unsupported_config, which lists them.
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -20,8 +20,10 @@
 #include <string>
 #include <utility>
 
+#include "switchyard/core/dispatch.hpp"
 #include "switchyard/core/error.hpp"
 #include "switchyard/core/format/gguf.hpp"
+#include "switchyard/core/instances.hpp"
 #include "switchyard/io/gguf.hpp"
 #include "switchyard/io/safetensors.hpp"
 #include "switchyard/model/architectures/registry.hpp"
@@ -37,19 +39,48 @@ namespace model {
 
 namespace detail {
 
-// Calls f.template operator()<K>() for the run-time top-k (the instances the front compiles).
+// Calls f.template operator()<K>() for the run-time top-k (instances::router_top_k).
 template <class F>
 decltype(auto) with_top_k(index_t k, F&& f) {
-  switch (k) {
-    case 1: return f.template operator()<1>();
-    case 2: return f.template operator()<2>();
-    case 4: return f.template operator()<4>();
-    case 6: return f.template operator()<6>();
-    case 8: return f.template operator()<8>();
-    default:
-      switchyard::detail::fail<unsupported_config>("model::load", "num_experts_per_tok = ", k,
-                                                   " has no compiled router (1, 2, 4, 6, 8 do)");
+  return dispatch_value(instances::router_top_k{}, k, {"model::load", "num_experts_per_tok", "router"},
+                        std::forward<F>(f));
+}
+
+// Row e of a [rows, cols] slice, as a [1, cols] slice.
+inline matrix_slice row_of(matrix_slice const& s, index_t e) {
+  io::dtype_info const d = io::info(s.dtype);
+  auto const row_bytes = static_cast<std::size_t>(s.cols / d.block_elems * d.block_bytes);
+  return {s.name + "[" + std::to_string(e) + "]", s.dtype, 1, s.cols, s.data.subspan(static_cast<std::size_t>(e) * row_bytes, row_bytes)};
+}
+
+// gpt-oss's MoE over the stacked banks: experts with biases and the clamped SwiGLU, the router's
+// gate with a bias of its own, top-k of the raw logits then softmax over the chosen (route::gpt_oss).
+template <class W>
+any_ffn build_gpt_oss_moe(model_config const& c, weight_source const& src, weight_store& store, index_t l, activations act,
+                          std::shared_ptr<expert::moe_workspace> const& ws, W const* gate_up, W const* down) {
+  constexpr index_t B = format::traits<W>::block_elems;
+  index_t const E = c.experts, F = c.moe_intermediate, H = c.hidden;
+  auto const gb = src.expert_bias(expert_proj::gate, l, c), ub = src.expert_bias(expert_proj::up, l, c),
+             db = src.expert_bias(expert_proj::down, l, c);
+  require<format_error>(gb.has_value() == ub.has_value(), "model::load", src.origin(), ": layer ", l,
+                        " has a bias for only one of the experts' gate and up projections");
+  matrix_view<float const> gate_up_bias, down_bias;
+  if (gb) {  // [E, 2F]: each expert's gate biases, then its up biases (the bank's row order)
+    std::vector<matrix_slice> rows;
+    for (index_t e = 0; e < E; ++e) rows.push_back(row_of(*gb, e)), rows.push_back(row_of(*ub, e));
+    gate_up_bias = make_view(static_cast<float const*>(store.stack<float>(rows, F)), E, 2 * F);
   }
+  if (db) down_bias = store.matrix_f32(*db, E, H);
+  using bank = expert::glu_experts<W, expert::gpt_oss_glu>;
+  bank const experts(tensor_view<W const, dextents<3>>(gate_up, dextents<3>(E, 2 * F, H / B)),
+                     tensor_view<W const, dextents<3>>(down, dextents<3>(E, H, F / B)), gate_up_bias, down_bias, act);
+  auto const gate = store.matrix_f32(src.need(role::router, l, "router gate"), E, H);
+  vector_view<float const> gate_bias;
+  if (auto b = src.find(role::router_gate_bias, l)) gate_bias = store.vector(*b, E);
+  return with_top_k(c.experts_per_token, [&]<int K>() -> any_ffn {
+    using ffn = moe_ffn<route::gpt_oss<K>, W, expert::gpt_oss_glu>;
+    return make_ffn(ffn(typename ffn::layer_type(gate, experts, gate_bias), route::router_params{}, ws));
+  });
 }
 
 template <class W>
@@ -91,6 +122,8 @@ any_ffn build_ffn(model_config const& c, weight_source const& src, weight_store&
                           "] / [", H, ", ", F, "]");
   W const* gate_up = store.stack<W>(gu, H);
   W const* down = store.stack<W>(dn, F);
+  if (family_of(c.arch).activation == architectures::expert_activation::gpt_oss_clamped)
+    return build_gpt_oss_moe<W>(c, src, store, l, act, ws, gate_up, down);
   expert::glu_experts<W> experts(tensor_view<W const, dextents<3>>(gate_up, dextents<3>(E, 2 * F, H / B)),
                                  tensor_view<W const, dextents<3>>(down, dextents<3>(E, H, F / B)), {}, {}, act);
   auto gate = store.matrix_f32(src.need(role::router, l, "router gate"), E, H);
@@ -114,11 +147,14 @@ any_ffn build_ffn(model_config const& c, weight_source const& src, weight_store&
     if (family_of(c.arch).router == architectures::router_kind::sigmoid_grouped) {
       // With normalized top-k (every release).
       require<unsupported_config>(c.norm_topk_prob, "model::load", "deepseek_v3 without norm_topk_prob has no compiled router");
-      if (c.n_group == 8 && c.topk_group == 4) return make.template operator()<route::deepseek_v3<K, 8, 4, true>>();
-      if (c.n_group == 4 && c.topk_group == 2) return make.template operator()<route::deepseek_v3<K, 4, 2, true>>();
-      require<unsupported_config>(c.n_group == c.topk_group, "model::load", "deepseek n_group ", c.n_group,
-                                  " / topk_group ", c.topk_group, " has no compiled router (8/4, 4/2, or all groups kept)");
-      return make.template operator()<route::deepseek_v3<K, 1, 1, true>>();
+      using instances::group_limit;  // every group kept routes as one group
+      group_limit const g = c.n_group == c.topk_group
+                                ? group_limit{}
+                                : group_limit{static_cast<int>(c.n_group), static_cast<int>(c.topk_group)};
+      return dispatch_value(instances::deepseek_groups{}, g, {"model::load", "deepseek n_group / topk_group", "router"},
+                            [&]<group_limit G>() -> any_ffn {
+                              return make.template operator()<route::deepseek_v3<K, G.groups, G.kept, true>>();
+                            });
     }
     if (c.norm_topk_prob) return make.template operator()<route::topk_router<route::topk_config{.top_k = K, .renormalize = true}>>();
     return make.template operator()<route::topk_router<route::topk_config{.top_k = K, .renormalize = false}>>();
@@ -167,6 +203,8 @@ any_attention<W> build_attention(model_config const& c, weight_source const& src
     w.k_bias = store.vector(src.need(role::k_bias, l, "k_proj bias"), c.kv_heads * D);
     w.v_bias = store.vector(src.need(role::v_bias, l, "v_proj bias"), c.kv_heads * D);
   }
+  if (auto ob = src.find(role::o_bias, l)) w.o_bias = store.vector(*ob, H);
+  if (auto sk = src.find(role::sinks, l)) w.sinks = store.vector(*sk, c.heads);
   if (c.qk != qk_norm::none) {
     index_t const qn = c.qk == qk_norm::per_head ? D : c.heads * D, kn = c.qk == qk_norm::per_head ? D : c.kv_heads * D;
     w.q_norm = store.vector<N>(src.need(role::q_norm, l, "q_norm"), qn);
@@ -214,6 +252,28 @@ std::unique_ptr<causal_lm<W, KV>> build(model_config const& c, weight_source con
 
 enum class weight_format { automatic, f32, bf16, f16, q8_0, q4_0, q4_K, q6_K };
 enum class kv_format { f32, bf16 };
+
+// Names for messages (a dispatch error lists the compiled ones).
+constexpr char const* name(weight_format f) {
+  switch (f) {
+    case weight_format::automatic: return "automatic";
+    case weight_format::f32: return "f32";
+    case weight_format::bf16: return "bf16";
+    case weight_format::f16: return "f16";
+    case weight_format::q8_0: return "q8_0";
+    case weight_format::q4_0: return "q4_0";
+    case weight_format::q4_K: return "q4_K";
+    case weight_format::q6_K: return "q6_K";
+  }
+  return "?";
+}
+constexpr char const* name(kv_format f) {
+  switch (f) {
+    case kv_format::f32: return "f32";
+    case kv_format::bf16: return "bf16";
+  }
+  return "?";
+}
 // What the projections round their inputs to (linear.hpp). f32 keeps every projection exact; int8
 // takes q8_0, q4_0 and q4_K weights (their decode rows become integer dot products, as llama.cpp
 // computes them: +0.02% perplexity on the shipped model, docs/quantization.md); bf16 takes
@@ -233,8 +293,20 @@ struct load_options {
 
 namespace detail {
 
-inline weight_format format_of(io::tensor_directory const& dir) {
-  // The dtype of the most 2-D tensors decides (norms and biases are 1-D).
+// The instance lists of core/instances.hpp as (tag, type) entries: the formats that
+// load_options::weights, a checkpoint's matrix dtype and load_options::kv select.
+#define SWITCHYARD_DETAIL_BY_OPTION(n, W) +type_list<tagged<weight_format::n, W>>{}
+#define SWITCHYARD_DETAIL_BY_DTYPE(n, W) +type_list<tagged<io::dtype::n, W>>{}
+#define SWITCHYARD_DETAIL_KV(n, KV) +type_list<tagged<kv_format::n, KV>>{}
+using weight_formats = decltype(type_list<>{} SWITCHYARD_MODEL_WEIGHT_FORMATS(SWITCHYARD_DETAIL_BY_OPTION));
+using checkpoint_formats = decltype(type_list<>{} SWITCHYARD_MODEL_WEIGHT_FORMATS(SWITCHYARD_DETAIL_BY_DTYPE));
+using kv_formats = decltype(type_list<>{} SWITCHYARD_MODEL_KV_FORMATS(SWITCHYARD_DETAIL_KV));
+#undef SWITCHYARD_DETAIL_BY_OPTION
+#undef SWITCHYARD_DETAIL_BY_DTYPE
+#undef SWITCHYARD_DETAIL_KV
+
+// The dtype of the most 2-D tensors (norms and biases are 1-D): a checkpoint's weight format.
+inline io::dtype matrix_dtype(io::tensor_directory const& dir) {
   std::map<io::dtype, int> count;
   for (auto const& t : dir.tensors())
     if (t.shape.size() >= 2) ++count[t.dtype];
@@ -242,18 +314,7 @@ inline weight_format format_of(io::tensor_directory const& dir) {
   int n = -1;
   for (auto [d, k] : count)
     if (k > n) best = d, n = k;
-  switch (best) {
-    case io::dtype::f32: return weight_format::f32;
-    case io::dtype::bf16: return weight_format::bf16;
-    case io::dtype::f16: return weight_format::f16;
-    case io::dtype::q8_0: return weight_format::q8_0;
-    case io::dtype::q4_0: return weight_format::q4_0;
-    case io::dtype::q4_K: return weight_format::q4_K;
-    case io::dtype::q6_K: return weight_format::q6_K;
-    default:
-      switchyard::detail::fail<unsupported_config>("model::load", dir.origin(), ": weights in ", io::info(best).name,
-                                                   " are not a supported weight format");
-  }
+  return best;
 }
 
 // The activation format load_options asks for, for weights in W (refuses what W has no kernel for).
@@ -280,8 +341,10 @@ activations activations_for(activation_format a) {
 template <class W>
 std::unique_ptr<language_model> build_with_kv(model_config const& c, weight_source const& src, load_options const& o) {
   activations const act = activations_for<W>(o.activations);
-  if (o.kv == kv_format::bf16) return build<W, format::bf16>(c, src, o.cache, act);
-  return build<W, float>(c, src, o.cache, act);
+  return dispatch_type(kv_formats{}, o.kv, {"model::load", "load_options::kv", "KV cache format"},
+                       [&]<class KV>() -> std::unique_ptr<language_model> {
+                         return build<W, KV>(c, src, o.cache, act);
+                       });
 }
 
 // The weight formats the dynamic front compiles, one build_with_kv<W> instance each: every format
@@ -289,25 +352,26 @@ std::unique_ptr<language_model> build_with_kv(model_config const& c, weight_sour
 // calls load() (about 90 s with g++ -O2), so a program may compile the instances once instead:
 // define SWITCHYARD_EXTERN_MODEL_INSTANCES where load.hpp is included, and compile, once each,
 //   SWITCHYARD_NAMESPACE_BEGIN namespace model::detail { SWITCHYARD_MODEL_BUILD_INSTANCE(W) } SWITCHYARD_NAMESPACE_END
-// for the W of SWITCHYARD_MODEL_WEIGHT_FORMATS (the CMake target switchyard::model_instances
-// does both, one translation unit per format; docs/building.md).
-#define SWITCHYARD_MODEL_WEIGHT_FORMATS(X) \
-  X(float) X(format::bf16) X(format::f16) X(format::q8_0) X(format::q4_0) X(format::q4_K) X(format::q6_K)
+// for each X(name, W) of SWITCHYARD_MODEL_WEIGHT_FORMATS (core/instances.hpp; the CMake target
+// switchyard::model_instances does both, one translation unit per format; docs/building.md).
 #define SWITCHYARD_MODEL_BUILD_INSTANCE(W) \
   template std::unique_ptr<language_model> build_with_kv<W>(model_config const&, weight_source const&, load_options const&);
 #if defined(SWITCHYARD_EXTERN_MODEL_INSTANCES)
-#define SWITCHYARD_MODEL_EXTERN_INSTANCE(W) extern SWITCHYARD_MODEL_BUILD_INSTANCE(W)
+#define SWITCHYARD_MODEL_EXTERN_INSTANCE(name, W) extern SWITCHYARD_MODEL_BUILD_INSTANCE(W)
 SWITCHYARD_MODEL_WEIGHT_FORMATS(SWITCHYARD_MODEL_EXTERN_INSTANCE)
 #undef SWITCHYARD_MODEL_EXTERN_INSTANCE
 #endif
 
-inline std::unique_ptr<language_model> build_format(model_config const& c, weight_source const& src,
-                                                    load_options const& o, weight_format f);
-
 inline std::unique_ptr<language_model> build_any(model_config const& c, io::tensor_directory const& dir,
                                                  weight_source const& src, load_options const& o) {
-  weight_format const f = o.weights == weight_format::automatic ? format_of(dir) : o.weights;
-  std::unique_ptr<language_model> lm = build_format(c, src, o, f);
+  auto const build = [&]<class W>() { return build_with_kv<W>(c, src, o); };
+  std::unique_ptr<language_model> lm;
+  if (o.weights == weight_format::automatic) {
+    std::string const what = std::string(dir.origin()) + ": matrix dtype";
+    lm = dispatch_type(checkpoint_formats{}, matrix_dtype(dir), {"model::load", what, "weight format"}, build);
+  } else {
+    lm = dispatch_type(weight_formats{}, o.weights, {"model::load", "load_options::weights", "weight format"}, build);
+  }
   if (!o.allow_extra_tensors) {
     auto const extra = src.unused(dir);
     require<format_error>(extra.empty(), "model::load", dir.origin(), ": ", extra.size(), " tensor(s) are not part of a ",
@@ -315,21 +379,6 @@ inline std::unique_ptr<language_model> build_any(model_config const& c, io::tens
                           "' (load_options::allow_extra_tensors ignores them)");
   }
   return lm;
-}
-
-inline std::unique_ptr<language_model> build_format(model_config const& c, weight_source const& src, load_options const& o,
-                                                    weight_format f) {
-  switch (f) {
-    case weight_format::f32: return build_with_kv<float>(c, src, o);
-    case weight_format::bf16: return build_with_kv<format::bf16>(c, src, o);
-    case weight_format::f16: return build_with_kv<format::f16>(c, src, o);
-    case weight_format::q8_0: return build_with_kv<format::q8_0>(c, src, o);
-    case weight_format::q4_0: return build_with_kv<format::q4_0>(c, src, o);
-    case weight_format::q4_K: return build_with_kv<format::q4_K>(c, src, o);
-    case weight_format::q6_K: return build_with_kv<format::q6_K>(c, src, o);
-    case weight_format::automatic: break;
-  }
-  return nullptr;
 }
 
 }  // namespace detail

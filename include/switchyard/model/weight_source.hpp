@@ -12,6 +12,7 @@
 #include <string>
 
 #include "switchyard/core/error.hpp"
+#include "switchyard/core/format/mxfp4.hpp"
 #include "switchyard/io/gguf.hpp"
 #include "switchyard/io/safetensors.hpp"
 #include "switchyard/model/architectures/registry.hpp"
@@ -30,6 +31,8 @@ class weight_source {
   virtual std::optional<matrix_slice> find(role r, index_t layer) const = 0;
   // Expert e's projection in layer l: gate / up [F, H], down [H, F].
   virtual matrix_slice expert(expert_proj p, index_t layer, index_t e, model_config const& c) const = 0;
+  // The biases of projection p's bank in layer l, [E, F] (gate, up) or [E, H] (down), or nothing.
+  virtual std::optional<matrix_slice> expert_bias(expert_proj, index_t, model_config const&) const { return std::nullopt; }
   virtual std::string const& origin() const = 0;
   // Gives back the file pages of a tensor the loader has converted into a buffer of its own
   // (io::mapped_file::release_pages); bytes outside the checkpoint's files are ignored.
@@ -88,6 +91,7 @@ class hf_source : public weight_source {
 
   matrix_slice expert(expert_proj p, index_t l, index_t e, model_config const& c) const override {
     auto const& x = fam_.experts;
+    if (x.layout == architectures::fused_layout::interleaved_transposed) return interleaved_expert(p, l, e, c);
     // transformers 5's fused banks, when a checkpoint was saved that way.
     if (auto const* gu = x.hf_gate_up ? dir_.find(architectures::expand(x.hf_gate_up, l)) : nullptr; gu && p != expert_proj::down) {
       mark(gu->name);
@@ -104,12 +108,88 @@ class hf_source : public weight_source {
     return as_matrix(dir_.at(n));
   }
 
+  std::optional<matrix_slice> expert_bias(expert_proj p, index_t l, model_config const& c) const override {
+    auto const& x = fam_.experts;
+    char const* pattern = p == expert_proj::down ? x.hf_down_bias : x.hf_gate_up_bias;
+    auto const* t = pattern ? dir_.find(architectures::expand(pattern, l)) : nullptr;
+    if (!t) return std::nullopt;
+    mark(t->name);
+    index_t const E = c.experts, F = c.moe_intermediate;
+    if (p == expert_proj::down) {
+      require<format_error>(t->shape == std::vector<std::int64_t>{E, c.hidden}, "model::load", origin(), ": ", t->name, " ",
+                            t->shape_string(), " is not [experts, hidden]");
+      return as_matrix(*t);
+    }
+    // [E, 2F] with gate and up interleaved: the even or the odd columns.
+    require<format_error>(t->shape == std::vector<std::int64_t>{E, 2 * F}, "model::load", origin(), ": ", t->name, " ",
+                          t->shape_string(), " is not [experts, 2 x expert width]");
+    matrix_slice const all{t->name, t->dtype, E, 2 * F, t->data};
+    auto& out = owned_f32(static_cast<std::size_t>(E * F));
+    std::vector<float> row(static_cast<std::size_t>(2 * F));
+    for (index_t e = 0; e < E; ++e) {
+      detail::widen_row(all, e, row.data());
+      for (index_t i = 0; i < F; ++i) out[static_cast<std::size_t>(e * F + i)] = row[static_cast<std::size_t>(2 * i + (p == expert_proj::up))];
+    }
+    return matrix_slice{t->name + (p == expert_proj::gate ? " (gate)" : " (up)"), io::dtype::f32, E, F,
+                        std::as_bytes(std::span<float const>(out))};
+  }
+
   std::string const& origin() const override { return dir_.origin(); }
   void release_pages(std::span<std::byte const> b) const override { dir_.release_pages(b); }
 
  private:
+  // gpt-oss's banks, made [F, H] / [H, F] per expert. MXFP4 (<name>_blocks u8 [E, rows, G, 16] and
+  // <name>_scales u8 [E, rows, G], rows interleaved gate/up): the rows' blocks in ggml's nibble
+  // order, values unchanged (format::mxfp4_from_hf). Otherwise [E, H, 2F] / [E, F, H] for x @ W:
+  // transposed into f32 rows. Either is a copy this source owns (the model keeps the source).
+  matrix_slice interleaved_expert(expert_proj p, index_t l, index_t e, model_config const& c) const {
+    auto const& x = fam_.experts;
+    bool const down = p == expert_proj::down;
+    std::string const base = architectures::expand(down ? x.hf_down : x.hf_gate_up, l);
+    index_t const F = c.moe_intermediate, H = c.hidden, rows = down ? H : F, cols = down ? F : H;
+    auto pick = [&](index_t i) { return down ? i : 2 * i + (p == expert_proj::up); };  // output row in the bank
+    std::string const name = base + "[" + std::to_string(e) + "]" + (down ? "" : p == expert_proj::gate ? " (gate)" : " (up)");
+    if (auto const* blocks = dir_.find(base + "_blocks")) {
+      auto const& scales = dir_.at(base + "_scales");
+      index_t const G = cols / 32, bank_rows = down ? H : 2 * F;
+      require<format_error>(cols % 32 == 0 && blocks->dtype == io::dtype::u8 && scales.dtype == io::dtype::u8 &&
+                                blocks->shape == std::vector<std::int64_t>{c.experts, bank_rows, G, 16} &&
+                                scales.shape == std::vector<std::int64_t>{c.experts, bank_rows, G},
+                            "model::load", origin(), ": ", blocks->name, " ", blocks->shape_string(), " / ", scales.name, " ",
+                            scales.shape_string(), " are not MXFP4 [experts, ", bank_rows, ", ", G, ", 16] / [..., ", G, "]");
+      mark(blocks->name);
+      mark(scales.name);
+      auto& out = owned_.emplace_back(static_cast<std::size_t>(rows * G) * sizeof(format::mxfp4));
+      auto* dst = reinterpret_cast<format::mxfp4*>(out.data());
+      auto const* b = reinterpret_cast<std::uint8_t const*>(blocks->data.data());
+      auto const* sc = reinterpret_cast<std::uint8_t const*>(scales.data.data());
+      for (index_t i = 0; i < rows; ++i) {
+        index_t const src_row = e * bank_rows + pick(i);
+        format::mxfp4_from_hf(b + src_row * G * 16, sc + src_row * G, static_cast<std::size_t>(G), dst + i * G);
+      }
+      return matrix_slice{name, io::dtype::mxfp4, rows, cols, std::span<std::byte const>(out)};
+    }
+    auto const& t = dir_.at(base);
+    require<format_error>(t.shape == (down ? std::vector<std::int64_t>{c.experts, F, H} : std::vector<std::int64_t>{c.experts, H, 2 * F}),
+                          "model::load", origin(), ": ", t.name, " ", t.shape_string(), " is not ",
+                          down ? "[experts, expert width, hidden]" : "[experts, hidden, 2 x expert width]");
+    mark(t.name);
+    index_t const in_cols = down ? H : 2 * F;  // the stored matrix: [E * cols, in_cols]
+    matrix_slice const all{t.name, t.dtype, c.experts * cols, in_cols, t.data};
+    auto& out = owned_f32(static_cast<std::size_t>(rows * cols));
+    std::vector<float> row(static_cast<std::size_t>(in_cols));
+    for (index_t j = 0; j < cols; ++j) {
+      detail::widen_row(all, e * cols + j, row.data());
+      for (index_t i = 0; i < rows; ++i) out[static_cast<std::size_t>(i * cols + j)] = row[static_cast<std::size_t>(pick(i))];
+    }
+    return matrix_slice{name, io::dtype::f32, rows, cols, std::as_bytes(std::span<float const>(out))};
+  }
+  std::vector<float>& owned_f32(std::size_t n) const { return owned_floats_.emplace_back(n); }
+
   io::tensor_directory const& dir_;
   architectures::family const& fam_;
+  mutable std::deque<std::vector<std::byte>> owned_;
+  mutable std::deque<std::vector<float>> owned_floats_;
 };
 
 // llama.cpp's name for a role in a family's GGUF files ("" when it has none).
@@ -136,6 +216,17 @@ class gguf_source : public weight_source {
     auto const& t = dir_.at(architectures::expand(fam_.experts.gguf[static_cast<std::size_t>(p)], l));
     mark(t.name);
     return detail::stacked_slice(t, e, 0, p == expert_proj::down ? c.hidden : c.moe_intermediate, origin());
+  }
+
+  std::optional<matrix_slice> expert_bias(expert_proj p, index_t l, model_config const& c) const override {
+    char const* pattern = fam_.experts.gguf_bias[static_cast<std::size_t>(p)];
+    auto const* t = pattern ? dir_.find(architectures::expand(pattern, l)) : nullptr;
+    if (!t) return std::nullopt;
+    index_t const n = p == expert_proj::down ? c.hidden : c.moe_intermediate;
+    require<format_error>(t->shape == std::vector<std::int64_t>{c.experts, n}, "model::load", origin(), ": ", t->name, " ",
+                          t->shape_string(), " is not [", c.experts, ", ", n, "]");
+    mark(t->name);
+    return as_matrix(*t);
   }
 
   std::string const& origin() const override { return dir_.origin(); }

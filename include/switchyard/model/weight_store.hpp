@@ -17,6 +17,7 @@
 #include "switchyard/core/buffer.hpp"
 #include "switchyard/core/error.hpp"
 #include "switchyard/core/format/gguf.hpp"
+#include "switchyard/core/format/mxfp4.hpp"
 #include "switchyard/core/format/traits.hpp"
 #include "switchyard/core/tensor_view.hpp"
 #include "switchyard/io/tensor_entry.hpp"
@@ -35,6 +36,7 @@ constexpr io::dtype dtype_of() {
   else if constexpr (std::is_same_v<W, format::q4_0>) return io::dtype::q4_0;
   else if constexpr (std::is_same_v<W, format::q4_K>) return io::dtype::q4_K;
   else if constexpr (std::is_same_v<W, format::q6_K>) return io::dtype::q6_K;
+  else if constexpr (std::is_same_v<W, format::mxfp4>) return io::dtype::mxfp4;
   else static_assert(sizeof(W) == 0, "no checkpoint dtype for this weight format");
 }
 
@@ -94,6 +96,7 @@ inline void widen_row(matrix_slice const& s, index_t r, float* out) {
     case io::dtype::q4_0: blocks.template operator()<format::q4_0>(); break;
     case io::dtype::q4_K: blocks.template operator()<format::q4_K>(); break;
     case io::dtype::q6_K: blocks.template operator()<format::q6_K>(); break;
+    case io::dtype::mxfp4: blocks.template operator()<format::mxfp4>(); break;
     case io::dtype::q5_0: read_only.template operator()<format::q5_0>(); break;
     case io::dtype::q5_K: read_only.template operator()<format::q5_K>(); break;
     default:

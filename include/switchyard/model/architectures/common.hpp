@@ -52,6 +52,7 @@ inline constexpr tensor_name decoder_tensors[] = {
     {role::q_bias, "model.layers.{L}.self_attn.q_proj.bias", "blk.{L}.attn_q.bias"},
     {role::k_bias, "model.layers.{L}.self_attn.k_proj.bias", "blk.{L}.attn_k.bias"},
     {role::v_bias, "model.layers.{L}.self_attn.v_proj.bias", "blk.{L}.attn_v.bias"},
+    {role::o_bias, "model.layers.{L}.self_attn.o_proj.bias", "blk.{L}.attn_output.bias"},
     {role::q_norm, "model.layers.{L}.self_attn.q_norm.weight", "blk.{L}.attn_q_norm.weight"},
     {role::k_norm, "model.layers.{L}.self_attn.k_norm.weight", "blk.{L}.attn_k_norm.weight"},
     {role::ffn_gate, "model.layers.{L}.mlp.gate_proj.weight", "blk.{L}.ffn_gate.weight"},

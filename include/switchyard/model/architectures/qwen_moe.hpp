@@ -16,40 +16,11 @@ namespace model::architectures {
 
 namespace detail {
 
-inline std::vector<index_t> hf_index_list(model::detail::json_reader const& r, char const* key) {
-  std::vector<index_t> out;
-  if (!r.has(key)) return out;
-  auto const& v = r.raw().at(key);
-  require<format_error>(v.is_array(), "model::hf_config", r.file(), ": '", key, "' must be a list of layer indices");
-  for (auto const& e : v) {
-    require<format_error>(e.is_number_integer() && e.get<std::int64_t>() >= 0, "model::hf_config", r.file(), ": '", key,
-                          "' must hold non-negative integers, got ", e.dump());
-    out.push_back(e.get<index_t>());
-  }
-  return out;
-}
-
-// transformers' layer_types list ("full_attention" / "sliding_attention"), when the file has one.
-inline bool hf_layer_types(model::detail::json_reader const& r, model_config& c) {
-  if (!r.has("layer_types")) return false;
-  auto const& v = r.raw().at("layer_types");
-  require<format_error>(v.is_array() && static_cast<index_t>(v.size()) == c.layers, "model::hf_config", r.file(),
-                        ": layer_types must list one kind per layer (", c.layers, ")");
-  c.layer_types.clear();
-  for (auto const& e : v) {
-    std::string const s = e.is_string() ? e.get<std::string>() : "";
-    require<unsupported_config>(s == "full_attention" || s == "sliding_attention", "model::hf_config", r.file(),
-                                ": layer type ", e.dump(), " is not supported (full_attention, sliding_attention are)");
-    c.layer_types.push_back(s == "full_attention" ? layer_attention::full : layer_attention::sliding);
-  }
-  return true;
-}
-
 inline void qwen_moe_from_hf(model::detail::json_reader const& r, model_config& c, bool qwen2) {
-  c.mlp_only_layers = hf_index_list(r, "mlp_only_layers");
+  c.mlp_only_layers = model::detail::hf_index_list(r, "mlp_only_layers");
   if (!r.boolean("use_sliding_window", false)) return;
   c.sliding_window = r.integer("sliding_window");
-  if (!qwen2 || hf_layer_types(r, c)) return;
+  if (!qwen2 || model::detail::hf_layer_types(r, c)) return;
   index_t const below = r.integer("max_window_layers", 28);
   c.layer_types.assign(static_cast<std::size_t>(c.layers), layer_attention::full);
   for (index_t l = 0; l < c.layers; l += 2)

@@ -9,6 +9,7 @@
 
 #include "switchyard/core/error.hpp"
 #include "switchyard/model/architectures/deepseek_v3.hpp"
+#include "switchyard/model/architectures/gpt_oss.hpp"
 #include "switchyard/model/architectures/llama.hpp"
 #include "switchyard/model/architectures/mixtral.hpp"
 #include "switchyard/model/architectures/olmoe.hpp"
@@ -18,7 +19,8 @@ SWITCHYARD_NAMESPACE_BEGIN
 namespace model {
 namespace architectures {
 
-inline constexpr std::array<family const*, 6> all = {&llama, &mixtral, &qwen2_moe, &qwen3_moe, &olmoe, &deepseek_v3};
+inline constexpr std::array<family const*, 7> all = {&llama,     &mixtral,     &qwen2_moe, &qwen3_moe,
+                                                     &olmoe,     &deepseek_v3, &gpt_oss};
 
 // "llama, mixtral, ..." from one member of every family (for error messages).
 inline std::string list(char const* family::*member) {

@@ -61,20 +61,35 @@ struct tensor_name {
   char const* gguf;
 };
 
-// The expert banks: per expert ("{L}" layer, "{E}" expert; gate, up, down), transformers 5's fused
-// banks ([E, 2F, H] gate then up, [E, H, F]), and GGUF's stacked [E, rows, cols] tensors.
+// How a checkpoint lays out a fused gate/up bank: transformers 5's [E, 2F, H] (gate rows, then up
+// rows; down [E, H, F]), or gpt-oss's for x @ W: [E, H, 2F] with gate and up interleaved by column
+// (down [E, F, H]) -- in MXFP4, <name>_blocks / <name>_scales [E, 2F, H / 32, ...] with the rows
+// interleaved.
+enum class fused_layout { stacked, interleaved_transposed };
+
+// The expert banks: per expert ("{L}" layer, "{E}" expert; gate, up, down), fused banks, and GGUF's
+// stacked [E, rows, cols] tensors; biases where the family has them ([E, 2F] fused, interleaved
+// like the weights; GGUF: [E, F] / [E, H] per projection).
 struct expert_names {
   std::array<char const*, 3> hf_each{};
   char const* hf_gate_up = nullptr;
   char const* hf_down = nullptr;
+  fused_layout layout = fused_layout::stacked;
+  char const* hf_gate_up_bias = nullptr;
+  char const* hf_down_bias = nullptr;
   std::array<char const*, 3> gguf{"blk.{L}.ffn_gate_exps.weight", "blk.{L}.ffn_up_exps.weight",
                                   "blk.{L}.ffn_down_exps.weight"};
+  std::array<char const*, 3> gguf_bias{};
 };
 
 enum class attention_kind { gqa, mla };
 // softmax_topk: softmax over all experts, top-k, optionally renormalized (Mixtral, Qwen, OLMoE);
-// sigmoid_grouped: DeepSeek-V3's sigmoid scores with a selection bias and expert groups.
-enum class router_kind { softmax_topk, sigmoid_grouped };
+// sigmoid_grouped: DeepSeek-V3's sigmoid scores with a selection bias and expert groups;
+// logits_topk_softmax: top-k of the raw logits, softmax over the chosen (gpt-oss).
+enum class router_kind { softmax_topk, sigmoid_grouped, logits_topk_softmax };
+// The experts' gated activation: SiLU(gate) * up, or gpt-oss's clamped SwiGLU
+// (expert::gpt_oss_glu: its alpha 1.702 and limit 7 are compiled in).
+enum class expert_activation { silu, gpt_oss_clamped };
 
 // A table's name pattern with "{L}" (layer) and "{E}" (expert) filled in.
 inline std::string expand(char const* pattern, index_t layer, index_t expert = 0) {
@@ -96,6 +111,7 @@ struct family {
   expert_names experts{};
   attention_kind attention = attention_kind::gqa;
   router_kind router = router_kind::softmax_topk;
+  expert_activation activation = expert_activation::silu;
   qk_norm qk = qk_norm::none;
   attention::rope_layout rope = attention::rope_layout::rotate_half;       // as config.json's checkpoint computes it
   attention::rope_layout gguf_rope = attention::rope_layout::rotate_half;  // as the GGUF file's q/k rows need it

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "switchyard/core/dispatch.hpp"
 #include "switchyard/core/error.hpp"
 #include "switchyard/expert/activation.hpp"
 #include "switchyard/kernels/common/cuda_check.cuh"
@@ -267,6 +268,21 @@ class moe {
   }
 
   enum class kernel_kind { gemv, mma, mma_fp8, wgmma };
+  friend constexpr char const* name(kernel_kind k) {
+    constexpr char const* names[] = {"gemv", "mma", "mma_fp8", "wgmma"};
+    return names[static_cast<int>(k)];
+  }
+  // The expert kernels compiled for W: the GEMV and the mma GEMM for every format, the fp8 GEMM
+  // for e4m3 weights, the TMA + wgmma GEMM for bf16 (the constructor says whether the device
+  // runs the last two; kind_of picks among what it has).
+  using kernel_kinds = decltype(value_list<kernel_kind::gemv, kernel_kind::mma>{} +
+                                std::conditional_t<std::is_same_v<W, format::e4m3>, value_list<kernel_kind::mma_fp8>,
+                                                   value_list<>>{} +
+                                std::conditional_t<std::is_same_v<W, format::bf16>, value_list<kernel_kind::wgmma>,
+                                                   value_list<>>{});
+  // 128 x 128 block scales (or none): compiled for int8 and fp8 codes only (validate() refuses the rest).
+  using block_scale_modes =
+      std::conditional_t<expert::takes_block_scales<W>, value_list<false, true>, value_list<false>>;
 
   // One projection of a bank: the weights and what scales them (each optional but the weights).
   struct projection {
@@ -283,56 +299,50 @@ class moe {
   void run_experts(route::plan_view const& plan, float const* x, moe_buffers const& b, projection gu, projection dn,
                    float const* route_weights, void* h, float* out, std::int64_t slots, int active_bound, int F,
                    kernel_kind kind, cudaStream_t stream) const {
-    if constexpr (expert::takes_block_scales<W>) {
-      if (gu.block_scales) {  // validate(): both projections or neither
-        launch_experts<true>(plan, x, b, gu, dn, route_weights, h, out, slots, active_bound, F, kind, stream);
-        return;
-      }
-    }
-    launch_experts<false>(plan, x, b, gu, dn, route_weights, h, out, slots, active_bound, F, kind, stream);
+    bool const block_scales = gu.block_scales != nullptr;  // validate(): both projections or neither
+    dispatch_value(kernel_kinds{}, kind, {"kernels::moe", "expert kernel", "instance for this format"},
+                   [&]<kernel_kind K>() {
+                     dispatch_value(block_scale_modes{}, block_scales,
+                                    {"kernels::moe", "block scales", "expert kernel for this format"}, [&]<bool BS>() {
+                                      launch_experts<K, BS>(plan, x, b, gu, dn, route_weights, h, out, slots,
+                                                            active_bound, F, stream);
+                                    });
+                   });
   }
 
-  template <bool BS>
+  template <kernel_kind K, bool BS>
   void launch_experts(route::plan_view const& plan, float const* x, moe_buffers const& b, projection gu, projection dn,
                       float const* route_weights, void* h, float* out, std::int64_t slots, int active_bound, int F,
-                      kernel_kind kind, cudaStream_t stream) const {
+                      cudaStream_t stream) const {
     int const H = shape_.hidden;
-    if constexpr (std::is_same_v<W, format::e4m3>) {
-      if (kind == kernel_kind::mma_fp8) {
-        auto* h16 = static_cast<std::uint16_t*>(h);
-        auto const tiles = static_cast<unsigned>((slots + expert::mma_bm - 1) / expert::mma_bm + active_bound);
-        dim3 const g1(tiles, (F + expert::mma_bn / 2 - 1) / (expert::mma_bn / 2));
-        expert::mma_fp8_gate_up_kernel<Act, BS><<<g1, expert::mma_threads, 0, stream>>>(
-            plan, b.x_codes, b.x_scales, gu.w, gu.bias, gu.scales, gu.block_scales, h16, H, F);
-        check_launch("the expert gate_up GEMM (fp8)");
-        // h's rows are slot-indexed: quantize all `slots` of them (rows past the kept slots are never read).
-        expert::quantize_fp8_rows_kernel<std::uint16_t>
-            <<<dim3(static_cast<unsigned>(slots), expert::block_scale_count(F)), 32, 0, stream>>>(h16, F, b.h_codes,
-                                                                                                  b.h_scales);
-        check_launch("the fp8 quantization of h");
-        dim3 const g2(tiles, (H + expert::mma_bn - 1) / expert::mma_bn);
-        expert::mma_fp8_down_kernel<BS><<<g2, expert::mma_threads, 0, stream>>>(
-            plan, b.h_codes, b.h_scales, dn.w, dn.bias, dn.scales, dn.block_scales, route_weights, out, H, F);
-        check_launch("the expert down GEMM (fp8)");
-        return;
-      }
-    }
-    if constexpr (std::is_same_v<W, format::bf16>) {
-      if (kind == kernel_kind::wgmma) {
-        auto* h16 = static_cast<std::uint16_t*>(h);
-        auto const tiles = static_cast<unsigned>((slots + expert::mma_bm - 1) / expert::mma_bm + active_bound);
-        dim3 const g1(tiles, (F + 31) / 32);
-        expert::wgmma_gate_up_kernel<Act><<<g1, expert::wg_threads, expert::wg_smem_bytes, stream>>>(
-            plan, x, *gu.map, gu.bias, h16, H, F);
-        check_launch("the expert gate_up GEMM (wgmma)");
-        dim3 const g2(tiles, (H + 63) / 64);
-        expert::wgmma_down_kernel<<<g2, expert::wg_threads, expert::wg_smem_bytes, stream>>>(plan, h16, *dn.map, dn.bias,
-                                                                                          route_weights, out, H, F);
-        check_launch("the expert down GEMM (wgmma)");
-        return;
-      }
-    }
-    if (kind == kernel_kind::gemv) {
+    if constexpr (K == kernel_kind::mma_fp8) {
+      auto* h16 = static_cast<std::uint16_t*>(h);
+      auto const tiles = static_cast<unsigned>((slots + expert::mma_bm - 1) / expert::mma_bm + active_bound);
+      dim3 const g1(tiles, (F + expert::mma_bn / 2 - 1) / (expert::mma_bn / 2));
+      expert::mma_fp8_gate_up_kernel<Act, BS><<<g1, expert::mma_threads, 0, stream>>>(
+          plan, b.x_codes, b.x_scales, gu.w, gu.bias, gu.scales, gu.block_scales, h16, H, F);
+      check_launch("the expert gate_up GEMM (fp8)");
+      // h's rows are slot-indexed: quantize all `slots` of them (rows past the kept slots are never read).
+      expert::quantize_fp8_rows_kernel<std::uint16_t>
+          <<<dim3(static_cast<unsigned>(slots), expert::block_scale_count(F)), 32, 0, stream>>>(h16, F, b.h_codes,
+                                                                                                b.h_scales);
+      check_launch("the fp8 quantization of h");
+      dim3 const g2(tiles, (H + expert::mma_bn - 1) / expert::mma_bn);
+      expert::mma_fp8_down_kernel<BS><<<g2, expert::mma_threads, 0, stream>>>(
+          plan, b.h_codes, b.h_scales, dn.w, dn.bias, dn.scales, dn.block_scales, route_weights, out, H, F);
+      check_launch("the expert down GEMM (fp8)");
+    } else if constexpr (K == kernel_kind::wgmma) {
+      auto* h16 = static_cast<std::uint16_t*>(h);
+      auto const tiles = static_cast<unsigned>((slots + expert::mma_bm - 1) / expert::mma_bm + active_bound);
+      dim3 const g1(tiles, (F + 31) / 32);
+      expert::wgmma_gate_up_kernel<Act><<<g1, expert::wg_threads, expert::wg_smem_bytes, stream>>>(
+          plan, x, *gu.map, gu.bias, h16, H, F);
+      check_launch("the expert gate_up GEMM (wgmma)");
+      dim3 const g2(tiles, (H + 63) / 64);
+      expert::wgmma_down_kernel<<<g2, expert::wg_threads, expert::wg_smem_bytes, stream>>>(plan, h16, *dn.map, dn.bias,
+                                                                                        route_weights, out, H, F);
+      check_launch("the expert down GEMM (wgmma)");
+    } else if constexpr (K == kernel_kind::gemv) {
       auto* hf = static_cast<float*>(h);
       dim3 const g1((F + expert::gemv_warps - 1) / expert::gemv_warps, active_bound);
       expert::gemv_gate_up_kernel<W, Act, BS><<<g1, expert::gemv_warps * 32, 0, stream>>>(
@@ -361,7 +371,8 @@ class moe {
     char const* where = "kernels::moe";
     int const E = shape_.experts, H = shape_.hidden, F = shape_.intermediate, Fs = shape_.shared_intermediate;
     int const align = std::max(32, device_format<W>::row_align);
-    require(E >= C.top_k && E <= 256, where, "the device layer takes top_k <= E <= 256 experts, got E = ", E);
+    require(E >= C.top_k && E <= route::max_device_experts, where, "the device layer takes top_k <= E <= ",
+            route::max_device_experts, " experts, got E = ", E);
     require(H > 0 && H % align == 0 && F > 0 && F % align == 0 && Fs >= 0 && Fs % align == 0, where,
             "hidden, intermediate and shared_intermediate must be positive multiples of ", align, " (got ", H, ", ", F,
             ", ", Fs, ")");

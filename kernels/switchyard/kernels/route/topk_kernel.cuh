@@ -10,7 +10,9 @@
 #include <cmath>
 #include <cstdint>
 
+#include "switchyard/core/dispatch.hpp"
 #include "switchyard/core/error.hpp"
+#include "switchyard/core/instances.hpp"
 #include "switchyard/kernels/common/warp.cuh"
 #include "switchyard/route/config.hpp"
 #include "switchyard/route/topk.hpp"
@@ -204,10 +206,14 @@ __global__ void __launch_bounds__(256, 1) topk_kernel(float const* __restrict__ 
     }
 }
 
-// The experts-per-lane instances compiled: E <= 32, 64, 128, 256.
+// The experts-per-lane instances compiled (instances::device_experts_per_lane) take up to
+// 32 x the largest experts.
+inline constexpr int max_device_experts = warp::size * last_value(instances::device_experts_per_lane{});
+
 inline void launch_topk_checks(int E, int top_k, int groups, int groups_kept, int group_score_top) {
   char const* where = "kernels::route::topk";
-  require(E >= 1 && E <= 256, where, "the device router takes 1..256 experts, got ", E);
+  require(E >= 1 && E <= max_device_experts, where, "the device router takes 1..", max_device_experts, " experts, got ",
+          E);
   require(E >= top_k, where, "top_k = ", top_k, " but there are only ", E, " experts");
   require(E % groups == 0, where, E, " experts do not split into ", groups, " equal groups");
   require(E / groups >= group_score_top, where, "groups of ", E / groups, " experts cannot be scored by their best ",
@@ -228,10 +234,12 @@ void launch_topk(float const* logits, int T, int E, device_router_params const& 
   if (T == 0) return;
   constexpr int warps = 8;
   dim3 const grid((T + warps - 1) / warps);
-  if (E <= 32) topk_kernel<config_type<C>, 1><<<grid, warps * 32, 0, stream>>>(logits, T, E, params, ids, weights);
-  else if (E <= 64) topk_kernel<config_type<C>, 2><<<grid, warps * 32, 0, stream>>>(logits, T, E, params, ids, weights);
-  else if (E <= 128) topk_kernel<config_type<C>, 4><<<grid, warps * 32, 0, stream>>>(logits, T, E, params, ids, weights);
-  else topk_kernel<config_type<C>, 8><<<grid, warps * 32, 0, stream>>>(logits, T, E, params, ids, weights);
+  // The smallest instance whose lanes hold E experts: the fewest registers and shared memory.
+  dispatch_at_most(instances::device_experts_per_lane{}, (E + warp::size - 1) / warp::size,
+                   {"kernels::route::topk", "experts per lane", "router kernel"}, [&]<int EPL>() {
+                     topk_kernel<config_type<C>, EPL>
+                         <<<grid, warps * 32, 0, stream>>>(logits, T, E, params, ids, weights);
+                   });
 }
 
 }  // namespace kernels::route
