@@ -14,6 +14,7 @@
 #include "support/poison.hpp"
 #include "support/reference_file.hpp"
 #include "support/tolerance.hpp"
+#include "switchyard/linear/linear.hpp"  // host::int8_gemv_native
 #include "switchyard/model/export_gguf.hpp"
 #include "switchyard/model/hf_config.hpp"
 #include "switchyard/model/load.hpp"

@@ -1,7 +1,7 @@
 #pragma once
 // The compiled instances: every run-time value the library maps onto a template instance, listed
 // once. model::load and the CUDA launchers dispatch through these lists (core/dispatch.hpp), the
-// CMake target switchyard::model_instances and the extern templates of model/load.hpp are made
+// CMake target switchyard::model_instances and the extern templates of model/build.hpp are made
 // from SWITCHYARD_MODEL_WEIGHT_FORMATS, and a value missing here is refused with an error that
 // lists what is here. Each entry multiplies compile time (the loader instantiates every router x
 // weight format x KV format; docs/building.md), so list what shipped checkpoints use.
@@ -43,7 +43,7 @@ using device_experts_per_lane = value_list<1, 2, 4, 8>;
 // model::weight_format that asks for the type and of io::dtype that a checkpoint stores it as.
 // One build instance each (every router and KV format beneath it); CMakeLists.txt reads this
 // list, one unit of switchyard::model_instances per entry, so keep one X(...) per line. The types
-// are named here, not included: the list expands where the formats are (model/load.hpp).
+// are named here, not included: the list expands where the formats are (model/build.hpp).
 #define SWITCHYARD_MODEL_WEIGHT_FORMATS(X) \
   X(f32, float)                            \
   X(bf16, format::bf16)                    \

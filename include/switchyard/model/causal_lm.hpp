@@ -12,7 +12,7 @@
 // and every FFN / MoE runs once over all the call's tokens (so experts see the whole batch).
 //
 // Layers are decoder_layer<Attention, Ffn> of any kinds (model/decoder_layer.hpp); the loaded
-// models (model/load.hpp) use causal_lm<W, KV> with any_attention / any_ffn layers. Weights are
+// models (model/build.hpp) use causal_lm<W, KV> with any_attention / any_ffn layers. Weights are
 // views: whoever built the model keeps them alive (the loader hands the model its mapped files
 // and its weight_store through `keep`).
 #include <algorithm>
@@ -29,51 +29,11 @@
 #include "switchyard/linear/linear.hpp"
 #include "switchyard/model/config.hpp"
 #include "switchyard/model/decoder_layer.hpp"
+#include "switchyard/model/language_model.hpp"
 #include "switchyard/norm/rms_norm.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
 namespace model {
-
-// A sequence's share of every layer's cache. Owned by the caller; release() it when done.
-class sequence {
- public:
-  index_t length() const noexcept { return layers_.empty() ? 0 : layers_[0].length; }
-  std::vector<attention::kv_sequence>& layers() noexcept { return layers_; }
-
- private:
-  template <class, class, class>
-  friend class causal_lm;
-  std::vector<attention::kv_sequence> layers_;
-  void const* owner_ = nullptr;
-};
-
-// One entry of a forward call: a sequence and the tokens to append to it.
-struct step {
-  sequence* seq;
-  std::span<std::int32_t const> tokens;
-};
-
-enum class which_logits { last, all };  // per step, or per token
-
-struct cache_options {
-  index_t block_size = 16;
-  index_t blocks = 256;  // per layer: the pool holds blocks * block_size tokens, all sequences together
-};
-
-// The interface the dynamic front (load.hpp) returns: any weight and cache format behind it.
-class language_model {
- public:
-  virtual ~language_model() = default;
-  virtual model_config const& config() const noexcept = 0;
-  virtual sequence new_sequence() const = 0;
-  virtual void release(sequence& s) = 0;
-  virtual void forward(std::span<step const> steps, matrix_view<float> logits, which_logits which = which_logits::last,
-                       thread_pool& pool = thread_pool::shared()) = 0;
-  virtual index_t free_blocks() const noexcept = 0;
-  virtual index_t cache_block_size() const noexcept = 0;
-  // Objects the model must keep alive (mapped files, converted weights).
-  virtual void keep(std::shared_ptr<void> owner) = 0;
-};
 
 template <class W, class KV = float, class Layer = decoder_layer<any_attention<W>, any_ffn>>
 class causal_lm final : public language_model {

@@ -1,6 +1,6 @@
 #pragma once
 // The typed description of a decoder-only model: what a loaded config.json or GGUF metadata
-// becomes, and what model/load.hpp turns into layers. One struct for every shipped family; a
+// becomes, and what model/build.hpp turns into layers. One struct for every shipped family; a
 // field a family does not use keeps its default. Which keys fill which field is each family's
 // table (model/architectures/); model/config_fields.hpp reflects the fields so that parsing,
 // printing and comparing walk the struct instead of listing them again.

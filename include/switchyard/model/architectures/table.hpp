@@ -2,7 +2,7 @@
 // What an architecture table says. One header per family under model/architectures/ fills one
 // `family`; the config readers (model/hf_config.hpp, model/gguf_config.hpp), the GGUF writer
 // (model/export_gguf.hpp), the weight naming (model/weight_source.hpp) and the loader's choice of
-// attention and router (model/load.hpp) are loops over these tables, so adding a family is adding
+// attention and router (model/build.hpp) are loops over these tables, so adding a family is adding
 // a header (and registering it in registry.hpp), not editing those files.
 //
 // A table is data: config keys (config.json key <-> model_config field <-> GGUF key, with defaults

@@ -1,0 +1,51 @@
+#pragma once
+// What model::load can be asked for: the weight format (automatic: the checkpoint's), the KV
+// cache format, the activation format of the projections, the cache size. Light to include.
+#include "switchyard/model/language_model.hpp"
+
+SWITCHYARD_NAMESPACE_BEGIN
+namespace model {
+
+enum class weight_format { automatic, f32, bf16, f16, q8_0, q4_0, q4_K, q6_K };
+enum class kv_format { f32, bf16 };
+
+// Names for messages (a dispatch error lists the compiled ones).
+constexpr char const* name(weight_format f) {
+  switch (f) {
+    case weight_format::automatic: return "automatic";
+    case weight_format::f32: return "f32";
+    case weight_format::bf16: return "bf16";
+    case weight_format::f16: return "f16";
+    case weight_format::q8_0: return "q8_0";
+    case weight_format::q4_0: return "q4_0";
+    case weight_format::q4_K: return "q4_K";
+    case weight_format::q6_K: return "q6_K";
+  }
+  return "?";
+}
+constexpr char const* name(kv_format f) {
+  switch (f) {
+    case kv_format::f32: return "f32";
+    case kv_format::bf16: return "bf16";
+  }
+  return "?";
+}
+// What the projections round their inputs to (linear.hpp). f32 keeps every projection exact; int8
+// takes q8_0, q4_0 and q4_K weights (their decode rows become integer dot products, as llama.cpp
+// computes them: +0.02% perplexity on the shipped model, docs/quantization.md); bf16 takes
+// element-wise weights (bf16 engines' arithmetic). automatic: the fastest measured for the format
+// -- int8 for q8_0, q4_0 and q4_K where the build has the VNNI kernels (whole-model decode
+// 1.07-1.08x, 1.47-1.59x and ~2x f32, bench/NOTES.md; without AVX512-VNNI int8 runs as f32 on
+// rounded inputs, no faster), f32 for the others.
+enum class activation_format { automatic, f32, bf16, int8 };
+
+struct load_options {
+  weight_format weights = weight_format::automatic;  // automatic: the checkpoint's matrix dtype
+  kv_format kv = kv_format::f32;
+  activation_format activations = activation_format::automatic;
+  cache_options cache = {};
+  bool allow_extra_tensors = false;  // true: ignore checkpoint tensors the model does not use
+};
+
+}  // namespace model
+SWITCHYARD_NAMESPACE_END
