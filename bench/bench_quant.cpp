@@ -3,7 +3,8 @@
 // against the FMA peak. Limits measured in this same run. The GEMV cycles through enough weight
 // copies (>= 256 MiB, 8x this machine's L3) that every call streams its weights from memory.
 //
-//   bench_quant [gemv|target|gemm|all] [reps]   (target: the formats of issue 5's GEMV target only)
+//   bench_quant [gemv|target|mxfp4|gemm|all] [reps]   (target: the formats of issue 5's GEMV target only;
+//                                                     mxfp4: mxfp4 beside q4_0, GEMV and GEMM)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -18,6 +19,7 @@
 #include "bench_util.hpp"
 #include "switchyard/core/format/gguf.hpp"
 #include "switchyard/core/format/int4.hpp"
+#include "switchyard/core/format/mxfp4.hpp"
 #include "switchyard/linear/linear.hpp"
 #include "switchyard/linear/scaled_linear.hpp"
 
@@ -185,7 +187,7 @@ int main(int argc, char** argv) {
   int const reps = argc > 2 ? std::atoi(argv[2]) : 9;
   auto& all = sy::thread_pool::shared();
   sy::thread_pool one(1);
-  if (what == "all" || what == "gemv" || what == "target") {
+  if (what == "all" || what == "gemv" || what == "target" || what == "mxfp4") {
     double const bw1 = bench::read_bandwidth(one), bwn = bench::read_bandwidth(all);
     std::printf("GEMV, T = 1. read bandwidth %.1f GB/s (1 thread), %.1f GB/s (%d threads)\n", bw1 * 1e-9, bwn * 1e-9,
                 all.size());
@@ -199,8 +201,14 @@ int main(int argc, char** argv) {
         gemv_row<fmt::int4_sym<128>>(s, one, all, bw1, bwn, reps, sy::activations::int8);
         continue;
       }
+      if (what == "mxfp4") {  // gpt-oss's expert format beside the nibble format it resembles
+        gemv_row<fmt::q4_0>(s, one, all, bw1, bwn, reps);
+        gemv_row<fmt::mxfp4>(s, one, all, bw1, bwn, reps);
+        continue;
+      }
       gemv_row<fmt::q8_0>(s, one, all, bw1, bwn, reps);
       gemv_row<fmt::q4_0>(s, one, all, bw1, bwn, reps);
+      gemv_row<fmt::mxfp4>(s, one, all, bw1, bwn, reps);
       gemv_row<fmt::q4_K>(s, one, all, bw1, bwn, reps);
       gemv_row<fmt::q6_K>(s, one, all, bw1, bwn, reps);
       gemv_row<fmt::int4_sym<128>>(s, one, all, bw1, bwn, reps);
@@ -212,13 +220,15 @@ int main(int argc, char** argv) {
       gemv_scaled_row<fmt::e4m3>(s, one, all, bw1, bwn, reps);
     }
   }
-  if (what == "all" || what == "gemm") {
+  if (what == "all" || what == "gemm" || what == "mxfp4") {
     double const peak = bench::fma_peak(all);
     std::printf("GEMM. FMA peak %.1f GFLOP/s (%d threads)\n", peak * 1e-9, all.size());
     std::printf("%-24s %-9s %4s %9s %7s %7s %7s\n", "shape", "format", "T", "median_ms", "spread", "GFLOP/s", "%peak");
     for (index_t T : {128, 512}) {
       gemm_row<fmt::q8_0>(shapes[0], T, all, peak, 3);
       gemm_row<fmt::q4_0>(shapes[0], T, all, peak, 3);
+      gemm_row<fmt::mxfp4>(shapes[0], T, all, peak, 3);
+      if (what == "mxfp4") continue;
       gemm_row<fmt::q4_K>(shapes[0], T, all, peak, 3);
       gemm_row<fmt::int4_sym<128>>(shapes[0], T, all, peak, 3);
     }

@@ -13,12 +13,14 @@
 #include <vector>
 
 #include "support/data_dir.hpp"
+#include "switchyard/core/format/gguf.hpp"
 #include "switchyard/io/gguf.hpp"
 #include "switchyard/io/gguf_writer.hpp"
 #include "switchyard/io/json.hpp"
 #include "switchyard/io/mapped_file.hpp"
 #include "switchyard/io/safetensors.hpp"
 #include "switchyard/model/hf_config.hpp"
+#include "switchyard/model/build.hpp"  // detail::weight_formats (the instance lists)
 #include "switchyard/model/load.hpp"
 
 // The exception's type and its message (Catch2 v2 matches messages of any type only).

@@ -11,6 +11,7 @@
 #include "support/reference_file.hpp"
 #include "support/tolerance.hpp"
 #include "switchyard/core/buffer.hpp"
+#include "switchyard/core/format/mxfp4.hpp"
 #include "switchyard/linear/linear.hpp"
 #include "switchyard/norm/rms_norm.hpp"
 
@@ -83,4 +84,35 @@ static void check_portable_int8(std::int64_t N, std::int64_t kblocks) {
 TEST_CASE("the scalar build's int8-activation GEMV stays within the activation rounding", "[portable]") {
   check_portable_int8<sy::format::q8_0>(37, 9);
   check_portable_int8<sy::format::q4_0>(37, 9);
+}
+
+// mxfp4 (a format with its own vector tiles elsewhere): the scalar build's GEMV and GEMM equal a
+// float64 product on the dequantized weights.
+TEST_CASE("the scalar build's linear<mxfp4> matches a float64 product", "[portable]") {
+  using F = sy::format::mxfp4;
+  std::int64_t const N = 13, K = 96;
+  std::mt19937 g(9);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<F> q(static_cast<std::size_t>(N * K / 32));
+  for (auto& blk : q) {
+    blk.e = static_cast<std::uint8_t>(120 + byte(g) % 10);
+    for (auto& c : blk.qs) c = static_cast<std::uint8_t>(byte(g));
+  }
+  std::vector<float> w(static_cast<std::size_t>(N * K));
+  for (std::size_t b = 0; b < q.size(); ++b) sy::format::traits<F>::dequantize(&q[b], w.data() + 32 * b);
+  sy::linear<F> const layer(sy::make_view(static_cast<F const*>(q.data()), N, K / 32));
+  for (std::int64_t T : {1, 3, 12}) {
+    std::vector<float> x(static_cast<std::size_t>(T * K)), y(static_cast<std::size_t>(T * N));
+    for (auto& v : x) v = d(g);
+    layer(sy::make_view(static_cast<float const*>(x.data()), T, K), sy::make_view(y.data(), T, N));
+    for (std::int64_t i = 0; i < T * N; ++i) {
+      double want = 0, mag = 0;
+      for (std::int64_t k = 0; k < K; ++k) {
+        double const p = double(x[(i / N) * K + k]) * w[(i % N) * K + k];
+        want += p, mag += std::fabs(p);
+      }
+      REQUIRE(std::fabs(y[i] - want) <= sy::test::tolerance::linear(K) * mag);
+    }
+  }
 }

@@ -68,6 +68,18 @@ inline constexpr double cuda_mma_nmse = 2e-4;
 // fails by far.
 inline constexpr double cuda_fp8_mma_nmse = 1e-2;
 
+// The same two paths per element, since an NMSE over a whole output passes a handful of wrong
+// elements: |y - ref| <= bound * RMS of the token's reference row. An element's error is a sum of
+// many independent roundings, so it scales with its row's typical magnitude, not with the
+// element. tools/cuda_element_bounds.py simulates both recipes on a SwiGLU FFN at the test shapes
+// (200 tokens x 20 seeds, float64 reference): the largest |err| / row RMS is 1.7-2.3e-2 for bf16
+// operands, 2.4-3.2e-2 with the weights rounded to bf16 as well (block formats, block-scaled
+// codes), and 0.24-0.35 for fp8 (tails of 7-8 sigma: the down projection sums products of
+// normals). Bounds: 2.5x and 2x that. A wrong element (a missed tile, a wrong row, a stale or
+// NaN value) is off by about its own size, which for most elements is a row RMS or more.
+inline constexpr double cuda_mma_element = 8e-2;
+inline constexpr double cuda_fp8_mma_element = 0.7;
+
 // RoPE at rotation angle a (position * inv_freq), |y - ref| <= rope(a) * max|x| over the head.
 // Both sides form the angle with one f32 product of the same operands; inv_freq itself agrees to
 // the bit except where PyTorch's f32 pow is not correctly rounded (rare; one ulp), which moves the
@@ -108,6 +120,11 @@ inline constexpr double q4_K = 2.0 * (4.2 / 15) * (4.2 / 15) / 12 * 1.3;        
 inline constexpr double q6_K = 2.0 * (1.8 / 32) * (1.8 / 32) / 12 * 1.3;        // sub-block amax / 32
 inline constexpr double int4_sym_g128 = 2.0 * (2.6 / 7) * (2.6 / 7) / 12 * 1.3;  // amax / 7
 inline constexpr double int4_asym_g128 = 2.0 * (5.2 / 15) * (5.2 / 15) / 12 * 1.3;  // range / 15
+// mxfp4: a power-of-two scale s = 2^(floor(log2 amax) - 2), so amax / s lies in [4, 8) (s ~ amax /
+// 5.66, 0.37 sigma), and E2M1's steps grow with the value: s/2 below 2s (54% of unit normals at
+// this s), s up to 4s (32%), 2s above (14%): mean step^2 / 12 ~ 1.02 s^2 / 12 (measured 1.32e-2,
+// gguf's quantizer too).
+inline constexpr double mxfp4 = 2.0 * (2.1 / 5.66) * (2.1 / 5.66) * 1.02 / 12 * 1.3;
 }  // namespace quant_nmse
 
 // linear with activations rounded to int8 per weight block (activations::int8: groups of 32 to

@@ -18,7 +18,10 @@ namespace io {
 
 class gguf_writer {
  public:
-  void set(std::string key, gguf_value v) {
+  // Not inlined: where a caller's value type is known (set_u32, set_string), GCC 12 inlines
+  // std::variant's move assignment and warns (-Wmaybe-uninitialized) about the alternatives the
+  // value does not hold; which callers it inlines into shifts with unrelated code.
+  [[gnu::noinline]] void set(std::string key, gguf_value v) {
     for (auto& kv : kv_)
       if (kv.first == key) {
         kv.second = std::move(v);

@@ -1,6 +1,6 @@
 #pragma once
-// The AVX2 block GEMV tiles (machines without AVX-512): q8_0 and the nibble formats (q4_0, int4
-// groups), computed from the packed blocks with f32 arithmetic, as block_gemv_avx512.hpp does
+// The AVX2 block GEMV tiles (machines without AVX-512): q8_0, the nibble formats (q4_0, int4
+// groups) and mxfp4, computed from the packed blocks with f32 arithmetic, as block_gemv_avx512.hpp does
 // with 8-lane vectors. Needs AVX2, FMA and F16C (every AVX2 CPU in use has all three).
 #include <cstdint>
 #include <type_traits>
@@ -82,6 +82,39 @@ SWITCHYARD_FORCE_INLINE void q8_0_tile_avx2(float const* x, index_t ldx, format:
     for (int t = 0; t < T; ++t) out[r][t] = simd::avx2::reduce_add(acc[r][t]);
 }
 
+// mxfp4: vpshufb looks up 16 codes' doubled E2M1 values (int8) at once, from the 16-byte table
+// in a register, for the low nibbles (elements 0..15) and the high ones (16..31); then 8 at a
+// time to int32 and f32 -- fewer operations than an 8-lane vpermps of floats plus a sign fix.
+template <int T, int R>
+SWITCHYARD_FORCE_INLINE void mxfp4_tile_avx2(float const* x, index_t ldx, format::mxfp4 const* const* rows, float const*,
+                                             index_t kbs, float (&out)[R][T]) {
+  __m128i const table = _mm_loadu_si128(reinterpret_cast<__m128i const*>(format::detail::e2m1_doubled));
+  __m128i const low = _mm_set1_epi8(0x0F);
+  __m256 acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+  for (index_t kb = 0; kb < kbs; ++kb)
+    for (int r = 0; r < R; ++r) {
+      format::mxfp4 const& blk = rows[r][kb];
+      __m128i const q = _mm_loadu_si128(reinterpret_cast<__m128i const*>(blk.qs));
+      __m128i const lo = _mm_shuffle_epi8(table, _mm_and_si128(q, low));
+      __m128i const hi = _mm_shuffle_epi8(table, _mm_and_si128(_mm_srli_epi16(q, 4), low));
+      __m256 const w[4] = {_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)),
+                           _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(lo, lo))),
+                           _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)),
+                           _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(hi, hi)))};
+      __m256 const dv = _mm256_set1_ps(format::e8m0_half(blk.e));
+      for (int t = 0; t < T; ++t) {
+        float const* xt = x + t * ldx + kb * 32;
+        __m256 s = _mm256_mul_ps(w[0], _mm256_loadu_ps(xt));
+        for (int j = 1; j < 4; ++j) s = _mm256_fmadd_ps(w[j], _mm256_loadu_ps(xt + 8 * j), s);
+        acc[r][t] = _mm256_fmadd_ps(dv, s, acc[r][t]);
+      }
+    }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) out[r][t] = simd::avx2::reduce_add(acc[r][t]);
+}
+
 // Rows [n0, n1): one at a time (16 registers leave no room for several rows' accumulators).
 template <int T, class F>
 void fast_rows_avx2(float const* x, index_t ldx, F const* w, index_t ldw, float const* xsum, float const* bias, float* y,
@@ -90,6 +123,7 @@ void fast_rows_avx2(float const* x, index_t ldx, F const* w, index_t ldw, float 
     F const* rows[1] = {w + n * ldw};
     float out[1][T];
     if constexpr (std::is_same_v<F, format::q8_0>) q8_0_tile_avx2<T, 1>(x, ldx, rows, xsum, kbs, out);
+    else if constexpr (std::is_same_v<F, format::mxfp4>) mxfp4_tile_avx2<T, 1>(x, ldx, rows, xsum, kbs, out);
     else nibble_tile_avx2<T, 1>(x, ldx, rows, xsum, kbs, out);
     for (int t = 0; t < T; ++t) y[t * ldy + n] = out[0][t] + (bias ? bias[n] : 0.0f);
   }

@@ -1,5 +1,5 @@
 #pragma once
-// The AVX-512 block GEMV tiles: q8_0, the nibble formats (q4_0, int4 groups), q4_K and q6_K,
+// The AVX-512 block GEMV tiles: q8_0, the nibble formats (q4_0, int4 groups), q4_K, q6_K and mxfp4,
 // computed from the packed blocks with f32 arithmetic (block_kernels.hpp dispatches here).
 #include <cstdint>
 #include <type_traits>
@@ -78,6 +78,39 @@ SWITCHYARD_FORCE_INLINE void q8_0_tile_avx512(float const* x, index_t ldx, forma
       __m512 const dv = _mm512_set1_ps(f16_scale(blk.d));
       for (int t = 0; t < T; ++t)
         acc[r][t] = _mm512_fmadd_ps(dv, _mm512_fmadd_ps(w1, x1[t], _mm512_mul_ps(w0, x0[t])), acc[r][t]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) out[r][t] = simd::avx512::reduce_add(acc[r][t]);
+}
+
+// mxfp4: 16 code bytes widened to int32 lanes; vpermps maps each lane's low 4 bits (the low
+// nibble as it stands, the high one after a shift) straight to its doubled E2M1 value, so a code
+// costs no conversion. The block's power-of-two scale multiplies the block's sum, as q8_0's does:
+// applied after the sum rather than to the weights, it never makes a product subnormal.
+template <int T, int R>
+SWITCHYARD_FORCE_INLINE void mxfp4_tile_avx512(float const* x, index_t ldx, format::mxfp4 const* const* rows, float const*,
+                                               index_t kbs, float (&out)[R][T]) {
+  __m512 const lut = _mm512_loadu_ps(mxfp4_lanes);
+  __m512 acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+  for (index_t kb = 0; kb < kbs; ++kb) {
+    __m512 xl[T], xh[T];
+    for (int t = 0; t < T; ++t) {
+      xl[t] = _mm512_loadu_ps(x + t * ldx + kb * 32);
+      xh[t] = _mm512_loadu_ps(x + t * ldx + kb * 32 + 16);
+    }
+    if constexpr (R > 1)
+      for (int r = 0; r < R; ++r) prefetch_ahead<R>(rows[r], rows[1] - rows[0], kbs, kb);
+    for (int r = 0; r < R; ++r) {
+      format::mxfp4 const& blk = rows[r][kb];
+      __m512i const v = _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<__m128i const*>(blk.qs)));
+      __m512 const lo = _mm512_maskz_permutexvar_ps(0xFFFF, v, lut);
+      __m512 const hi = _mm512_maskz_permutexvar_ps(0xFFFF, _mm512_maskz_srli_epi32(0xFFFF, v, 4), lut);
+      __m512 const dv = _mm512_set1_ps(format::e8m0_half(blk.e));
+      for (int t = 0; t < T; ++t)
+        acc[r][t] = _mm512_fmadd_ps(dv, _mm512_fmadd_ps(hi, xh[t], _mm512_mul_ps(lo, xl[t])), acc[r][t]);
     }
   }
   for (int r = 0; r < R; ++r)
@@ -196,6 +229,7 @@ void fast_rows_avx512(float const* x, index_t ldx, F const* w, index_t ldw, floa
     if constexpr (std::is_same_v<F, format::q8_0>) q8_0_tile_avx512<T, R>(x, ldx, rows, xsum, kbs, out);
     else if constexpr (std::is_same_v<F, format::q4_K>) q4_K_tile_avx512<T, R>(x, ldx, rows, xsum, kbs, out);
     else if constexpr (std::is_same_v<F, format::q6_K>) q6_K_tile_avx512<T, R>(x, ldx, rows, xsum, kbs, out);
+    else if constexpr (std::is_same_v<F, format::mxfp4>) mxfp4_tile_avx512<T, R>(x, ldx, rows, xsum, kbs, out);
     else nibble_tile_avx512<T, R>(x, ldx, rows, xsum, kbs, out);
     for (int r = 0; r < R; ++r)
       for (int t = 0; t < T; ++t) y[t * ldy + n + r] = out[r][t] + (bias ? bias[n + r] : 0.0f);

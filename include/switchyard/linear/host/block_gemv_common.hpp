@@ -1,11 +1,12 @@
 #pragma once
 // What the vectorized block GEMVs (block_gemv_avx512.hpp, block_gemv_avx2.hpp) share: which
-// formats are "nibble" formats, how many weight rows share each load of x, and the f16 scale
-// conversion.
+// formats are "nibble" formats, how many weight rows share each load of x, the f16 scale
+// conversion and MXFP4's code table.
 #include <type_traits>
 
 #include "switchyard/core/format/gguf.hpp"
 #include "switchyard/core/format/int4.hpp"
+#include "switchyard/core/format/mxfp4.hpp"
 
 #if defined(__F16C__)
 #include <immintrin.h>
@@ -31,6 +32,10 @@ struct nibble_format<format::int4_group<G, A>> : std::true_type {
   static int zero(format::int4_group<G, A> const& b) noexcept { return A ? b.z : 8; }
   static std::uint8_t const* codes(format::int4_group<G, A> const& b) noexcept { return b.qs; }
 };
+
+// MXFP4's E2M1 codes, doubled, as f32 lanes to permute by code (codes 0..7: magnitudes, 8..15:
+// the same negated). One table lookup replaces widening, converting and applying a sign.
+inline constexpr float mxfp4_lanes[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 
 // R weight rows at once share every load of x (K up to 14336 floats: x lives in L2, and one row
 // at a time would re-read it from there per row); R * T accumulators stay in registers.

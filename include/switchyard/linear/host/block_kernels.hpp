@@ -1,10 +1,10 @@
 #pragma once
-// linear on block-quantized weights (q8_0, q4_0, q4_K, q6_K, int4 groups), computed from the
+// linear on block-quantized weights (q8_0, q4_0, q4_K, q6_K, int4 groups, mxfp4), computed from the
 // packed blocks: W is a view of blocks [N, K / B]; no dequantized copy of W ever exists.
 //
 //   block_gemv  (decode, T <= 8 rows): each thread streams its output rows' blocks once. AVX-512
-//               (block_gemv_avx512.hpp: q8_0, q4_0, int4 groups, q4_K, q6_K) and AVX2
-//               (block_gemv_avx2.hpp: q8_0, q4_0, int4 groups) decode in registers; otherwise a
+//               (block_gemv_avx512.hpp: q8_0, q4_0, int4 groups, q4_K, q6_K, mxfp4) and AVX2
+//               (block_gemv_avx2.hpp: q8_0, q4_0, int4 groups, mxfp4) decode in registers; otherwise a
 //               block is decoded (traits<F>::decode) into a stack buffer and used for all T
 //               activation rows while in L1.
 //   block_gemm  (prefill): for a panel of output rows, the blocks are dequantized once into an
@@ -17,6 +17,7 @@
 #include "switchyard/core/concepts.hpp"
 #include "switchyard/core/format/gguf.hpp"
 #include "switchyard/core/format/int4.hpp"
+#include "switchyard/core/format/mxfp4.hpp"
 #include "switchyard/core/simd/simd.hpp"
 #include "switchyard/core/tensor_view.hpp"
 #include "switchyard/core/thread_pool.hpp"
@@ -65,8 +66,10 @@ void block_gemv(matrix_view<float const> x, matrix_view<F const> w, float const*
   // ~64 KiB of packed weights per chunk.
   index_t const grain = std::max<index_t>(4, (64 * 1024) / std::max<index_t>(1, kbs * index_t{sizeof(F)}));
   constexpr bool kind512 = detail::nibble_format<F>::value || std::is_same_v<F, format::q8_0> ||
-                          std::is_same_v<F, format::q4_K> || std::is_same_v<F, format::q6_K>;
-  constexpr bool kind256 = detail::nibble_format<F>::value || std::is_same_v<F, format::q8_0>;
+                          std::is_same_v<F, format::q4_K> || std::is_same_v<F, format::q6_K> ||
+                          std::is_same_v<F, format::mxfp4>;
+  constexpr bool kind256 =
+      detail::nibble_format<F>::value || std::is_same_v<F, format::q8_0> || std::is_same_v<F, format::mxfp4>;
   constexpr bool fast512 = detail::block_gemv_avx512 && detail::isa_named<Isa>("avx512") && kind512;
   constexpr bool fast256 = detail::block_gemv_avx2 && detail::isa_named<Isa>("avx2") && kind256;
   constexpr bool fast = fast512 || fast256;
