@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include <switchyard/generate/bpe_tokenizer.hpp>
+#include <switchyard/generate/tokenizer.hpp>
 #include <switchyard/generate/scheduler.hpp>
 #include <switchyard/model/load.hpp>
 
@@ -67,8 +67,8 @@ int main(int argc, char** argv) try {
 
   bool const is_gguf = model.size() > 5 && model.substr(model.size() - 5) == ".gguf";
   auto lm = md::load(model, {.weights = weights, .activations = activations, .cache = {.block_size = 16, .blocks = 1024}});
-  auto const tok = is_gguf ? gen::bpe_tokenizer::from_gguf(sy::io::gguf_file(model))
-                           : gen::bpe_tokenizer::from_tokenizer_json(model);
+  // Byte-level BPE or SentencePiece, whichever the GGUF metadata or tokenizer.json holds.
+  auto const tok = is_gguf ? gen::tokenizer::from_gguf(sy::io::gguf_file(model)) : gen::tokenizer::from_tokenizer_json(model);
   sy::thread_pool pool(threads > 0 ? static_cast<int>(threads) : sy::thread_pool::default_size());
 
   std::vector<std::string> prompts;

@@ -76,6 +76,13 @@ class bpe_tokenizer {
     return it == ids_.end() ? -1 : it->second;
   }
   bool is_special(std::int32_t id) const { return special_ids_.contains(id); }
+  // The end-of-text token generation stops at ("<|endoftext|>"), or -1.
+  std::int32_t eos_id() const { return special_id("<|endoftext|>"); }
+  // The bytes one token adds to generated text (special tokens add none).
+  std::string piece(std::int32_t id) const {
+    std::int32_t const one[] = {id};
+    return decode(one, true);
+  }
   std::int32_t special_id(std::string_view text) const {
     for (auto const& s : specials_)
       if (s.text == text) return s.id;
@@ -208,7 +215,7 @@ inline bpe_tokenizer bpe_tokenizer::from_gguf(io::gguf_file const& f) {
   char const* where = "generate::bpe_tokenizer";
   std::string const model = f.get_string("tokenizer.ggml.model");
   require<unsupported_config>(model == "gpt2", where, f.origin(), ": tokenizer.ggml.model '", model,
-                              "' is not supported (gpt2, byte-level BPE, is)");
+                              "' is not byte-level BPE (gpt2; generate::tokenizer reads llama ones too)");
   std::string const pre_name = f.find_value("tokenizer.ggml.pre") ? f.get_string("tokenizer.ggml.pre") : "default";
   pretokenizer pre;
   if (pre_name == "qwen2") pre = pretokenizer::qwen2;

@@ -12,6 +12,7 @@
 // chunks whatever else runs, and the kernels are batch-independent (docs/moe.md), so greedy
 // decoding in a batch gives each request the tokens it gets alone.
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -21,7 +22,6 @@
 #include <vector>
 
 #include "switchyard/core/error.hpp"
-#include "switchyard/generate/bpe_tokenizer.hpp"
 #include "switchyard/generate/sampler.hpp"
 #include "switchyard/model/causal_lm.hpp"
 
@@ -61,10 +61,20 @@ struct scheduler_options {
   std::function<void(scheduler_stats const&)> on_step = {};  // after every step (progress lines)
 };
 
+// What the scheduler needs of a tokenizer (bpe_tokenizer, sentencepiece_bpe, spm_tokenizer, the
+// tokenizer front): the text one generated token adds, and the token that ends generation.
+template <class T>
+concept streaming_tokenizer = requires(T const& t, std::int32_t id) {
+  { t.piece(id) } -> std::convertible_to<std::string>;
+  { t.eos_id() } -> std::convertible_to<std::int32_t>;
+};
+
 class scheduler {
  public:
-  scheduler(model::language_model& lm, bpe_tokenizer const& tok, scheduler_options o = {})
-      : lm_(lm), tok_(tok), opt_(o), eos_(tok.special_id("<|endoftext|>")) {
+  // `tok` is used until the scheduler is gone.
+  template <streaming_tokenizer Tokenizer>
+  scheduler(model::language_model& lm, Tokenizer const& tok, scheduler_options o = {})
+      : lm_(lm), piece_([&tok](std::int32_t id) { return std::string(tok.piece(id)); }), opt_(o), eos_(tok.eos_id()) {
     require(o.max_running > 0 && o.prefill_chunk > 0 && o.step_tokens >= o.prefill_chunk, "generate::scheduler",
             "need max_running > 0 and 0 < prefill_chunk <= step_tokens");
   }
@@ -227,8 +237,7 @@ class scheduler {
       r.reason = finish_reason::eos;
     } else {
       r.tokens.push_back(next);
-      std::int32_t const one[] = {next};
-      r.text += tok_.decode(one, true);
+      r.text += piece_(next);
       s.pending.push_back(next);
       for (auto const& stop : s.req.stop)
         if (auto at = r.text.find(stop, s.emitted.size() > stop.size() ? s.emitted.size() - stop.size() : 0);
@@ -272,7 +281,7 @@ class scheduler {
   }
 
   model::language_model& lm_;
-  bpe_tokenizer const& tok_;
+  std::function<std::string(std::int32_t)> piece_;
   scheduler_options opt_;
   std::int32_t eos_;
   std::deque<std::unique_ptr<slot>> waiting_;

@@ -65,6 +65,27 @@ class sentencepiece_bpe {
     return -1;
   }
 
+  std::int32_t eos_id() const { return special_id("</s>"); }
+  // What one token adds to generated text: its text with "▁" as a space (no leading space dropped),
+  // a byte token's byte, nothing for a special token.
+  std::string piece(std::int32_t id) const {
+    require(id >= 0 && static_cast<std::size_t>(id) < tokens_.size(), "generate::sentencepiece_bpe::piece", "token id ",
+            id, " is outside the vocabulary of ", tokens_.size());
+    if (auto b = byte_of_.find(id); b != byte_of_.end()) return std::string(1, static_cast<char>(b->second));
+    if (special_ids_.contains(id)) return {};
+    std::string out;
+    std::string const& t = tokens_[static_cast<std::size_t>(id)];
+    for (std::size_t k = 0; k < t.size();) {
+      if (t.compare(k, metaspace.size(), metaspace) == 0) {
+        out += ' ';
+        k += metaspace.size();
+      } else {
+        out += t[k++];
+      }
+    }
+    return out;
+  }
+
   std::vector<std::int32_t> encode(std::string_view text, bool specials = true) const {
     std::vector<std::int32_t> out;
     // prepend_scheme "first": only a segment at the very start of the text gets the "▁".
