@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include <switchyard/generate/bpe_tokenizer.hpp>
+#include <switchyard/generate/tokenizer.hpp>
 #include <switchyard/model/load.hpp>
 
 #include "default_model.hpp"
@@ -116,7 +116,6 @@ int main(int argc, char** argv) try {
     return 2;
   }
   opt.cache.blocks = ref_opt.cache.blocks = (context + 15) / 16 + 1;
-  bool const is_gguf = model.size() > 5 && model.substr(model.size() - 5) == ".gguf";
   auto lm = md::load(model, opt);
   std::unique_ptr<md::language_model> ref;
   if (!reference.empty()) {
@@ -127,8 +126,7 @@ int main(int argc, char** argv) try {
       return 1;
     }
   }
-  auto const tok = is_gguf ? sy::generate::bpe_tokenizer::from_gguf(sy::io::gguf_file(model))
-                           : sy::generate::bpe_tokenizer::from_tokenizer_json(model);
+  auto const tok = sy::generate::tokenizer::load(model);  // byte-level BPE or SentencePiece, GGUF or tokenizer.json
   std::ifstream in(file, std::ios::binary);
   if (!in) {
     std::fprintf(stderr, "perplexity: cannot open %s\n", file.c_str());

@@ -298,6 +298,25 @@ TEST_CASE("gguf: a valid image parses and every truncation is refused", "[io]") 
   }
 }
 
+TEST_CASE("gguf: a file without tensors may end before the data section's padding (llama.cpp's vocab-only files)", "[io]") {
+  auto const dir = temp_dir("gguf_vocab_only");
+  io::gguf_writer w;
+  w.set_string("general.architecture", "llama");
+  w.set_string("tokenizer.ggml.model", "llama");
+  w.write((dir / "v.gguf").string());
+  std::ifstream in(dir / "v.gguf", std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Cut the padding after the metadata: the header ends with the last key's value.
+  std::size_t end = bytes.size();
+  while (end > 0 && bytes[end - 1] == '\0') --end;
+  for (std::size_t n : {bytes.size(), end}) {
+    auto const* p = reinterpret_cast<std::byte const*>(bytes.data());
+    auto const h = io::parse_gguf(std::span<std::byte const>(p, n), "vocab");
+    CHECK(h.tensors.empty());
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("gguf: every malformed case is refused with what and where", "[io]") {
   auto with = [](auto f) {
     gguf_spec s;

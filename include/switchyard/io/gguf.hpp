@@ -260,7 +260,9 @@ inline gguf_header parse_gguf(std::span<std::byte const> file, std::string const
     offsets.push_back({off, bytes});
     h.tensors.push_back(std::move(t));
   }
-  std::uint64_t const data = (c.pos() + h.alignment - 1) / h.alignment * h.alignment;
+  std::uint64_t data = (c.pos() + h.alignment - 1) / h.alignment * h.alignment;
+  // A file without tensors (llama.cpp's vocabulary-only files) may end before the padding.
+  if (h.tensors.empty()) data = std::min<std::uint64_t>(data, file.size());
   require<format_error>(data <= file.size(), where, name, ": the data section (at byte ", data,
                         ") starts past the end of the file");
   h.data_offset = data;
