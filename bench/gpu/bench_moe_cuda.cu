@@ -1,18 +1,29 @@
 // The device MoE layer on the layer shapes of Mixtral-8x7B, Qwen3-30B-A3B and a DeepSeek-V3-style
 // block, T in {1, 16, 128, 2048, 8192}, against the limits this GPU reaches in the same run: a
 // large device-to-device copy (bytes read + written per second) and a large cuBLAS bf16 GEMM
-// (FLOP/s). Decode is quoted as weight bytes read per second (the experts the plan activated,
-// read back after the timed runs) against the copy; prefill as FLOP/s against cuBLAS.
-// Medians over repetitions timed with CUDA events, spread = (max - min) / median.
+// (FLOP/s), and against its nominal peaks (HBM: 2 x memory clock x bus width; bf16 tensor cores:
+// SMs x the top SM clock x 4096 FLOP per clock on sm_90, 2048 on sm_80). Decode is quoted as
+// weight bytes read per second (the experts the plan activated, read back after the timed runs);
+// prefill as FLOP/s. Medians over repetitions timed with CUDA events, spread = (max - min) /
+// median. The path column is the path asked for -> the kernels that ran (kernels_for).
+//
+//   bench_moe_cuda                 every section
+//   bench_moe_cuda --list          the section names, one a line
+//   bench_moe_cuda NAME...         those sections only (bench/gpu/run.sh runs each in its own
+//                                  process under a timeout, so one hang loses one section)
+// Exit code 77 without a usable CUDA device.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
-#include <cublas_v2.h>
 #include <cuda_runtime_api.h>
+#if SWITCHYARD_HAVE_CUBLAS
+#include <cublas_v2.h>
+#endif
 
 #include "switchyard/kernels/expert/moe.cuh"
 #include "switchyard/route/families.hpp"
@@ -21,6 +32,7 @@ namespace sy = switchyard;
 
 namespace {
 
+#if SWITCHYARD_HAVE_CUBLAS
 #define CUBLAS_OK(expr)                                                     \
   do {                                                                      \
     if ((expr) != CUBLAS_STATUS_SUCCESS) {                                  \
@@ -28,6 +40,7 @@ namespace {
       std::exit(1);                                                         \
     }                                                                       \
   } while (0)
+#endif
 
 struct timing {
   double median, min, max;
@@ -107,8 +120,14 @@ void fill_weights(W* p, std::size_t blocks, float scale, std::uint32_t seed) {
 
 struct limits {
   double copy_bytes_per_s;  // read + written
-  double gemm_flops;        // cuBLAS bf16, f32 accumulation
+  double gemm_flops;        // cuBLAS bf16, f32 accumulation (0: built without cuBLAS)
+  double hbm_bytes_per_s;   // nominal: 2 (double data rate) x memory clock x bus width
+  double tensor_flops;      // nominal dense bf16 (0: no figure for this architecture)
 };
+
+// Dense bf16 tensor-core FLOP per SM per clock: 4096 on Hopper (H100 SXM: 132 SMs x 1.83 GHz x
+// 4096 = 989 TFLOP/s, NVIDIA's figure), 2048 on A100; 0 (no figure) elsewhere.
+double bf16_flops_per_sm_clock(int major, int minor) { return major == 9 ? 4096 : (major == 8 && minor == 0) ? 2048 : 0; }
 
 limits measure_limits() {
   limits l{};
@@ -121,6 +140,18 @@ limits measure_limits() {
   SWITCHYARD_CUDA_CHECK(cudaFree(a));
   SWITCHYARD_CUDA_CHECK(cudaFree(b));
 
+  int dev = 0, mem_khz = 0, bus_bits = 0, sm_khz = 0, sms = 0, major = 0, minor = 0;
+  SWITCHYARD_CUDA_CHECK(cudaGetDevice(&dev));
+  SWITCHYARD_CUDA_CHECK(cudaDeviceGetAttribute(&mem_khz, cudaDevAttrMemoryClockRate, dev));
+  SWITCHYARD_CUDA_CHECK(cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, dev));
+  SWITCHYARD_CUDA_CHECK(cudaDeviceGetAttribute(&sm_khz, cudaDevAttrClockRate, dev));
+  SWITCHYARD_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  SWITCHYARD_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+  SWITCHYARD_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
+  l.hbm_bytes_per_s = 2.0 * mem_khz * 1e3 * bus_bits / 8.0;
+  l.tensor_flops = double(sms) * sm_khz * 1e3 * bf16_flops_per_sm_clock(major, minor);
+
+#if SWITCHYARD_HAVE_CUBLAS
   int const n = 8192;
   auto* x = device_alloc<std::uint16_t>(std::size_t(n) * n);
   auto* y = device_alloc<std::uint16_t>(std::size_t(n) * n);
@@ -139,15 +170,23 @@ limits measure_limits() {
   SWITCHYARD_CUDA_CHECK(cudaFree(x));
   SWITCHYARD_CUDA_CHECK(cudaFree(y));
   SWITCHYARD_CUDA_CHECK(cudaFree(z));
-  std::printf("limits: device-to-device copy %.0f GB/s (read + write), cuBLAS bf16 GEMM 8192^3 %.0f TFLOP/s\n",
-              l.copy_bytes_per_s * 1e-9, l.gemm_flops * 1e-12);
+#endif
+  std::printf("limits: device-to-device copy %.0f GB/s (read + write), cuBLAS bf16 GEMM 8192^3 %.0f TFLOP/s; "
+              "nominal HBM %.0f GB/s, bf16 tensor cores %.0f TFLOP/s at %.0f MHz\n",
+              l.copy_bytes_per_s * 1e-9, l.gemm_flops * 1e-12, l.hbm_bytes_per_s * 1e-9, l.tensor_flops * 1e-12,
+              sm_khz * 1e-3);
   return l;
+}
+
+char const* path_name(sy::kernels::moe_path p) {
+  constexpr char const* names[] = {"auto", "gemv", "mma", "mma_bf16", "wgmma"};
+  return names[static_cast<int>(p)];
 }
 
 // path: automatic, or mma / mma_bf16 to compare the fp8 and widening GEMMs on e4m3 weights (which
 // then carry 128 x 128 block scales, as DeepSeek-V3's do).
 template <class Router, class W>
-void bench_shape(char const* name, sy::kernels::moe_shape shape, float scaling, limits const& lim,
+void bench_shape(char const* layer_name, sy::kernels::moe_shape shape, float scaling, limits const& lim,
                  std::vector<std::int64_t> const& tokens, sy::kernels::moe_path path = sy::kernels::moe_path::automatic) {
   using layer_t = sy::kernels::moe<Router, W>;
   constexpr int B = sy::format::traits<W>::block_elems;
@@ -214,17 +253,17 @@ void bench_shape(char const* name, sy::kernels::moe_shape shape, float scaling, 
     for (int c : counts) active += c > 0, kept += c;
     double const bytes = active * bytes_per_expert + (Fs > 0 ? 3.0 * H * Fs / B * sizeof(W) : 0.0);
     double const flops = 2.0 * 3.0 * double(H) * (double(kept) * F + double(T) * Fs);
-    bool const gemv = path == sy::kernels::moe_path::gemv ||
-                      (path == sy::kernels::moe_path::automatic && T * layer_t::top_k <= 8 * std::int64_t{E});
-    char const* kind = gemv                                                                        ? "gemv"
-                       : path == sy::kernels::moe_path::wgmma && layer.wgmma_available()           ? "wgmma"
-                       : path == sy::kernels::moe_path::mma_bf16 || !layer.fp8_products()         ? "mma"
-                                                                                                   : "fp8";
-    std::printf("| %-13s | %-7s | %5lld | %-5s | %9.3f | %5.1f%% | %10.0f | %7.0f | %5.1f%% | %7.1f | %5.1f%% |\n", name,
-                sy::format::traits<W>::name, static_cast<long long>(T), kind, t.median * 1e3,
+    auto const ran = layer.kernels_for(T, path);
+    std::string const kinds = std::string(path_name(path)) + "->" + name(ran.routed) +
+                              (Fs > 0 && ran.shared != ran.routed ? std::string("+") + name(ran.shared) : "");
+    auto percent = [](double v, double of) { return of > 0 ? 100 * v / of : 0.0; };
+    std::printf("| %-14s | %-8s | %5lld | %-14s | %9.3f | %5.1f%% | %10.0f | %7.0f | %5.1f%% | %5.1f%% | %7.1f | %5.1f%% | "
+                "%5.1f%% |\n",
+                layer_name, sy::format::traits<W>::name, static_cast<long long>(T), kinds.c_str(), t.median * 1e3,
                 100 * t.spread(), double(T) / t.median, bytes / t.median * 1e-9,
-                100 * bytes / t.median / lim.copy_bytes_per_s, flops / t.median * 1e-12,
-                100 * flops / t.median / lim.gemm_flops);
+                percent(bytes / t.median, lim.copy_bytes_per_s), percent(bytes / t.median, lim.hbm_bytes_per_s),
+                flops / t.median * 1e-12, percent(flops / t.median, lim.gemm_flops),
+                percent(flops / t.median, lim.tensor_flops));
   }
   for (void* p : {static_cast<void*>(gate_up), static_cast<void*>(down), static_cast<void*>(gate),
                   static_cast<void*>(bias), static_cast<void*>(s_gate_up), static_cast<void*>(s_down), ws,
@@ -233,34 +272,79 @@ void bench_shape(char const* name, sy::kernels::moe_shape shape, float scaling, 
   for (float* p : block_scales) SWITCHYARD_CUDA_CHECK(cudaFree(p));
 }
 
+using sy::kernels::moe_path;
+using ds_router = sy::route::deepseek_v3<6, 8, 4>;
+std::vector<std::int64_t> const all_tokens{1, 16, 128, 2048, 8192};
+sy::kernels::moe_shape const ds{64, 2048, 1024, 1024};
+
+struct section {
+  char const* name;
+  void (*run)(limits const&);
+};
+section const sections[] = {
+    {"bf16-mixtral", [](limits const& l) {
+       bench_shape<sy::route::mixtral<2>, sy::format::bf16>("Mixtral-8x7B", {8, 4096, 14336}, 1.0f, l, all_tokens);
+     }},
+    {"bf16-qwen3", [](limits const& l) {
+       bench_shape<sy::route::qwen_moe<8>, sy::format::bf16>("Qwen3-30B-A3B", {128, 2048, 768}, 1.0f, l, all_tokens);
+     }},
+    {"bf16-deepseek", [](limits const& l) {
+       bench_shape<ds_router, sy::format::bf16>("DeepSeek-V3ish", ds, 2.5f, l, all_tokens);
+     }},
+    {"q4_0-mixtral", [](limits const& l) {
+       bench_shape<sy::route::mixtral<2>, sy::format::q4_0>("Mixtral-8x7B", {8, 4096, 14336}, 1.0f, l, {1, 16, 128});
+     }},
+    // DeepSeek-V3's own format: e4m3 with 128 x 128 block scales; decode, then the fp8 GEMM
+    // (sm_89+) against the same weights widened to bf16.
+    {"e4m3-deepseek-decode", [](limits const& l) {
+       bench_shape<ds_router, sy::format::e4m3>("DeepSeek-V3ish", ds, 2.5f, l, {1, 16});
+     }},
+    {"e4m3-deepseek-fp8", [](limits const& l) {
+       bench_shape<ds_router, sy::format::e4m3>("DeepSeek-V3ish", ds, 2.5f, l, {128, 2048, 8192}, moe_path::mma);
+     }},
+    {"e4m3-deepseek-bf16", [](limits const& l) {
+       bench_shape<ds_router, sy::format::e4m3>("DeepSeek-V3ish", ds, 2.5f, l, {128, 2048, 8192}, moe_path::mma_bf16);
+     }},
+    // The TMA + wgmma GEMM (sm_90a, bf16; opt-in until validated) on the same prefill shapes; last, as the likeliest to hang.
+    {"wgmma-mixtral", [](limits const& l) {
+       bench_shape<sy::route::mixtral<2>, sy::format::bf16>("Mixtral-8x7B", {8, 4096, 14336}, 1.0f, l,
+                                                            {128, 2048, 8192}, moe_path::wgmma);
+     }},
+    {"wgmma-qwen3", [](limits const& l) {
+       bench_shape<sy::route::qwen_moe<8>, sy::format::bf16>("Qwen3-30B-A3B", {128, 2048, 768}, 1.0f, l, {2048, 8192},
+                                                             moe_path::wgmma);
+     }},
+};
+
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  if (argc == 2 && std::strcmp(argv[1], "--list") == 0) {
+    for (auto const& s : sections) std::printf("%s\n", s.name);
+    return 0;
+  }
+  for (int i = 1; i < argc; ++i)
+    if (std::none_of(std::begin(sections), std::end(sections), [&](section const& s) { return std::strcmp(s.name, argv[i]) == 0; })) {
+      std::fprintf(stderr, "bench_moe_cuda: no section '%s' (--list names them)\n", argv[i]);
+      return 2;
+    }
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    std::printf("bench_moe_cuda: no usable CUDA device: skipped\n");
+    return 77;
+  }
   cudaDeviceProp prop{};
   SWITCHYARD_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   std::printf("device: %s, sm_%d%d, %d SMs, %.0f GiB\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount,
               double(prop.totalGlobalMem) / double(1 << 30));
   limits const lim = measure_limits();
-  std::printf("\n| layer         | weights | T     | path  | ms        | spread | tokens/s   | GB/s    | %%copy  | TFLOP/s | %%cuBLAS |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
-  std::vector<std::int64_t> const tokens{1, 16, 128, 2048, 8192};
-  bench_shape<sy::route::mixtral<2>, sy::format::bf16>("Mixtral-8x7B", {8, 4096, 14336}, 1.0f, lim, tokens);
-  bench_shape<sy::route::qwen_moe<8>, sy::format::bf16>("Qwen3-30B-A3B", {128, 2048, 768}, 1.0f, lim, tokens);
-  bench_shape<sy::route::deepseek_v3<6, 8, 4>, sy::format::bf16>("DeepSeek-V3ish", {64, 2048, 1024, 1024}, 2.5f, lim,
-                                                                 tokens);
-  bench_shape<sy::route::mixtral<2>, sy::format::q4_0>("Mixtral-8x7B", {8, 4096, 14336}, 1.0f, lim, {1, 16, 128});
-  // The TMA + wgmma GEMM (sm_90a, bf16; opt-in until validated) on the same prefill shapes.
-  bench_shape<sy::route::mixtral<2>, sy::format::bf16>("Mixtral-8x7B", {8, 4096, 14336}, 1.0f, lim, {128, 2048, 8192},
-                                                       sy::kernels::moe_path::wgmma);
-  bench_shape<sy::route::qwen_moe<8>, sy::format::bf16>("Qwen3-30B-A3B", {128, 2048, 768}, 1.0f, lim, {2048, 8192},
-                                                        sy::kernels::moe_path::wgmma);
-  // DeepSeek-V3's own format: e4m3 with 128 x 128 block scales; decode, then the fp8 GEMM
-  // (sm_89+) against the same weights widened to bf16.
-  sy::kernels::moe_shape const ds{64, 2048, 1024, 1024};
-  using ds_router = sy::route::deepseek_v3<6, 8, 4>;
-  bench_shape<ds_router, sy::format::e4m3>("DeepSeek-V3ish", ds, 2.5f, lim, {1, 16});
-  bench_shape<ds_router, sy::format::e4m3>("DeepSeek-V3ish", ds, 2.5f, lim, {128, 2048, 8192}, sy::kernels::moe_path::mma);
-  bench_shape<ds_router, sy::format::e4m3>("DeepSeek-V3ish", ds, 2.5f, lim, {128, 2048, 8192},
-                                           sy::kernels::moe_path::mma_bf16);
+  std::printf("\n| layer          | weights  | T     | path           | ms        | spread | tokens/s   | GB/s    | %%copy  "
+              "| %%HBM   | TFLOP/s | %%cuBLAS | %%peak  |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (auto const& s : sections)
+    if (argc == 1 || std::any_of(argv + 1, argv + argc, [&](char const* a) { return std::strcmp(a, s.name) == 0; })) {
+      s.run(lim);
+      std::fflush(stdout);
+    }
   return 0;
 }

@@ -1,37 +1,226 @@
 #!/usr/bin/env bash
-# On a GPU machine: build the CUDA targets, run the CUDA tests (kernels against the host backend),
-# then the MoE layer benchmarks, and print one table. Needs the CUDA toolkit (nvcc, cuBLAS), CMake,
-# Ninja and the Debian packages of scripts/setup.sh (tried when missing; the GPU machines may have
-# no network). Without Catch2 the tests are skipped and only the benchmark runs; point
-# CMAKE_PREFIX_PATH at carried copies of missing packages if need be. Budget: under 8 minutes on
-# an H200. SWITCHYARD_GPU_ARCH=80 for an Ampere card (default 90a).
+# The GPU run: from a copy of the tree plus gpu-deps/ (bench/gpu/prepare.sh, on the CPU machine),
+# with no package manager and no network, build the CUDA targets for the card found, run every
+# CUDA test case in its own process and every benchmark section, each under a timeout, and write
+# one Markdown report. Fits in about 8 minutes on an H100 / H200 (budgets below), so a second try
+# fits a 15-minute lease.
+#
+#   bash bench/gpu/run.sh [--expect-gpu] OUT_DIR
+#
+# --expect-gpu (or SWITCHYARD_EXPECT_GPU=1): this run is on a GPU machine, so no usable device
+# (no GPU, or a driver too old for the runtime: cudaGetDeviceCount fails) is a failure; without
+# it the tests report "skipped" and the run passes (the CPU machine's dry run).
+# OUT_DIR gets report.md (verdict, build time, a row per test case: the path asked for and the
+# kernels that ran, result, worst error against its bound, seconds; the benchmark table) and
+# logs.tar.gz (configure and build logs, ptxas reports, one log per test case and section).
+# Exit status: 0 when every case passed (or all were skipped without --expect-gpu), else 1.
+#
+# Environment: SWITCHYARD_GPU_ARCH (default: 90a on compute capability 9.0, else the card's own,
+# 90a without a card), SWITCHYARD_GPU_DEPS (default gpu-deps), SWITCHYARD_GPU_BUILD (default
+# build/gpu), SWITCHYARD_GPU_JOBS (test processes at a time, default 4), SWITCHYARD_GPU_BUDGET
+# (seconds for the whole run, default 470).
 set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-nvidia-smi -L || { echo "run.sh: no GPU visible (nvidia-smi failed)"; exit 1; }
-if ! dpkg-query -W catch2 nlohmann-json3-dev >/dev/null 2>&1; then
-  bash scripts/setup.sh || echo "run.sh: scripts/setup.sh could not install the missing packages; going on"
-fi
-build=build/gpu
-arch="${SWITCHYARD_GPU_ARCH:-90a}"
-configure() {
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSWITCHYARD_CUDA=ON \
-        -DCMAKE_CUDA_ARCHITECTURES="$arch" -DSWITCHYARD_BUILD_EXAMPLES=OFF "$@" >"$build.configure.log" 2>&1
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+expect="${SWITCHYARD_EXPECT_GPU:-0}"
+out=""
+for a in "$@"; do
+  case "$a" in
+    --expect-gpu) expect=1 ;;
+    -*) echo "run.sh: unknown option $a"; exit 2 ;;
+    *) out="$a" ;;
+  esac
+done
+[ -n "$out" ] || { echo "usage: bench/gpu/run.sh [--expect-gpu] OUT_DIR"; exit 2; }
+mkdir -p "$out" && out="$(cd "$out" && pwd)"
+export SWITCHYARD_EXPECT_GPU="$expect"
+deps="${SWITCHYARD_GPU_DEPS:-$root/gpu-deps}"
+build="${SWITCHYARD_GPU_BUILD:-$root/build/gpu}"
+par="${SWITCHYARD_GPU_JOBS:-4}"
+# Budgets (seconds). The whole run ends within `budget` of its start: no test case starts after
+# budget - bench_reserve - case_timeout, no benchmark section after budget - section_timeout
+# (those are reported "not run"). A test case takes a few seconds and a section under 15; a hang
+# costs its timeout.
+budget="${SWITCHYARD_GPU_BUDGET:-470}" case_timeout=30 section_timeout=60 bench_reserve=150
+logs="$(mktemp -d)"
+report="$out/report.md"
+t_start=$(date +%s)
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# --- the machine -------------------------------------------------------------------------------
+{
+  echo "== nvidia-smi"; nvidia-smi 2>&1
+  echo "== nvcc"; nvcc --version 2>&1
+  echo "== cmake"; cmake --version 2>&1
+  echo "== ninja"; ninja --version 2>&1
+  echo "== c++"; c++ --version 2>&1
+  echo "== uname"; uname -a
+} >"$logs/env.txt"
+gpu="$(nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)"
+cc="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .')"
+if [ -n "${SWITCHYARD_GPU_ARCH:-}" ]; then arch="$SWITCHYARD_GPU_ARCH"
+elif [ "$cc" = 90 ] || [ -z "$cc" ]; then arch=90a  # wgmma and TMA need the "a" target
+else arch="$cc"; fi
+echo "run.sh: GPU: ${gpu:-none visible (nvidia-smi failed)}; building for sm_$arch; expect a GPU: $expect"
+
+# --- configure and build -----------------------------------------------------------------------
+fail() {  # a failure before the tests: report it and stop
+  { echo "# switchyard GPU run: FAILED ($1)"; echo; echo "- GPU: ${gpu:-none visible}"; echo; echo '```'
+    tail -40 "$2"; echo '```'; } >"$report"
+  tar -czf "$out/logs.tar.gz" -C "$logs" . 2>/dev/null
+  cat "$report"; exit 1
 }
-mkdir -p "$(dirname "$build")"
-tests=ON
-if ! configure -DSWITCHYARD_BUILD_TESTS=ON; then
-  echo "run.sh: configuring with the tests failed (see $build.configure.log); benchmarks only"
-  tests=OFF
-  configure -DSWITCHYARD_BUILD_TESTS=OFF || { cat "$build.configure.log"; exit 1; }
+[ -d "$deps" ] || echo "run.sh: no $deps (bench/gpu/prepare.sh makes it); configuring with what this machine has"
+t0=$(now)
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSWITCHYARD_CUDA=ON \
+      -DCMAKE_CUDA_ARCHITECTURES="$arch" -DCMAKE_PREFIX_PATH="$deps" -DSWITCHYARD_BUILD_TESTS=ON \
+      -DSWITCHYARD_BUILD_BENCH=ON -DSWITCHYARD_BUILD_EXAMPLES=OFF -DSWITCHYARD_INSTALL=OFF \
+      -DSWITCHYARD_CCACHE=OFF >"$logs/configure.log" 2>&1 || fail "configure" "$logs/configure.log"
+t_configure=$(since "$t0")
+# The CUDA tests are the CTest tests labelled gpu; the benchmark is bench_moe_cuda.
+tests="$(cd "$build" && ctest -N -L gpu | sed -n 's/^ *Test *#[0-9]*: *//p')"
+[ -n "$tests" ] || fail "no CUDA tests configured (is nvcc found?)" "$logs/configure.log"
+t0=$(now)
+# shellcheck disable=SC2086
+cmake --build "$build" -j "$(nproc)" --target $tests bench_moe_cuda >"$logs/build.log" 2>&1 ||
+  fail "build" "$logs/build.log"
+t_build=$(since "$t0")
+find "$build" -name '*.ptxas.txt' -exec cp {} "$logs/" \;
+echo "run.sh: configured in $t_configure s, built $(echo $tests) bench_moe_cuda in $t_build s"
+
+# --- tests: one process per test case ----------------------------------------------------------
+# Catch2 test specs treat , [ ] * \ specially: escape them to select one case by its exact name.
+escape() { sed 's/[][\\,*]/\\&/g' <<<"$1"; }
+run_case() {  # <index> <binary> <name>
+  local t0 rc status
+  t0=$(now)
+  timeout -k 5 "$case_timeout" "$build/tests/$2" "$(escape "$3")" -w NoTests --use-colour no >"$logs/case-$1.log" 2>&1
+  rc=$?
+  case $rc in
+    0) status=passed ;;
+    77) status=skipped ;;
+    124 | 137) status="timed out (${case_timeout} s)" ;;
+    *) if grep -q "no usable CUDA device" "$logs/case-$1.log"; then status="no device"
+       elif [ $rc -gt 128 ]; then status="crashed (signal $((rc - 128)))"; else status="FAILED"; fi ;;
+  esac
+  printf '%s\t%s\t%s\t%s\n' "$status" "$(since "$t0")" "$2" "$3" >"$logs/case-$1.result"
+}
+# The wgmma cases last: the untried TMA + mbarrier pipeline is the likeliest to hang, and a hang
+# then only delays the end of the phase.
+for t in $tests; do
+  "$build/tests/$t" --list-test-names-only 2>/dev/null | grep . | sed "s/^/$t\t/"
+done | awk '/wgmma/ { last[n++] = $0; next } { print } END { for (i = 0; i < n; ++i) print last[i] }' >"$logs/cases.txt"
+echo "run.sh: $(wc -l <"$logs/cases.txt") test cases, $par at a time, ${case_timeout} s each at most"
+t0=$(now)
+deadline=$((t_start + budget - bench_reserve - case_timeout))
+i=0 running=0
+while IFS=$'\t' read -r bin name; do
+  i=$((i + 1))
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    printf 'not run (budget)\t0\t%s\t%s\n' "$bin" "$name" >"$logs/case-$i.result"; continue
+  fi
+  run_case "$i" "$bin" "$name" </dev/null &
+  running=$((running + 1))
+  if [ "$running" -ge "$par" ]; then wait -n; running=$((running - 1)); fi
+done <"$logs/cases.txt"
+wait
+t_tests=$(since "$t0")
+
+# --- benchmarks: one process per section, only where the tests found a device ------------------
+: >"$logs/bench-rows.md"
+: >"$logs/bench-status.txt"
+t0=$(now)
+if grep -qh '^passed\|^FAILED\|^timed\|^crashed' "$logs"/case-*.result 2>/dev/null; then
+  deadline=$((t_start + budget - section_timeout))
+  for s in $("$build/bench/bench_moe_cuda" --list); do
+    if [ "$(date +%s)" -ge "$deadline" ]; then echo "$s: not run (budget)" >>"$logs/bench-status.txt"; continue; fi
+    timeout -k 5 "$section_timeout" "$build/bench/bench_moe_cuda" "$s" >"$logs/bench-$s.log" 2>&1
+    rc=$?
+    case $rc in 0) st=passed ;; 124 | 137) st="timed out (${section_timeout} s)" ;; *) st="FAILED (exit $rc)" ;; esac
+    echo "$s: $st" >>"$logs/bench-status.txt"
+    grep '^| [A-Z]' "$logs/bench-$s.log" | grep -v '^| layer' >>"$logs/bench-rows.md"
+    grep -m1 '^limits:' "$logs/bench-$s.log" >>"$logs/bench-limits.txt"
+  done
+else
+  echo "no benchmarks: no test case reached a device" >>"$logs/bench-status.txt"
 fi
-targets=(bench_moe_cuda)
-[ "$tests" = ON ] && targets+=(test_route_cuda test_moe_cuda)
-cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" || exit 1
-status=0
-if [ "$tests" = ON ]; then
-  echo "=== CUDA tests ==="
-  (cd "$build" && ctest -L gpu --output-on-failure) || status=$?
-fi
-echo "=== MoE layer benchmark ==="
-"$build/bench/bench_moe_cuda" || status=$?
-exit $status
+t_bench=$(since "$t0")
+
+# --- the report --------------------------------------------------------------------------------
+results="$(cat "$logs"/case-*.result 2>/dev/null | sort -t$'\t' -k3,3 -k4,4)"
+count() { grep -c "^$1" <<<"$results"; }
+n_all=$(grep -c . <<<"$results") n_pass=$(count passed) n_skip=$(count skipped) n_nodev=$(count 'no device')
+n_bad=$((n_all - n_pass - n_skip - n_nodev))
+bench_bad=$(grep -vc ': passed$' "$logs/bench-status.txt")
+if [ "$n_bad" -gt 0 ] || [ "$n_nodev" -gt 0 ]; then verdict="FAILED"
+elif [ "$n_skip" -gt 0 ] && [ "$expect" = 1 ]; then verdict="FAILED"
+elif [ "$n_skip" -eq "$n_all" ]; then verdict="SKIPPED"
+elif [ "$bench_bad" -gt 0 ]; then verdict="FAILED"
+else verdict="PASSED"; fi
+[ "$n_nodev" -gt 0 ] || [ "$n_skip" -eq "$n_all" ] && why="$(grep -h -m1 'CUDA device' "$logs"/case-*.log | head -1)"
+# What test_moe_cuda's "has the paths this device and build should have" case saw.
+expert_paths="$(grep -h -m1 '^switchyard-record: code for' "$logs"/case-*.log 2>/dev/null | head -1 | cut -d' ' -f2-)"
+
+# One row per case: the paths asked for and run, and the check nearest its bound (largest
+# err / bound) over the case's "switchyard-record:" lines (tests/cuda/moe_harness.cuh).
+rows() {
+  local i res status secs bin name recs
+  for res in "$logs"/case-*.result; do
+    i="${res##*/case-}" i="${i%.result}"
+    IFS=$'\t' read -r status secs bin name <"$res"
+    recs="$(grep -h '^switchyard-record: requested=' "$logs/case-$i.log" 2>/dev/null)"
+    paths="$(sed -n 's/.*requested=\([^ ]*\) ran=\([^ ]*\).*/\1 -> \2/p' <<<"$recs" | sort -u | paste -sd';' | sed 's/;/; /g')"
+    worst="$(awk 'NF > 0 { for (i = 2; i <= NF; ++i) { split($i, kv, "="); v[kv[1]] = kv[2] }
+                    r = (v["bound"] > 0) ? v["err"] / v["bound"] : 0
+                    if (NR == 1 || r > best) { best = r; s = sprintf("%s <= %s (%s)", v["err"], v["bound"], v["check"]) } }
+                  END { print s }' <<<"$recs")"
+    [ "$status" = passed ] || status="**$status**"
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$bin" "$name" "${paths:--}" "$status" "${worst:--}" "$secs"
+  done | sort -t'|' -k2,2 -k3,3
+}
+{
+  echo "# switchyard GPU run: $verdict"
+  echo
+  echo "- GPU: ${gpu:-none visible (nvidia-smi failed)}; code built for sm_$arch; expect a GPU: $expect"
+  [ -n "${why:-}" ] && echo "- device: $why"
+  [ -n "$expert_paths" ] && echo "- expert paths: $expert_paths"
+  echo "- $(nvcc --version 2>/dev/null | grep -o 'release [0-9.]*' | sed 's/^/nvcc /'), $(cmake --version | head -1)," \
+       "$(c++ --version | head -1)"
+  echo "- configure $t_configure s, build $t_build s (-j$(nproc): $(echo $tests) bench_moe_cuda)," \
+       "tests $t_tests s, benchmarks $t_bench s, total $(($(date +%s) - t_start)) s"
+  echo "- test cases: $n_all; passed $n_pass, skipped $n_skip, no device $n_nodev," \
+       "failed / timed out / crashed / not run $n_bad"
+  echo
+  echo "## Tests (one process each, ${case_timeout} s at most)"
+  echo
+  echo "Path: asked for -> the expert kernels that ran. Worst: the check nearest its bound: |error| over the"
+  echo "row's largest |ref| (row-max, GEMV) or RMS (row-rms, tensor-core paths), tests/support/tolerance.hpp."
+  echo
+  echo "| binary | test case | path | result | worst error <= bound | s |"
+  echo "|---|---|---|---|---|---|"
+  rows
+  if grep -qv '^passed\|^skipped' <<<"$results"; then
+    echo
+    echo "## Failures (last lines of each log)"
+    for res in "$logs"/case-*.result; do
+      grep -q '^passed\|^skipped' "$res" && continue
+      i="${res##*/case-}" i="${i%.result}"
+      echo; echo "### $(cut -f3,4 "$res" | tr '\t' ' '): $(cut -f1 "$res")"; echo; echo '```'
+      tail -25 "$logs/case-$i.log" 2>/dev/null; echo '```'
+    done
+  fi
+  echo
+  echo "## Benchmarks (bench/gpu/bench_moe_cuda.cu; one process per section, ${section_timeout} s at most)"
+  echo
+  sed 's/^/- /' "$logs/bench-status.txt"
+  if [ -s "$logs/bench-rows.md" ]; then
+    echo; sort -u "$logs/bench-limits.txt" | sed 's/^/- /'; echo
+    echo "| layer | weights | T | path | ms | spread | tokens/s | GB/s | %copy | %HBM | TFLOP/s | %cuBLAS | %peak |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    cat "$logs/bench-rows.md"
+  fi
+} >"$report"
+tar -czf "$out/logs.tar.gz" -C "$logs" . && rm -rf "$logs"
+cat "$report"
+case $verdict in PASSED | SKIPPED) exit 0 ;; *) exit 1 ;; esac

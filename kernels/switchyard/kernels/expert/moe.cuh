@@ -165,6 +165,30 @@ class moe {
   // Whether calls on the grouped-GEMM path multiply in fp8 (e4m3 weights, code built for sm_89+).
   bool fp8_products() const noexcept { return fp8_products_; }
 
+  // The expert kernels a call launches: the GEMV (decode), the bf16 / f16 mma.sync GEMM, the fp8
+  // mma.sync GEMM, the TMA + wgmma GEMM.
+  enum class kernel_kind { gemv, mma, mma_fp8, wgmma };
+  friend constexpr char const* name(kernel_kind k) {
+    constexpr char const* names[] = {"gemv", "mma", "mma_fp8", "wgmma"};
+    return names[static_cast<int>(k)];
+  }
+  struct expert_kernels {
+    kernel_kind routed;  // the routed experts' bank
+    kernel_kind shared;  // the shared expert's (launched only when shared_intermediate > 0)
+  };
+  // The kernels a call with T tokens on `path` launches; operator() takes this very decision. A
+  // path the layer cannot take here falls back (wgmma to mma without sm_90a code or a tensor-map
+  // encoder, mma_fp8 to mma below sm_89), so tests and benchmarks ask this to assert that what
+  // they requested is what ran.
+  expert_kernels kernels_for(std::int64_t T, moe_path path) const noexcept {
+    auto kind_of = [&](bool few) {
+      if (path == moe_path::gemv || (path == moe_path::automatic && few)) return kernel_kind::gemv;
+      if (path == moe_path::wgmma && wgmma_) return kernel_kind::wgmma;
+      return path != moe_path::mma_bf16 && fp8_products_ ? kernel_kind::mma_fp8 : kernel_kind::mma;
+    };
+    return {kind_of(T * top_k <= 8 * std::int64_t{shape_.experts}), kind_of(T <= 8)};
+  }
+
   moe_shape const& shape() const noexcept { return shape_; }
 
   // Bytes of device workspace a call with up to max_tokens tokens needs.
@@ -206,14 +230,8 @@ class moe {
 
     std::int64_t const S = T * top_k;
     int const active_bound = static_cast<int>(std::min<std::int64_t>(E, S));
-    auto kind_of = [&](bool few) {
-      if (path == moe_path::gemv || (path == moe_path::automatic && few)) return kernel_kind::gemv;
-      if (path == moe_path::wgmma && wgmma_) return kernel_kind::wgmma;
-      return path != moe_path::mma_bf16 && fp8_products() ? kernel_kind::mma_fp8 : kernel_kind::mma;
-    };
-    kernel_kind const routed = kind_of(S <= 8 * std::int64_t{E});
+    auto const [routed, shared_kind] = kernels_for(T, path);
     bool const shared = shape_.shared_intermediate > 0;
-    kernel_kind const shared_kind = kind_of(T <= 8);
     if (routed == kernel_kind::mma_fp8 || (shared && shared_kind == kernel_kind::mma_fp8)) {
       if constexpr (std::is_same_v<W, format::e4m3>) {  // x to e4m3 once, for both banks
         expert::quantize_fp8_rows_kernel<float><<<dim3(static_cast<unsigned>(T), expert::block_scale_count(H)), 32, 0, stream>>>(
@@ -267,14 +285,9 @@ class moe {
     return b;
   }
 
-  enum class kernel_kind { gemv, mma, mma_fp8, wgmma };
-  friend constexpr char const* name(kernel_kind k) {
-    constexpr char const* names[] = {"gemv", "mma", "mma_fp8", "wgmma"};
-    return names[static_cast<int>(k)];
-  }
   // The expert kernels compiled for W: the GEMV and the mma GEMM for every format, the fp8 GEMM
   // for e4m3 weights, the TMA + wgmma GEMM for bf16 (the constructor says whether the device
-  // runs the last two; kind_of picks among what it has).
+  // runs the last two; kernels_for picks among what it has).
   using kernel_kinds = decltype(value_list<kernel_kind::gemv, kernel_kind::mma>{} +
                                 std::conditional_t<std::is_same_v<W, format::e4m3>, value_list<kernel_kind::mma_fp8>,
                                                    value_list<>>{} +
