@@ -1,18 +1,19 @@
 // Text generation from a model: the shipped small MoE by default, any supported checkpoint folder
 // or GGUF file otherwise. One prompt (streamed), or many at once from a file (continuous batching).
-//
-//   generate [--model PATH] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K]
-//            [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--threads N]
-//            [--batch-file FILE] [--weights auto|f32|bf16|q8_0|q4_0|q4_K|q6_K]
-//            [--activations auto|f32|bf16|int8]
+// `generate --help` lists the options. Every argument is checked before the model loads; a request
+// that cannot fit the context (--ctx-size, by default the model's) is refused before any work, and
+// the exit status is non-zero whenever a request fails.
+#include <CLI/CLI.hpp>
+#include <cstdint>
 #include <cstdio>
-#include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
-#include <switchyard/generate/tokenizer.hpp>
 #include <switchyard/generate/scheduler.hpp>
+#include <switchyard/generate/tokenizer.hpp>
 #include <switchyard/model/load.hpp>
 
 #include "default_model.hpp"
@@ -22,81 +23,117 @@ namespace sy = switchyard;
 namespace gen = switchyard::generate;
 namespace md = switchyard::model;
 
-namespace {
-
-[[noreturn]] void usage(char const* why) {
-  std::fprintf(stderr,
-               "generate: %s\nusage: generate [--model PATH] [--prompt TEXT] [--max-tokens N] [--temperature T]\n"
-               "  [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--threads N]\n"
-               "  [--batch-file FILE] [--weights auto|f32|bf16|q8_0|q4_0|q4_K|q6_K]\n"
-               "  [--activations auto|f32|bf16|int8]   (auto: int8 on q8_0 / q4_0 decode rows, else f32)\n",
-               why);
-  std::exit(2);
-}
-
-}  // namespace
-
 int main(int argc, char** argv) try {
-  std::string model = switchyard_examples::default_model(), prompt = "def fibonacci(n):\n", batch_file;
+  std::string model = switchyard_examples::default_model(), prompt = "def fibonacci(n):\n", prompt_file, batch_file;
   gen::sampling_params sp{.temperature = 0.4f, .top_k = 40, .top_p = 0.95f, .repetition_penalty = 1.1f, .seed = 1};
-  long max_tokens = 96, threads = 0;
-  md::weight_format weights = md::weight_format::automatic;
-  md::activation_format activations = md::activation_format::automatic;
-  for (int i = 1; i < argc; ++i) {
-    std::string const a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(("missing value for " + a).c_str());
-      return argv[++i];
-    };
-    if (a == "--model") model = value();
-    else if (a == "--prompt") prompt = value();
-    else if (a == "--max-tokens") max_tokens = std::stol(value());
-    else if (a == "--temperature") sp.temperature = std::stof(value());
-    else if (a == "--top-k") sp.top_k = std::stoi(value());
-    else if (a == "--top-p") sp.top_p = std::stof(value());
-    else if (a == "--min-p") sp.min_p = std::stof(value());
-    else if (a == "--repeat-penalty") sp.repetition_penalty = std::stof(value());
-    else if (a == "--seed") sp.seed = std::stoull(value());
-    else if (a == "--threads") threads = std::stol(value());
-    else if (a == "--batch-file") batch_file = value();
-    else if (a == "--weights") weights = switchyard_examples::parse_weight_format(value());
-    else if (a == "--activations") activations = switchyard_examples::parse_activation_format(value());
-    else usage(("unknown option " + a).c_str());
-  }
-  if (max_tokens < 0 || threads < 0) usage("--max-tokens and --threads must be >= 0");
+  long max_tokens = 96, threads = 0, ctx_size = 0;
+  std::vector<std::string> stop;
+  std::string weights = "auto", activations = "auto";
 
-  bool const is_gguf = model.size() > 5 && model.substr(model.size() - 5) == ".gguf";
-  auto lm = md::load(model, {.weights = weights, .activations = activations, .cache = {.block_size = 16, .blocks = 1024}});
-  // Byte-level BPE or SentencePiece, whichever the GGUF metadata or tokenizer.json holds.
-  auto const tok = is_gguf ? gen::tokenizer::from_gguf(sy::io::gguf_file(model)) : gen::tokenizer::from_tokenizer_json(model);
-  sy::thread_pool pool(threads > 0 ? static_cast<int>(threads) : sy::thread_pool::default_size());
+  CLI::App app{"Generate text with a switchyard model (safetensors folder or GGUF file)."};
+  app.add_option("--model", model, "checkpoint folder (config.json + safetensors) or .gguf file")
+      ->check(CLI::ExistingPath)->capture_default_str();
+  auto* p_opt = app.add_option("--prompt", prompt, "the prompt")->capture_default_str();
+  auto* pf_opt = app.add_option("--prompt-file", prompt_file, "read the prompt from a file")->check(CLI::ExistingFile);
+  auto* bf_opt = app.add_option("--batch-file", batch_file, "one prompt per line, generated together (continuous batching)")
+                     ->check(CLI::ExistingFile);
+  p_opt->excludes(pf_opt)->excludes(bf_opt);
+  pf_opt->excludes(bf_opt);
+  app.add_option("--max-tokens", max_tokens, "tokens to generate per prompt (>= 0)")->capture_default_str();
+  app.add_option("--ctx-size", ctx_size, "context length (prompt + generated); 0: the model's maximum positions");
+  app.add_option("--stop", stop, "stop at this string (repeatable; not included in the output)");
+  app.add_option("--temperature", sp.temperature, "0: greedy")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--top-k", sp.top_k, "0: off")->capture_default_str();
+  app.add_option("--top-p", sp.top_p)->check(CLI::Range(0.0f, 1.0f))->capture_default_str();
+  app.add_option("--min-p", sp.min_p)->check(CLI::Range(0.0f, 1.0f))->capture_default_str();
+  app.add_option("--repeat-penalty", sp.repetition_penalty)->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--seed", sp.seed, "sampling seed (0 .. 2^64-1)")->capture_default_str();
+  app.add_option("--threads", threads, "0: every hardware thread");
+  app.add_option("--weights", weights, "convert the weights on load; auto: as stored")
+      ->check(CLI::IsMember(switchyard_examples::weight_format_names()))->capture_default_str();
+  app.add_option("--activations", activations, "auto: int8 on q8_0 / q4_0 / q4_K decode rows (VNNI builds), else f32")
+      ->check(CLI::IsMember(switchyard_examples::activation_format_names()))->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  for (auto [name, v] : {std::pair<char const*, long>{"--max-tokens", max_tokens}, {"--ctx-size", ctx_size},
+                         {"--top-k", sp.top_k}, {"--threads", threads}})
+    if (v < 0) {
+      std::fprintf(stderr, "generate: %s must be >= 0, not %ld\n", name, v);
+      return 2;
+    }
+  for (std::size_t i = 1; i < static_cast<std::size_t>(argc); ++i)  // CLI11 takes "-1" as a number for unsigned options
+    if (std::string(argv[i]) == "--seed" && i + 1 < static_cast<std::size_t>(argc) && argv[i + 1][0] == '-') {
+      std::fprintf(stderr, "generate: --seed takes a number from 0 to 2^64-1, not '%s'\n", argv[i + 1]);
+      return 2;
+    }
 
   std::vector<std::string> prompts;
   if (!batch_file.empty()) {
     std::ifstream f(batch_file);
-    if (!f) usage(("cannot open " + batch_file).c_str());
     for (std::string line; std::getline(f, line);)
       if (!line.empty()) prompts.push_back(line);
-    if (prompts.empty()) usage("the batch file has no prompts");
+    if (prompts.empty()) {
+      std::fprintf(stderr, "generate: %s has no prompts\n", batch_file.c_str());
+      return 2;
+    }
+  } else if (!prompt_file.empty()) {
+    std::ifstream f(prompt_file, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    prompts.push_back(ss.str());
   } else {
     prompts.push_back(prompt);
   }
-  bool const single = prompts.size() == 1;
+
+  std::filesystem::path const path(model);
+  auto lm = md::load(path, {.weights = switchyard_examples::parse_weight_format(weights),
+                            .activations = switchyard_examples::parse_activation_format(activations),
+                            .cache = {.block_size = 16, .blocks = 1024}});
+  // Byte-level BPE or SentencePiece, whichever the GGUF metadata or tokenizer.json holds.
+  auto const tok = gen::tokenizer::load(path);
+  sy::thread_pool pool(threads > 0 ? static_cast<int>(threads) : sy::thread_pool::default_size());
+
+  // The context: what the model was made for, and never more than the KV cache holds.
+  long const cache_tokens = static_cast<long>(lm->free_blocks() * lm->cache_block_size());
+  long const model_ctx = static_cast<long>(lm->config().max_positions);
+  if (ctx_size == 0) ctx_size = model_ctx > 0 ? model_ctx : cache_tokens;
+  if (model_ctx > 0 && ctx_size > model_ctx)
+    std::fprintf(stderr, "generate: warning: --ctx-size %ld is past the model's %ld positions; output may degrade\n", ctx_size,
+                 model_ctx);
+  if (ctx_size > cache_tokens) {
+    std::fprintf(stderr, "generate: --ctx-size %ld is more than the KV cache holds (%ld tokens)\n", ctx_size, cache_tokens);
+    return 2;
+  }
+
+  std::vector<std::vector<std::int32_t>> encoded;
   long prompt_tokens = 0;
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    encoded.push_back(tok.encode(prompts[i]));
+    long const need = static_cast<long>(encoded.back().size()) + max_tokens;
+    if (need > ctx_size) {
+      std::fprintf(stderr, "generate: prompt %zu has %zu tokens; with --max-tokens %ld that is %ld, past the context of %ld (--ctx-size)\n",
+                   i, encoded.back().size(), max_tokens, need, ctx_size);
+      return 2;
+    }
+    prompt_tokens += static_cast<long>(encoded.back().size());
+  }
+
+  bool const single = prompts.size() == 1;
+  bool progress = false;
   gen::scheduler sched(*lm, tok,
                        {.max_running = 64, .prefill_chunk = 256, .step_tokens = 1024, .pool = &pool,
                         .on_step = [&](gen::scheduler_stats const& s) {
-                          if (s.prompt_pending > 0 && prompt_tokens > 256)
+                          if (s.prompt_pending > 0 && prompt_tokens > 256) {
                             std::fprintf(stderr, "\rprefill: %ld / %ld prompt tokens", static_cast<long>(s.prompt_tokens),
                                          prompt_tokens);
+                            progress = true;
+                          }
                         }});
-  for (auto const& p : prompts) {
-    auto ids = tok.encode(p);
-    prompt_tokens += static_cast<long>(ids.size());
-    gen::request r{.prompt = std::move(ids), .sampling = sp, .max_tokens = max_tokens};
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    gen::request r{.prompt = std::move(encoded[i]), .sampling = sp, .max_tokens = max_tokens, .stop = stop};
     if (single) {
-      std::printf("%s", p.c_str());
-      r.on_text = [](std::string_view s) {
+      std::printf("%s", prompts[i].c_str());
+      r.on_text = [&progress](std::string_view s) {
+        if (progress) std::fputc('\n', stderr), progress = false;
         std::fwrite(s.data(), 1, s.size(), stdout);
         std::fflush(stdout);
       };
@@ -104,6 +141,7 @@ int main(int argc, char** argv) try {
     sched.submit(std::move(r));
   }
   sched.run();
+  if (progress) std::fputc('\n', stderr);
   auto const& st = sched.stats();
   if (!single) {
     for (std::size_t i = 0; i < prompts.size(); ++i)
@@ -112,13 +150,16 @@ int main(int argc, char** argv) try {
     std::printf("\n");
   }
   std::fflush(stdout);
+  int failed = 0;
   for (std::size_t i = 0; i < sched.results().size(); ++i)
-    if (sched.results()[i].reason == gen::finish_reason::error)
-      std::fprintf(stderr, "request %zu failed: %s\n", i, sched.results()[i].error.c_str());
-  std::fprintf(stderr, "%ld prompt tokens, %ld generated in %.2f s: %.1f tokens/s (%d threads, %zu requests, %ld steps)\n",
+    if (sched.results()[i].reason == gen::finish_reason::error) {
+      std::fprintf(stderr, "generate: request %zu failed: %s\n", i, sched.results()[i].error.c_str());
+      ++failed;
+    }
+  std::fprintf(stderr, "%ld prompt tokens, %ld generated in %.2f s (%.1f generated tokens/s; %d threads, %zu requests, %ld steps)\n",
                static_cast<long>(st.prompt_tokens), static_cast<long>(st.generated_tokens), st.seconds,
                st.seconds > 0 ? st.generated_tokens / st.seconds : 0.0, pool.size(), prompts.size(), static_cast<long>(st.steps));
-  return 0;
+  return failed > 0 ? 1 : 0;
 } catch (std::exception const& e) {
   std::fprintf(stderr, "generate: %s\n", e.what());
   return 1;

@@ -12,6 +12,7 @@
 // second model (f32 activations; by default the same weights as its file) and adds the mean KL
 // divergence KL(reference || model) per token and how often the two agree on the most likely
 // next token: the accuracy cost of a quantization or activation format against its source.
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -33,18 +34,6 @@ namespace sy = switchyard;
 namespace md = switchyard::model;
 
 namespace {
-
-long parse_long(std::string const& a, std::string const& v) {
-  std::size_t used = 0;
-  long n = 0;
-  try {
-    n = std::stol(v, &used);
-  } catch (std::exception const&) {
-    used = 0;
-  }
-  if (used != v.size()) throw std::invalid_argument(a + " takes an integer, not '" + v + "'");
-  return n;
-}
 
 // Logits [T, V] of the window's tokens: one prefill call, or (decode) one call per token.
 void window_logits(md::language_model& lm, std::span<std::int32_t const> tokens, bool decode, std::vector<float>& out) {
@@ -82,35 +71,35 @@ int main(int argc, char** argv) try {
   bool decode = false;
   md::load_options opt{.cache = {.block_size = 16, .blocks = 64}};
   md::load_options ref_opt{.activations = md::activation_format::f32, .cache = {.block_size = 16, .blocks = 64}};
-  for (int i = 1; i < argc; ++i) {
-    std::string const a = argv[i];
-    if (a == "--decode") {
-      decode = true;
-      continue;
-    }
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "perplexity: missing value for %s\n", a.c_str());
-      return 2;
-    }
-    std::string const v = argv[++i];
-    if (a == "--model") model = v;
-    else if (a == "--file") file = v;
-    else if (a == "--context") context = parse_long(a, v);
-    else if (a == "--stride") stride = parse_long(a, v);
-    else if (a == "--max-tokens") max_tokens = parse_long(a, v);
-    else if (a == "--weights") opt.weights = switchyard_examples::parse_weight_format(v);
-    else if (a == "--kv") opt.kv = v == "bf16" ? md::kv_format::bf16 : md::kv_format::f32;
-    else if (a == "--activations") opt.activations = switchyard_examples::parse_activation_format(v);
-    else if (a == "--reference") reference = v;
-    else if (a == "--reference-weights") ref_opt.weights = switchyard_examples::parse_weight_format(v);
-    else {
-      std::fprintf(stderr, "perplexity: unknown option %s\n", a.c_str());
+  std::string weights = "auto", kv = "f32", activations = "auto", ref_weights = "auto";
+  CLI::App app{"Perplexity of a model on a text file, optionally with the KL divergence from a reference model."};
+  app.add_option("--model", model, "checkpoint folder or .gguf file")->check(CLI::ExistingPath)->capture_default_str();
+  app.add_option("--file", file, "the text (default: heldout.txt beside the model)")->check(CLI::ExistingFile);
+  app.add_option("--context", context, "window length in tokens (>= 2)")->capture_default_str();
+  app.add_option("--stride", stride, "window advance (1 .. context)")->capture_default_str();
+  app.add_option("--max-tokens", max_tokens, "tokens of the text to score (>= 2)")->capture_default_str();
+  app.add_option("--weights", weights)->check(CLI::IsMember(switchyard_examples::weight_format_names()))->capture_default_str();
+  app.add_option("--kv", kv)->check(CLI::IsMember(switchyard_examples::kv_format_names()))->capture_default_str();
+  app.add_option("--activations", activations)
+      ->check(CLI::IsMember(switchyard_examples::activation_format_names()))->capture_default_str();
+  app.add_flag("--decode", decode, "one token per call: every logit from the decode path");
+  auto* ref_o = app.add_option("--reference", reference, "a second model: adds KL(reference || model) and top-1 agreement")
+                    ->check(CLI::ExistingPath);
+  app.add_option("--reference-weights", ref_weights)
+      ->check(CLI::IsMember(switchyard_examples::weight_format_names()))->needs(ref_o)->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  opt.weights = switchyard_examples::parse_weight_format(weights);
+  opt.kv = switchyard_examples::parse_name(switchyard_examples::kv_format_names(), "--kv", kv);
+  opt.activations = switchyard_examples::parse_activation_format(activations);
+  ref_opt.weights = switchyard_examples::parse_weight_format(ref_weights);
+  if (file.empty()) {  // the held-out text beside the model (a folder, or the folder of a .gguf)
+    file = ((std::filesystem::is_directory(model) ? std::filesystem::path(model)
+                                                  : std::filesystem::path(model).parent_path()) / "heldout.txt").string();
+    if (!std::filesystem::is_regular_file(file)) {
+      std::fprintf(stderr, "perplexity: no --file given and no %s beside the model\n", file.c_str());
       return 2;
     }
   }
-  if (file.empty())  // the held-out text beside the model (a folder, or the folder of a .gguf)
-    file = (std::filesystem::is_directory(model) ? std::filesystem::path(model)
-                                                 : std::filesystem::path(model).parent_path()) / "heldout.txt";
   if (context < 2 || stride < 1 || stride > context || max_tokens < 2) {
     std::fprintf(stderr, "perplexity: need context >= 2, 1 <= stride <= context and max-tokens >= 2\n");
     return 2;

@@ -29,6 +29,7 @@ struct model_config {
   index_t vocab = 0, hidden = 0, layers = 0;
   index_t heads = 0, kv_heads = 0, head_dim = 0;  // kv_heads, head_dim 0: derived (heads, hidden / heads)
   index_t intermediate = 0;  // dense FFN width (Llama; DeepSeek's first dense layers)
+  index_t max_positions = 0;  // the context the model was made for (max_position_embeddings); 0: unknown
   float rms_eps = 1e-6f;
   attention::rope_config rope = {};  // head_dim filled from head_dim (MLA: qk_rope_dim)
   bool tie_embeddings = false;

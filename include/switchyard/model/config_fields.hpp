@@ -17,7 +17,7 @@
 #include "switchyard/model/config.hpp"
 
 BOOST_HANA_ADAPT_STRUCT(switchyard::model::model_config, arch, vocab, hidden, layers, heads, kv_heads, head_dim,
-                        intermediate, rms_eps, rope, tie_embeddings, attention_bias, qk, sliding_window, layer_types,
+                        intermediate, max_positions, rms_eps, rope, tie_embeddings, attention_bias, qk, sliding_window, layer_types,
                         experts, experts_per_token, moe_intermediate, norm_topk_prob, shared_intermediate, shared_gate,
                         first_dense_layers, moe_every, mlp_only_layers, q_lora_rank, kv_lora_rank, qk_nope_dim,
                         qk_rope_dim, v_head_dim, n_group, topk_group, routed_scaling);

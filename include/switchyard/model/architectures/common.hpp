@@ -28,6 +28,7 @@ inline constexpr config_key decoder_keys[] = {
     {.field = "head_dim", .hf = "head_dim", .gguf = "attention.key_length"},
     {.field = "head_dim", .gguf = "attention.value_length"},
     {.field = "intermediate", .hf = "intermediate_size", .gguf = "feed_forward_length"},
+    {.field = "max_positions", .hf = "max_position_embeddings", .gguf = "context_length", .omit_zero = true},
     {.field = "rms_eps", .hf = "rms_norm_eps", .gguf = "attention.layer_norm_rms_epsilon"},
     {.field = "tie_embeddings", .hf = "tie_word_embeddings"},
     {.field = "sliding_window", .gguf = "attention.sliding_window", .omit_zero = true},

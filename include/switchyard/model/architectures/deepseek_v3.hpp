@@ -17,6 +17,7 @@ inline constexpr config_key mla_decoder_keys[] = {
     {.field = "layers", .hf = "num_hidden_layers", .gguf = "block_count", .required = true},
     {.field = "heads", .hf = "num_attention_heads", .gguf = "attention.head_count", .required = true},
     {.field = "intermediate", .hf = "intermediate_size", .gguf = "feed_forward_length"},
+    {.field = "max_positions", .hf = "max_position_embeddings", .gguf = "context_length", .omit_zero = true},
     {.field = "rms_eps", .hf = "rms_norm_eps", .gguf = "attention.layer_norm_rms_epsilon"},
     {.field = "tie_embeddings", .hf = "tie_word_embeddings"},
 };
