@@ -16,6 +16,7 @@
 #include "support/tolerance.hpp"
 #include "switchyard/linear/linear.hpp"  // host::int8_gemv_native
 #include "switchyard/model/export_gguf.hpp"
+#include "switchyard/model/gguf_config.hpp"
 #include "switchyard/model/hf_config.hpp"
 #include "switchyard/model/load.hpp"
 
@@ -168,6 +169,20 @@ TEST_CASE("gpt-oss matches transformers: sinks, alternating windows, YaRN, biase
   {
     INFO("gpt_oss through export_gguf");
     check_model(*md::load(f32), read_reference("gpt_oss"));
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a GGUF re-exported from a GGUF (the quantize tool's path) keeps the model: q/k rows not permuted twice", "[model]") {
+  auto const dir = std::filesystem::temp_directory_path() / "switchyard_test_regguf";
+  std::filesystem::create_directories(dir);
+  for (std::string arch : {"llama", "mixtral", "qwen3_moe", "deepseek_v3"}) {
+    INFO(arch);
+    sy::io::gguf_file const file(model_path(arch, true));
+    auto const c = md::config_from_gguf(file);
+    auto const out = (dir / (arch + ".gguf")).string();
+    md::export_gguf(c, md::gguf_source(file, c), out, sy::io::dtype::f32);
+    check_model(*md::load(out), read_reference(arch));
   }
   std::filesystem::remove_all(dir);
 }

@@ -1,6 +1,6 @@
 #pragma once
 // Writes a model's checkpoint as GGUF under llama.cpp's names and metadata keys, its matrices in
-// a chosen format (f32, f16, bf16, or quantized: q8_0, q4_0, q4_K, q6_K, by round-to-nearest),
+// a chosen format (f32, f16, bf16, or quantized: q8_0, q4_0, q4_K, q6_K, mxfp4, by round-to-nearest),
 // vectors (norms, biases) in f32 — the file llama.cpp's own converter would write. A loop over the
 // family's table (model/architectures/): its key rows become metadata, its tensor names the
 // tensors; what llama.cpp does beyond renaming is the table's flags (q/k rows permuted so that RoPE
@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <functional>
+#include <utility>
 #include <set>
 #include <string>
 #include <vector>
@@ -52,6 +54,7 @@ inline std::vector<std::byte> convert_rows(matrix_slice const& s, io::dtype to, 
     case io::dtype::q4_0: rows.template operator()<format::q4_0>(); break;
     case io::dtype::q4_K: rows.template operator()<format::q4_K>(); break;
     case io::dtype::q6_K: rows.template operator()<format::q6_K>(); break;
+    case io::dtype::mxfp4: rows.template operator()<format::mxfp4>(); break;
     default:
       switchyard::detail::fail<unsupported_config>("model::export_gguf", io::info(to).name,
                                                    " is not a weight format GGUF files hold");
@@ -73,13 +76,24 @@ inline std::vector<index_t> llama_qk_order(index_t heads, index_t head_dim) {
 
 inline void widen_row_into(matrix_slice const& s, index_t r, float* out) { detail::widen_row(s, r, out); }
 
-inline void export_gguf(model_config const& c, weight_source const& src, std::string const& path, io::dtype matrices) {
+// What export_gguf writes besides the model: metadata keys to copy (a tokenizer's, general.*), and
+// a progress callback called after each layer with (layers done, layers).
+struct export_extras {
+  std::vector<std::pair<std::string, io::gguf_value>> metadata = {};
+  std::function<void(index_t, index_t)> progress = {};
+};
+
+inline void export_gguf(model_config const& c, weight_source const& src, std::string const& path, io::dtype matrices,
+                        export_extras const& extras = {}) {
   architectures::family const& fam = family_of(c.arch);
   auto const& scaling = c.rope.scaling;
   require<unsupported_config>(scaling.mscale == 0 && scaling.mscale_all_dim == 0 && scaling.attention_factor == 0,
                               "model::export_gguf", "YaRN's mscale / attention factor is not written to GGUF yet");
   io::gguf_writer w;
   std::string const prefix = std::string(fam.gguf_arch) + ".";
+  for (auto const& [key, value] : extras.metadata)
+    if (key != "general.architecture" && key != "general.alignment" && !key.starts_with(std::string(fam.gguf_arch) + "."))
+      w.set(key, value);
   w.set_string("general.architecture", fam.gguf_arch);
   std::set<std::string> written;  // several rows may name one key: the first (the family's own) wins
   for (auto const& group : fam.keys)
@@ -128,8 +142,9 @@ inline void export_gguf(model_config const& c, weight_source const& src, std::st
     bool const vec = s->rows == 1 || r == role::shared_router || r == role::router_bias || r == role::router_gate_bias ||
                      r == role::sinks;
     std::vector<index_t> order;
-    if (fam.gguf_permutes_qk && r == role::q) order = detail::llama_qk_order(c.heads, c.head_dim);
-    if (fam.gguf_permutes_qk && r == role::k) order = detail::llama_qk_order(c.kv_heads, c.head_dim);
+    bool const permute = fam.gguf_permutes_qk && !src.qk_rows_in_gguf_order();
+    if (permute && r == role::q) order = detail::llama_qk_order(c.heads, c.head_dim);
+    if (permute && r == role::k) order = detail::llama_qk_order(c.kv_heads, c.head_dim);
     // Vectors and router gates stay f32 (llama.cpp keeps ffn_gate_inp in f32 in its quantized files too).
     io::dtype const t = vec || r == role::router ? io::dtype::f32 : matrices;
     std::vector<std::int64_t> shape = vec ? std::vector<std::int64_t>{s->rows * s->cols} : std::vector<std::int64_t>{s->rows, s->cols};
@@ -173,7 +188,10 @@ inline void export_gguf(model_config const& c, weight_source const& src, std::st
       if (mla && r == role::kv_b) put_kv_b(l);
       else put(r, l);
     }
-    if (!c.is_moe_layer(l)) continue;
+    if (!c.is_moe_layer(l)) {
+      if (extras.progress) extras.progress(l + 1, c.layers);
+      continue;
+    }
     must(role::router, l, "router");
     for (auto p : {expert_proj::gate, expert_proj::up, expert_proj::down}) {
       std::vector<std::byte> bytes;
@@ -189,6 +207,7 @@ inline void export_gguf(model_config const& c, weight_source const& src, std::st
         add(architectures::expand(fam.experts.gguf_bias[static_cast<std::size_t>(p)], l), io::dtype::f32, {b->rows, b->cols},
             detail::convert_rows(*b, io::dtype::f32));
     }
+    if (extras.progress) extras.progress(l + 1, c.layers);
   }
   w.write(path);
 }

@@ -34,6 +34,8 @@ class weight_source {
   // The biases of projection p's bank in layer l, [E, F] (gate, up) or [E, H] (down), or nothing.
   virtual std::optional<matrix_slice> expert_bias(expert_proj, index_t, model_config const&) const { return std::nullopt; }
   virtual std::string const& origin() const = 0;
+  // Whether q/k rows are already in llama.cpp's order (a GGUF source): export_gguf then copies them.
+  virtual bool qk_rows_in_gguf_order() const { return false; }
   // Gives back the file pages of a tensor the loader has converted into a buffer of its own
   // (io::mapped_file::release_pages); bytes outside the checkpoint's files are ignored.
   virtual void release_pages(std::span<std::byte const>) const {}
@@ -229,6 +231,7 @@ class gguf_source : public weight_source {
     return as_matrix(*t);
   }
 
+  bool qk_rows_in_gguf_order() const override { return true; }
   std::string const& origin() const override { return dir_.origin(); }
   void release_pages(std::span<std::byte const> b) const override { dir_.release_pages(b); }
 
