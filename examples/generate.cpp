@@ -119,9 +119,17 @@ int main(int argc, char** argv) try {
 
   bool const single = prompts.size() == 1;
   bool progress = false;
+  // Prompt and generation rates apart, as llama.cpp reports them: the prompt's rate up to the step
+  // that finished the last prefill, the generation rate over the steps after it.
+  double prefill_seconds = -1;
+  long generated_at_prefill = 0;
   gen::scheduler sched(*lm, tok,
                        {.max_running = 64, .prefill_chunk = 256, .step_tokens = 1024, .pool = &pool,
                         .on_step = [&](gen::scheduler_stats const& s) {
+                          if (prefill_seconds < 0 && s.prompt_pending == 0 && s.prompt_tokens >= prompt_tokens) {
+                            prefill_seconds = s.seconds;
+                            generated_at_prefill = static_cast<long>(s.generated_tokens);
+                          }
                           if (s.prompt_pending > 0 && prompt_tokens > 256) {
                             std::fprintf(stderr, "\rprefill: %ld / %ld prompt tokens", static_cast<long>(s.prompt_tokens),
                                          prompt_tokens);
@@ -156,9 +164,15 @@ int main(int argc, char** argv) try {
       std::fprintf(stderr, "generate: request %zu failed: %s\n", i, sched.results()[i].error.c_str());
       ++failed;
     }
-  std::fprintf(stderr, "%ld prompt tokens, %ld generated in %.2f s (%.1f generated tokens/s; %d threads, %zu requests, %ld steps)\n",
-               static_cast<long>(st.prompt_tokens), static_cast<long>(st.generated_tokens), st.seconds,
-               st.seconds > 0 ? st.generated_tokens / st.seconds : 0.0, pool.size(), prompts.size(), static_cast<long>(st.steps));
+  if (prefill_seconds < 0) prefill_seconds = st.seconds, generated_at_prefill = static_cast<long>(st.generated_tokens);
+  double const gen_seconds = st.seconds - prefill_seconds;
+  long const gen_tokens = static_cast<long>(st.generated_tokens) - generated_at_prefill;
+  std::fprintf(stderr,
+               "prompt: %ld tokens in %.3f s (%.1f tokens/s); generation: %ld tokens in %.3f s (%.1f tokens/s); "
+               "%.2f s in all, %d threads, %zu requests, %ld steps\n",
+               static_cast<long>(st.prompt_tokens), prefill_seconds, prefill_seconds > 0 ? st.prompt_tokens / prefill_seconds : 0.0,
+               gen_tokens, gen_seconds, gen_seconds > 0 ? gen_tokens / gen_seconds : 0.0, st.seconds, pool.size(),
+               prompts.size(), static_cast<long>(st.steps));
   return failed > 0 ? 1 : 0;
 } catch (std::exception const& e) {
   std::fprintf(stderr, "generate: %s\n", e.what());
