@@ -16,21 +16,25 @@ inline bool gguf_has_experts(io::gguf_file const& f) {
   return f.get_int(f.get_string("general.architecture") + ".expert_count", 0) > 0;
 }
 
-// A decoder with grouped-query attention. kv_heads and head_dim left 0 are derived afterwards
-// (heads, hidden / heads); a GGUF's vocab_size left 0 comes from token_embd's shape.
+// Every decoder's sizes. A GGUF's vocab_size left 0 comes from token_embd's shape.
 inline constexpr config_key decoder_keys[] = {
     {.field = "vocab", .hf = "vocab_size", .required = true},
     {.field = "vocab", .gguf = "vocab_size"},
     {.field = "hidden", .hf = "hidden_size", .gguf = "embedding_length", .required = true},
     {.field = "layers", .hf = "num_hidden_layers", .gguf = "block_count", .required = true},
     {.field = "heads", .hf = "num_attention_heads", .gguf = "attention.head_count", .required = true},
-    {.field = "kv_heads", .hf = "num_key_value_heads", .gguf = "attention.head_count_kv"},
-    {.field = "head_dim", .hf = "head_dim", .gguf = "attention.key_length"},
-    {.field = "head_dim", .gguf = "attention.value_length"},
     {.field = "intermediate", .hf = "intermediate_size", .gguf = "feed_forward_length"},
     {.field = "max_positions", .hf = "max_position_embeddings", .gguf = "context_length", .omit_zero = true},
     {.field = "rms_eps", .hf = "rms_norm_eps", .gguf = "attention.layer_norm_rms_epsilon"},
     {.field = "tie_embeddings", .hf = "tie_word_embeddings"},
+};
+
+// Grouped-query attention's head sizes (MLA has its own) and window. kv_heads and head_dim left 0
+// are derived afterwards (heads, hidden / heads).
+inline constexpr config_key gqa_keys[] = {
+    {.field = "kv_heads", .hf = "num_key_value_heads", .gguf = "attention.head_count_kv"},
+    {.field = "head_dim", .hf = "head_dim", .gguf = "attention.key_length"},
+    {.field = "head_dim", .gguf = "attention.value_length"},
     {.field = "sliding_window", .gguf = "attention.sliding_window", .omit_zero = true},
 };
 

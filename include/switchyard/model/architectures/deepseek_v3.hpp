@@ -9,19 +9,6 @@
 SWITCHYARD_NAMESPACE_BEGIN
 namespace model::architectures {
 
-// The decoder rows without the GQA head sizes (MLA's are below).
-inline constexpr config_key mla_decoder_keys[] = {
-    {.field = "vocab", .hf = "vocab_size", .required = true},
-    {.field = "vocab", .gguf = "vocab_size"},
-    {.field = "hidden", .hf = "hidden_size", .gguf = "embedding_length", .required = true},
-    {.field = "layers", .hf = "num_hidden_layers", .gguf = "block_count", .required = true},
-    {.field = "heads", .hf = "num_attention_heads", .gguf = "attention.head_count", .required = true},
-    {.field = "intermediate", .hf = "intermediate_size", .gguf = "feed_forward_length"},
-    {.field = "max_positions", .hf = "max_position_embeddings", .gguf = "context_length", .omit_zero = true},
-    {.field = "rms_eps", .hf = "rms_norm_eps", .gguf = "attention.layer_norm_rms_epsilon"},
-    {.field = "tie_embeddings", .hf = "tie_word_embeddings"},
-};
-
 inline constexpr config_key deepseek_v3_keys[] = {
     {.field = "experts", .hf = "n_routed_experts", .required = true},
     {.field = "moe_intermediate", .hf = "moe_intermediate_size", .gguf = "expert_feed_forward_length", .required = true},
@@ -97,7 +84,7 @@ inline constexpr family deepseek_v3 = {
     .name = "deepseek_v3",
     .hf_model_type = "deepseek_v3",
     .gguf_arch = "deepseek2",
-    .keys = {deepseek_v3_keys, mla_decoder_keys, moe_keys},
+    .keys = {deepseek_v3_keys, decoder_keys, moe_keys},
     .refused = deepseek_v3_refused,
     .tensors = {deepseek_v3_tensors, decoder_tensors},
     .experts = mlp_experts,

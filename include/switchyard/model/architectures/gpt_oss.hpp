@@ -65,7 +65,7 @@ inline constexpr family gpt_oss = {
     .name = "gpt_oss",
     .hf_model_type = "gpt_oss",
     .gguf_arch = "gpt-oss",
-    .keys = {gpt_oss_keys, decoder_keys, moe_keys},
+    .keys = {gpt_oss_keys, decoder_keys, gqa_keys, moe_keys},
     .tensors = {gpt_oss_tensors, decoder_tensors},
     .experts = {.hf_gate_up = "model.layers.{L}.mlp.experts.gate_up_proj",
                 .hf_down = "model.layers.{L}.mlp.experts.down_proj",

@@ -23,7 +23,7 @@ inline constexpr family mixtral = {
     .name = "mixtral",
     .hf_model_type = "mixtral",
     .gguf_arch = "llama",
-    .keys = {mixtral_keys, decoder_keys, moe_keys},
+    .keys = {mixtral_keys, decoder_keys, gqa_keys, moe_keys},
     .tensors = {mixtral_tensors, decoder_tensors},
     .experts = {.hf_each = {"model.layers.{L}.block_sparse_moe.experts.{E}.w1.weight",
                             "model.layers.{L}.block_sparse_moe.experts.{E}.w3.weight",

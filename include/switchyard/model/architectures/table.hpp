@@ -105,7 +105,7 @@ struct family {
   char const* name;           // ours (model::name)
   char const* hf_model_type;  // config.json model_type
   char const* gguf_arch;      // general.architecture (several families may share one: claims_gguf)
-  std::array<std::span<config_key const>, 4> keys{};      // groups, read in order
+  std::array<std::span<config_key const>, 5> keys{};      // groups, read in order
   std::span<refused_key const> refused{};
   std::array<std::span<tensor_name const>, 3> tensors{};  // groups, searched in order
   expert_names experts{};
