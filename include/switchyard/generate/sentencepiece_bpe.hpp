@@ -74,15 +74,7 @@ class sentencepiece_bpe {
     if (auto b = byte_of_.find(id); b != byte_of_.end()) return std::string(1, static_cast<char>(b->second));
     if (special_ids_.contains(id)) return {};
     std::string out;
-    std::string const& t = tokens_[static_cast<std::size_t>(id)];
-    for (std::size_t k = 0; k < t.size();) {
-      if (t.compare(k, metaspace.size(), metaspace) == 0) {
-        out += ' ';
-        k += metaspace.size();
-      } else {
-        out += t[k++];
-      }
-    }
+    append_text(tokens_[static_cast<std::size_t>(id)], out);
     return out;
   }
 
@@ -120,15 +112,7 @@ class sentencepiece_bpe {
         if (!skip_specials) out += tokens_[static_cast<std::size_t>(id)];
         continue;
       }
-      std::string const& t = tokens_[static_cast<std::size_t>(id)];
-      for (std::size_t k = 0; k < t.size();) {
-        if (t.compare(k, metaspace.size(), metaspace) == 0) {
-          out += ' ';
-          k += metaspace.size();
-        } else {
-          out += t[k++];
-        }
-      }
+      append_text(tokens_[static_cast<std::size_t>(id)], out);
     }
     flush();
     if (!out.empty() && out[0] == ' ') out.erase(0, 1);
@@ -136,6 +120,17 @@ class sentencepiece_bpe {
   }
 
  private:
+  // A token's text: "▁" back to a space.
+  static void append_text(std::string const& t, std::string& out) {
+    for (std::size_t k = 0; k < t.size();) {
+      if (t.compare(k, metaspace.size(), metaspace) == 0) {
+        out += ' ';
+        k += metaspace.size();
+      } else {
+        out += t[k++];
+      }
+    }
+  }
   void encode_segment(std::string_view seg, bool prepend, std::vector<std::int32_t>& out) const {
     // The Prepend normalizer always adds "▁"; the Metaspace pre-tokenizer only when the segment
     // does not already start with one (a leading space).

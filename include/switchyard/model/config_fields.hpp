@@ -38,21 +38,14 @@ void for_each_field(C& c, F&& f) {
   });
 }
 
-// Calls f(field&) on the scalar field called `name`; false when there is none (or it is not a scalar).
-template <class F>
-bool with_scalar_field(model_config& c, std::string_view name, F&& f) {
+// Calls f(field&) on the scalar field called `name` (C might be const); false when there is none
+// (or it is not a scalar).
+template <class C, class F>
+  requires std::is_same_v<std::remove_const_t<C>, model_config>
+bool with_scalar_field(C& c, std::string_view name, F&& f) {
   bool found = false;
   for_each_field(c, [&](std::string_view n, auto& v) {
-    if constexpr (scalar_field<std::decay_t<decltype(v)>>)
-      if (n == name) f(v), found = true;
-  });
-  return found;
-}
-template <class F>
-bool with_scalar_field(model_config const& c, std::string_view name, F&& f) {
-  bool found = false;
-  for_each_field(c, [&](std::string_view n, auto const& v) {
-    if constexpr (scalar_field<std::decay_t<decltype(v)>>)
+    if constexpr (scalar_field<std::remove_cvref_t<decltype(v)>>)
       if (n == name) f(v), found = true;
   });
   return found;
