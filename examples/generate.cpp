@@ -1,17 +1,24 @@
 // Text generation from a model: the shipped small MoE by default, any supported checkpoint folder
 // or GGUF file otherwise. One prompt (streamed), or many at once from a file (continuous batching).
+// `--chat` renders a conversation with the model's chat template (or --chat-template FILE): one
+// user turn per line of --prompt-file or stdin, interactively on a terminal.
 // `generate --help` lists the options. Every argument is checked before the model loads; a request
 // that cannot fit the context (--ctx-size, by default the model's) is refused before any work, and
 // the exit status is non-zero whenever a request fails.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include <switchyard/generate/chat_template.hpp>
 #include <switchyard/generate/scheduler.hpp>
 #include <switchyard/generate/tokenizer.hpp>
 #include <switchyard/model/load.hpp>
@@ -22,6 +29,88 @@
 namespace sy = switchyard;
 namespace gen = switchyard::generate;
 namespace md = switchyard::model;
+
+namespace {
+
+std::string read_file(std::string const& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+struct chat_options {
+  gen::chat_template const* tmpl;
+  std::string system, bos, eos;
+  std::string prompt_file;
+  long max_tokens, ctx_size;
+  gen::sampling_params sampling;
+  std::vector<std::string> stop;
+  sy::thread_pool* pool;
+};
+
+// --chat: each user turn (a line of --prompt-file or stdin; prompted for on a terminal) is added
+// to the conversation, which is rendered with the chat template and generated from; the reply
+// joins the conversation. Each turn prefills the whole conversation again (no KV reuse yet).
+int run_chat(md::language_model& lm, gen::tokenizer const& tok, chat_options const& o) {
+  bool const interactive = o.prompt_file.empty() && isatty(STDIN_FILENO);
+  std::ifstream file;
+  if (!o.prompt_file.empty()) file.open(o.prompt_file, std::ios::binary);
+  std::istream& in = o.prompt_file.empty() ? std::cin : file;
+  std::vector<gen::chat_message> messages;
+  if (!o.system.empty()) messages.push_back({"system", o.system});
+  // A chat model ends its turn with the template's EOS (<|im_end|>, <|eot_id|>, ...).
+  std::int32_t const turn_end = o.eos.empty() ? -1 : tok.special_id(o.eos);
+  long turns = 0, prompt_tokens = 0, generated = 0;
+  double seconds = 0;
+  if (interactive) std::fprintf(stderr, "chat: one message per line; end with Ctrl-D\n");
+  for (std::string line;;) {
+    if (interactive) std::fprintf(stderr, "> "), std::fflush(stderr);
+    if (!std::getline(in, line)) break;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    messages.push_back({"user", line});
+    std::string const text = o.tmpl->render(messages, true, o.bos, o.eos);
+    // The template writes BOS itself where the model wants one, so none is added here.
+    auto ids = tok.encode(text, true, false);
+    long const need = static_cast<long>(ids.size()) + o.max_tokens;
+    if (need > o.ctx_size) {
+      std::fprintf(stderr, "generate: turn %ld: the conversation has %zu tokens; with --max-tokens %ld that is %ld, past the context of %ld (--ctx-size)\n",
+                   turns + 1, ids.size(), o.max_tokens, need, o.ctx_size);
+      return 1;
+    }
+    if (!interactive) std::printf("> %s\n", line.c_str());
+    gen::scheduler sched(lm, tok, {.max_running = 1, .prefill_chunk = 256, .step_tokens = 1024, .pool = o.pool});
+    if (turn_end >= 0) sched.set_eos(turn_end);
+    prompt_tokens += static_cast<long>(ids.size());
+    sched.submit({.prompt = std::move(ids), .sampling = o.sampling, .max_tokens = o.max_tokens, .stop = o.stop,
+                  .on_text = [](std::string_view s) {
+                    std::fwrite(s.data(), 1, s.size(), stdout);
+                    std::fflush(stdout);
+                  }});
+    sched.run();
+    auto const& r = sched.results()[0];
+    std::printf("\n");
+    std::fflush(stdout);
+    if (r.reason == gen::finish_reason::error) {
+      std::fprintf(stderr, "generate: turn %ld failed: %s\n", turns + 1, r.error.c_str());
+      return 1;
+    }
+    messages.push_back({"assistant", r.text});
+    ++turns;
+    generated += static_cast<long>(sched.stats().generated_tokens);
+    seconds += sched.stats().seconds;
+  }
+  if (turns == 0) {
+    std::fprintf(stderr, "generate: --chat read no user turn (%s)\n", o.prompt_file.empty() ? "stdin" : o.prompt_file.c_str());
+    return 2;
+  }
+  std::fprintf(stderr, "chat: %ld turns, %ld prompt tokens, %ld generated tokens, %.2f s, %d threads\n", turns, prompt_tokens,
+               generated, seconds, o.pool->size());
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) try {
   std::string model = switchyard_examples::default_model(), prompt = "def fibonacci(n):\n", prompt_file, batch_file;
@@ -39,6 +128,15 @@ int main(int argc, char** argv) try {
                      ->check(CLI::ExistingFile);
   p_opt->excludes(pf_opt)->excludes(bf_opt);
   pf_opt->excludes(bf_opt);
+  bool chat = false;
+  std::string chat_template_file, system_prompt;
+  auto* chat_opt = app.add_flag("--chat", chat,
+                                "chat with the model's chat template: one user turn per line of --prompt-file or stdin "
+                                "(interactive on a terminal)");
+  app.add_option("--chat-template", chat_template_file, "a Jinja chat template file to use instead of the model's")
+      ->check(CLI::ExistingFile)->needs(chat_opt);
+  app.add_option("--system", system_prompt, "a system message for --chat")->needs(chat_opt);
+  chat_opt->excludes(p_opt)->excludes(bf_opt);
   app.add_option("--max-tokens", max_tokens, "tokens to generate per prompt (>= 0)")->capture_default_str();
   app.add_option("--ctx-size", ctx_size, "context length (prompt + generated); 0: the model's maximum positions");
   app.add_option("--stop", stop, "stop at this string (repeatable; not included in the output)");
@@ -66,8 +164,21 @@ int main(int argc, char** argv) try {
       return 2;
     }
 
+  // --chat: the template is parsed before anything loads, so a bad one fails at once.
+  std::optional<gen::chat_template> tmpl;
+  if (chat && !chat_template_file.empty()) {
+    try {
+      tmpl.emplace(read_file(chat_template_file));
+    } catch (sy::error const& e) {
+      std::fprintf(stderr, "generate: --chat-template %s: %s\n", chat_template_file.c_str(), e.what());
+      return 2;
+    }
+  }
+
   std::vector<std::string> prompts;
-  if (!batch_file.empty()) {
+  if (chat) {
+    // turns are read as the conversation goes
+  } else if (!batch_file.empty()) {
     std::ifstream f(batch_file);
     for (std::string line; std::getline(f, line);)
       if (!line.empty()) prompts.push_back(line);
@@ -85,11 +196,27 @@ int main(int argc, char** argv) try {
   }
 
   std::filesystem::path const path(model);
+  // Byte-level BPE or SentencePiece, whichever the GGUF metadata or tokenizer.json holds (read
+  // before the weights: it carries the chat template).
+  auto const tok = gen::tokenizer::load(path);
+  if (chat && !tmpl) {
+    if (tok.chat_template().empty()) {
+      std::fprintf(stderr,
+                   "generate: --chat: %s ships no chat template (tokenizer_config.json chat_template, GGUF "
+                   "tokenizer.chat_template); give one with --chat-template FILE\n",
+                   model.c_str());
+      return 2;
+    }
+    try {
+      tmpl.emplace(tok.chat_template());
+    } catch (sy::error const& e) {
+      std::fprintf(stderr, "generate: --chat: the model's chat template cannot be rendered: %s\n", e.what());
+      return 2;
+    }
+  }
   auto lm = md::load(path, {.weights = switchyard_examples::parse_weight_format(weights),
                             .activations = switchyard_examples::parse_activation_format(activations),
                             .cache = {.block_size = 16, .blocks = 1024}});
-  // Byte-level BPE or SentencePiece, whichever the GGUF metadata or tokenizer.json holds.
-  auto const tok = gen::tokenizer::load(path);
   sy::thread_pool pool(threads > 0 ? static_cast<int>(threads) : sy::thread_pool::default_size());
 
   // The context: what the model was made for, and never more than the KV cache holds.
@@ -103,6 +230,11 @@ int main(int argc, char** argv) try {
     std::fprintf(stderr, "generate: --ctx-size %ld is more than the KV cache holds (%ld tokens)\n", ctx_size, cache_tokens);
     return 2;
   }
+
+  if (chat)
+    return run_chat(*lm, tok, {.tmpl = &*tmpl, .system = system_prompt, .bos = tok.bos_token(), .eos = tok.eos_token(),
+                               .prompt_file = prompt_file, .max_tokens = max_tokens, .ctx_size = ctx_size,
+                               .sampling = sp, .stop = stop, .pool = &pool});
 
   std::vector<std::vector<std::int32_t>> encoded;
   long prompt_tokens = 0;

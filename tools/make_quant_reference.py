@@ -5,8 +5,10 @@ q8_0, q4_0: f32 rows (normal, with outliers, an all-zero block, exact ties and s
             by gguf.quantize -> bytes, and those bytes dequantized by gguf.dequantize -> f32.
 q4_K, q6_K: the package has dequantizers only: random block bytes (scale fields set to random
             finite f16 values) dequantized by gguf.dequantize.
-q5_0, q5_K: the formats switchyard reads but does not compute in, the same way (random bytes,
-            finite f16 scales), in tests/data/quant_gguf_read.safetensors (numpy only).
+q5_0, q5_K: the formats of llama-quantize's mixes, the same way (random bytes, finite f16 scales),
+            and q4_1 / q5_1 (their fallbacks where rows are not whole 256-blocks) too; rows
+            quantized by gguf.quantize (q5_0 / q4_1 / q5_1 .x -> .qbytes), in
+            tests/data/quant_gguf_read.safetensors (numpy only).
 
     .venv/bin/python tools/make_quant_reference.py            # both files (needs torch)
     .venv/bin/python tools/make_quant_reference.py --read     # quant_gguf_read.safetensors only
@@ -49,6 +51,14 @@ def read_only_formats():
     out = {}
     for name, qt, d_offsets in (("q5_0", Q.Q5_0, (0,)), ("q5_K", Q.Q5_K, (0, 2))):
         out[f"{name}.bytes"], out[f"{name}.y"] = random_blocks(rng, qt, d_offsets)
+    x = rows(np.random.default_rng(20261207), 8, 256)
+    out["q5_0.x"] = x
+    out["q5_0.qbytes"] = quantize(x, Q.Q5_0).reshape(-1).copy()
+    rng1 = np.random.default_rng(20261208)
+    for name, qt in (("q4_1", Q.Q4_1), ("q5_1", Q.Q5_1)):
+        out[f"{name}.bytes"], out[f"{name}.y"] = random_blocks(rng1, qt, (0, 2))
+        out[f"{name}.x"] = x
+        out[f"{name}.qbytes"] = quantize(x, qt).reshape(-1).copy()
     save_file(out, DATA / "quant_gguf_read.safetensors")
 
 

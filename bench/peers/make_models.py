@@ -21,6 +21,7 @@ import numpy as np
 
 VOCAB, HIDDEN, LAYERS = 32000, 1024, 8
 HEADS, KV_HEADS, HEAD_DIM = 16, 4, 64
+ROUTER_SCALE = 3.0  # router logits' spread: no near-ties between experts
 
 
 def normal(rng, shape, fan_in, scale=1.0):
@@ -75,7 +76,7 @@ def gqa_attention(rng, out, b, qk_norm):
 
 def experts(rng, out, b, n, ffn):
     out.f32(b + "ffn_norm.weight", norm(rng, HIDDEN))
-    out.f32(b + "ffn_gate_inp.weight", normal(rng, (n, HIDDEN), HIDDEN, 3.0))  # spread: no near-ties
+    out.f32(b + "ffn_gate_inp.weight", normal(rng, (n, HIDDEN), HIDDEN, ROUTER_SCALE))
     out.f16(b + "ffn_gate_exps.weight", normal(rng, (n, ffn, HIDDEN), HIDDEN))
     out.f16(b + "ffn_up_exps.weight", normal(rng, (n, ffn, HIDDEN), HIDDEN))
     out.f16(b + "ffn_down_exps.weight", normal(rng, (n, HIDDEN, ffn), ffn))
@@ -116,12 +117,12 @@ def qwen3_moe(path, seed):
     gqa_moe(path, seed, "qwen3moe", "peers qwen3-moe-like", 64, 8, 512, qk_norm=True, feed_forward=3072)
 
 
-def deepseek_v3(path, seed):
+def deepseek_v3(path, seed, heads=16, nope=64, rope=32, vd=64, q_rank=384, kv_rank=256, n_exp=64, ffn=512,
+                dense_ffn=2816, used=6, groups=(8, 4)):
+    """Sizes as keywords so that tools/make_mixed_gguf_reference.py can make a small one."""
     rng = np.random.default_rng(seed)
     out = Writer(path, "deepseek2", "peers deepseek-v3-like")
     w = out.w
-    heads, nope, rope, vd, q_rank, kv_rank = 16, 64, 32, 64, 384, 256
-    n_exp, ffn, dense_ffn = 64, 512, 2816
     w.add_feed_forward_length(dense_ffn)
     w.add_head_count(heads)
     w.add_head_count_kv(1)
@@ -136,13 +137,13 @@ def deepseek_v3(path, seed):
     w.add_leading_dense_block_count(1)
     w.add_expert_feed_forward_length(ffn)
     w.add_expert_count(n_exp)
-    w.add_expert_used_count(6)
+    w.add_expert_used_count(used)
     w.add_expert_shared_count(1)
     w.add_expert_weights_scale(2.5)
     w.add_expert_weights_norm(True)
     w.add_expert_gating_func(gguf.ExpertGatingFuncType.SIGMOID)
-    w.add_expert_group_count(8)
-    w.add_expert_group_used_count(4)
+    w.add_expert_group_count(groups[0])
+    w.add_expert_group_used_count(groups[1])
     common_tensors(rng, out)
     for l in range(LAYERS):
         b = f"blk.{l}."

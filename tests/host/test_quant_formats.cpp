@@ -1,6 +1,7 @@
 // Block formats against the gguf package (tests/data/quant_gguf.safetensors): q8_0 and q4_0
 // quantize to the package's bytes and dequantize to its floats bit for bit; q4_K and q6_K
-// dequantize its blocks bit for bit, and so do q5_0 and q5_K (read only). Our round-to-nearest quantizers for q4_K, q6_K and int4
+// dequantize its blocks bit for bit, and so do q5_0, q5_K, q4_1 and q5_1 (q5_0, q4_1 and q5_1 also quantize to its
+// bytes). Our round-to-nearest quantizers for q4_K, q6_K and int4
 // groups (symmetric and asymmetric, G = 32/64/128) stay within their formats' noise.
 #include <catch2/catch.hpp>
 
@@ -99,26 +100,50 @@ TEST_CASE("q4_K and q6_K dequantize the gguf package's blocks bit for bit", "[qu
   check_dequantize<fmt::q6_K>(ref, "q6_K");
 }
 
-TEST_CASE("q5_0 and q5_K (read, not computed in) dequantize the gguf package's blocks bit for bit", "[quant][gguf]") {
+TEST_CASE("q5_0, q5_K, q4_1 and q5_1 (llama-quantize's mixes) match the gguf package both ways", "[quant][gguf]") {
   sy::test::reference_file ref("quant_gguf_read.safetensors");
-  auto check = [&]<class F>(std::string const& name) {
-    auto const bytes = ref.get(name + ".bytes").as<std::uint8_t>();
-    auto const want = ref.get(name + ".y").as<float>();
-    REQUIRE(bytes.size() % sizeof(F) == 0);
-    std::size_t const n = bytes.size() / sizeof(F);
-    REQUIRE(want.size() == n * F::elems);
-    std::vector<float> got(F::elems);
-    for (std::size_t b = 0; b < n; ++b) {
-      F blk;
-      std::memcpy(&blk, bytes.data() + b * sizeof(F), sizeof(F));
-      fmt::dequantize(&blk, got.data());
-      for (int i = 0; i < F::elems; ++i)
-        if (std::memcmp(&got[i], &want[b * F::elems + i], 4) != 0)
-          FAIL(name << " block " << b << " element " << i << ": " << got[i] << " but gguf gives " << want[b * F::elems + i]);
+  check_dequantize<fmt::q5_0>(ref, "q5_0");
+  check_dequantize<fmt::q5_K>(ref, "q5_K");
+  check_dequantize<fmt::q4_1>(ref, "q4_1");
+  check_dequantize<fmt::q5_1>(ref, "q5_1");
+  // quantize: the package's bytes (q5_K's quantizer is our own, like q4_K's).
+  auto check_q = [&]<class F>(std::string const& name) {
+    auto const x = ref.get(name + ".x").as<float>();
+    auto const want = ref.get(name + ".qbytes").as<std::uint8_t>();
+    REQUIRE(want.size() == x.size() / F::elems * sizeof(F));
+    for (std::size_t b = 0; b < x.size() / F::elems; ++b) {
+      F q;
+      fmt::traits<F>::quantize(x.data() + b * F::elems, &q);
+      INFO(name << " block " << b);
+      REQUIRE(std::memcmp(&q, want.data() + b * sizeof(q), sizeof(q)) == 0);
     }
   };
-  check.template operator()<fmt::q5_0>("q5_0");
-  check.template operator()<fmt::q5_K>("q5_K");
+  check_q.template operator()<fmt::q5_0>("q5_0");
+  check_q.template operator()<fmt::q4_1>("q4_1");
+  check_q.template operator()<fmt::q5_1>("q5_1");
+}
+
+TEST_CASE("the kernels' decode gives dequantize's values (up to contraction)", "[quant]") {
+  std::mt19937 g(5);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  auto check = [&]<class F>() {
+    constexpr int B = fmt::traits<F>::block_elems;
+    std::vector<float> x(B * 8), a(B), b(B);
+    for (auto& v : x) v = d(g);
+    for (int k = 0; k < 8; ++k) {
+      F q;
+      fmt::traits<F>::quantize(x.data() + k * B, &q);
+      fmt::traits<F>::dequantize(&q, a.data());
+      fmt::traits<F>::decode(&q, b.data());
+      for (int i = 0; i < B; ++i) REQUIRE(std::fabs(a[i] - b[i]) <= 1e-6f * (1.0f + std::fabs(a[i])));
+    }
+  };
+  check.template operator()<fmt::q5_0>();
+  check.template operator()<fmt::q5_K>();
+  check.template operator()<fmt::q4_1>();
+  check.template operator()<fmt::q5_1>();
+  check.template operator()<fmt::q4_K>();
+  check.template operator()<fmt::q6_K>();
 }
 
 TEST_CASE("round-to-nearest quantizers stay within their formats' noise", "[quant]") {
@@ -130,6 +155,10 @@ TEST_CASE("round-to-nearest quantizers stay within their formats' noise", "[quan
   CHECK(round_trip_nmse<fmt::q4_0>(x) < tol::quant_nmse::q4_0);
   CHECK(round_trip_nmse<fmt::q4_K>(x) < tol::quant_nmse::q4_K);
   CHECK(round_trip_nmse<fmt::q6_K>(x) < tol::quant_nmse::q6_K);
+  CHECK(round_trip_nmse<fmt::q5_0>(x) < tol::quant_nmse::q5_0);
+  CHECK(round_trip_nmse<fmt::q5_K>(x) < tol::quant_nmse::q5_K);
+  CHECK(round_trip_nmse<fmt::q4_1>(x) < tol::quant_nmse::q4_1);
+  CHECK(round_trip_nmse<fmt::q5_1>(x) < tol::quant_nmse::q5_1);
   CHECK(round_trip_nmse<fmt::int4_sym<128>>(x) < tol::quant_nmse::int4_sym_g128);
   CHECK(round_trip_nmse<fmt::int4_asym<128>>(x) < tol::quant_nmse::int4_asym_g128);
   // Smaller groups are finer.

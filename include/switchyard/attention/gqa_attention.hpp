@@ -23,7 +23,9 @@
 #include "switchyard/attention/paged_attention.hpp"
 #include "switchyard/attention/paged_kv_cache.hpp"
 #include "switchyard/attention/rope.hpp"
+#include "switchyard/linear/any_weight.hpp"
 #include "switchyard/linear/linear.hpp"
+#include "switchyard/linear/mixed_linear.hpp"
 #include "switchyard/norm/rms_norm.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
@@ -39,7 +41,8 @@ struct gqa_config {
 
 template <class W>
 struct gqa_weights {
-  matrix_view<W const> q, k, v, o;  // [Hq*D, hidden], [Hkv*D, hidden], [Hkv*D, hidden], [hidden, Hq*D]
+  // [Hq*D, hidden], [Hkv*D, hidden], [Hkv*D, hidden], [hidden, Hq*D]; any_matrix for format::mixed.
+  weight_matrix_t<W> q, k, v, o;
   vector_view<float const> q_bias = {}, k_bias = {}, v_bias = {}, o_bias = {};  // optional
   // Optional q/k RMSNorm: [D] per head (Qwen3), or [Hq*D] / [Hkv*D] over all heads at once (OLMoE).
   vector_view<norm_weight_t<W> const> q_norm = {}, k_norm = {};
@@ -64,7 +67,7 @@ class gqa_attention {
             ", kv_heads ", Hkv, ", head_dim ", D);
     // Block formats count blocks in the last dimension: [rows, cols / block_elems].
     constexpr index_t B = format::traits<W>::block_elems;
-    auto shape = [&](char const* name, matrix_view<W const> m, index_t rows, index_t cols) {
+    auto shape = [&](char const* name, weight_matrix_t<W> const& m, index_t rows, index_t cols) {
       require(m.extent(0) == rows && m.extent(1) * B == cols, where, name, " is [", m.extent(0), ", ", m.extent(1) * B,
               "] but should be [", rows, ", ", cols, "]");
     };

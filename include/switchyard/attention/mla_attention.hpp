@@ -17,6 +17,7 @@
 // mscale(factor, mscale_all_dim)^2 when the rope is yarn-scaled (deepseek_softmax_scale).
 #include <cmath>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 #include "switchyard/attention/flash_attention.hpp"
@@ -24,7 +25,9 @@
 #include "switchyard/attention/paged_kv_cache.hpp"
 #include "switchyard/attention/rope.hpp"
 #include "switchyard/core/buffer.hpp"
+#include "switchyard/linear/any_weight.hpp"
 #include "switchyard/linear/linear.hpp"
+#include "switchyard/linear/mixed_linear.hpp"
 #include "switchyard/norm/rms_norm.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
@@ -52,19 +55,21 @@ inline float deepseek_softmax_scale(index_t qk_head_dim, rope_scaling const& s) 
 // by element (the absorbed query weights) and in per-head row slices of v_head_dim rows, neither of
 // which a block format's rows of whole blocks allow; it is rank x heads x (nope + v) elements, a
 // small part of an attention layer, widened once on load (exactly: f32 holds every block value).
+// (format::mixed widens it too: its other matrices keep their own formats.)
 template <class W>
-using mla_kv_b_t = std::conditional_t<format::traits<W>::block_elems == 1, W, float>;
+using mla_kv_b_t = std::conditional_t<format::traits<W>::block_elems == 1 && !std::is_same_v<W, format::mixed>, W, float>;
 
 template <class W>
 struct mla_weights {
-  matrix_view<W const> q_proj = {};                           // without q_lora_rank
-  matrix_view<W const> q_a_proj = {};                         // [q_lora_rank, hidden]
-  vector_view<norm_weight_t<W> const> q_a_norm = {};                  // [q_lora_rank]
-  matrix_view<W const> q_b_proj = {};                         // [heads * (nope + rope), q_lora_rank]
-  matrix_view<W const> kv_a_proj;                             // [kv_lora_rank + rope, hidden]
-  vector_view<norm_weight_t<W> const> kv_a_norm;                   // [kv_lora_rank]
-  matrix_view<mla_kv_b_t<W> const> kv_b_proj;                 // [heads * (nope + v), kv_lora_rank]
-  matrix_view<W const> o_proj;                                // [hidden, heads * v]
+  // any_matrix for format::mixed (linear/any_weight.hpp).
+  weight_matrix_t<W> q_proj = {};                      // without q_lora_rank
+  weight_matrix_t<W> q_a_proj = {};                    // [q_lora_rank, hidden]
+  vector_view<norm_weight_t<W> const> q_a_norm = {};   // [q_lora_rank]
+  weight_matrix_t<W> q_b_proj = {};                    // [heads * (nope + rope), q_lora_rank]
+  weight_matrix_t<W> kv_a_proj;                        // [kv_lora_rank + rope, hidden]
+  vector_view<norm_weight_t<W> const> kv_a_norm;       // [kv_lora_rank]
+  matrix_view<mla_kv_b_t<W> const> kv_b_proj;          // [heads * (nope + v), kv_lora_rank]
+  weight_matrix_t<W> o_proj;                           // [hidden, heads * v]
 };
 
 template <class W>
@@ -77,8 +82,8 @@ class mla_attention {
     index_t const H = c.heads, R = c.kv_lora_rank, nope = c.qk_nope_dim, rd = c.qk_rope_dim, vd = c.v_head_dim;
     require(c.hidden > 0 && H > 0 && R > 0 && nope > 0 && rd > 0 && vd > 0 && c.q_lora_rank >= 0, where,
             "dimensions must be positive");
-    auto shape = [&]<class M>(char const* name, matrix_view<M const> m, index_t rows, index_t cols) {
-      index_t const elems = m.extent(1) * format::traits<M>::block_elems;  // a block format's view counts blocks
+    auto shape = [&](char const* name, auto const& m, index_t rows, index_t cols) {
+      index_t const elems = weight_cols(m);  // a block format's view counts blocks
       require(m.extent(0) == rows && elems == cols, where, name, " is [", m.extent(0), ", ", elems,
               "] but should be [", rows, ", ", cols, "]");
     };

@@ -40,7 +40,9 @@ using device_experts_per_lane = value_list<1, 2, 4, 8>;
 }  // namespace instances
 
 // The weight formats model::load compiles, as X(name, type): `name` is the enumerator of
-// model::weight_format that asks for the type and of io::dtype that a checkpoint stores it as.
+// model::weight_format that asks for the type and (but for mixed) of io::dtype that a checkpoint
+// stores it as. mixed: each matrix in the format it is stored in (linear/any_weight.hpp), what
+// llama-quantize's mixes (Q4_K_M, ...) load as.
 // One build instance each (every router and KV format beneath it); CMakeLists.txt reads this
 // list, one unit of switchyard::model_instances per entry, so keep one X(...) per line. The types
 // are named here, not included: the list expands where the formats are (model/build.hpp).
@@ -51,7 +53,8 @@ using device_experts_per_lane = value_list<1, 2, 4, 8>;
   X(q8_0, format::q8_0)                    \
   X(q4_0, format::q4_0)                    \
   X(q4_K, format::q4_K)                    \
-  X(q6_K, format::q6_K)
+  X(q6_K, format::q6_K)                    \
+  X(mixed, format::mixed)
 
 // The KV cache formats model::load compiles, X(name of model::kv_format, type).
 #define SWITCHYARD_MODEL_KV_FORMATS(X) \

@@ -2,7 +2,8 @@
 // A bank of gated expert FFNs, y = down (act(gate x) * up x), weights in format W, stored as
 // transformers 5 stores them: gate_up [E, 2F, H] (the F gate rows, then the F up rows) and
 // down [E, H, F]. Each projection goes through linear<W>, so the quantized formats slot in
-// without touching this file. `act` picks the activation format of every projection
+// without touching this file; with W = format::mixed the two banks are any_bank, each in the
+// format its file stores it in (linear/any_weight.hpp). `act` picks the activation format of every projection
 // (linear.hpp: f32, or bf16 as bf16 engines compute).
 #include <algorithm>
 #include <cstdint>
@@ -13,24 +14,27 @@
 #include "switchyard/core/thread_pool.hpp"
 #include "switchyard/expert/activation.hpp"
 #include "switchyard/expert/detail/for_each_element.hpp"
+#include "switchyard/linear/any_weight.hpp"
 #include "switchyard/linear/linear.hpp"
+#include "switchyard/linear/mixed_linear.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
 namespace expert {
 
 template <class W, class Act = silu_glu>
 class glu_experts {
-  static_assert(check_format<W>());
+  static_assert(check_weight_format<W>());
 
  public:
   using weight_format = W;
+  using bank_type = weight_bank_t<W>;
   using activation = Act;
   static constexpr index_t B = format::traits<W>::block_elems;  // weights per block (1: scalar formats)
 
   // gate_up [E, 2F, H], down [E, H, F]; optional biases gate_up_bias [E, 2F] and down_bias
   // [E, H] (gpt-oss has them). For a block format W the last dimension counts blocks:
   // gate_up [E, 2F, H / B], down [E, H, F / B].
-  glu_experts(tensor_view<W const, dextents<3>> gate_up, tensor_view<W const, dextents<3>> down,
+  glu_experts(bank_type gate_up, bank_type down,
               matrix_view<float const> gate_up_bias = {}, matrix_view<float const> down_bias = {},
               activations act = activations::f32, summation sum = summation::batch_invariant)
       : gate_up_(gate_up), down_(down), gate_up_bias_(gate_up_bias), down_bias_(down_bias), act_(act), sum_(sum) {
@@ -58,9 +62,9 @@ class glu_experts {
   // Expert e on rows x [n, H] -> y [n, H]; h [n, 2F] is scratch.
   void run(index_t e, matrix_view<float const> x, matrix_view<float> h, matrix_view<float> y, thread_pool& pool) const {
     index_t const H = hidden(), F = intermediate(), n = x.extent(0);
-    linear<W> const gate_up(make_view(gate_up_.data() + e * 2 * F * (H / B), 2 * F, H / B),
+    linear<W> const gate_up(bank_expert(gate_up_, e),
                             gate_up_bias_.data() ? make_view(gate_up_bias_.row(e), 2 * F) : vector_view<float const>{}, act_, sum_);
-    linear<W> const down(make_view(down_.data() + e * H * (F / B), H, F / B),
+    linear<W> const down(bank_expert(down_, e),
                          down_bias_.data() ? make_view(down_bias_.row(e), H) : vector_view<float const>{}, act_, sum_);
     gate_up(x, h, pool);  // gate and up in one pass over x: one [2F, H] projection
     // act(gate) * up into the gate half, split over the pool as (row, column) ranges so that a
@@ -72,8 +76,8 @@ class glu_experts {
   }
 
  private:
-  tensor_view<W const, dextents<3>> gate_up_;
-  tensor_view<W const, dextents<3>> down_;
+  bank_type gate_up_;
+  bank_type down_;
   matrix_view<float const> gate_up_bias_, down_bias_;
   activations act_;
   summation sum_;

@@ -15,7 +15,7 @@ enum class dtype : std::uint8_t {
   f64, f32, f16, bf16, e4m3, e5m2,  // floating point
   i64, i32, i16, i8, u8, boolean,   // integers
   q8_0, q4_0, q4_K, q6_K,           // GGUF blocks (block_elems > 1)
-  q5_0, q5_K,                       // GGUF blocks read (widened) only
+  q5_0, q5_K, q4_1, q5_1,           // GGUF blocks of llama-quantize's mixes
   mxfp4,                            // GGUF block (ggml type 39); gpt-oss's experts
 };
 
@@ -45,6 +45,8 @@ constexpr dtype_info info(dtype t) noexcept {
     case dtype::q6_K: return {"q6_K", 256, 210};
     case dtype::q5_0: return {"q5_0", 32, 22};
     case dtype::q5_K: return {"q5_K", 256, 176};
+    case dtype::q4_1: return {"q4_1", 32, 20};
+    case dtype::q5_1: return {"q5_1", 32, 24};
     case dtype::mxfp4: return {"mxfp4", 32, 17};
   }
   return {"?", 1, 1};

@@ -50,8 +50,8 @@ inline matrix_slice row_of(matrix_slice const& s, index_t e) {
 // gate with a bias of its own, top-k of the raw logits then softmax over the chosen (route::gpt_oss).
 template <class W>
 any_ffn build_gpt_oss_moe(model_config const& c, weight_source const& src, weight_store& store, index_t l, activations act,
-                          std::shared_ptr<expert::moe_workspace> const& ws, W const* gate_up, W const* down) {
-  constexpr index_t B = format::traits<W>::block_elems;
+                          std::shared_ptr<expert::moe_workspace> const& ws, weight_bank_t<W> gate_up,
+                          weight_bank_t<W> down) {
   index_t const E = c.experts, F = c.moe_intermediate, H = c.hidden;
   auto const gb = src.expert_bias(expert_proj::gate, l, c), ub = src.expert_bias(expert_proj::up, l, c),
              db = src.expert_bias(expert_proj::down, l, c);
@@ -65,8 +65,7 @@ any_ffn build_gpt_oss_moe(model_config const& c, weight_source const& src, weigh
   }
   if (db) down_bias = store.matrix_f32(*db, E, H);
   using bank = expert::glu_experts<W, expert::gpt_oss_glu>;
-  bank const experts(tensor_view<W const, dextents<3>>(gate_up, dextents<3>(E, 2 * F, H / B)),
-                     tensor_view<W const, dextents<3>>(down, dextents<3>(E, H, F / B)), gate_up_bias, down_bias, act);
+  bank const experts(gate_up, down, gate_up_bias, down_bias, act);
   auto const gate = store.matrix_f32(src.need(role::router, l, "router gate"), E, H);
   vector_view<float const> gate_bias;
   if (auto b = src.find(role::router_gate_bias, l)) gate_bias = store.vector(*b, E);
@@ -79,15 +78,11 @@ any_ffn build_gpt_oss_moe(model_config const& c, weight_source const& src, weigh
 template <class W>
 any_ffn build_ffn(model_config const& c, weight_source const& src, weight_store& store, index_t l, activations act,
                   std::shared_ptr<expert::moe_workspace> const& ws) {
-  constexpr index_t B = format::traits<W>::block_elems;
   index_t const H = c.hidden;
   auto bank = [&](matrix_slice gate, matrix_slice up, matrix_slice down, index_t F) {
     matrix_slice const gu[] = {gate, up};
-    W const* gate_up = store.stack<W>(gu, H);
     matrix_slice const d[] = {down};
-    W const* dn = store.stack<W>(d, F);
-    return expert::glu_experts<W>(tensor_view<W const, dextents<3>>(gate_up, dextents<3>(1, 2 * F, H / B)),
-                                  tensor_view<W const, dextents<3>>(dn, dextents<3>(1, H, F / B)), {}, {}, act);
+    return expert::glu_experts<W>(store.bank<W>(gu, 1, H), store.bank<W>(d, 1, F), {}, {}, act);
   };
   if (!c.is_moe_layer(l)) {
     index_t const F = c.intermediate;
@@ -96,11 +91,8 @@ any_ffn build_ffn(model_config const& c, weight_source const& src, weight_store&
     require<format_error>(g.rows == F && u.rows == F && d.rows == H && d.cols == F, "model::load", src.origin(),
                           ": layer ", l, " dense MLP shapes do not match intermediate_size ", F);
     matrix_slice const gu[] = {g, u};
-    W const* gate_up = store.stack<W>(gu, H);
     matrix_slice const dd[] = {d};
-    W const* dn = store.stack<W>(dd, F);
-    return make_ffn(dense_ffn<W>(tensor_view<W const, dextents<3>>(gate_up, dextents<3>(1, 2 * F, H / B)),
-                                 tensor_view<W const, dextents<3>>(dn, dextents<3>(1, H, F / B)), act));
+    return make_ffn(dense_ffn<W>(store.bank<W>(gu, 1, H), store.bank<W>(dd, 1, F), act));
   }
   index_t const E = c.experts, F = c.moe_intermediate;
   std::vector<matrix_slice> gu, dn;
@@ -113,12 +105,11 @@ any_ffn build_ffn(model_config const& c, weight_source const& src, weight_store&
     require<format_error>(gu[2 * e].rows == F && gu[2 * e + 1].rows == F && dn[e].rows == H && dn[e].cols == F,
                           "model::load", src.origin(), ": layer ", l, " expert ", e, " shapes do not match [", F, ", ", H,
                           "] / [", H, ", ", F, "]");
-  W const* gate_up = store.stack<W>(gu, H);
-  W const* down = store.stack<W>(dn, F);
+  auto const gate_up = store.bank<W>(gu, E, H);
+  auto const down = store.bank<W>(dn, E, F);
   if (family_of(c.arch).activation == architectures::expert_activation::gpt_oss_clamped)
     return build_gpt_oss_moe<W>(c, src, store, l, act, ws, gate_up, down);
-  expert::glu_experts<W> experts(tensor_view<W const, dextents<3>>(gate_up, dextents<3>(E, 2 * F, H / B)),
-                                 tensor_view<W const, dextents<3>>(down, dextents<3>(E, H, F / B)), {}, {}, act);
+  expert::glu_experts<W> experts(gate_up, down, {}, {}, act);
   auto gate = store.matrix_f32(src.need(role::router, l, "router gate"), E, H);
   route::router_params params;
   params.scaling = c.routed_scaling;
@@ -177,7 +168,7 @@ any_attention<W> build_attention(model_config const& c, weight_source const& src
     // Block formats: kv_b_proj in f32, always a copy the store owns (a GGUF's kv_b is rebuilt from
     // attn_k_b / attn_v_b inside the source, which build()'s callers need not keep).
     index_t const kv_b_rows = c.heads * (c.qk_nope_dim + c.v_head_dim);
-    if constexpr (format::traits<W>::block_elems > 1)
+    if constexpr (std::is_same_v<attention::mla_kv_b_t<W>, float>)
       w.kv_b_proj = store.matrix_f32(src.need(role::kv_b, l, "kv_b_proj"), kv_b_rows, c.kv_lora_rank);
     else
       w.kv_b_proj = store.matrix<W>(src.need(role::kv_b, l, "kv_b_proj"), kv_b_rows, c.kv_lora_rank);
@@ -223,7 +214,7 @@ std::unique_ptr<causal_lm<W, KV>> build(model_config const& c, weight_source con
   index_t const H = c.hidden;
   auto embed = store->matrix<W>(src.need(role::embed, 0, "token embedding"), c.vocab, H);
   auto final_norm = store->vector(src.need(role::final_norm, 0, "final norm"), H);
-  matrix_view<W const> head;
+  weight_matrix_t<W> head;
   if (auto h = src.find(role::lm_head, 0)) head = store->matrix<W>(*h, c.vocab, H);
   else
     require<format_error>(c.tie_embeddings, "model::load", src.origin(),
@@ -245,10 +236,22 @@ std::unique_ptr<causal_lm<W, KV>> build(model_config const& c, weight_source con
 
 namespace detail {
 
+// A compiled format as the checkpoint dtype that selects it (none for format::mixed).
+template <class W>
+struct stored_as_entry {
+  using type = type_list<tagged<dtype_of<W>(), W>>;
+};
+template <>
+struct stored_as_entry<format::mixed> {
+  using type = type_list<>;
+};
+template <class W>
+using stored_as = typename stored_as_entry<W>::type;
+
 // The instance lists of core/instances.hpp as (tag, type) entries: the formats that
 // load_options::weights, a checkpoint's matrix dtype and load_options::kv select.
 #define SWITCHYARD_DETAIL_BY_OPTION(n, W) +type_list<tagged<weight_format::n, W>>{}
-#define SWITCHYARD_DETAIL_BY_DTYPE(n, W) +type_list<tagged<io::dtype::n, W>>{}
+#define SWITCHYARD_DETAIL_BY_DTYPE(n, W) +stored_as<W>{}
 #define SWITCHYARD_DETAIL_KV(n, KV) +type_list<tagged<kv_format::n, KV>>{}
 using weight_formats = decltype(type_list<>{} SWITCHYARD_MODEL_WEIGHT_FORMATS(SWITCHYARD_DETAIL_BY_OPTION));
 using checkpoint_formats = decltype(type_list<>{} SWITCHYARD_MODEL_WEIGHT_FORMATS(SWITCHYARD_DETAIL_BY_DTYPE));
@@ -257,21 +260,41 @@ using kv_formats = decltype(type_list<>{} SWITCHYARD_MODEL_KV_FORMATS(SWITCHYARD
 #undef SWITCHYARD_DETAIL_BY_DTYPE
 #undef SWITCHYARD_DETAIL_KV
 
-// The dtype of the most 2-D tensors (norms and biases are 1-D): a checkpoint's weight format.
-inline io::dtype matrix_dtype(io::tensor_directory const& dir) {
-  std::map<io::dtype, int> count;
-  for (auto const& t : dir.tensors())
-    if (t.shape.size() >= 2) ++count[t.dtype];
-  io::dtype best = io::dtype::f32;
-  int n = -1;
-  for (auto [d, k] : count)
-    if (k > n) best = d, n = k;
-  return best;
+// Integer tensors are parts of another format (gpt-oss's MXFP4 `_blocks` / `_scales`, which the
+// source reads as mxfp4 matrices), not matrices of their own.
+inline bool is_integer(io::dtype d) {
+  return d == io::dtype::i64 || d == io::dtype::i32 || d == io::dtype::i16 || d == io::dtype::i8 || d == io::dtype::u8 ||
+         d == io::dtype::boolean;
+}
+
+// The dtype of a checkpoint's matrices (2-D tensors; norms and biases are 1-D): its one dtype
+// besides f32 (routers, and norms some files store 2-D, are f32 in every file), f32 when all are,
+// nullopt when they differ (a llama-quantize mix: the model is format::mixed).
+inline std::optional<io::dtype> matrix_dtype(io::tensor_directory const& dir) {
+  std::optional<io::dtype> one;
+  bool any = false;
+  for (auto const& t : dir.tensors()) {
+    if (t.shape.size() < 2 || t.dtype == io::dtype::f32 || is_integer(t.dtype)) continue;
+    if (any && *one != t.dtype) return std::nullopt;
+    one = t.dtype, any = true;
+  }
+  return any ? one : std::optional<io::dtype>(io::dtype::f32);
 }
 
 // The activation format load_options asks for, for weights in W (refuses what W has no kernel for).
 template <class W>
 activations activations_for(activation_format a) {
+  if constexpr (std::is_same_v<W, format::mixed>) {
+    // Asked per model, given per matrix (linear/mixed_linear.hpp): int8 to q8_0 / q4_0 / q4_K,
+    // bf16 to the element-wise formats, f32 to the rest.
+    switch (a) {
+      case activation_format::automatic: return host::int8_gemv_native ? activations::int8 : activations::f32;
+      case activation_format::f32: return activations::f32;
+      case activation_format::bf16: return activations::bf16;
+      case activation_format::int8: return activations::int8;
+    }
+    return activations::f32;
+  }
   constexpr bool block = format::traits<W>::block_elems > 1;
   constexpr bool takes_int8 = linear<W>::takes_int8;
   switch (a) {
@@ -320,7 +343,12 @@ inline std::unique_ptr<language_model> build_any(model_config const& c, io::tens
   std::unique_ptr<language_model> lm;
   if (o.weights == weight_format::automatic) {
     std::string const what = std::string(dir.origin()) + ": matrix dtype";
-    lm = dispatch_type(checkpoint_formats{}, matrix_dtype(dir), {"model::load", what, "weight format"}, build);
+    auto const dtype = matrix_dtype(dir);
+    bool typed = false;  // one dtype with a compiled instance of its own; else as stored
+    if (dtype) for_each_type(checkpoint_formats{}, [&]<class E>() { typed = typed || E::tag == *dtype; });
+    if (dtype && !typed && !kind_of_dtype(*dtype)) typed = true;  // refused below, naming the dtype
+    if (!typed) lm = build.template operator()<format::mixed>();
+    else lm = dispatch_type(checkpoint_formats{}, *dtype, {"model::load", what, "weight format"}, build);
   } else {
     lm = dispatch_type(weight_formats{}, o.weights, {"model::load", "load_options::weights", "weight format"}, build);
   }

@@ -20,13 +20,16 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 #include "switchyard/attention/paged_kv_cache.hpp"
 #include "switchyard/core/buffer.hpp"
 #include "switchyard/core/error.hpp"
 #include "switchyard/core/format/traits.hpp"
+#include "switchyard/linear/any_weight.hpp"
 #include "switchyard/linear/linear.hpp"
+#include "switchyard/linear/mixed_linear.hpp"
 #include "switchyard/model/config.hpp"
 #include "switchyard/model/decoder_layer.hpp"
 #include "switchyard/model/language_model.hpp"
@@ -42,8 +45,9 @@ class causal_lm final : public language_model {
 
   // embed [vocab, hidden] (blocks in the last dimension for block formats); lm_head defaults to
   // the embedding (tied); head_act: the LM head's activation format (linear.hpp).
-  causal_lm(model_config const& c, matrix_view<W const> embed, vector_view<float const> final_norm,
-            matrix_view<W const> lm_head = {}, cache_options cache = {}, activations head_act = activations::f32)
+  // format::mixed: embed and lm_head are any_matrix, each in its own format.
+  causal_lm(model_config const& c, weight_matrix_t<W> embed, vector_view<float const> final_norm,
+            weight_matrix_t<W> lm_head = {}, cache_options cache = {}, activations head_act = activations::f32)
       : cfg_(c), embed_(embed), final_norm_(final_norm), head_(lm_head.data() ? lm_head : embed), cache_opts_(cache),
         head_act_(head_act) {
     char const* where = "model::causal_lm";
@@ -141,14 +145,18 @@ class causal_lm final : public language_model {
             "the sequence was not made by this model's new_sequence()");
   }
   void embed_row(std::int32_t token, float* out) const {
-    W const* row = embed_.row(token);
-    for (index_t b = 0; b < embed_.extent(1); ++b) format::traits<W>::dequantize(row + b, out + b * B);
+    if constexpr (std::is_same_v<W, format::mixed>) {
+      embed_.dequantize_row(token, out);
+    } else {
+      W const* row = embed_.row(token);
+      for (index_t b = 0; b < embed_.extent(1); ++b) format::traits<W>::dequantize(row + b, out + b * B);
+    }
   }
 
   model_config cfg_;
-  matrix_view<W const> embed_;
+  weight_matrix_t<W> embed_;
   vector_view<float const> final_norm_;
-  matrix_view<W const> head_;
+  weight_matrix_t<W> head_;
   cache_options cache_opts_;
   activations head_act_;
   std::vector<Layer> layers_;

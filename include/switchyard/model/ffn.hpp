@@ -29,7 +29,7 @@ class dense_ffn {
  public:
   // gate_up [1, 2F, H] (gate rows, then up rows), down [1, H, F] (block formats: last dimension in
   // blocks); `act`: the projections' activation format (linear.hpp).
-  dense_ffn(tensor_view<W const, dextents<3>> gate_up, tensor_view<W const, dextents<3>> down,
+  dense_ffn(weight_bank_t<W> gate_up, weight_bank_t<W> down,
             activations act = activations::f32)
       : bank_(gate_up, down, {}, {}, act) {}
   void operator()(matrix_view<float const> x, matrix_view<float> y, thread_pool& pool) {

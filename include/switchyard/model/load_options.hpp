@@ -6,7 +6,10 @@
 SWITCHYARD_NAMESPACE_BEGIN
 namespace model {
 
-enum class weight_format { automatic, f32, bf16, f16, q8_0, q4_0, q4_K, q6_K };
+// automatic: the checkpoint's -- its one matrix format, or mixed when its matrices differ (a
+// llama-quantize mix such as Q4_K_M); mixed: each matrix as stored (linear/any_weight.hpp); any
+// other: every matrix converted to that format.
+enum class weight_format { automatic, f32, bf16, f16, q8_0, q4_0, q4_K, q6_K, mixed };
 enum class kv_format { f32, bf16 };
 
 // Names for messages (a dispatch error lists the compiled ones).
@@ -20,6 +23,7 @@ constexpr char const* name(weight_format f) {
     case weight_format::q4_0: return "q4_0";
     case weight_format::q4_K: return "q4_K";
     case weight_format::q6_K: return "q6_K";
+    case weight_format::mixed: return "mixed";
   }
   return "?";
 }
@@ -40,7 +44,7 @@ constexpr char const* name(kv_format f) {
 enum class activation_format { automatic, f32, bf16, int8 };
 
 struct load_options {
-  weight_format weights = weight_format::automatic;  // automatic: the checkpoint's matrix dtype
+  weight_format weights = weight_format::automatic;  // automatic: the checkpoint's matrix dtype(s)
   kv_format kv = kv_format::f32;
   activation_format activations = activation_format::automatic;
   cache_options cache = {};

@@ -2,13 +2,16 @@
 // Turns checkpoint tensors into the views the blocks take, in the model's weight format W. A
 // tensor already in W (and aligned for it) is used in place, straight from the mapped file; any
 // other is converted once into a buffer the store owns: widened to f32 row by row, then narrowed
-// (bf16, f16) or quantized (block formats, round-to-nearest) to W. Norm weights, biases and
-// router gates become f32, as the blocks take them.
+// (bf16, f16) or quantized (block formats, round-to-nearest) to W. With W = format::mixed every
+// matrix keeps the format it is stored in (an any_matrix of its weight_kind; only dtypes that are
+// no weight_kind, such as f64 or fp8, are widened to f32, exactly or nearly so). Norm weights,
+// biases and router gates become f32, as the blocks take them.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -21,6 +24,7 @@
 #include "switchyard/core/format/traits.hpp"
 #include "switchyard/core/tensor_view.hpp"
 #include "switchyard/io/tensor_entry.hpp"
+#include "switchyard/linear/any_weight.hpp"
 #include "switchyard/norm/rms_norm.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
@@ -36,8 +40,31 @@ constexpr io::dtype dtype_of() {
   else if constexpr (std::is_same_v<W, format::q4_0>) return io::dtype::q4_0;
   else if constexpr (std::is_same_v<W, format::q4_K>) return io::dtype::q4_K;
   else if constexpr (std::is_same_v<W, format::q6_K>) return io::dtype::q6_K;
+  else if constexpr (std::is_same_v<W, format::q5_0>) return io::dtype::q5_0;
+  else if constexpr (std::is_same_v<W, format::q5_K>) return io::dtype::q5_K;
+  else if constexpr (std::is_same_v<W, format::q4_1>) return io::dtype::q4_1;
+  else if constexpr (std::is_same_v<W, format::q5_1>) return io::dtype::q5_1;
   else if constexpr (std::is_same_v<W, format::mxfp4>) return io::dtype::mxfp4;
   else static_assert(sizeof(W) == 0, "no checkpoint dtype for this weight format");
+}
+
+// The weight_kind that holds a checkpoint dtype's bytes as they are, if any.
+inline std::optional<weight_kind> kind_of_dtype(io::dtype d) {
+  switch (d) {
+    case io::dtype::f32: return weight_kind::f32;
+    case io::dtype::bf16: return weight_kind::bf16;
+    case io::dtype::f16: return weight_kind::f16;
+    case io::dtype::q8_0: return weight_kind::q8_0;
+    case io::dtype::q4_0: return weight_kind::q4_0;
+    case io::dtype::q5_0: return weight_kind::q5_0;
+    case io::dtype::q4_K: return weight_kind::q4_K;
+    case io::dtype::q5_K: return weight_kind::q5_K;
+    case io::dtype::q4_1: return weight_kind::q4_1;
+    case io::dtype::q5_1: return weight_kind::q5_1;
+    case io::dtype::q6_K: return weight_kind::q6_K;
+    case io::dtype::mxfp4: return weight_kind::mxfp4;
+    default: return std::nullopt;
+  }
 }
 
 // A [rows, cols] matrix (cols in elements) somewhere in a checkpoint: a whole tensor or one
@@ -70,13 +97,6 @@ inline void widen_row(matrix_slice const& s, index_t r, float* out) {
       format::traits<B>::dequantize(&blk, out + b * B::elems);
     }
   };
-  auto read_only = [&]<class B>() {  // formats read but not computed in (format::dequantize)
-    for (index_t b = 0; b < s.cols / B::elems; ++b) {
-      B blk;
-      std::memcpy(&blk, p + b * static_cast<index_t>(sizeof(B)), sizeof(B));
-      format::dequantize(&blk, out + b * B::elems);
-    }
-  };
   auto scalars = [&]<class T>() {
     for (index_t i = 0; i < s.cols; ++i) {
       T v;
@@ -97,8 +117,10 @@ inline void widen_row(matrix_slice const& s, index_t r, float* out) {
     case io::dtype::q4_K: blocks.template operator()<format::q4_K>(); break;
     case io::dtype::q6_K: blocks.template operator()<format::q6_K>(); break;
     case io::dtype::mxfp4: blocks.template operator()<format::mxfp4>(); break;
-    case io::dtype::q5_0: read_only.template operator()<format::q5_0>(); break;
-    case io::dtype::q5_K: read_only.template operator()<format::q5_K>(); break;
+    case io::dtype::q5_0: blocks.template operator()<format::q5_0>(); break;
+    case io::dtype::q5_K: blocks.template operator()<format::q5_K>(); break;
+    case io::dtype::q4_1: blocks.template operator()<format::q4_1>(); break;
+    case io::dtype::q5_1: blocks.template operator()<format::q5_1>(); break;
     default:
       switchyard::detail::fail<format_error>("model::weights", "tensor '", s.name, "' has dtype ", io::info(s.dtype).name,
                                              ", which is not a weight format");
@@ -131,10 +153,39 @@ class weight_store {
   // The source behind the releaser may go away after the build: forget it.
   void stop_releasing() noexcept { release_ = nullptr; }
 
+  // A matrix [rows, cols] in W (any_matrix for format::mixed): see typed_matrix / stored_matrix.
+  template <class W>
+  weight_matrix_t<W> matrix(matrix_slice const& s, index_t rows, index_t cols) {
+    if constexpr (std::is_same_v<W, format::mixed>) {
+      return stored_matrix(std::span<matrix_slice const>(&s, 1), rows, cols);
+    } else {
+      return typed_matrix<W>(s, rows, cols);
+    }
+  }
+
+  // Expert banks [experts, rows, cols] from slices of rows each (expert after expert, in bank row
+  // order: gate rows then up rows per expert for gate_up), always an owned copy.
+  template <class W>
+  weight_bank_t<W> bank(std::span<matrix_slice const> parts, index_t experts, index_t cols) {
+    if constexpr (std::is_same_v<W, format::mixed>) {
+      index_t rows = 0;
+      for (auto const& s : parts) rows += s.rows;
+      return any_bank(stored_matrix(parts, rows, cols), experts);
+    } else {
+      constexpr index_t B = format::traits<W>::block_elems;
+      index_t rows = 0;
+      for (auto const& s : parts) rows += s.rows;
+      W const* p = stack<W>(parts, cols);
+      require<format_error>(experts > 0 && rows % experts == 0, "model::weights", rows, " rows do not split into ",
+                            experts, " experts");
+      return tensor_view<W const, dextents<3>>(p, dextents<3>(experts, rows / experts, cols / B));
+    }
+  }
+
   // A matrix [rows, cols] in W: in place when the checkpoint holds W at a W-aligned address,
   // else converted.
   template <class W>
-  matrix_view<W const> matrix(matrix_slice const& s, index_t rows, index_t cols) {
+  matrix_view<W const> typed_matrix(matrix_slice const& s, index_t rows, index_t cols) {
     constexpr index_t B = format::traits<W>::block_elems;
     check_shape(s, rows, cols);
     require<unsupported_config>(cols % B == 0, "model::weights", "tensor '", s.name, "' has ", cols,
@@ -191,6 +242,39 @@ class weight_store {
     for (index_t r = 0; r < rows; ++r) detail::widen_row(s, r, dst + r * cols);
     release(s);
     return make_view(static_cast<float const*>(dst), rows, cols);
+  }
+
+  // Slices stacked row-wise [sum rows, cols] in the format they are stored in: one slice of a
+  // weight_kind at an address aligned for it is used in place; several slices of one kind are
+  // copied byte for byte; slices of other dtypes, or of kinds that differ (a gate in q4_K beside an
+  // up in q5_K), are widened to f32, which holds every value exactly.
+  any_matrix stored_matrix(std::span<matrix_slice const> parts, index_t rows, index_t cols) {
+    require<format_error>(!parts.empty(), "model::weights", "no tensors to stack");
+    if (parts.size() == 1) check_shape(parts[0], rows, cols);
+    index_t total = 0;
+    for (auto const& s : parts) {
+      check_shape(s, s.rows, cols);
+      total += s.rows;
+    }
+    require<format_error>(total == rows, "model::weights", "tensor '", parts[0].name, "' has ", total, " rows but the config needs ",
+                          rows);
+    std::optional<weight_kind> kind = kind_of_dtype(parts[0].dtype);
+    for (auto const& s : parts)
+      if (s.dtype != parts[0].dtype) kind.reset();
+    if (!kind) {
+      float* dst = allocate<float>(rows * cols);
+      for (auto const& s : parts) {
+        for (index_t r = 0; r < s.rows; ++r) detail::widen_row(s, r, dst + r * cols);
+        dst += s.rows * cols;
+        release(s);
+      }
+      return {weight_kind::f32, dst - rows * cols, rows, cols};
+    }
+    return with_weight_kind(*kind, [&]<class F>() -> any_matrix {
+      if (parts.size() == 1 && reinterpret_cast<std::uintptr_t>(parts[0].data.data()) % alignof(F) == 0)
+        return {*kind, parts[0].data.data(), rows, cols};
+      return {*kind, stack<F>(parts, cols), rows, cols};
+    });
   }
 
   std::size_t owned_bytes() const noexcept { return owned_bytes_; }

@@ -54,16 +54,29 @@ struct q6_K {
 static_assert(sizeof(q8_0) == 34 && sizeof(q4_0) == 18 && sizeof(q4_K) == 144 && sizeof(q6_K) == 210,
               "GGUF blocks must have ggml's exact sizes (no padding)");
 
-// Formats switchyard reads (dequantizes) but does not compute in: llama-quantize's _K_M / _K_S
-// mixes put some tensors in them. No traits: they are not weight formats W; a loader widens them.
+// Formats of llama-quantize's _K_M / _K_S mixes (attention output, some FFN down matrices):
+// computed through the generic block kernels (traits<F>::decode), not SIMD tiles of their own.
 //   q5_0  32 weights: f16 d, u8 qh[4] (bit e of the little-endian word: element e's 5th bit),
 //         u8 qs[16] (low 4 bits as q4_0)                    x = d (q - 16)          5.5
+//   q4_1  32 weights: f16 d, f16 m, u8 qs[16] (as q4_0)        x = d q + m             5
+//   q5_1  32 weights: f16 d, f16 m, u8 qh[4], u8 qs[16] (as q5_0)  x = d q + m         6
 //   q5_K  256 weights in 8 sub-blocks of 32: f16 d, f16 dmin, 12 bytes of 6-bit (sc_j, m_j) as
 //         q4_K, u8 qh[32] (bit j of qh[i]: the 5th bit of sub-block j's element i), u8 qs[128]
 //         (low 4 bits as q4_K)                               x = d sc_j q - dmin m_j  5.5
 struct q5_0 {
   static constexpr int elems = 32;
   f16 d;
+  std::uint8_t qh[4];
+  std::uint8_t qs[16];
+};
+struct q4_1 {
+  static constexpr int elems = 32;
+  f16 d, m;
+  std::uint8_t qs[16];
+};
+struct q5_1 {
+  static constexpr int elems = 32;
+  f16 d, m;
   std::uint8_t qh[4];
   std::uint8_t qs[16];
 };
@@ -74,7 +87,8 @@ struct q5_K {
   std::uint8_t qh[32];
   std::uint8_t qs[128];
 };
-static_assert(sizeof(q5_0) == 22 && sizeof(q5_K) == 176, "GGUF blocks must have ggml's exact sizes (no padding)");
+static_assert(sizeof(q5_0) == 22 && sizeof(q5_K) == 176 && sizeof(q4_1) == 20 && sizeof(q5_1) == 24,
+              "GGUF blocks must have ggml's exact sizes (no padding)");
 
 namespace detail {
 
@@ -338,23 +352,187 @@ struct traits<q6_K> {
   }
 };
 
-// The gguf package's float32 results bit for bit: one product per element for q5_0; for q5_K the
-// same rounding steps as q4_K (scale and min products rounded, then ds q - dm).
-inline void dequantize(q5_0 const* b, float* out) noexcept {
-  float const d = b->d.to_float();
+namespace detail {
+inline constexpr char q5_0_name[] = "q5_0";
+inline constexpr char q4_1_name[] = "q4_1";
+inline constexpr char q5_1_name[] = "q5_1";
+
+// The 5-bit codes of a q5_0 / q5_1 block: low nibbles from qs (elements i and i + 16), fifth bits
+// from the little-endian word qh.
+inline int q5_code(std::uint8_t const* qs, std::uint8_t const* qh4, int e) noexcept {
   std::uint32_t qh;
-  std::memcpy(&qh, b->qh, 4);
-  for (int i = 0; i < 16; ++i) {
-    int const lo = (b->qs[i] & 0x0F) | static_cast<int>(((qh >> i) & 1u) << 4);
-    int const hi = (b->qs[i] >> 4) | static_cast<int>(((qh >> (i + 16)) & 1u) << 4);
-    out[i] = d * static_cast<float>(lo - 16);
-    out[i + 16] = d * static_cast<float>(hi - 16);
-  }
+  std::memcpy(&qh, qh4, 4);
+  int const lo = e < 16 ? (qs[e] & 0x0F) : (qs[e - 16] >> 4);
+  return lo | static_cast<int>(((qh >> e) & 1u) << 4);
 }
 
-inline void dequantize(q5_K const* b, float* out) noexcept {
-  detail::dequantize_k_subblocks(b->d, b->dmin, b->scales, b->qs, b->qh, out);
+// q4_1 / q5_1 as the gguf package quantizes: d = (max - min) / (2^bits - 1), codes
+// trunc((x - min) / d + 0.5), every step rounded to f32 as numpy does.
+inline void quantize_affine(float const* x, int max_code, f16& d16, f16& m16, std::uint8_t* q) noexcept {
+  float const mx = *std::max_element(x, x + 32), mn = *std::min_element(x, x + 32);
+  float const d = (mx - mn) / static_cast<float>(max_code), id = d != 0.0f ? 1.0f / d : 0.0f;
+  for (int i = 0; i < 32; ++i) {
+    float const v = std::trunc(::switchyard::detail::round_here((x[i] - mn) * id) + 0.5f);
+    q[i] = static_cast<std::uint8_t>(std::clamp(v, 0.0f, static_cast<float>(max_code)));
+  }
+  d16 = f16(d), m16 = f16(mn);
 }
+inline constexpr char q5_K_name[] = "q5_K";
+}  // namespace detail
+
+// q5_0: dequantize is the gguf package's float32 result bit for bit (one product per element);
+// quantize its bytes (the signed value of largest magnitude maps to -16, as q4_0's to -8).
+template <>
+struct traits<q5_0> {
+  using storage = q5_0;
+  static constexpr int block_elems = 32, block_bytes = 22;
+  static constexpr bool is_scalar = false;
+  static constexpr char const* name = detail::q5_0_name;
+  static void dequantize(q5_0 const* b, float* out) noexcept {
+    float const d = b->d.to_float();
+    std::uint32_t qh;
+    std::memcpy(&qh, b->qh, 4);
+    for (int i = 0; i < 16; ++i) {
+      int const lo = (b->qs[i] & 0x0F) | static_cast<int>(((qh >> i) & 1u) << 4);
+      int const hi = (b->qs[i] >> 4) | static_cast<int>(((qh >> (i + 16)) & 1u) << 4);
+      out[i] = d * static_cast<float>(lo - 16);
+      out[i + 16] = d * static_cast<float>(hi - 16);
+    }
+  }
+  static void decode(q5_0 const* b, float* out) noexcept { dequantize(b, out); }
+  static void quantize(float const* x, q5_0* b) noexcept {
+    float mx = 0.0f, amax = 0.0f;
+    for (int i = 0; i < 32; ++i)
+      if (std::fabs(x[i]) > amax) amax = std::fabs(x[i]), mx = x[i];
+    float const d = mx / -16.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    std::uint8_t q[32];
+    for (int i = 0; i < 32; ++i) {
+      float const v = std::trunc(::switchyard::detail::round_here(x[i] * id) + 16.5f);
+      q[i] = static_cast<std::uint8_t>(std::clamp(v, 0.0f, 31.0f));
+    }
+    std::uint32_t qh = 0;
+    for (int i = 0; i < 16; ++i) {
+      b->qs[i] = static_cast<std::uint8_t>((q[i] & 0x0F) | ((q[i + 16] & 0x0F) << 4));
+      qh |= static_cast<std::uint32_t>(q[i] >> 4) << i;
+      qh |= static_cast<std::uint32_t>(q[i + 16] >> 4) << (i + 16);
+    }
+    std::memcpy(b->qh, &qh, 4);
+    b->d = f16(d);
+  }
+};
+
+// q4_1 and q5_1 (llama-quantize's fallbacks for q4_K / q5_K rows that are not whole 256-blocks):
+// dequantize and quantize as the gguf package does, x = d q + m (the product rounded first).
+template <>
+struct traits<q4_1> {
+  using storage = q4_1;
+  static constexpr int block_elems = 32, block_bytes = 20;
+  static constexpr bool is_scalar = false;
+  static constexpr char const* name = detail::q4_1_name;
+  static void dequantize(q4_1 const* b, float* out) noexcept {
+    float const d = b->d.to_float(), m = b->m.to_float();
+    for (int i = 0; i < 16; ++i) {
+      out[i] = ::switchyard::detail::round_here(d * static_cast<float>(b->qs[i] & 0x0F)) + m;
+      out[i + 16] = ::switchyard::detail::round_here(d * static_cast<float>(b->qs[i] >> 4)) + m;
+    }
+  }
+  static void decode(q4_1 const* b, float* out) noexcept { dequantize(b, out); }
+  static void quantize(float const* x, q4_1* b) noexcept {
+    std::uint8_t q[32];
+    detail::quantize_affine(x, 15, b->d, b->m, q);
+    for (int i = 0; i < 16; ++i) b->qs[i] = static_cast<std::uint8_t>(q[i] | (q[i + 16] << 4));
+  }
+};
+
+template <>
+struct traits<q5_1> {
+  using storage = q5_1;
+  static constexpr int block_elems = 32, block_bytes = 24;
+  static constexpr bool is_scalar = false;
+  static constexpr char const* name = detail::q5_1_name;
+  static void dequantize(q5_1 const* b, float* out) noexcept {
+    float const d = b->d.to_float(), m = b->m.to_float();
+    for (int e = 0; e < 32; ++e)
+      out[e] = ::switchyard::detail::round_here(d * static_cast<float>(detail::q5_code(b->qs, b->qh, e))) + m;
+  }
+  static void decode(q5_1 const* b, float* out) noexcept { dequantize(b, out); }
+  static void quantize(float const* x, q5_1* b) noexcept {
+    std::uint8_t q[32];
+    detail::quantize_affine(x, 31, b->d, b->m, q);
+    std::uint32_t qh = 0;
+    for (int i = 0; i < 16; ++i) {
+      b->qs[i] = static_cast<std::uint8_t>((q[i] & 0x0F) | ((q[i + 16] & 0x0F) << 4));
+      qh |= static_cast<std::uint32_t>(q[i] >> 4) << i;
+      qh |= static_cast<std::uint32_t>(q[i + 16] >> 4) << (i + 16);
+    }
+    std::memcpy(b->qh, &qh, 4);
+  }
+};
+
+// q5_K: q4_K with a fifth bit per code (qh). dequantize: the gguf package's rounding steps, as
+// q4_K's; quantize: q4_K's fit with codes 0..31.
+template <>
+struct traits<q5_K> {
+  using storage = q5_K;
+  static constexpr int block_elems = 256, block_bytes = 176;
+  static constexpr bool is_scalar = false;
+  static constexpr char const* name = detail::q5_K_name;
+  static void dequantize(q5_K const* b, float* out) noexcept {
+    detail::dequantize_k_subblocks(b->d, b->dmin, b->scales, b->qs, b->qh, out);
+  }
+  // The kernels' decode (vectorizable; see q4_K::decode).
+  static void decode(q5_K const* b, float* out) noexcept {
+    float const d = b->d.to_float(), dmin = b->dmin.to_float();
+    for (int p = 0; p < 4; ++p) {
+      std::uint8_t sc0, m0, sc1, m1;
+      detail::q4_K_scale_min(b->scales, 2 * p, sc0, m0);
+      detail::q4_K_scale_min(b->scales, 2 * p + 1, sc1, m1);
+      float const a0 = d * sc0, c0 = dmin * m0, a1 = d * sc1, c1 = dmin * m1;
+      std::uint8_t const* q = b->qs + 32 * p;
+      int const s0 = 2 * p, s1 = 2 * p + 1;
+      float* o = out + 64 * p;
+      for (int i = 0; i < 32; ++i) {
+        int const lo = (q[i] & 0x0F) | (((b->qh[i] >> s0) & 1) << 4);
+        int const hi = (q[i] >> 4) | (((b->qh[i] >> s1) & 1) << 4);
+        o[i] = a0 * static_cast<float>(lo) - c0;
+        o[32 + i] = a1 * static_cast<float>(hi) - c1;
+      }
+    }
+  }
+  static void quantize(float const* x, q5_K* b) noexcept {
+    float scale[8], minv[8];
+    int codes[32];
+    for (int j = 0; j < 8; ++j) {
+      float const* xs = x + 32 * j;
+      float lo = std::min(0.0f, *std::min_element(xs, xs + 32)), hi = *std::max_element(xs, xs + 32);
+      float a = (hi - lo) / 31.0f, off = lo;
+      if (a > 0.0f) {
+        for (int i = 0; i < 32; ++i) codes[i] = std::clamp(static_cast<int>(std::nearbyint((xs[i] - lo) / a)), 0, 31);
+        detail::fit_affine(xs, codes, 32, true, a, off);
+        if (!(a > 0.0f) || off > 0.0f) a = (hi - lo) / 31.0f, off = lo;  // keep the min <= 0 form
+      }
+      scale[j] = a, minv[j] = -off;
+    }
+    float const smax = *std::max_element(scale, scale + 8), mmax = *std::max_element(minv, minv + 8);
+    float const d = smax / 63.0f, dmin = mmax / 63.0f;
+    std::memset(b->scales, 0, sizeof b->scales);
+    std::memset(b->qh, 0, sizeof b->qh);
+    b->d = f16(d), b->dmin = f16(dmin);
+    float const dq = b->d.to_float(), dmq = b->dmin.to_float();
+    for (int j = 0; j < 8; ++j) {
+      int const sc = dq > 0.0f ? std::clamp(static_cast<int>(std::nearbyint(scale[j] / dq)), 0, 63) : 0;
+      int const m = dmq > 0.0f ? std::clamp(static_cast<int>(std::nearbyint(minv[j] / dmq)), 0, 63) : 0;
+      detail::q4_K_set_scale_min(b->scales, j, sc, m);
+      float const a = dq * static_cast<float>(sc), mn = dmq * static_cast<float>(m);
+      std::uint8_t* q = b->qs + 32 * (j / 2);
+      for (int i = 0; i < 32; ++i) {
+        int const c = a > 0.0f ? std::clamp(static_cast<int>(std::nearbyint((x[32 * j + i] + mn) / a)), 0, 31) : 0;
+        q[i] = static_cast<std::uint8_t>(j % 2 == 0 ? (c & 0x0F) : (q[i] | ((c & 0x0F) << 4)));
+        b->qh[i] = static_cast<std::uint8_t>(b->qh[i] | ((c >> 4) << j));
+      }
+    }
+  }
+};
 
 }  // namespace format
 SWITCHYARD_NAMESPACE_END

@@ -1,0 +1,148 @@
+// GGUF files quantized by llama.cpp's own llama-quantize into its mixes (tests/data/mixed_gguf, made
+// by tools/make_mixed_gguf_reference.py): Q4_K_M of a Mixtral-, a Qwen3-MoE- and a DeepSeek-V3-like
+// model (q4_K beside q6_K, q5_K, q8_0 and the q5_0 / q5_1 fallbacks of rows that are not whole
+// 256-blocks) and a Mixtral Q4_0 (q4_0 with a q6_K head). Each loads with every matrix in the
+// format it is stored in (format::mixed), and:
+// - with f32 activations computes what the same file widened to f32 on load computes (f32 holds
+//   every block value exactly): the same logits row by row within model_logits, so no matrix was
+//   converted, in prefill and in decode;
+// - with int8 activations (the arithmetic llama.cpp does: activations rounded to 8 bits per block,
+//   q8_0 / q8_K, then integer dot products; switchyard rounds for q8_0, q4_0 and q4_K, the
+//   other formats take f32) stays near llama.cpp's logits on the same file, with the argmax
+//   equal wherever llama.cpp's top two logits are clearly apart. (With f32 activations a token's
+//   expert choice may flip against llama.cpp's rounding; the first case covers f32.) int8 is asked
+//   for explicitly, so every build checks the same numbers: without VNNI it is computed in f32 on
+//   the rounded inputs.
+// A single-format file asked for as weights = mixed computes exactly what its typed model does.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "support/reference_file.hpp"
+#include "support/tolerance.hpp"
+#include "switchyard/io/gguf.hpp"
+#include "switchyard/model/load.hpp"
+
+namespace sy = switchyard;
+namespace md = switchyard::model;
+namespace tol = switchyard::test::tolerance;
+
+namespace {
+
+std::string mixed_path(std::string const& name) {
+  return (std::filesystem::path(SWITCHYARD_TEST_DATA_DIR) / "mixed_gguf" / name).string();
+}
+
+double row_error(float const* got, float const* want, sy::index_t n) {
+  double err = 0, scale = 0;
+  for (sy::index_t i = 0; i < n; ++i) {
+    err = std::max(err, std::abs(double(got[i]) - double(want[i])));
+    scale = std::max(scale, std::abs(double(want[i])));
+  }
+  return err / std::max(scale, 1e-30);
+}
+
+sy::index_t argmax(float const* x, sy::index_t n) { return std::max_element(x, x + n) - x; }
+
+// Logits of every position: the whole sequence in one call (prefill), then again one token per
+// call (decode), concatenated [2T, V].
+std::vector<float> prefill_and_decode(md::language_model& lm, std::vector<std::int32_t> const& toks) {
+  sy::index_t const V = lm.config().vocab, T = static_cast<sy::index_t>(toks.size());
+  std::vector<float> out(static_cast<std::size_t>(2 * T * V), std::nanf(""));
+  auto seq = lm.new_sequence();
+  md::step const all{&seq, toks};
+  lm.forward(std::span<md::step const>(&all, 1), sy::make_view(out.data(), T, V), md::which_logits::all);
+  lm.release(seq);
+  auto seq2 = lm.new_sequence();
+  for (sy::index_t t = 0; t < T; ++t) {
+    md::step const one{&seq2, std::span<std::int32_t const>(&toks[static_cast<std::size_t>(t)], 1)};
+    lm.forward(std::span<md::step const>(&one, 1), sy::make_view(out.data() + (T + t) * V, 1, V));
+  }
+  lm.release(seq2);
+  return out;
+}
+
+std::set<std::string> matrix_dtypes(std::string const& path) {
+  sy::io::gguf_file const f(path);
+  std::set<std::string> d;
+  for (auto const& t : f.tensors())
+    if (t.shape.size() >= 2) d.insert(std::string(sy::io::info(t.dtype).name));
+  return d;
+}
+
+std::vector<std::string> const files = {"mixtral-Q4_K_M.gguf", "mixtral-Q4_0.gguf", "qwen3moe-Q4_K_M.gguf",
+                                        "deepseek2-Q4_K_M.gguf"};
+
+}  // namespace
+
+TEST_CASE("llama-quantize's mixes load with every matrix in its stored format, exactly", "[model][gguf][mixed]") {
+  for (auto const& name : files) {
+    INFO(name);
+    auto const path = mixed_path(name);
+    auto const dtypes = matrix_dtypes(path);
+    CHECK(dtypes.size() >= 3);  // f32 routers and at least two quantized formats
+    auto stored = md::load(path, {.activations = md::activation_format::f32});
+    auto widened = md::load(path, {.weights = md::weight_format::f32, .activations = md::activation_format::f32});
+    sy::test::reference_file const ref("mixed_gguf/reference.safetensors");
+    auto const toks = ref.get(name + ".tokens").as<std::int32_t>();
+    auto const a = prefill_and_decode(*stored, toks), b = prefill_and_decode(*widened, toks);
+    sy::index_t const V = stored->config().vocab;
+    for (std::size_t r = 0; r < a.size() / static_cast<std::size_t>(V); ++r) {
+      INFO("row " << r << " (rows >= " << toks.size() << " are decode steps)");
+      CHECK(row_error(a.data() + r * V, b.data() + r * V, V) <= tol::model_logits);
+    }
+  }
+}
+
+TEST_CASE("llama-quantize's mixes stay near llama.cpp's logits on the same files", "[model][gguf][mixed]") {
+  sy::test::reference_file const ref("mixed_gguf/reference.safetensors");
+  for (auto const& name : files) {
+    auto const toks = ref.get(name + ".tokens").as<std::int32_t>();
+    auto const want = ref.get(name + ".logits").as<float>();
+    {
+      INFO(name);
+      auto lm = md::load(mixed_path(name), {.activations = md::activation_format::int8});
+      sy::index_t const V = lm->config().vocab, T = static_cast<sy::index_t>(toks.size());
+      REQUIRE(want.size() == static_cast<std::size_t>(T * V));
+      auto const got = prefill_and_decode(*lm, toks);
+      std::vector<double> errs;
+      std::ptrdiff_t over = 0;
+      for (sy::index_t r = 0; r < 2 * T; ++r) {
+        float const* w = want.data() + (r % T) * V;
+        float const* g = got.data() + r * V;
+        double const e = row_error(g, w, V);
+        errs.push_back(e);
+        over += e > tol::llama_cpp_mixed_logits;
+        // The argmax, where llama.cpp's top two are apart by more than the rows' error bound.
+        std::vector<float> sorted(w, w + V);
+        std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
+        double const scale = std::max(std::abs(sorted[0]), std::abs(*std::min_element(w, w + V)));
+        if (sorted[0] - sorted[1] > 2 * tol::llama_cpp_mixed_logits * scale) {
+          INFO("row " << r);
+          CHECK(argmax(g, V) == argmax(w, V));
+        }
+      }
+      std::nth_element(errs.begin(), errs.begin() + static_cast<std::ptrdiff_t>(errs.size() / 2), errs.end());
+      CHECK(errs[errs.size() / 2] <= tol::llama_cpp_mixed_logits_median);
+      CHECK(over <= tol::int8_activations_routing_flips(errs.size()));
+    }
+  }
+}
+
+TEST_CASE("weights = mixed on a single-format file computes what the typed model computes", "[model][gguf][mixed]") {
+  // The shipped model's q8_0 GGUF: every matrix q8_0, so the mixed model holds linear<q8_0> for
+  // each and must give the typed model's logits bit for bit.
+  auto const path = std::string(SWITCHYARD_TEST_DATA_DIR) + "/../../models/switchyard-tiny-moe/model-q8_0.gguf";
+  auto typed = md::load(path);
+  auto mixed = md::load(path, {.weights = md::weight_format::mixed});
+  std::vector<std::int32_t> const toks = {1, 17, 42, 7, 99, 3, 64, 5, 250, 11};
+  auto const a = prefill_and_decode(*typed, toks), b = prefill_and_decode(*mixed, toks);
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) REQUIRE(a[i] == b[i]);
+}

@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""GGUF files quantized by llama.cpp's own llama-quantize into its mixes, and llama.cpp's logits on
+them, saved under tests/data/mixed_gguf/ (issue 19: per-tensor formats, quantized DeepSeek files).
+
+For three families, small random-weight models (hidden 256, 2 layers, fixed seeds) are written in
+f16 the way llama.cpp's converter lays them out, by bench/peers/make_models.py's writers:
+  mixtral    llama arch, 4 experts of 512, top-2
+  qwen3moe   q/k norms, 8 experts of 256, top-2
+  deepseek2  MLA (q rank 384, kv rank 256), a leading dense layer, 8 routed experts of 256 top-2 in
+             4 groups (2 used), one shared expert
+Each f16 file is quantized by llama-quantize (the peers build of llama.cpp, pinned by
+bench/peers/run.sh) to Q4_K_M, which mixes q4_K with q6_K (attention V, some FFN down, the head),
+and falls back to q5_0 / q8_0 where a row is not a whole number of 256-blocks (DeepSeek's 384-wide
+q_b, its 32-wide k_b); the Mixtral one also to Q4_0 (q4_0 with a q6_K head). The f16 files are not
+kept; the quantized ones are (a few MB each).
+
+A driver on llama.cpp's C API (libllama from the same build: 1 thread, F32 KV cache, flash
+attention off) runs a fixed token sequence in one batch and records the logits of every position;
+reference.safetensors holds "<file>.tokens" (i32 [T]) and "<file>.logits" (f32 [T, vocab]).
+
+    .venv/bin/python tools/make_mixed_gguf_reference.py   # after bash bench/peers/run.sh built llama.cpp
+    # SWITCHYARD_PEERS_CACHE=... picks another peers cache (default ~/.cache/switchyard-peers)
+"""
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+from safetensors.numpy import save_file
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+OUT = ROOT / "tests" / "data" / "mixed_gguf"
+CACHE = pathlib.Path(os.environ.get("SWITCHYARD_PEERS_CACHE", pathlib.Path.home() / ".cache" / "switchyard-peers"))
+LLAMA_VERSION = "0.3.36"  # llama-cpp-python, as bench/peers/run.sh pins it
+LLAMA_SRC = CACHE / f"llama_cpp_python-{LLAMA_VERSION}" / "vendor" / "llama.cpp"
+LLAMA_BUILD = CACHE / f"build-{LLAMA_VERSION}"
+QUANTIZE = LLAMA_BUILD / "bin" / "llama-quantize"
+
+sys.path.insert(0, str(ROOT / "bench" / "peers"))
+import make_models as mm  # noqa: E402
+
+mm.VOCAB, mm.HIDDEN, mm.LAYERS = 1024, 256, 2
+mm.HEADS, mm.KV_HEADS, mm.HEAD_DIM = 4, 2, 64
+mm.ROUTER_SCALE = 8.0  # wider router margins at this small width: int8 rounding flips no choice
+
+FAMILIES = {
+    "mixtral": lambda p, s: mm.gqa_moe(p, s, "llama", "mixed mixtral-like", 4, 2, 512, qk_norm=False),
+    "qwen3moe": lambda p, s: mm.gqa_moe(p, s, "qwen3moe", "mixed qwen3-moe-like", 8, 2, 256, qk_norm=True,
+                                         feed_forward=768),
+    "deepseek2": lambda p, s: mm.deepseek_v3(p, s, heads=4, nope=32, rope=32, vd=32, q_rank=384, kv_rank=256, n_exp=8,
+                                             ffn=256, dense_ffn=512, used=2, groups=(4, 2)),
+}
+TYPES = {"mixtral": ["Q4_K_M", "Q4_0"], "qwen3moe": ["Q4_K_M"], "deepseek2": ["Q4_K_M"]}
+TOKENS = 24
+
+DRIVER = r"""
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+#include "llama.h"
+static void quiet(ggml_log_level level, char const* text, void*) { if (level >= GGML_LOG_LEVEL_ERROR) std::fputs(text, stderr); }
+int main(int argc, char** argv) {
+  // driver MODEL OUT.f32 TOKEN...
+  llama_log_set(quiet, nullptr);
+  llama_backend_init();
+  llama_model_params mp = llama_model_default_params();
+  mp.use_extra_bufts = false;  // no weight repacking: the plain kernels on the file's blocks
+  llama_model* model = llama_model_load_from_file(argv[1], mp);
+  if (!model) return 1;
+  std::vector<llama_token> toks;
+  for (int i = 3; i < argc; ++i) toks.push_back(std::atoi(argv[i]));
+  llama_context_params cp = llama_context_default_params();
+  cp.n_ctx = 256;
+  cp.n_batch = cp.n_ubatch = 256;
+  cp.n_threads = cp.n_threads_batch = 1;
+  cp.type_k = cp.type_v = GGML_TYPE_F32;
+  cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+  llama_context* ctx = llama_init_from_model(model, cp);
+  if (!ctx) return 1;
+  llama_batch b = llama_batch_init((int) toks.size(), 0, 1);
+  for (size_t i = 0; i < toks.size(); ++i) {
+    b.token[i] = toks[i]; b.pos[i] = (llama_pos) i; b.n_seq_id[i] = 1; b.seq_id[i][0] = 0; b.logits[i] = 1;
+  }
+  b.n_tokens = (int) toks.size();
+  if (llama_decode(ctx, b) != 0) return 1;
+  int const V = llama_vocab_n_tokens(llama_model_get_vocab(model));
+  FILE* f = std::fopen(argv[2], "wb");
+  for (size_t i = 0; i < toks.size(); ++i) std::fwrite(llama_get_logits_ith(ctx, (int) i), sizeof(float), V, f);
+  std::fclose(f);
+  llama_batch_free(b);
+  llama_free(ctx);
+  llama_model_free(model);
+  return 0;
+}
+"""
+
+
+def build_driver(work: pathlib.Path) -> pathlib.Path:
+    lib = LLAMA_BUILD / "llama.cpp"
+    libs = [lib / "src" / "libllama.a", lib / "ggml" / "src" / "libggml.a", lib / "ggml" / "src" / "libggml-cpu.a",
+            lib / "ggml" / "src" / "libggml-base.a"]
+    for p in libs + [LLAMA_SRC / "include" / "llama.h", QUANTIZE]:
+        if not p.exists():
+            sys.exit(f"{p} is missing: build llama.cpp first (bash bench/peers/run.sh, or its first steps)")
+    src = work / "driver.cpp"
+    src.write_text(DRIVER)
+    exe = work / "driver"
+    subprocess.run(["g++", "-O1", "-std=c++17", str(src), "-I", str(LLAMA_SRC / "include"), "-I",
+                    str(LLAMA_SRC / "ggml" / "include"), *map(str, libs), "-fopenmp", "-lpthread", "-ldl", "-lm",
+                    "-o", str(exe)], check=True)
+    return exe
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    tokens = np.random.default_rng(20261207).integers(0, mm.VOCAB, size=TOKENS).astype(np.int32)
+    ref = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = pathlib.Path(tmp)
+        driver = build_driver(work)
+        for i, (family, make) in enumerate(FAMILIES.items()):
+            f16 = work / f"{family}-f16.gguf"
+            make(f16, 20261207 + i)
+            for qtype in TYPES[family]:
+                name = f"{family}-{qtype}.gguf"
+                subprocess.run([str(QUANTIZE), str(f16), str(OUT / name), qtype, "1"], check=True,
+                               capture_output=True)
+                logits = work / "logits.f32"
+                subprocess.run([str(driver), str(OUT / name), str(logits), *map(str, tokens)], check=True)
+                ref[f"{name}.tokens"] = tokens
+                ref[f"{name}.logits"] = np.fromfile(logits, dtype=np.float32).reshape(TOKENS, mm.VOCAB)
+                print(f"make_mixed_gguf_reference: {name} ({(OUT / name).stat().st_size / 1e6:.1f} MB)")
+    save_file(ref, OUT / "reference.safetensors")
+
+
+if __name__ == "__main__":
+    main()
