@@ -1,6 +1,6 @@
 #pragma once
 // The command-line names of model::load's formats, shared by the examples and the benchmarks:
-//   --weights auto|f32|bf16|f16|q8_0|q4_0|q4_K|q6_K   --activations auto|f32|bf16|int8   --kv f32|bf16
+//   --weights auto|f32|bf16|f16|q8_0|q4_0|q4_K|q6_K|mixed   --activations auto|f32|bf16|int8   --kv f32|bf16
 // parse_*: an unknown name throws std::invalid_argument naming the option and the accepted values;
 // *_names: the same tables for CLI11's CheckedTransformer (which lists them in --help and errors).
 #include <map>
@@ -15,7 +15,7 @@ inline std::map<std::string, switchyard::model::weight_format> const& weight_for
   using wf = switchyard::model::weight_format;
   static std::map<std::string, wf> const m = {{"auto", wf::automatic}, {"f32", wf::f32},   {"bf16", wf::bf16},
                                               {"f16", wf::f16},        {"q8_0", wf::q8_0}, {"q4_0", wf::q4_0},
-                                              {"q4_K", wf::q4_K},      {"q6_K", wf::q6_K}};
+                                              {"q4_K", wf::q4_K},      {"q6_K", wf::q6_K}, {"mixed", wf::mixed}};
   return m;
 }
 
