@@ -6,7 +6,8 @@ q8_0, q4_0: f32 rows (normal, with outliers, an all-zero block, exact ties and s
 q4_K, q6_K: the package has dequantizers only: random block bytes (scale fields set to random
             finite f16 values) dequantized by gguf.dequantize.
 q5_0, q5_K: the formats of llama-quantize's mixes, the same way (random bytes, finite f16 scales),
-            and q4_1 / q5_1 (their fallbacks where rows are not whole 256-blocks) too; rows
+            and q4_1 / q5_1 (their fallbacks where rows are not whole 256-blocks), q2_K, q3_K,
+            iq4_nl and iq4_xs too (dequantized only: the package has no quantizer for them); rows
             quantized by gguf.quantize (q5_0 / q4_1 / q5_1 .x -> .qbytes), in
             tests/data/quant_gguf_read.safetensors (numpy only).
 
@@ -59,6 +60,10 @@ def read_only_formats():
         out[f"{name}.bytes"], out[f"{name}.y"] = random_blocks(rng1, qt, (0, 2))
         out[f"{name}.x"] = x
         out[f"{name}.qbytes"] = quantize(x, qt).reshape(-1).copy()
+    rng2 = np.random.default_rng(20261209)
+    for name, qt, d_offsets in (("q2_K", Q.Q2_K, (80, 82)), ("q3_K", Q.Q3_K, (108,)), ("iq4_nl", Q.IQ4_NL, (0,)),
+                                ("iq4_xs", Q.IQ4_XS, (0,))):
+        out[f"{name}.bytes"], out[f"{name}.y"] = random_blocks(rng2, qt, d_offsets)
     save_file(out, DATA / "quant_gguf_read.safetensors")
 
 

@@ -15,6 +15,8 @@
 #include "switchyard/core/concepts.hpp"
 #include "switchyard/core/format/gguf.hpp"
 #include "switchyard/core/format/int4.hpp"
+#include "switchyard/core/format/iq4.hpp"
+#include "switchyard/core/format/q2_q3_K.hpp"
 
 namespace sy = switchyard;
 namespace fmt = switchyard::format;
@@ -100,12 +102,16 @@ TEST_CASE("q4_K and q6_K dequantize the gguf package's blocks bit for bit", "[qu
   check_dequantize<fmt::q6_K>(ref, "q6_K");
 }
 
-TEST_CASE("q5_0, q5_K, q4_1 and q5_1 (llama-quantize's mixes) match the gguf package both ways", "[quant][gguf]") {
+TEST_CASE("q5_0, q5_K, q4_1, q5_1, q2_K, q3_K, iq4_nl, iq4_xs (llama-quantize's types) match the gguf package", "[quant][gguf]") {
   sy::test::reference_file ref("quant_gguf_read.safetensors");
   check_dequantize<fmt::q5_0>(ref, "q5_0");
   check_dequantize<fmt::q5_K>(ref, "q5_K");
   check_dequantize<fmt::q4_1>(ref, "q4_1");
   check_dequantize<fmt::q5_1>(ref, "q5_1");
+  check_dequantize<fmt::q2_K>(ref, "q2_K");
+  check_dequantize<fmt::q3_K>(ref, "q3_K");
+  check_dequantize<fmt::iq4_nl>(ref, "iq4_nl");
+  check_dequantize<fmt::iq4_xs>(ref, "iq4_xs");
   // quantize: the package's bytes (q5_K's quantizer is our own, like q4_K's).
   auto check_q = [&]<class F>(std::string const& name) {
     auto const x = ref.get(name + ".x").as<float>();
@@ -159,6 +165,10 @@ TEST_CASE("round-to-nearest quantizers stay within their formats' noise", "[quan
   CHECK(round_trip_nmse<fmt::q5_K>(x) < tol::quant_nmse::q5_K);
   CHECK(round_trip_nmse<fmt::q4_1>(x) < tol::quant_nmse::q4_1);
   CHECK(round_trip_nmse<fmt::q5_1>(x) < tol::quant_nmse::q5_1);
+  CHECK(round_trip_nmse<fmt::q2_K>(x) < tol::quant_nmse::q2_K);
+  CHECK(round_trip_nmse<fmt::q3_K>(x) < tol::quant_nmse::q3_K);
+  CHECK(round_trip_nmse<fmt::iq4_nl>(x) < tol::quant_nmse::iq4_nl);
+  CHECK(round_trip_nmse<fmt::iq4_xs>(x) < tol::quant_nmse::iq4_xs);
   CHECK(round_trip_nmse<fmt::int4_sym<128>>(x) < tol::quant_nmse::int4_sym_g128);
   CHECK(round_trip_nmse<fmt::int4_asym<128>>(x) < tol::quant_nmse::int4_asym_g128);
   // Smaller groups are finer.

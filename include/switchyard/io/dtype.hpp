@@ -16,6 +16,7 @@ enum class dtype : std::uint8_t {
   i64, i32, i16, i8, u8, boolean,   // integers
   q8_0, q4_0, q4_K, q6_K,           // GGUF blocks (block_elems > 1)
   q5_0, q5_K, q4_1, q5_1,           // GGUF blocks of llama-quantize's mixes
+  q2_K, q3_K, iq4_nl, iq4_xs,
   mxfp4,                            // GGUF block (ggml type 39); gpt-oss's experts
 };
 
@@ -47,6 +48,10 @@ constexpr dtype_info info(dtype t) noexcept {
     case dtype::q5_K: return {"q5_K", 256, 176};
     case dtype::q4_1: return {"q4_1", 32, 20};
     case dtype::q5_1: return {"q5_1", 32, 24};
+    case dtype::q2_K: return {"q2_K", 256, 84};
+    case dtype::q3_K: return {"q3_K", 256, 110};
+    case dtype::iq4_nl: return {"iq4_nl", 32, 18};
+    case dtype::iq4_xs: return {"iq4_xs", 256, 136};
     case dtype::mxfp4: return {"mxfp4", 32, 17};
   }
   return {"?", 1, 1};

@@ -41,7 +41,7 @@ enum class gguf_type : std::uint32_t {
 
 // ggml's tensor type ids for the formats switchyard computes with.
 namespace ggml_type {
-inline constexpr std::uint32_t f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q4_K = 12, q5_K = 13, q6_K = 14, i8 = 24,
+inline constexpr std::uint32_t f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q2_K = 10, q3_K = 11, iq4_nl = 20, iq4_xs = 23, q4_K = 12, q5_K = 13, q6_K = 14, i8 = 24,
                                i16 = 25, i32 = 26, i64 = 27, f64 = 28, bf16 = 30, mxfp4 = 39;
 }
 
@@ -59,6 +59,10 @@ inline bool ggml_to_dtype(std::uint32_t t, dtype& out) {
     case ggml_type::q5_K: out = dtype::q5_K; return true;
     case ggml_type::q4_1: out = dtype::q4_1; return true;
     case ggml_type::q5_1: out = dtype::q5_1; return true;
+    case ggml_type::q2_K: out = dtype::q2_K; return true;
+    case ggml_type::q3_K: out = dtype::q3_K; return true;
+    case ggml_type::iq4_nl: out = dtype::iq4_nl; return true;
+    case ggml_type::iq4_xs: out = dtype::iq4_xs; return true;
     case ggml_type::mxfp4: out = dtype::mxfp4; return true;
     case ggml_type::i8: out = dtype::i8; return true;
     case ggml_type::i16: out = dtype::i16; return true;
@@ -71,7 +75,8 @@ inline bool ggml_to_dtype(std::uint32_t t, dtype& out) {
 inline bool dtype_to_ggml(dtype t, std::uint32_t& out) {
   for (std::uint32_t g : {ggml_type::f32, ggml_type::f16, ggml_type::bf16, ggml_type::f64, ggml_type::q4_0,
                           ggml_type::q8_0, ggml_type::q4_K, ggml_type::q6_K, ggml_type::q5_0, ggml_type::q5_K,
-                          ggml_type::q4_1, ggml_type::q5_1, ggml_type::mxfp4, ggml_type::i8, ggml_type::i16,
+                          ggml_type::q4_1, ggml_type::q5_1, ggml_type::q2_K, ggml_type::q3_K,
+                          ggml_type::iq4_nl, ggml_type::iq4_xs, ggml_type::mxfp4, ggml_type::i8, ggml_type::i16,
                           ggml_type::i32, ggml_type::i64}) {
     dtype d{};
     if (ggml_to_dtype(g, d) && d == t) {

@@ -24,7 +24,9 @@
 #include "switchyard/core/dispatch.hpp"
 #include "switchyard/core/error.hpp"
 #include "switchyard/core/format/gguf.hpp"
+#include "switchyard/core/format/iq4.hpp"
 #include "switchyard/core/format/mxfp4.hpp"
+#include "switchyard/core/format/q2_q3_K.hpp"
 #include "switchyard/core/format/traits.hpp"
 #include "switchyard/core/tensor_view.hpp"
 
@@ -49,14 +51,18 @@ struct traits<mixed> {
 }  // namespace format
 
 // The formats an any_matrix may be in: every one linear<F> computes that GGUF files hold.
-enum class weight_kind : std::uint8_t { f32, bf16, f16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K, mxfp4 };
+enum class weight_kind : std::uint8_t {
+  f32, bf16, f16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, q4_K, q5_K, q6_K, iq4_nl, iq4_xs, mxfp4
+};
 
 using weight_kinds = type_list<tagged<weight_kind::f32, float>, tagged<weight_kind::bf16, format::bf16>,
                                tagged<weight_kind::f16, format::f16>, tagged<weight_kind::q8_0, format::q8_0>,
                                tagged<weight_kind::q4_0, format::q4_0>, tagged<weight_kind::q4_1, format::q4_1>,
                                tagged<weight_kind::q5_0, format::q5_0>, tagged<weight_kind::q5_1, format::q5_1>,
+                               tagged<weight_kind::q2_K, format::q2_K>, tagged<weight_kind::q3_K, format::q3_K>,
                                tagged<weight_kind::q4_K, format::q4_K>, tagged<weight_kind::q5_K, format::q5_K>,
-                               tagged<weight_kind::q6_K, format::q6_K>, tagged<weight_kind::mxfp4, format::mxfp4>>;
+                               tagged<weight_kind::q6_K, format::q6_K>, tagged<weight_kind::iq4_nl, format::iq4_nl>,
+                               tagged<weight_kind::iq4_xs, format::iq4_xs>, tagged<weight_kind::mxfp4, format::mxfp4>>;
 
 namespace detail {
 template <class F, class E, class... Rest>
@@ -84,9 +90,13 @@ constexpr char const* name(weight_kind k) {
     case weight_kind::q5_0: return "q5_0";
     case weight_kind::q4_1: return "q4_1";
     case weight_kind::q5_1: return "q5_1";
+    case weight_kind::q2_K: return "q2_K";
+    case weight_kind::q3_K: return "q3_K";
     case weight_kind::q4_K: return "q4_K";
     case weight_kind::q5_K: return "q5_K";
     case weight_kind::q6_K: return "q6_K";
+    case weight_kind::iq4_nl: return "iq4_nl";
+    case weight_kind::iq4_xs: return "iq4_xs";
     case weight_kind::mxfp4: return "mxfp4";
   }
   return "?";

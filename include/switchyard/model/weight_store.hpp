@@ -44,6 +44,10 @@ constexpr io::dtype dtype_of() {
   else if constexpr (std::is_same_v<W, format::q5_K>) return io::dtype::q5_K;
   else if constexpr (std::is_same_v<W, format::q4_1>) return io::dtype::q4_1;
   else if constexpr (std::is_same_v<W, format::q5_1>) return io::dtype::q5_1;
+  else if constexpr (std::is_same_v<W, format::q2_K>) return io::dtype::q2_K;
+  else if constexpr (std::is_same_v<W, format::q3_K>) return io::dtype::q3_K;
+  else if constexpr (std::is_same_v<W, format::iq4_nl>) return io::dtype::iq4_nl;
+  else if constexpr (std::is_same_v<W, format::iq4_xs>) return io::dtype::iq4_xs;
   else if constexpr (std::is_same_v<W, format::mxfp4>) return io::dtype::mxfp4;
   else static_assert(sizeof(W) == 0, "no checkpoint dtype for this weight format");
 }
@@ -61,6 +65,10 @@ inline std::optional<weight_kind> kind_of_dtype(io::dtype d) {
     case io::dtype::q5_K: return weight_kind::q5_K;
     case io::dtype::q4_1: return weight_kind::q4_1;
     case io::dtype::q5_1: return weight_kind::q5_1;
+    case io::dtype::q2_K: return weight_kind::q2_K;
+    case io::dtype::q3_K: return weight_kind::q3_K;
+    case io::dtype::iq4_nl: return weight_kind::iq4_nl;
+    case io::dtype::iq4_xs: return weight_kind::iq4_xs;
     case io::dtype::q6_K: return weight_kind::q6_K;
     case io::dtype::mxfp4: return weight_kind::mxfp4;
     default: return std::nullopt;
@@ -121,6 +129,10 @@ inline void widen_row(matrix_slice const& s, index_t r, float* out) {
     case io::dtype::q5_K: blocks.template operator()<format::q5_K>(); break;
     case io::dtype::q4_1: blocks.template operator()<format::q4_1>(); break;
     case io::dtype::q5_1: blocks.template operator()<format::q5_1>(); break;
+    case io::dtype::q2_K: blocks.template operator()<format::q2_K>(); break;
+    case io::dtype::q3_K: blocks.template operator()<format::q3_K>(); break;
+    case io::dtype::iq4_nl: blocks.template operator()<format::iq4_nl>(); break;
+    case io::dtype::iq4_xs: blocks.template operator()<format::iq4_xs>(); break;
     default:
       switchyard::detail::fail<format_error>("model::weights", "tensor '", s.name, "' has dtype ", io::info(s.dtype).name,
                                              ", which is not a weight format");
