@@ -3,8 +3,10 @@
 // against the FMA peak. Limits measured in this same run. The GEMV cycles through enough weight
 // copies (>= 256 MiB, 8x this machine's L3) that every call streams its weights from memory.
 //
-//   bench_quant [gemv|target|mxfp4|gemm|all] [reps]   (target: the formats of issue 5's GEMV target only;
-//                                                     mxfp4: mxfp4 beside q4_0, GEMV and GEMM)
+//   bench_quant [gemv|target|mxfp4|gemm|prefill|all] [reps]   (target: the formats of issue 5's GEMV target only;
+//                                                     mxfp4: mxfp4 beside q4_0, GEMV and GEMM;
+//                                                     prefill: f32 vs int8 activations at the peers
+//                                                     model's expert shapes, 1 and N threads)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -144,18 +146,32 @@ void gemv_scaled_row(shape s, sy::thread_pool& one, sy::thread_pool& all, double
 }
 
 template <class F>
-void gemm_row(shape s, index_t T, sy::thread_pool& pool, double peak, int reps) {
+void gemm_row(shape s, index_t T, sy::thread_pool& pool, double peak, int reps,
+              sy::activations act = sy::activations::f32, double int8_peak = 0.0) {
   constexpr int B = fmt::traits<F>::block_elems;
   auto const w = random_blocks<F>(s.N, s.K, pool);
   std::vector<float> x(static_cast<std::size_t>(T * s.K)), y(static_cast<std::size_t>(T * s.N));
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.1f * float(i));
-  sy::linear<F> layer(sy::make_view(static_cast<F const*>(w.data()), s.N, s.K / B));
+  sy::linear<F> layer(sy::make_view(static_cast<F const*>(w.data()), s.N, s.K / B), {}, act);
   auto const t = bench::time_it(reps, [&] {
     layer(sy::make_view(static_cast<float const*>(x.data()), T, s.K), sy::make_view(y.data(), T, s.N), pool);
   });
   double const gf = 2.0 * double(T) * s.N * s.K / t.median;
-  std::printf("%-24s %-9s %4lld %9.2f %6.0f%% %7.1f %6.1f%%\n", s.name, fmt::traits<F>::name, (long long)T, t.median * 1e3,
+  std::string const name = std::string(fmt::traits<F>::name) + (act == sy::activations::int8 ? "/i8" : "");
+  std::printf("%-24s %-9s %4lld %9.2f %6.0f%% %7.1f %6.1f%%", s.name, name.c_str(), (long long)T, t.median * 1e3,
               t.spread() * 100, gf * 1e-9, gf / peak * 100);
+  if (act == sy::activations::int8 && int8_peak > 0) std::printf(" %6.1f%% of the vpdpbusd peak", gf / int8_peak * 100);
+  std::printf("\n");
+}
+
+// Prefill at the Mixtral-like peers model's expert shapes (hidden 1024, expert FFN 2816; 512
+// tokens top-2 over 8 experts: ~128 rows per expert): f32 against int8 activations.
+constexpr shape prefill_shapes[] = {{"peers gate_up 5632x1024", 5632, 1024}, {"peers down 1024x2816", 1024, 2816}};
+
+template <class F>
+void prefill_pair(shape s, index_t T, sy::thread_pool& pool, double peak, double int8_peak, int reps) {
+  gemm_row<F>(s, T, pool, peak, reps);
+  gemm_row<F>(s, T, pool, peak, reps, sy::activations::int8, int8_peak);
 }
 
 // W8A8 prefill: int8 codes with per-channel scales, activations quantized per token.
@@ -231,6 +247,20 @@ int main(int argc, char** argv) {
       if (what == "mxfp4") continue;
       gemm_row<fmt::q4_K>(shapes[0], T, all, peak, 3);
       gemm_row<fmt::int4_sym<128>>(shapes[0], T, all, peak, 3);
+    }
+  }
+  if (what == "all" || what == "prefill") {
+    for (sy::thread_pool* pool : {&one, &all}) {
+      double const peak = bench::fma_peak(*pool), ipeak = bench::int8_dot_peak(*pool);
+      std::printf("Prefill GEMM, %d thread(s). FMA peak %.1f GFLOP/s, vpdpbusd peak %.1f GOP/s\n", pool->size(),
+                  peak * 1e-9, ipeak * 1e-9);
+      std::printf("%-24s %-9s %4s %9s %7s %7s %7s\n", "shape", "format", "T", "median_ms", "spread", "GFLOP/s", "%fma");
+      for (auto const& s : prefill_shapes)
+        for (index_t T : {32, 128}) {
+          prefill_pair<fmt::q8_0>(s, T, *pool, peak, ipeak, reps);
+          prefill_pair<fmt::q4_0>(s, T, *pool, peak, ipeak, reps);
+          prefill_pair<fmt::q4_K>(s, T, *pool, peak, ipeak, reps);
+        }
     }
   }
   if (what == "all" || what == "gemm" || what == "w8a8") {

@@ -36,7 +36,7 @@ int positive(std::string const& a, std::string const& v) {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  std::string model, activations = "auto";
+  std::string model, activations = "auto", weights = "auto";
   int threads = 1, prompt = 512, tokens = 64, reps = 3;
   bool bandwidth = false;
   for (int i = 1; i < argc; ++i) {
@@ -50,6 +50,7 @@ int main(int argc, char** argv) try {
     else if (a == "--tokens") tokens = positive(a, v);
     else if (a == "--reps") reps = positive(a, v);
     else if (a == "--activations") activations = v;
+    else if (a == "--weights") weights = v;  // experiments: convert on load instead of as stored
     else throw std::invalid_argument("unknown option " + a);
   }
   sy::thread_pool pool(threads);
@@ -60,7 +61,8 @@ int main(int argc, char** argv) try {
   if (model.empty()) throw std::invalid_argument("--model F.gguf is required");
   auto const t_load = std::chrono::steady_clock::now();
   sy::index_t const ctx = prompt + tokens + 16;
-  auto lm = md::load(model, {.activations = switchyard_examples::parse_activation_format(activations),
+  auto lm = md::load(model, {.weights = switchyard_examples::parse_weight_format(weights),
+                             .activations = switchyard_examples::parse_activation_format(activations),
                              .cache = {.block_size = 16, .blocks = (ctx + 15) / 16}});
   double const load_s = peers::seconds_since(t_load);
   sy::index_t const vocab = lm->config().vocab;

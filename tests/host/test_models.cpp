@@ -267,9 +267,17 @@ TEST_CASE("export_gguf writes files that load back: f32 exactly as transformers,
     auto on_load = md::load(model_path(arch, false), {.weights = md::weight_format::q8_0});
     auto const a = all_logits(*from_file, ref), b = all_logits(*on_load, ref);
     check_rows(a, b, c.vocab, sy::test::tolerance::model_logits);
-    double worst = 0;
-    for_each_row(a, ref.logits, c.vocab, [&](std::size_t, std::size_t, double e) { worst = std::max(worst, e); });
-    CHECK(worst <= sy::test::tolerance::q8_0_model_logits);
+    // Loaded with the default activations: int8 on AVX512-VNNI builds, for prefill rows too
+    // (linear/host/int8_gemm.hpp), where a router may flip a near-tie top-k choice on the
+    // rounding (tolerance::int8_activations_routing_flips): an MoE model may have that many rows
+    // past the bound, a dense one none.
+    std::ptrdiff_t over = 0, rows = 0;
+    for_each_row(a, ref.logits, c.vocab, [&](std::size_t, std::size_t, double e) {
+      ++rows;
+      over += e > sy::test::tolerance::q8_0_model_logits;
+    });
+    bool const int8_acts = sy::host::int8_gemv_native;
+    CHECK(over <= (arch == "llama" || !int8_acts ? 0 : sy::test::tolerance::int8_activations_routing_flips(rows)));
     std::filesystem::remove(f32);
     std::filesystem::remove(q8);
   }

@@ -67,7 +67,7 @@ static void check_portable_int8(std::int64_t N, std::int64_t kblocks) {
     sy::format::traits<F>::quantize(buf, &blk);
   }
   auto const wv = sy::make_view(static_cast<F const*>(q.data()), N, kblocks);
-  for (std::int64_t T : {1, 5}) {
+  for (std::int64_t T : {1, 5, 13}) {  // 13: the int8 GEMM (linear/host/int8_gemm.hpp), portable path
     std::vector<float> x(static_cast<std::size_t>(T * K)), y(static_cast<std::size_t>(T * N)), want(y.size());
     for (auto& v : x) v = d(g);
     sy::linear<F> const fast(wv, {}, sy::activations::int8), exact(wv);
@@ -81,9 +81,10 @@ static void check_portable_int8(std::int64_t N, std::int64_t kblocks) {
   }
 }
 
-TEST_CASE("the scalar build's int8-activation GEMV stays within the activation rounding", "[portable]") {
+TEST_CASE("the scalar build's int8-activation GEMV and GEMM stay within the activation rounding", "[portable]") {
   check_portable_int8<sy::format::q8_0>(37, 9);
   check_portable_int8<sy::format::q4_0>(37, 9);
+  check_portable_int8<sy::format::q4_K>(37, 2);
 }
 
 // mxfp4 (a format with its own vector tiles elsewhere): the scalar build's GEMV and GEMM equal a

@@ -1,4 +1,4 @@
-// linear<F> with int8 activations (q8_0, q4_0, q4_K, int4 groups) against f32 activations on the same
+// linear<F> with int8 activations (q8_0, q4_0, q4_K, q5_K, q6_K, int4 groups) against f32 activations on the same
 // blocks, on any thread count; the formats that take no int8 or bf16 activations refuse them.
 #include <catch2/catch.hpp>
 
@@ -11,6 +11,7 @@
 #include "support/quantize_rows.hpp"
 #include "support/tolerance.hpp"
 #include "switchyard/core/format/gguf.hpp"
+#include "switchyard/core/format/q2_q3_K.hpp"
 #include "switchyard/core/format/int4.hpp"
 #include "switchyard/linear/linear.hpp"
 
@@ -101,9 +102,18 @@ TEST_CASE("int8 activations on q4_0, q8_0 and int4 groups stay within the activa
   check_int8_activations<fmt::q4_K>(1);
   check_int8_activations<fmt::q4_K>(5);
   check_int8_activations<fmt::q4_K>(16);
+  // q5_K: the same kernel with a fifth bit per code.
+  check_int8_activations<fmt::q5_K>(1);
+  check_int8_activations<fmt::q5_K>(5);
+  check_int8_activations<fmt::q5_K>(16);
+  // q6_K: 16 sub-blocks of 16 with int8 scales (q6k_int8_gemv.hpp).
+  check_int8_activations<fmt::q6_K>(1);
+  check_int8_activations<fmt::q6_K>(5);
+  check_int8_activations<fmt::q6_K>(16);
 }
 
-TEST_CASE("q4_K with int8 activations: the portable integer sums equal the kernel's", "[quant][linear]") {
+template <class F>
+void check_kquant_portable() {
   // The build runs one of the two (the 512-bit kernel with AVX512-VNNI); the other is checked
   // here directly against it, so both stay tested on every machine.
   index_t const N = 29, K = 768;
@@ -111,14 +121,14 @@ TEST_CASE("q4_K with int8 activations: the portable integer sums equal the kerne
   std::normal_distribution<float> d(0.0f, 1.0f);
   std::vector<float> w(N * K);
   for (auto& v : w) v = d(g) / std::sqrt(float(K));
-  auto [q, deq] = quantize_rows<fmt::q4_K>(w, N, K);
+  auto [q, deq] = quantize_rows<F>(w, N, K);
   sy::thread_pool pool(1);
   index_t constexpr T = 3;
   std::vector<float> x(T * K), y(T * N), y_portable(T * N);
   for (auto& v : x) v = d(g);
   std::vector<float> bias(N);
   for (auto& v : bias) v = d(g);
-  sy::linear<fmt::q4_K> with_bias(sy::make_view(static_cast<fmt::q4_K const*>(q.data()), N, K / 256),
+  sy::linear<F> with_bias(sy::make_view(static_cast<F const*>(q.data()), N, K / 256),
                                   sy::make_view(static_cast<float const*>(bias.data()), N), sy::activations::int8);
   sy::test::poison({y.data(), y.size()});
   sy::test::poison({y_portable.data(), y_portable.size()});
@@ -127,8 +137,42 @@ TEST_CASE("q4_K with int8 activations: the portable integer sums equal the kerne
   xa.quantize(sy::make_view(static_cast<float const*>(x.data()), T, K), 256);
   sy::host::detail::q4k_int8_lanes lanes;
   lanes.build(xa);
-  sy::host::detail::q4k_int8_portable_rows<T>(lanes, xa.scale.data(), K, static_cast<fmt::q4_K const*>(q.data()), K / 256,
+  sy::host::detail::q4k_int8_portable_rows<T, F>(lanes, xa.scale.data(), K, static_cast<F const*>(q.data()), K / 256,
                                               K / 256, bias.data(), y_portable.data(), N, 0, N);
+  for (index_t i = 0; i < T * N; ++i) {
+    INFO("element " << i);
+    CHECK(std::fabs(y[i] - y_portable[i]) <= 1e-5 * (1.0 + std::fabs(y_portable[i])));
+  }
+}
+
+TEST_CASE("q4_K and q5_K with int8 activations: the portable integer sums equal the kernel's", "[quant][linear]") {
+  check_kquant_portable<fmt::q4_K>();
+  check_kquant_portable<fmt::q5_K>();
+}
+
+TEST_CASE("q6_K with int8 activations: the portable integer sums equal the kernel's", "[quant][linear]") {
+  index_t const N = 29, K = 768;
+  std::mt19937 g(37);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> w(N * K);
+  for (auto& v : w) v = d(g) / std::sqrt(float(K));
+  auto [q, deq] = quantize_rows<fmt::q6_K>(w, N, K);
+  sy::thread_pool pool(1);
+  index_t constexpr T = 3;
+  std::vector<float> x(T * K), y(T * N), y_portable(T * N), bias(N);
+  for (auto& v : x) v = d(g);
+  for (auto& v : bias) v = d(g);
+  sy::linear<fmt::q6_K> layer(sy::make_view(static_cast<fmt::q6_K const*>(q.data()), N, K / 256),
+                              sy::make_view(static_cast<float const*>(bias.data()), N), sy::activations::int8);
+  sy::test::poison({y.data(), y.size()});
+  sy::test::poison({y_portable.data(), y_portable.size()});
+  layer(sy::make_view(static_cast<float const*>(x.data()), T, K), sy::make_view(y.data(), T, N), pool);
+  sy::host::int8_activations xa;
+  xa.quantize(sy::make_view(static_cast<float const*>(x.data()), T, K), 256);
+  sy::host::detail::q6k_int8_sums xs;
+  xs.build(xa);
+  sy::host::detail::q6k_int8_portable_rows<T>(xa, xs, static_cast<fmt::q6_K const*>(q.data()), K / 256, K / 256,
+                                              bias.data(), y_portable.data(), N, 0, N);
   for (index_t i = 0; i < T * N; ++i) {
     INFO("element " << i);
     CHECK(std::fabs(y[i] - y_portable[i]) <= 1e-5 * (1.0 + std::fabs(y_portable[i])));
@@ -173,13 +217,15 @@ TEST_CASE("int8 activations give the same rows on any thread count", "[quant][li
   check_int8_threads<fmt::q4_0>(1500, 128);  // the scratch again, at another shape
   check_int8_threads<fmt::q8_0>(1000, 96);
   check_int8_threads<fmt::q4_K>(1200, 512);
+  check_int8_threads<fmt::q5_K>(1200, 512);
+  check_int8_threads<fmt::q6_K>(1200, 512);
 }
 
 TEST_CASE("linear on block formats rejects bf16 activations", "[quant][linear]") {
   std::vector<fmt::q4_0> q(4);
   CHECK_THROWS_WITH(sy::linear<fmt::q4_0>(sy::make_view(static_cast<fmt::q4_0 const*>(q.data()), 2, 2), {}, sy::activations::bf16),
                     Catch::Contains("q4_0 weights take f32 activations or int8"));
-  std::vector<fmt::q6_K> k(4);  // no int8 kernel for q6_K (yet)
-  CHECK_THROWS_WITH(sy::linear<fmt::q6_K>(sy::make_view(static_cast<fmt::q6_K const*>(k.data()), 2, 2), {}, sy::activations::int8),
-                    Catch::Contains("q6_K weights take f32 activations"));
+  std::vector<fmt::q3_K> k(4);  // no int8 kernel for q3_K
+  CHECK_THROWS_WITH(sy::linear<fmt::q3_K>(sy::make_view(static_cast<fmt::q3_K const*>(k.data()), 2, 2), {}, sy::activations::int8),
+                    Catch::Contains("q3_K weights take f32 activations"));
 }

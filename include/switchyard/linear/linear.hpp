@@ -17,7 +17,9 @@
 #include "switchyard/linear/host/bf16_activations.hpp"
 #include "switchyard/linear/host/block_kernels.hpp"
 #include "switchyard/linear/host/int8_activations.hpp"
+#include "switchyard/linear/host/int8_gemm.hpp"
 #include "switchyard/linear/host/q4k_int8_gemv.hpp"
+#include "switchyard/linear/host/q6k_int8_gemv.hpp"
 #include "switchyard/linear/host/q8_int8_gemv.hpp"
 #include "switchyard/linear/host/gemm.hpp"
 #include "switchyard/linear/host/gemv.hpp"
@@ -27,9 +29,11 @@ SWITCHYARD_NAMESPACE_BEGIN
 // The format activations are rounded to before the products. f32 (the default) keeps them exact;
 // bf16 matches what bf16 engines compute and, with AVX512-BF16 and bf16 weights, runs twice the
 // f32 FMA rate (linear/host/bf16_activations.hpp).
-// int8 (block formats q4_0, q8_0 and int4 groups, decode rows): activations rounded to int8 per
-// weight block so the products become integer dot products (VNNI); see
-// linear/host/int8_activations.hpp and q8_int8_gemv.hpp.
+// int8 (block formats q4_0, q8_0, q4_K and int4 groups): activations rounded to int8 per weight
+// block so the products become integer dot products (VNNI); decode rows through the GEMVs
+// (linear/host/int8_activations.hpp, q8_int8_gemv.hpp, q4k_int8_gemv.hpp), prefill rows of
+// q8_0, q4_0 and q4_K through the int8 GEMM (linear/host/int8_gemm.hpp; int4 groups' prefill
+// keeps f32 activations).
 enum class activations { f32, bf16, int8 };
 
 // Whether a row's result may depend on how many rows share the call.
@@ -48,7 +52,8 @@ class linear {
  public:
   // Block formats whose decode rows can take int8 activations.
   static constexpr bool takes_int8 =
-      host::detail::nibble_format<W>::value || std::is_same_v<W, format::q8_0> || std::is_same_v<W, format::q4_K>;
+      host::detail::nibble_format<W>::value || std::is_same_v<W, format::q8_0> || std::is_same_v<W, format::q4_K> ||
+      std::is_same_v<W, format::q5_K> || std::is_same_v<W, format::q6_K>;
   using weight_format = W;
   static constexpr index_t block_elems = format::traits<W>::block_elems;
 
@@ -90,9 +95,18 @@ class linear {
       if constexpr (takes_int8) {
         if (act_ == activations::int8 && x.extent(0) <= host::gemv_max_rows) {
           if constexpr (std::is_same_v<W, format::q8_0>) host::block_gemv_q8_int8(x, weight_, b, y, pool);
-          else if constexpr (std::is_same_v<W, format::q4_K>) host::block_gemv_q4K_int8(x, weight_, b, y, pool);
+          else if constexpr (std::is_same_v<W, format::q4_K> || std::is_same_v<W, format::q5_K>)
+            host::block_gemv_kquant_int8(x, weight_, b, y, pool);
+          else if constexpr (std::is_same_v<W, format::q6_K>) host::block_gemv_q6K_int8(x, weight_, b, y, pool);
           else host::block_gemv_int8(x, weight_, b, y, pool);
           return;
+        }
+        // Prefill: the int8 GEMM (q8_0, q4_0, q4_K; int4 groups keep the f32 panels below).
+        if constexpr (host::detail::int8_gemm_format<W>) {
+          if (act_ == activations::int8) {
+            host::block_gemm_int8(x, weight_, b, y, pool);
+            return;
+          }
         }
       }
       if (x.extent(0) <= host::gemv_max_rows) host::block_gemv<Isa>(x, weight_, b, y, pool);

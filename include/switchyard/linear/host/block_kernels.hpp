@@ -10,7 +10,8 @@
 //   block_gemm  (prefill): for a panel of output rows, the blocks are dequantized once into an
 //               f32 panel (~256 KiB, L2) and the f32 GEMM tile runs on it for all T rows: the
 //               dequantization leaves the inner loop and is amortized over T.
-// int8 activations with integer dot products (VNNI) are the next step for the GEMV (bench/NOTES.md).
+// With int8 activations, linear<W> takes the integer-dot-product kernels instead: the GEMVs
+// (int8_activations.hpp, q8_int8_gemv.hpp, q4k_int8_gemv.hpp) and, for prefill, int8_gemm.hpp.
 #include <algorithm>
 #include <vector>
 

@@ -1,9 +1,11 @@
 #pragma once
-// Decode GEMV for q4_K weights against int8 activations rounded per 256 (one scale per q4_K super
-// block, as ggml pairs q4_K with q8_K), so that the products are integer dot products:
+// Decode GEMV for q4_K and q5_K weights against int8 activations rounded per 256 (one scale per
+// super block, as ggml pairs both with q8_K), so that the products are integer dot products:
 //   sum_i (d sc_j q_i - dmin m_j) x_i  ~=  dx (d sum_j sc_j sum_{i in j} q_i xq_i
 //                                               - dmin sum_j m_j sum_{i in j} xq_i)
-// over a super block of 8 sub-blocks j of 32 (6-bit scales sc_j and mins m_j, 4-bit codes q_i).
+// over a super block of 8 sub-blocks j of 32 (6-bit scales sc_j and mins m_j, 4-bit codes q_i;
+// q5_K: the same with a fifth bit per code, bit j of qh[i], so codes 0..31 -- still unsigned bytes
+// for vpdpbusd).
 // Within a super block everything up to the two products with d dx and dmin dx is integer: one
 // conversion and one FMA per super block and token for each of the two sums.
 //
@@ -14,6 +16,8 @@
 // The activations are laid out once per call in that order (q4k_int8_lanes), so each vpdpbusd
 // reads 64 contiguous bytes; its 16 int32 lanes are 8 of one sub-block then 8 of another, and
 // are multiplied by the sub-blocks' scales as int32 lanes (a dword permute of the 8 scales).
+// q5_K's fifth bits: qh's 32 bytes broadcast to both halves of a zmm; one byte-test per code
+// vector against bit (first sub-block) / bit (second sub-block) gives the mask of codes to add 16.
 //
 // Without AVX512-VNNI and BW the same integer sums run in portable code (f32 sums in another
 // order: equal within f32 rounding).
@@ -21,6 +25,8 @@
 #include <cstdint>
 #include <cstring>
 #include <vector>
+
+#include <type_traits>
 
 #include "switchyard/core/format/gguf.hpp"
 #include "switchyard/core/tensor_view.hpp"
@@ -38,7 +44,9 @@ namespace detail {
 // format::detail::q4_K_scale_min reads them one at a time), as 8 bytes each: four at once per
 // 32-bit word. Sub-blocks 0-3 keep their 6 low bits in bytes 0-3 (scales) and 4-7 (mins);
 // sub-blocks 4-7 take 4 bits from bytes 8-11 and their top 2 bits from bits 6-7 of bytes 0-7.
-SWITCHYARD_FORCE_INLINE void q4_K_unpack_scales(format::q4_K const& b, std::uint64_t& sc, std::uint64_t& m) noexcept {
+// (q5_K packs its scales the same way.)
+template <class B>
+SWITCHYARD_FORCE_INLINE void q4_K_unpack_scales(B const& b, std::uint64_t& sc, std::uint64_t& m) noexcept {
   std::uint32_t w[3];
   std::memcpy(w, b.scales, 12);
   constexpr std::uint32_t six = 0x3f3f3f3f, four = 0x0f0f0f0f, two = 0x03030303;
@@ -85,23 +93,31 @@ struct q4k_int8_lanes {
 #endif
 // Rows [n0, n1) of W [N, kbs] against T token rows: one weight row at a time (one sequential
 // stream), prefetched 3 KiB ahead while the activations stay small (as the other int8 GEMVs).
-template <int T>
-void q4k_int8_zmm_rows(q4k_int8_lanes const& xa, float const* dxs, index_t cols, format::q4_K const* w, index_t ldw,
+template <int T, class F = format::q4_K>
+void q4k_int8_zmm_rows(q4k_int8_lanes const& xa, float const* dxs, index_t cols, F const* w, index_t ldw,
                        index_t kbs, float const* bias, float* y, index_t ldy, index_t n0, index_t n1) {
+  static_assert(std::is_same_v<F, format::q4_K> || std::is_same_v<F, format::q5_K>);
   __m512i const low = _mm512_set1_epi8(0x0F);
   // Lanes 0-7 of a vpdpbusd result belong to the first sub-block of its pair, 8-15 to the second.
   __m512i const pick[4] = {_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2),
                            _mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3),
                            _mm512_setr_epi32(4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6),
                            _mm512_setr_epi32(5, 5, 5, 5, 5, 5, 5, 5, 7, 7, 7, 7, 7, 7, 7, 7)};
+  // q5_K: per code vector p, the qh bit of its first sub-block (bytes 0-31) and second (32-63).
+  auto bits = [](int a, int b) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi8(static_cast<char>(1 << a))),
+                              _mm256_set1_epi8(static_cast<char>(1 << b)), 1);
+  };
+  __m512i const fifth[4] = {bits(0, 2), bits(1, 3), bits(4, 6), bits(5, 7)};
+  __m512i const sixteen = _mm512_set1_epi8(16);
   bool const far = T * cols <= int8_zmm_far_budget;
   for (index_t n = n0; n < n1; ++n) {
-    format::q4_K const* row = w + n * ldw;
+    F const* row = w + n * ldw;
     __m512 acc[T];
     __m256 mins[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps(), mins[t] = _mm256_setzero_ps();
     for (index_t kb = 0; kb < kbs; ++kb) {
-      format::q4_K const& b = row[kb];
+      F const& b = row[kb];
       if (far) prefetch_far(&b);
       std::uint64_t sc, mn;
       q4_K_unpack_scales(b, sc, mn);
@@ -109,8 +125,12 @@ void q4k_int8_zmm_rows(q4k_int8_lanes const& xa, float const* dxs, index_t cols,
       __m256i const m32 = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(mn)));
       float const d = f16_scale(b.d), dmin = f16_scale(b.dmin);
       __m512i const v0 = _mm512_loadu_si512(b.qs), v1 = _mm512_loadu_si512(b.qs + 64);
-      __m512i const c[4] = {_mm512_and_si512(v0, low), _mm512_and_si512(_mm512_srli_epi16(v0, 4), low),
-                            _mm512_and_si512(v1, low), _mm512_and_si512(_mm512_srli_epi16(v1, 4), low)};
+      __m512i c[4] = {_mm512_and_si512(v0, low), _mm512_and_si512(_mm512_srli_epi16(v0, 4), low),
+                      _mm512_and_si512(v1, low), _mm512_and_si512(_mm512_srli_epi16(v1, 4), low)};
+      if constexpr (std::is_same_v<F, format::q5_K>) {
+        __m512i const qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<__m256i const*>(b.qh)));
+        for (int p = 0; p < 4; ++p) c[p] = _mm512_mask_add_epi8(c[p], _mm512_test_epi8_mask(qh, fifth[p]), c[p], sixteen);
+      }
       __m512i s[4];
       for (int p = 0; p < 4; ++p) s[p] = _mm512_permutexvar_epi32(pick[p], sc32);
       for (int t = 0; t < T; ++t) {
@@ -138,15 +158,15 @@ void q4k_int8_zmm_rows(q4k_int8_lanes const& xa, float const* dxs, index_t cols,
 #endif
 
 // Portable: the same integer sums per sub-block, in scalar code.
-template <int T>
-void q4k_int8_portable_rows(q4k_int8_lanes const& xa, float const* dxs, index_t cols, format::q4_K const* w,
+template <int T, class F = format::q4_K>
+void q4k_int8_portable_rows(q4k_int8_lanes const& xa, float const* dxs, index_t cols, F const* w,
                             index_t ldw, index_t kbs, float const* bias, float* y, index_t ldy, index_t n0, index_t n1) {
   static constexpr int order[8] = {0, 2, 1, 3, 4, 6, 5, 7};  // sub-block at each 32-byte slot of xq
   for (index_t n = n0; n < n1; ++n) {
-    format::q4_K const* row = w + n * ldw;
+    F const* row = w + n * ldw;
     float res[T] = {}, corr[T] = {};
     for (index_t kb = 0; kb < kbs; ++kb) {
-      format::q4_K const& b = row[kb];
+      F const& b = row[kb];
       std::uint64_t sc, mn;
       q4_K_unpack_scales(b, sc, mn);
       float const d = b.d.to_float(), dmin = b.dmin.to_float();
@@ -160,7 +180,9 @@ void q4k_int8_portable_rows(q4k_int8_lanes const& xa, float const* dxs, index_t 
           std::int32_t dot = 0;
           for (int i = 0; i < 32; ++i) {
             std::uint8_t const byte = b.qs[32 * h + i];
-            dot += (high ? byte >> 4 : byte & 0x0F) * xq[32 * slot + i];
+            int code = high ? byte >> 4 : byte & 0x0F;
+            if constexpr (std::is_same_v<F, format::q5_K>) code |= ((b.qh[i] >> j) & 1) << 4;
+            dot += code * xq[32 * slot + i];
           }
           isum += dot * static_cast<std::int32_t>((sc >> (8 * j)) & 0xFF);
           msum += xa.sums[8 * g + static_cast<std::size_t>(j)] * static_cast<std::int32_t>((mn >> (8 * j)) & 0xFF);
@@ -175,10 +197,11 @@ void q4k_int8_portable_rows(q4k_int8_lanes const& xa, float const* dxs, index_t 
 
 }  // namespace detail
 
-// y [T, N] = x [T, K] W^T (+ bias) for q4_K weights W [N, K / 256], T <= gemv_max_rows,
+// y [T, N] = x [T, K] W^T (+ bias) for q4_K or q5_K weights W [N, K / 256], T <= gemv_max_rows,
 // activations rounded to int8 per 256.
-inline void block_gemv_q4K_int8(matrix_view<float const> x, matrix_view<format::q4_K const> w, float const* bias,
-                                matrix_view<float> y, thread_pool& pool) {
+template <class F>
+void block_gemv_kquant_int8(matrix_view<float const> x, matrix_view<F const> w, float const* bias,
+                            matrix_view<float> y, thread_pool& pool) {
   index_t const T = x.extent(0), N = w.extent(0), kbs = w.extent(1), cols = x.extent(1);
   if (T == 0 || N == 0) return;
   // The calling thread's scratch, named through references for the pool's tasks (as
@@ -189,17 +212,22 @@ inline void block_gemv_q4K_int8(matrix_view<float const> x, matrix_view<format::
   detail::q4k_int8_lanes& lanes = lanes_scratch;
   xa.quantize(x, 256);
   lanes.build(xa);
-  index_t const grain = std::max<index_t>(4, (64 * 1024) / std::max<index_t>(1, kbs * index_t{sizeof(format::q4_K)}));
+  index_t const grain = std::max<index_t>(4, (64 * 1024) / std::max<index_t>(1, kbs * index_t{sizeof(F)}));
   auto run = [&]<int Tc>() {
     pool.parallel_for(0, N, grain, [&](index_t lo, index_t hi) {
 #if defined(SWITCHYARD_INT8_GEMV_ZMM)
-      detail::q4k_int8_zmm_rows<Tc>(lanes, xa.scale.data(), cols, w.data(), w.stride(0), kbs, bias, y.data(), y.stride(0), lo, hi);
+      detail::q4k_int8_zmm_rows<Tc, F>(lanes, xa.scale.data(), cols, w.data(), w.stride(0), kbs, bias, y.data(), y.stride(0), lo, hi);
 #else
-      detail::q4k_int8_portable_rows<Tc>(lanes, xa.scale.data(), cols, w.data(), w.stride(0), kbs, bias, y.data(), y.stride(0), lo, hi);
+      detail::q4k_int8_portable_rows<Tc, F>(lanes, xa.scale.data(), cols, w.data(), w.stride(0), kbs, bias, y.data(), y.stride(0), lo, hi);
 #endif
     });
   };
   dispatch_rows(T, run);
+}
+
+inline void block_gemv_q4K_int8(matrix_view<float const> x, matrix_view<format::q4_K const> w, float const* bias,
+                                matrix_view<float> y, thread_pool& pool) {
+  block_gemv_kquant_int8(x, w, bias, y, pool);
 }
 
 }  // namespace host
