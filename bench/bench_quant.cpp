@@ -3,10 +3,12 @@
 // against the FMA peak. Limits measured in this same run. The GEMV cycles through enough weight
 // copies (>= 256 MiB, 8x this machine's L3) that every call streams its weights from memory.
 //
-//   bench_quant [gemv|target|mxfp4|gemm|prefill|all] [reps]   (target: the formats of issue 5's GEMV target only;
+//   bench_quant [gemv|target|mxfp4|gemm|prefill|prefill_k|all] [reps]   (target: the formats of issue 5's GEMV target only;
 //                                                     mxfp4: mxfp4 beside q4_0, GEMV and GEMM;
 //                                                     prefill: f32 vs int8 activations at the peers
-//                                                     model's expert shapes, 1 and N threads)
+//                                                     model's expert shapes, 1 and N threads;
+//                                                     prefill_k: the same for q5_K / q6_K, the
+//                                                     formats Q4_K_M files keep, 1 thread)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -174,6 +176,11 @@ void prefill_pair(shape s, index_t T, sy::thread_pool& pool, double peak, double
   gemm_row<F>(s, T, pool, peak, reps, sy::activations::int8, int8_peak);
 }
 
+// The matrices llama-quantize's Q4_K_M keeps in q6_K (LM head, attention V, some FFN down) and
+// q5_K (attention output), at the peers model's shapes (vocabulary 32000, hidden 1024, FFN 2816).
+constexpr shape prefill_k_q6[] = {{"peers head 32000x1024", 32000, 1024}, {"peers down 1024x2816", 1024, 2816}};
+constexpr shape prefill_k_q5[] = {{"peers attn_out 1024x1024", 1024, 1024}, {"peers down 1024x2816", 1024, 2816}};
+
 // W8A8 prefill: int8 codes with per-channel scales, activations quantized per token.
 void gemm_w8a8_row(shape s, index_t T, sy::thread_pool& pool, double peak, int reps) {
   std::vector<std::int8_t> codes(static_cast<std::size_t>(s.N * s.K));
@@ -261,6 +268,17 @@ int main(int argc, char** argv) {
           prefill_pair<fmt::q4_0>(s, T, *pool, peak, ipeak, reps);
           prefill_pair<fmt::q4_K>(s, T, *pool, peak, ipeak, reps);
         }
+    }
+  }
+  if (what == "all" || what == "prefill_k") {
+    double const peak = bench::fma_peak(one), ipeak = bench::int8_dot_peak(one);
+    std::printf("Prefill GEMM, q5_K / q6_K, 1 thread. FMA peak %.1f GFLOP/s, vpdpbusd peak %.1f GOP/s\n", peak * 1e-9,
+                ipeak * 1e-9);
+    std::printf("%-24s %-9s %4s %9s %7s %7s %7s\n", "shape", "format", "T", "median_ms", "spread", "GFLOP/s", "%fma");
+    for (index_t T : {32, 128}) {
+      for (auto const& s : prefill_k_q6) prefill_pair<fmt::q6_K>(s, T, one, peak, ipeak, reps);
+      for (auto const& s : prefill_k_q5) prefill_pair<fmt::q5_K>(s, T, one, peak, ipeak, reps);
+      prefill_pair<fmt::q4_K>(prefill_k_q6[1], T, one, peak, ipeak, reps);  // the reference k-quant
     }
   }
   if (what == "all" || what == "gemm" || what == "w8a8") {

@@ -1,4 +1,5 @@
-// The int8-activation prefill GEMM (linear/host/int8_gemm.hpp) for q8_0, q4_0 and q4_K, on every
+// The int8-activation prefill GEMM (linear/host/int8_gemm.hpp) for q8_0, q4_0, q4_K, q5_K and
+// q6_K, on every
 // path this translation unit compiles (AVX512-VNNI, AVX-VNNI, AVX2's vpmaddubsw emulation,
 // portable): against a double-precision product on the *rounded* activations (integer sums are
 // exact, so the bound is tight), at shapes that leave partial row groups and token tiles, on
@@ -130,13 +131,76 @@ TEST_CASE("the int8 GEMM equals the product on the rounded activations, every co
     check_all_paths<fmt::q8_0>(T, 53, 7);
     check_all_paths<fmt::q4_0>(T, 53, 11);
     check_all_paths<fmt::q4_K>(T, 53, 3);
+    check_all_paths<fmt::q5_K>(T, 53, 3);
+    check_all_paths<fmt::q6_K>(T, 53, 3);
   }
   check_all_paths<fmt::q8_0>(16, 5, 1, true);
   check_all_paths<fmt::q4_0>(12, 5, 2, true);
   check_all_paths<fmt::q4_K>(20, 5, 1, true);
+  check_all_paths<fmt::q5_K>(20, 5, 1, true);
+  check_all_paths<fmt::q6_K>(18, 5, 2, true);
   check_all_paths<fmt::q8_0>(64, 96, 32, true);  // K = 1024
   check_all_paths<fmt::q4_0>(64, 96, 32, true);
   check_all_paths<fmt::q4_K>(64, 96, 4, true);
+  check_all_paths<fmt::q5_K>(64, 96, 4, true);
+  check_all_paths<fmt::q6_K>(64, 96, 4, true);
+}
+
+// k-quant blocks of random bytes: every code (q5_K's 0..31, q6_K's 0..63 with its high bits),
+// every sub-block scale and min (q6_K's int8 scales down to -128), small f16 super-block scales.
+template <class F>
+problem make_random_blocks(index_t T, index_t N, index_t kblocks, unsigned seed, float x_scale) {
+  index_t const K = kblocks * 256;
+  std::mt19937 g(seed);
+  std::vector<F> q(static_cast<std::size_t>(N * kblocks));
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::uniform_real_distribution<float> u(0.5f, 1.5f);
+  for (auto& b : q) {
+    auto* bytes = reinterpret_cast<unsigned char*>(&b);
+    for (std::size_t i = 0; i < sizeof(F); ++i) bytes[i] = static_cast<unsigned char>(byte(g));
+    b.d = fmt::f16(u(g) * 1e-3f);
+    if constexpr (requires { b.dmin; }) b.dmin = fmt::f16(u(g) * 1e-3f);
+  }
+  problem p{std::vector<float>(T * K), std::vector<float>(N), std::vector<float>(N * K), {}, T, N, K};
+  for (std::size_t b = 0; b < q.size(); ++b) fmt::traits<F>::dequantize(&q[b], p.deq.data() + b * 256);
+  p.blocks.resize(q.size() * sizeof(F));
+  std::memcpy(p.blocks.data(), q.data(), p.blocks.size());
+  // x_scale > 0: activations at +-x_scale, so every one rounds to +-127 (the largest products).
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  for (index_t i = 0; i < T * K; ++i) p.x[i] = x_scale > 0 ? (byte(g) % 2 ? x_scale : -x_scale) : d(g);
+  return p;
+}
+
+TEST_CASE("the int8 GEMM on k-quant blocks of random bytes: every code and scale, full-scale activations",
+          "[quant][linear][int8_gemm]") {
+  // q6_K's codes reach 63: the AVX2 emulation's single vpmaddubsw sums 2 x 63 x 127 per int16,
+  // within range; activations at +-127 (all equal magnitudes) and at random reach the extremes.
+  auto run = [&]<class F, int8_gemm_path P>(float x_scale) {
+    if constexpr (sy::host::int8_gemm_compiled<P>) {
+      if (!runnable(P)) return;
+      index_t const T = 11, N = 37;
+      auto const p = make_random_blocks<F>(T, N, 3, 9 + static_cast<unsigned>(P), x_scale);
+      std::vector<float> y(T * N);
+      sy::thread_pool pool(1);
+      sy::host::block_gemm_int8<P>(sy::make_view(static_cast<float const*>(p.x.data()), T, p.K), weights<F>(p), nullptr,
+                                   sy::make_view(y.data(), T, N), pool);
+      check_against_rounded<F>(p, y, false, std::string(fmt::traits<F>::name) + " random bytes " + path_name(P));
+    }
+  };
+  for (float x_scale : {0.0f, 3.0f}) {
+    run.template operator()<fmt::q4_K, int8_gemm_path::portable>(x_scale);
+    run.template operator()<fmt::q4_K, int8_gemm_path::avx2>(x_scale);
+    run.template operator()<fmt::q4_K, int8_gemm_path::avx2_vnni>(x_scale);
+    run.template operator()<fmt::q4_K, int8_gemm_path::avx512_vnni>(x_scale);
+    run.template operator()<fmt::q5_K, int8_gemm_path::portable>(x_scale);
+    run.template operator()<fmt::q5_K, int8_gemm_path::avx2>(x_scale);
+    run.template operator()<fmt::q5_K, int8_gemm_path::avx2_vnni>(x_scale);
+    run.template operator()<fmt::q5_K, int8_gemm_path::avx512_vnni>(x_scale);
+    run.template operator()<fmt::q6_K, int8_gemm_path::portable>(x_scale);
+    run.template operator()<fmt::q6_K, int8_gemm_path::avx2>(x_scale);
+    run.template operator()<fmt::q6_K, int8_gemm_path::avx2_vnni>(x_scale);
+    run.template operator()<fmt::q6_K, int8_gemm_path::avx512_vnni>(x_scale);
+  }
 }
 
 TEST_CASE("the int8 GEMM's extreme codes: q8_0's -128..127 and activations at full scale", "[quant][linear][int8_gemm]") {
@@ -201,6 +265,8 @@ TEST_CASE("the int8 GEMM agrees with the int8 GEMV on rows both take; linear tak
   check_gemm_vs_gemv<fmt::q8_0>(70, 9);
   check_gemm_vs_gemv<fmt::q4_0>(70, 9);
   check_gemm_vs_gemv<fmt::q4_K>(70, 2);
+  check_gemm_vs_gemv<fmt::q5_K>(70, 2);
+  check_gemm_vs_gemv<fmt::q6_K>(70, 2);
 }
 
 // Threads split row groups; every row is computed the same way wherever it runs, so 1 and 3
@@ -225,4 +291,6 @@ TEST_CASE("the int8 GEMM gives the same rows on any thread count", "[quant][line
   check_threads<fmt::q8_0>(33, 700, 8);
   check_threads<fmt::q4_0>(33, 700, 8);
   check_threads<fmt::q4_K>(33, 700, 1);
+  check_threads<fmt::q5_K>(33, 700, 1);
+  check_threads<fmt::q6_K>(33, 700, 1);
 }

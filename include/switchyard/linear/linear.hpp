@@ -32,8 +32,8 @@ SWITCHYARD_NAMESPACE_BEGIN
 // int8 (block formats q4_0, q8_0, q4_K and int4 groups): activations rounded to int8 per weight
 // block so the products become integer dot products (VNNI); decode rows through the GEMVs
 // (linear/host/int8_activations.hpp, q8_int8_gemv.hpp, q4k_int8_gemv.hpp), prefill rows of
-// q8_0, q4_0 and q4_K through the int8 GEMM (linear/host/int8_gemm.hpp; int4 groups' prefill
-// keeps f32 activations).
+// q8_0, q4_0 and the k-quants (q4_K, q5_K, q6_K) through the int8 GEMM
+// (linear/host/int8_gemm.hpp; int4 groups' prefill keeps f32 activations).
 enum class activations { f32, bf16, int8 };
 
 // Whether a row's result may depend on how many rows share the call.
@@ -101,7 +101,7 @@ class linear {
           else host::block_gemv_int8(x, weight_, b, y, pool);
           return;
         }
-        // Prefill: the int8 GEMM (q8_0, q4_0, q4_K; int4 groups keep the f32 panels below).
+        // Prefill: the int8 GEMM (q8_0, q4_0, q4_K, q5_K, q6_K; int4 groups keep the f32 panels below).
         if constexpr (host::detail::int8_gemm_format<W>) {
           if (act_ == activations::int8) {
             host::block_gemm_int8(x, weight_, b, y, pool);

@@ -1,5 +1,5 @@
 #pragma once
-// Prefill (T > gemv_max_rows) for q8_0, q4_0 and q4_K weights with int8 activations: x rounded
+// Prefill (T > gemv_max_rows) for q8_0, q4_0, q4_K, q5_K and q6_K weights with int8 activations: x rounded
 // once per call to int8 per weight block (int8_activations: the same rounding as the decode
 // GEMVs, so a token's activations are rounded the same way whichever kernel takes it), then
 // integer dot products against weight panels repacked per group of rows (int8_gemm_pack.hpp)
@@ -63,8 +63,8 @@ inline constexpr int8_gemm_path int8_gemm_best =
 namespace detail {
 
 // The vector operations and tile of each path: Rg panels x C tokens. zmm: 2 x 4 (8 int32 sums +
-// 8 f32 accumulators, 24 for q4_K, + 2 code vectors + 1 broadcast of the 32 registers); ymm and
-// the scalar path 1 x 4 (16 registers).
+// 8 f32 accumulators, 24 for the k-quants, + 2 code vectors + 1 broadcast of the 32 registers);
+// ymm and the scalar path 1 x 4 (16 registers).
 template <int8_gemm_path P>
 struct int8_gemm_config;
 template <>
@@ -113,28 +113,35 @@ void int8_gemm_aux(int8_activations const& xa, std::vector<std::int32_t>& aux) {
     aux.resize(static_cast<std::size_t>(xa.rows * groups));
     for (std::size_t i = 0; i < aux.size(); ++i) aux[i] = -P::offset * xa.sum[i];
   } else {
-    aux.resize(static_cast<std::size_t>(xa.rows * groups * 4));
+    constexpr int S = P::subs, L = 256 / S;
+    aux.resize(static_cast<std::size_t>(xa.rows * groups * P::aux_per_block));
     for (index_t t = 0; t < xa.rows; ++t)
       for (index_t kb = 0; kb < groups; ++kb) {
         std::int8_t const* q = xa.q.data() + t * xa.cols + kb * 256;
-        std::int32_t s[8] = {};
-        for (int j = 0; j < 8; ++j)
-          for (int i = 0; i < 32; ++i) s[j] += q[32 * j + i];
-        for (int p = 0; p < 4; ++p)  // |s| <= 32 x 127: an int16 each
-          aux[static_cast<std::size_t>((t * groups + kb) * 4 + p)] = static_cast<std::int32_t>(
-              (static_cast<std::uint32_t>(s[2 * p]) & 0xFFFFu) | (static_cast<std::uint32_t>(s[2 * p + 1]) << 16));
+        std::int32_t s[S] = {};
+        for (int j = 0; j < S; ++j)
+          for (int i = 0; i < L; ++i) s[j] += q[L * j + i];
+        std::int32_t* a = aux.data() + (t * groups + kb) * P::aux_per_block;
+        if constexpr (P::q6) {
+          for (int j = 0; j < S; ++j) a[j] = -32 * s[j];
+        } else {
+          for (int p = 0; p < 4; ++p)  // |s| <= 32 x 127: an int16 each
+            a[p] = static_cast<std::int32_t>((static_cast<std::uint32_t>(s[2 * p]) & 0xFFFFu) |
+                                             (static_cast<std::uint32_t>(s[2 * p + 1]) << 16));
+        }
       }
   }
 }
 
 }  // namespace detail
 
-// y [T, N] = x [T, K] W^T (+ bias) for W [N, K / B] in q8_0, q4_0 or q4_K, any T (meant for
-// T > gemv_max_rows), activations rounded to int8 per weight block.
+// y [T, N] = x [T, K] W^T (+ bias) for W [N, K / B] in q8_0, q4_0, q4_K, q5_K or q6_K, any T
+// (meant for T > gemv_max_rows), activations rounded to int8 per weight block (per 256 for the
+// k-quants, as their GEMVs round them).
 template <int8_gemm_path Path = int8_gemm_best, class F>
 void block_gemm_int8(matrix_view<float const> x, matrix_view<F const> w, float const* bias, matrix_view<float> y,
                      thread_pool& pool) {
-  static_assert(detail::int8_gemm_format<F>, "the int8 GEMM takes q8_0, q4_0 or q4_K weights");
+  static_assert(detail::int8_gemm_format<F>, "the int8 GEMM takes q8_0, q4_0, q4_K, q5_K or q6_K weights");
   static_assert(int8_gemm_compiled<Path>, "this int8 GEMM path is not compiled in this translation unit");
   using Cfg = detail::int8_gemm_config<Path>;
   using V = typename Cfg::V;

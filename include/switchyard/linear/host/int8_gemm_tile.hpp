@@ -8,12 +8,16 @@
 //
 //   32-element blocks (q8_0, q4_0):  y += dx d (sum_i u_i xq_i - offset sum_i xq_i)
 //     the second term seeds the block's int32 sum (seed = -offset sum xq, per token and block).
-//   q4_K super blocks:  y += dx (d sum_s sc_s sum_{i in s} u_i xq_i  -  dmin sum_s m_s sum_{i in s} xq_i)
+//   q4_K / q5_K super blocks:  y += dx (d sum_s sc_s sum_{i in s} u_i xq_i  -  dmin sum_s m_s sum_{i in s} xq_i)
 //     the sub-block sums are scaled by sc_s in int32 (vpmulld), the mins by one vpdpwssd per two
 //     sub-blocks against the activations' sub-block sums; two conversions per super block.
-// All integer sums are exact (|sum| < 2^31 for every format: q4_K's largest is 8 x 63 x 32 x 15
-// x 128 ~ 3.1e7), so the result differs from a double-precision product on the same rounded
-// activations only by the f32 accumulation across blocks.
+//   q6_K super blocks:  y += dx d sum_s sc_s (sum_{i in s} u_i xq_i - 32 sum_{i in s} xq_i)
+//     each sub-block's int32 sum seeded with -32 sum xq (per token, shared by the Rg x G rows),
+//     scaled by sc_s in int32; one conversion per super block.
+// All integer sums are exact (|sum| < 2^31 for every format: q5_K's largest is 8 x 63 x 32 x 31
+// x 128 ~ 6.4e7, q6_K's 16 x 128 x 16 x 32 x 128 ~ 1.3e8), so the result differs from a
+// double-precision product on the same rounded activations only by the f32 accumulation across
+// blocks.
 #include <cstdint>
 
 #include "switchyard/core/tensor_view.hpp"
@@ -24,13 +28,14 @@ SWITCHYARD_NAMESPACE_BEGIN
 namespace host::detail {
 
 // The activations as the tile reads them: T rows of K int8 codes (row stride ldq), per token and
-// weight block a scale dx and an int32 (32-element blocks: the seed -offset sum xq; q4_K: 4
-// int16 pairs of sub-block sums, so 4 int32 per block), row strides in blocks.
+// weight block a scale dx and int8_panel::aux_per_block int32 (32-element blocks: the seed
+// -offset sum xq; q4_K, q5_K: 4 int16 pairs of sub-block sums; q6_K: the 16 sub-blocks' seeds
+// -32 sum xq), row strides in blocks.
 struct int8_gemm_activations {
   std::int8_t const* q;
   index_t ldq;
   float const* dx;
-  std::int32_t const* aux;  // seed [T][kbs] or sub-block sum pairs [T][kbs][4]
+  std::int32_t const* aux;  // [T][kbs][int8_panel::aux_per_block]
   index_t kbs;
 };
 
@@ -78,19 +83,23 @@ SWITCHYARD_FORCE_INLINE void int8_gemm_tile(std::uint8_t const* const (&panel)[R
         for (int c = 0; c < C; ++c) acc[r][c] = V::fma(V::cvt(isum[r][c]), V::mul(d, V::bcast_f(dx[c])), acc[r][c]);
       }
     } else {
+      constexpr int S = P::subs, J = P::chunks;
       vi tot[Rg][C];
       for (int r = 0; r < Rg; ++r)
         for (int c = 0; c < C; ++c) tot[r][c] = V::zero_i();
-      for (int s = 0; s < 8; ++s) {
+      for (int s = 0; s < S; ++s) {
         vi part[Rg][C];
-        for (int r = 0; r < Rg; ++r)
-          for (int c = 0; c < C; ++c) part[r][c] = V::zero_i();
+        for (int c = 0; c < C; ++c) {
+          vi seed = V::zero_i();
+          if constexpr (P::q6) seed = V::bcast_i(xa.aux + ((t0 + c) * xa.kbs + kb) * P::aux_per_block + s);
+          for (int r = 0; r < Rg; ++r) part[r][c] = seed;
+        }
 #pragma GCC unroll 8
-        for (int j = 0; j < 8; ++j) {
+        for (int j = 0; j < J; ++j) {
           vi w[Rg];
-          for (int r = 0; r < Rg; ++r) w[r] = V::load_i(blk[r] + s * 32 * G + j * 4 * G);
+          for (int r = 0; r < Rg; ++r) w[r] = V::load_i(blk[r] + (s * J + j) * 4 * G);
           for (int c = 0; c < C; ++c) {
-            vi const x = V::bcast_i(xq[c] + kb * 256 + 32 * s + 4 * j);
+            vi const x = V::bcast_i(xq[c] + kb * 256 + 4 * (s * J + j));
             for (int r = 0; r < Rg; ++r) part[r][c] = V::template dot<true>(part[r][c], w[r], x);
           }
         }
@@ -100,14 +109,19 @@ SWITCHYARD_FORCE_INLINE void int8_gemm_tile(std::uint8_t const* const (&panel)[R
         }
       }
       for (int r = 0; r < Rg; ++r) {
-        vf const d = V::load_f(blk[r] + P::scales), dmin = V::load_f(blk[r] + P::dmins);
-        for (int c = 0; c < C; ++c) {
-          std::int32_t const* pairs = xa.aux + ((t0 + c) * xa.kbs + kb) * 4;
-          vi m = V::zero_i();
-          for (int p = 0; p < 4; ++p) m = V::dot16(m, V::load_i(blk[r] + P::mins + p * 4 * G), V::bcast_i(pairs + p));
-          vf const dxv = V::bcast_f(dx[c]);
-          acc[r][c] = V::fma(V::cvt(tot[r][c]), V::mul(d, dxv), acc[r][c]);
-          acc[r][c] = V::fnma(V::cvt(m), V::mul(dmin, dxv), acc[r][c]);
+        vf const d = V::load_f(blk[r] + P::scales);
+        if constexpr (P::k_mins) {
+          vf const dmin = V::load_f(blk[r] + P::dmins);
+          for (int c = 0; c < C; ++c) {
+            std::int32_t const* pairs = xa.aux + ((t0 + c) * xa.kbs + kb) * P::aux_per_block;
+            vi m = V::zero_i();
+            for (int p = 0; p < 4; ++p) m = V::dot16(m, V::load_i(blk[r] + P::mins + p * 4 * G), V::bcast_i(pairs + p));
+            vf const dxv = V::bcast_f(dx[c]);
+            acc[r][c] = V::fma(V::cvt(tot[r][c]), V::mul(d, dxv), acc[r][c]);
+            acc[r][c] = V::fnma(V::cvt(m), V::mul(dmin, dxv), acc[r][c]);
+          }
+        } else {
+          for (int c = 0; c < C; ++c) acc[r][c] = V::fma(V::cvt(tot[r][c]), V::mul(d, V::bcast_f(dx[c])), acc[r][c]);
         }
       }
     }

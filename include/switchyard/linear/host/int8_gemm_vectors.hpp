@@ -6,9 +6,10 @@
 //   int8_ymm<false>     AVX2 without VNNI: vpdpbusd emulated exactly with vpmaddubsw + vpmaddwd
 //   int8_scalar         anywhere: 8 rows as plain arrays
 // vi: G int32 lanes (or 4 G bytes); vf: G floats. dot<Small>(acc, u, x): acc + the sum of the 4
-// products of unsigned bytes u and signed bytes x per lane (Small: every u <= 15, which lets the
-// AVX2 emulation take one vpmaddubsw: 2 x 15 x 128 cannot saturate its int16 sums). dot16: acc +
-// the sum of the 2 products of int16 pairs per lane.
+// products of unsigned bytes u and signed bytes x per lane (Small: every u <= 63 -- q4_0 and q4_K's
+// 0..15, q5_K's 0..31, q6_K's 0..63 -- which lets the AVX2 emulation take one vpmaddubsw:
+// 2 x 63 x 128 = 16128 cannot saturate its int16 sums; q8_0's offset codes up to 255 could, and
+// take two). dot16: acc + the sum of the 2 products of int16 pairs per lane.
 #include <cstdint>
 #include <cstring>
 
