@@ -161,6 +161,68 @@ inline void fit_affine(float const* x, int const* q, int n, bool with_offset, fl
   b = static_cast<float>((sx - a * sq) / n);
 }
 
+// q4_0 / q5_0 codes as the gguf package rounds them: the signed value of largest magnitude (the
+// first, on ties) maps to -half (8 or 16); codes trunc(x / d + half + 0.5) in 0 .. 2 half - 1.
+inline void quantize_symmetric(float const* x, int half, f16& d16, std::uint8_t* q) noexcept {
+  float mx = 0.0f, amax = 0.0f;
+  for (int i = 0; i < 32; ++i)
+    if (std::fabs(x[i]) > amax) amax = std::fabs(x[i]), mx = x[i];
+  float const d = mx / -static_cast<float>(half), id = d != 0.0f ? 1.0f / d : 0.0f;
+  for (int i = 0; i < 32; ++i) {
+    float const v = std::trunc(::switchyard::detail::round_here(x[i] * id) + (static_cast<float>(half) + 0.5f));
+    q[i] = static_cast<std::uint8_t>(std::clamp(v, 0.0f, static_cast<float>(2 * half - 1)));
+  }
+  d16 = f16(d);
+}
+
+// q4_K / q5_K super blocks (codes 0 .. max_code, 15 or 31): per sub-block of 32, codes from its
+// [min(0, lo), hi] range, a least-squares refit of scale and min on those codes, then both 6-bit
+// quantized against the block's super-scales d and dmin (stored with the 12 scale bytes); the
+// final codes of the 256 elements go to `codes`.
+inline void quantize_k_subblocks(float const* x, int max_code, f16& d16, f16& dmin16, std::uint8_t* scales,
+                                 int* codes) noexcept {
+  float scale[8], minv[8];
+  float const steps = static_cast<float>(max_code);
+  for (int j = 0; j < 8; ++j) {
+    float const* xs = x + 32 * j;
+    int* cs = codes + 32 * j;
+    float lo = std::min(0.0f, *std::min_element(xs, xs + 32)), hi = *std::max_element(xs, xs + 32);
+    float a = (hi - lo) / steps, off = lo;
+    if (a > 0.0f) {
+      for (int i = 0; i < 32; ++i) cs[i] = std::clamp(static_cast<int>(std::nearbyint((xs[i] - lo) / a)), 0, max_code);
+      fit_affine(xs, cs, 32, true, a, off);
+      if (!(a > 0.0f) || off > 0.0f) a = (hi - lo) / steps, off = lo;  // keep the min <= 0 form
+    }
+    scale[j] = a, minv[j] = -off;  // x ~ a q - minv
+  }
+  float const smax = *std::max_element(scale, scale + 8), mmax = *std::max_element(minv, minv + 8);
+  std::memset(scales, 0, 12);
+  d16 = f16(smax / 63.0f), dmin16 = f16(mmax / 63.0f);
+  float const dq = d16.to_float(), dmq = dmin16.to_float();
+  for (int j = 0; j < 8; ++j) {
+    int const sc = dq > 0.0f ? std::clamp(static_cast<int>(std::nearbyint(scale[j] / dq)), 0, 63) : 0;
+    int const m = dmq > 0.0f ? std::clamp(static_cast<int>(std::nearbyint(minv[j] / dmq)), 0, 63) : 0;
+    q4_K_set_scale_min(scales, j, sc, m);
+    float const a = dq * static_cast<float>(sc), mn = dmq * static_cast<float>(m);
+    for (int i = 0; i < 32; ++i)
+      codes[32 * j + i] =
+          a > 0.0f ? std::clamp(static_cast<int>(std::nearbyint((x[32 * j + i] + mn) / a)), 0, max_code) : 0;
+  }
+}
+
+// Low nibbles of q4_K / q5_K codes: sub-blocks 2p and 2p + 1 in the low / high nibbles of
+// qs[32p ..]; q5_K's fifth bits (qh non-null) at bit j of qh[i].
+inline void pack_k_codes(int const* codes, std::uint8_t* qs, std::uint8_t* qh) noexcept {
+  std::memset(qs, 0, 128);
+  if (qh) std::memset(qh, 0, 32);
+  for (int j = 0; j < 8; ++j)
+    for (int i = 0; i < 32; ++i) {
+      int const c = codes[32 * j + i];
+      qs[32 * (j / 2) + i] = static_cast<std::uint8_t>(qs[32 * (j / 2) + i] | ((c & 0x0F) << (4 * (j % 2))));
+      if (qh) qh[i] = static_cast<std::uint8_t>(qh[i] | ((c >> 4) << j));
+    }
+}
+
 }  // namespace detail
 
 template <>
@@ -198,18 +260,9 @@ struct traits<q4_0> {
   }
   static void decode(q4_0 const* b, float* out) noexcept { dequantize(b, out); }
   static void quantize(float const* x, q4_0* b) noexcept {
-    // The signed value of largest magnitude (the first, on ties) maps to -8.
-    float mx = 0.0f, amax = 0.0f;
-    for (int i = 0; i < 32; ++i)
-      if (std::fabs(x[i]) > amax) amax = std::fabs(x[i]), mx = x[i];
-    float const d = mx / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
     std::uint8_t q[32];
-    for (int i = 0; i < 32; ++i) {
-      float const v = std::trunc(::switchyard::detail::round_here(x[i] * id) + 8.5f);
-      q[i] = static_cast<std::uint8_t>(std::clamp(v, 0.0f, 15.0f));
-    }
+    detail::quantize_symmetric(x, 8, b->d, q);
     for (int i = 0; i < 16; ++i) b->qs[i] = static_cast<std::uint8_t>(q[i] | (q[i + 16] << 4));
-    b->d = f16(d);
   }
 };
 
@@ -239,38 +292,11 @@ struct traits<q4_K> {
       }
     }
   }
-  // Per sub-block: codes from the sub-block's [min, max] range, a least-squares refit of scale and
-  // min on those codes, then both 6-bit quantized against the block's super-scales d and dmin.
+  // Round-to-nearest with a least-squares refit per sub-block (detail::quantize_k_subblocks).
   static void quantize(float const* x, q4_K* b) noexcept {
-    float scale[8], minv[8];
-    int codes[32];
-    for (int j = 0; j < 8; ++j) {
-      float const* xs = x + 32 * j;
-      float lo = std::min(0.0f, *std::min_element(xs, xs + 32)), hi = *std::max_element(xs, xs + 32);
-      float a = (hi - lo) / 15.0f, off = lo;
-      if (a > 0.0f) {
-        for (int i = 0; i < 32; ++i) codes[i] = std::clamp(static_cast<int>(std::nearbyint((xs[i] - lo) / a)), 0, 15);
-        detail::fit_affine(xs, codes, 32, true, a, off);
-        if (!(a > 0.0f) || off > 0.0f) a = (hi - lo) / 15.0f, off = lo;  // keep the min <= 0 form
-      }
-      scale[j] = a, minv[j] = -off;  // x ~ a q - minv
-    }
-    float const smax = *std::max_element(scale, scale + 8), mmax = *std::max_element(minv, minv + 8);
-    float const d = smax / 63.0f, dmin = mmax / 63.0f;
-    std::memset(b->scales, 0, sizeof b->scales);
-    b->d = f16(d), b->dmin = f16(dmin);
-    float const dq = b->d.to_float(), dmq = b->dmin.to_float();
-    for (int j = 0; j < 8; ++j) {
-      int const sc = dq > 0.0f ? std::clamp(static_cast<int>(std::nearbyint(scale[j] / dq)), 0, 63) : 0;
-      int const m = dmq > 0.0f ? std::clamp(static_cast<int>(std::nearbyint(minv[j] / dmq)), 0, 63) : 0;
-      detail::q4_K_set_scale_min(b->scales, j, sc, m);
-      float const a = dq * static_cast<float>(sc), mn = dmq * static_cast<float>(m);
-      std::uint8_t* q = b->qs + 32 * (j / 2);
-      for (int i = 0; i < 32; ++i) {
-        int const c = a > 0.0f ? std::clamp(static_cast<int>(std::nearbyint((x[32 * j + i] + mn) / a)), 0, 15) : 0;
-        q[i] = static_cast<std::uint8_t>(j % 2 == 0 ? c : (q[i] | (c << 4)));
-      }
-    }
+    int codes[256];
+    detail::quantize_k_subblocks(x, 15, b->d, b->dmin, b->scales, codes);
+    detail::pack_k_codes(codes, b->qs, nullptr);
   }
 };
 
@@ -365,6 +391,15 @@ inline int q5_code(std::uint8_t const* qs, std::uint8_t const* qh4, int e) noexc
   int const lo = e < 16 ? (qs[e] & 0x0F) : (qs[e - 16] >> 4);
   return lo | static_cast<int>(((qh >> e) & 1u) << 4);
 }
+inline void pack_q5(std::uint8_t const* q, std::uint8_t* qs, std::uint8_t* qh4) noexcept {
+  std::uint32_t qh = 0;
+  for (int i = 0; i < 16; ++i) {
+    qs[i] = static_cast<std::uint8_t>((q[i] & 0x0F) | ((q[i + 16] & 0x0F) << 4));
+    qh |= static_cast<std::uint32_t>(q[i] >> 4) << i;
+    qh |= static_cast<std::uint32_t>(q[i + 16] >> 4) << (i + 16);
+  }
+  std::memcpy(qh4, &qh, 4);
+}
 
 // q4_1 / q5_1 as the gguf package quantizes: d = (max - min) / (2^bits - 1), codes
 // trunc((x - min) / d + 0.5), every step rounded to f32 as numpy does.
@@ -390,34 +425,13 @@ struct traits<q5_0> {
   static constexpr char const* name = detail::q5_0_name;
   static void dequantize(q5_0 const* b, float* out) noexcept {
     float const d = b->d.to_float();
-    std::uint32_t qh;
-    std::memcpy(&qh, b->qh, 4);
-    for (int i = 0; i < 16; ++i) {
-      int const lo = (b->qs[i] & 0x0F) | static_cast<int>(((qh >> i) & 1u) << 4);
-      int const hi = (b->qs[i] >> 4) | static_cast<int>(((qh >> (i + 16)) & 1u) << 4);
-      out[i] = d * static_cast<float>(lo - 16);
-      out[i + 16] = d * static_cast<float>(hi - 16);
-    }
+    for (int e = 0; e < 32; ++e) out[e] = d * static_cast<float>(detail::q5_code(b->qs, b->qh, e) - 16);
   }
   static void decode(q5_0 const* b, float* out) noexcept { dequantize(b, out); }
   static void quantize(float const* x, q5_0* b) noexcept {
-    float mx = 0.0f, amax = 0.0f;
-    for (int i = 0; i < 32; ++i)
-      if (std::fabs(x[i]) > amax) amax = std::fabs(x[i]), mx = x[i];
-    float const d = mx / -16.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
     std::uint8_t q[32];
-    for (int i = 0; i < 32; ++i) {
-      float const v = std::trunc(::switchyard::detail::round_here(x[i] * id) + 16.5f);
-      q[i] = static_cast<std::uint8_t>(std::clamp(v, 0.0f, 31.0f));
-    }
-    std::uint32_t qh = 0;
-    for (int i = 0; i < 16; ++i) {
-      b->qs[i] = static_cast<std::uint8_t>((q[i] & 0x0F) | ((q[i + 16] & 0x0F) << 4));
-      qh |= static_cast<std::uint32_t>(q[i] >> 4) << i;
-      qh |= static_cast<std::uint32_t>(q[i + 16] >> 4) << (i + 16);
-    }
-    std::memcpy(b->qh, &qh, 4);
-    b->d = f16(d);
+    detail::quantize_symmetric(x, 16, b->d, q);
+    detail::pack_q5(q, b->qs, b->qh);
   }
 };
 
@@ -459,13 +473,7 @@ struct traits<q5_1> {
   static void quantize(float const* x, q5_1* b) noexcept {
     std::uint8_t q[32];
     detail::quantize_affine(x, 31, b->d, b->m, q);
-    std::uint32_t qh = 0;
-    for (int i = 0; i < 16; ++i) {
-      b->qs[i] = static_cast<std::uint8_t>((q[i] & 0x0F) | ((q[i + 16] & 0x0F) << 4));
-      qh |= static_cast<std::uint32_t>(q[i] >> 4) << i;
-      qh |= static_cast<std::uint32_t>(q[i + 16] >> 4) << (i + 16);
-    }
-    std::memcpy(b->qh, &qh, 4);
+    detail::pack_q5(q, b->qs, b->qh);
   }
 };
 
@@ -500,37 +508,9 @@ struct traits<q5_K> {
     }
   }
   static void quantize(float const* x, q5_K* b) noexcept {
-    float scale[8], minv[8];
-    int codes[32];
-    for (int j = 0; j < 8; ++j) {
-      float const* xs = x + 32 * j;
-      float lo = std::min(0.0f, *std::min_element(xs, xs + 32)), hi = *std::max_element(xs, xs + 32);
-      float a = (hi - lo) / 31.0f, off = lo;
-      if (a > 0.0f) {
-        for (int i = 0; i < 32; ++i) codes[i] = std::clamp(static_cast<int>(std::nearbyint((xs[i] - lo) / a)), 0, 31);
-        detail::fit_affine(xs, codes, 32, true, a, off);
-        if (!(a > 0.0f) || off > 0.0f) a = (hi - lo) / 31.0f, off = lo;  // keep the min <= 0 form
-      }
-      scale[j] = a, minv[j] = -off;
-    }
-    float const smax = *std::max_element(scale, scale + 8), mmax = *std::max_element(minv, minv + 8);
-    float const d = smax / 63.0f, dmin = mmax / 63.0f;
-    std::memset(b->scales, 0, sizeof b->scales);
-    std::memset(b->qh, 0, sizeof b->qh);
-    b->d = f16(d), b->dmin = f16(dmin);
-    float const dq = b->d.to_float(), dmq = b->dmin.to_float();
-    for (int j = 0; j < 8; ++j) {
-      int const sc = dq > 0.0f ? std::clamp(static_cast<int>(std::nearbyint(scale[j] / dq)), 0, 63) : 0;
-      int const m = dmq > 0.0f ? std::clamp(static_cast<int>(std::nearbyint(minv[j] / dmq)), 0, 63) : 0;
-      detail::q4_K_set_scale_min(b->scales, j, sc, m);
-      float const a = dq * static_cast<float>(sc), mn = dmq * static_cast<float>(m);
-      std::uint8_t* q = b->qs + 32 * (j / 2);
-      for (int i = 0; i < 32; ++i) {
-        int const c = a > 0.0f ? std::clamp(static_cast<int>(std::nearbyint((x[32 * j + i] + mn) / a)), 0, 31) : 0;
-        q[i] = static_cast<std::uint8_t>(j % 2 == 0 ? (c & 0x0F) : (q[i] | ((c & 0x0F) << 4)));
-        b->qh[i] = static_cast<std::uint8_t>(b->qh[i] | ((c >> 4) << j));
-      }
-    }
+    int codes[256];
+    detail::quantize_k_subblocks(x, 31, b->d, b->dmin, b->scales, codes);
+    detail::pack_k_codes(codes, b->qs, b->qh);
   }
 };
 
