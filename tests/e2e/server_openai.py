@@ -146,7 +146,9 @@ def t_completion(srv, model_id):
         pieces.append(chunk.choices[0].text)
         finish = chunk.choices[0].finish_reason or finish
     check("".join(pieces) == text, f"stream {''.join(pieces)!r} != {text!r}")
-    check(finish == r.choices[0].finish_reason and n > 2, f"stream finish {finish}, {n} chunks")
+    # How many chunks carry the text depends on timing (tokens produced while the handler was
+    # writing go out together); at least one with text and the finishing one.
+    check(finish == r.choices[0].finish_reason and n >= 2, f"stream finish {finish}, {n} chunks")
     # prompt as a list of one string, echo, stop, seeded sampling is reproducible
     e = c.completions.create(model=model_id, prompt=[PROMPTS[0]], max_tokens=24, temperature=0, echo=True)
     check(e.choices[0].text == PROMPTS[0] + text, "echo")
