@@ -77,9 +77,8 @@ def write(out, meta, cells):
         "  (max - min) / median. TTFT = the prompt's forward + the first argmax. Peak RSS from getrusage",
         "  (the process's whole life: load, both phases).",
         "- Roofline = weight bytes one decode token reads from the file (all tensors but the embedding",
-        "  table; expert banks x used / total experts) x tokens/s / read bandwidth. switchyard converts",
-        "  tensors whose dtype differs from the file's main one (next note), so it may read fewer bytes",
-        "  than the file says; the fraction is quoted on the file's bytes for both.",
+        "  table; expert banks x used / total experts) x tokens/s / read bandwidth; both engines read",
+        "  the file's bytes (each matrix in its stored format, next note).",
         *([f"- Cells re-measured on {meta['date']} (`--update`): " + ", ".join(meta["updated"]) +
            "; the others come from the full run before it (same machine and build of llama.cpp)."]
           if meta.get("updated") else []),
