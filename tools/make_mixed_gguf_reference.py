@@ -11,8 +11,8 @@ f16 the way llama.cpp's converter lays them out, by bench/peers/make_models.py's
 Each f16 file is quantized by llama-quantize (the peers build of llama.cpp, pinned by
 bench/peers/run.sh) to Q4_K_M, which mixes q4_K with q6_K (attention V, some FFN down, the head),
 and falls back to q5_0 / q8_0 where a row is not a whole number of 256-blocks (DeepSeek's 384-wide
-q_b, its 32-wide k_b); the Mixtral one also to Q4_0 (q4_0 with a q6_K head) and Q2_K (q2_K with
-q3_K / q4_K), the Qwen3 one to Q3_K_M (q3_K with q4_K / q5_K / q6_K), the DeepSeek one to IQ4_XS
+q_b, its 32-wide k_b); the Mixtral one also to Q4_0 (q4_0 with a q6_K head), Q4_1 (q4_1 with a
+q6_K head) and Q2_K (q2_K with q3_K / q4_K), the Qwen3 one to Q3_K_M (q3_K with q4_K / q5_K / q6_K), the DeepSeek one to IQ4_XS
 (iq4_xs, with iq4_nl for the rows that are not whole 256-blocks). The f16 files are not kept; the
 quantized ones are (a few MB each).
 
@@ -54,7 +54,7 @@ FAMILIES = {
     "deepseek2": lambda p, s: mm.deepseek_v3(p, s, heads=4, nope=32, rope=32, vd=32, q_rank=384, kv_rank=256, n_exp=8,
                                              ffn=256, dense_ffn=512, used=2, groups=(4, 2)),
 }
-TYPES = {"mixtral": ["Q4_K_M", "Q4_0", "Q2_K"], "qwen3moe": ["Q4_K_M", "Q3_K_M"], "deepseek2": ["Q4_K_M", "IQ4_XS"]}
+TYPES = {"mixtral": ["Q4_K_M", "Q4_0", "Q2_K", "Q4_1"], "qwen3moe": ["Q4_K_M", "Q3_K_M"], "deepseek2": ["Q4_K_M", "IQ4_XS"]}
 TOKENS = 24
 
 DRIVER = r"""
