@@ -7,6 +7,11 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
+# Both presets, their ccache entries and the e2e venv take ~5 GB; a full disk shows up as a
+# compiler "No space left on device" deep in the build, so say what there is before starting.
+free_kb="$(df -Pk . | awk 'NR == 2 { print $4 }')"
+echo "=== disk: $((free_kb / 1024)) MB free where the build goes ==="
+[ "$free_kb" -lt $((6 * 1024 * 1024)) ] && echo "warning: under 6 GB free; the dev (ASan) build may run out of disk"
 jobs="$(nproc)"
 start=$SECONDS
 command -v ccache >/dev/null && ccache --zero-stats >/dev/null
