@@ -25,6 +25,7 @@
 
 #include "default_model.hpp"
 #include "format_options.hpp"
+#include "progress_bar.hpp"
 
 namespace sy = switchyard;
 namespace gen = switchyard::generate;
@@ -216,7 +217,8 @@ int main(int argc, char** argv) try {
   }
   auto lm = md::load(path, {.weights = switchyard_examples::parse_weight_format(weights),
                             .activations = switchyard_examples::parse_activation_format(activations),
-                            .cache = {.block_size = 16, .blocks = 1024}});
+                            .cache = {.block_size = 16, .blocks = 1024},
+                            .progress = switchyard_examples::progress_bar("loading", "layers")});
   sy::thread_pool pool(threads > 0 ? static_cast<int>(threads) : sy::thread_pool::default_size());
 
   // The context: what the model was made for, and never more than the KV cache holds.

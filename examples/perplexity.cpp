@@ -6,12 +6,17 @@
 //              [--weights auto|f32|bf16|f16|q8_0|q4_0|q4_K|q6_K|mixed] [--kv f32|bf16]
 //              [--activations auto|f32|bf16|int8] [--decode]
 //              [--reference PATH [--reference-weights FORMAT]]
+//              [--save-logits FILE] [--kl-divergence FILE]
 //
 // --decode feeds each window one token at a time, so every logit comes from the decode path (where
 // int8 activations apply) instead of one prefill call. --reference scores the same windows with a
 // second model (f32 activations; by default the same weights as its file) and adds the mean KL
-// divergence KL(reference || model) per token and how often the two agree on the most likely
-// next token: the accuracy cost of a quantization or activation format against its source.
+// divergence KL(reference || model) per token, how often the two agree on the most likely next
+// token and the change in perplexity: the accuracy cost of a quantization or activation format
+// against its source. --save-logits writes every scored token's logits to FILE (llama-perplexity's
+// --kl-divergence-base idea: run the base model once) and --kl-divergence FILE compares against
+// them instead of a second model, with the same numbers --reference gives (the saved logits are
+// the model's own f32 output, so the arithmetic is identical).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
@@ -20,6 +25,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -29,6 +35,8 @@
 
 #include "default_model.hpp"
 #include "format_options.hpp"
+#include "logits_file.hpp"
+#include "progress_bar.hpp"
 
 namespace sy = switchyard;
 namespace md = switchyard::model;
@@ -66,7 +74,7 @@ void log_softmax(float const* row, sy::index_t V, std::vector<double>& out) {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  std::string model = switchyard_examples::default_model(), file, reference;
+  std::string model = switchyard_examples::default_model(), file, reference, save_logits, kl_base;
   long context = 256, stride = 128, max_tokens = 16384;
   bool decode = false;
   md::load_options opt{.cache = {.block_size = 16, .blocks = 64}};
@@ -87,6 +95,9 @@ int main(int argc, char** argv) try {
                     ->check(CLI::ExistingPath);
   app.add_option("--reference-weights", ref_weights)
       ->check(CLI::IsMember(switchyard_examples::weight_format_names()))->needs(ref_o)->capture_default_str();
+  app.add_option("--save-logits", save_logits, "write every scored token's logits to FILE (the base of a later --kl-divergence)");
+  app.add_option("--kl-divergence", kl_base, "compare with the logits saved in FILE by --save-logits, as --reference does")
+      ->check(CLI::ExistingFile)->excludes(ref_o);
   CLI11_PARSE(app, argc, argv);
   opt.weights = switchyard_examples::parse_weight_format(weights);
   opt.kv = switchyard_examples::parse_name(switchyard_examples::kv_format_names(), "--kv", kv);
@@ -105,9 +116,11 @@ int main(int argc, char** argv) try {
     return 2;
   }
   opt.cache.blocks = ref_opt.cache.blocks = (context + 15) / 16 + 1;
+  opt.progress = switchyard_examples::progress_bar("loading", "layers");
   auto lm = md::load(model, opt);
   std::unique_ptr<md::language_model> ref;
   if (!reference.empty()) {
+    ref_opt.progress = switchyard_examples::progress_bar("loading the reference", "layers");
     ref = md::load(reference, ref_opt);
     if (ref->config().vocab != lm->config().vocab) {
       std::fprintf(stderr, "perplexity: the reference has a vocabulary of %lld, the model %lld\n",
@@ -130,9 +143,20 @@ int main(int argc, char** argv) try {
     return 1;
   }
   sy::index_t const V = lm->config().vocab;
-  double nll = 0, ref_nll = 0, kl = 0;
+  switchyard_examples::logits_run const run{.vocab = V, .context = context, .stride = stride, .decode = decode, .tokens = ids};
+  std::optional<switchyard_examples::logits_reader> base;  // --kl-divergence: the base's rows, in scoring order
+  if (!kl_base.empty()) {
+    base.emplace(kl_base, run);
+    if (base->saved_decode() != decode)  // allowed (the base is another model run), but worth knowing
+      std::fprintf(stderr, "perplexity: note: %s holds logits of the %s path, this run takes the %s path\n", kl_base.c_str(),
+                   base->saved_decode() ? "decode" : "prefill", decode ? "decode" : "prefill");
+  }
+  std::optional<switchyard_examples::logits_writer> saved;
+  if (!save_logits.empty()) saved.emplace(save_logits, run);
+  bool const compare = ref || base;
+  double nll = 0, ref_nll = 0, kl = 0, kl_max = 0;
   long scored = 0, agree = 0;
-  std::vector<float> logits, ref_logits;
+  std::vector<float> logits, ref_logits, base_row(static_cast<std::size_t>(V));
   std::vector<double> lp, ref_lp;
   for (long begin = 0, done = 0; done + 1 < static_cast<long>(ids.size()); begin += stride) {
     long const end = std::min<long>(begin + context, static_cast<long>(ids.size()));
@@ -143,14 +167,21 @@ int main(int argc, char** argv) try {
     for (long t = std::max(done, begin + 1); t < end; ++t) {  // predict ids[t] from position t - 1
       auto const r = static_cast<std::size_t>((t - 1 - begin) * V);
       auto const next = static_cast<std::size_t>(ids[static_cast<std::size_t>(t)]);
+      if (saved) saved->row({logits.data() + r, static_cast<std::size_t>(V)});
       log_softmax(logits.data() + r, V, lp);
       nll -= lp[next];
-      if (ref) {
-        log_softmax(ref_logits.data() + r, V, ref_lp);
+      if (compare) {
+        float const* ref_row = ref_logits.data() + r;
+        if (base) {
+          base->row(base_row);
+          ref_row = base_row.data();
+        }
+        log_softmax(ref_row, V, ref_lp);
         ref_nll -= ref_lp[next];
         double k = 0;
         for (std::size_t i = 0; i < ref_lp.size(); ++i) k += std::exp(ref_lp[i]) * (ref_lp[i] - lp[i]);
         kl += k;
+        kl_max = std::max(kl_max, k);
         agree += std::max_element(lp.begin(), lp.end()) - lp.begin() ==
                  std::max_element(ref_lp.begin(), ref_lp.end()) - ref_lp.begin();
       }
@@ -161,11 +192,20 @@ int main(int argc, char** argv) try {
     if (end == static_cast<long>(ids.size())) break;
   }
   std::fprintf(stderr, "\n");
-  std::printf("perplexity %.4f over %ld tokens (context %ld, stride %ld%s) of %s\n", std::exp(nll / scored), scored,
-              context, stride, decode ? ", decoded token by token" : "", file.c_str());
-  if (ref)
-    std::printf("reference %s: perplexity %.4f, KL(reference || model) %.3e nats per token, top-1 agreement %.2f%%\n",
-                reference.c_str(), std::exp(ref_nll / scored), kl / scored, 100.0 * agree / scored);
+  if (saved) saved->close();
+  if (base) base->finish();
+  double const ppl = std::exp(nll / scored);
+  std::printf("perplexity %.4f over %ld tokens (context %ld, stride %ld%s) of %s\n", ppl, scored, context, stride,
+              decode ? ", decoded token by token" : "", file.c_str());
+  if (compare) {
+    double const base_ppl = std::exp(ref_nll / scored);
+    std::printf("%s %s: perplexity %.4f, model - %s %+.4f (%+.3f%%), KL(%s || model) %.3e nats per token (max %.3e), "
+                "top-1 agreement %.2f%%\n",
+                ref ? "reference" : "base", ref ? reference.c_str() : kl_base.c_str(), base_ppl, ref ? "reference" : "base",
+                ppl - base_ppl, 100.0 * (ppl / base_ppl - 1), ref ? "reference" : "base", kl / scored, kl_max,
+                100.0 * agree / scored);
+  }
+  if (saved) std::printf("saved the logits of %ld tokens to %s\n", scored, save_logits.c_str());
   return 0;
 } catch (std::exception const& e) {
   std::fprintf(stderr, "perplexity: %s\n", e.what());

@@ -19,6 +19,8 @@
 #include <switchyard/model/hf_config.hpp>
 #include <switchyard/model/weight_source.hpp>
 
+#include "progress_bar.hpp"
+
 namespace sy = switchyard;
 namespace md = switchyard::model;
 
@@ -40,10 +42,7 @@ int main(int argc, char** argv) try {
   }
 
   md::export_extras extras;
-  extras.progress = [](sy::index_t done, sy::index_t layers) {
-    std::fprintf(stderr, "\rquantize: layer %lld / %lld", static_cast<long long>(done), static_cast<long long>(layers));
-    if (done == layers) std::fputc('\n', stderr);
-  };
+  extras.progress = switchyard_examples::progress_bar("quantize", "layers");
   if (in.extension() == ".gguf") {
     sy::io::gguf_file const file(in);
     md::model_config const c = md::config_from_gguf(file);

@@ -40,6 +40,7 @@
 
 #include "default_model.hpp"
 #include "format_options.hpp"
+#include "progress_bar.hpp"
 #include "server_api.hpp"
 #include "server_engine.hpp"
 
@@ -544,8 +545,10 @@ int main(int argc, char** argv) try {
                             .kv = switchyard_examples::parse_name(switchyard_examples::kv_format_names(), "--kv", kv),
                             .activations = switchyard_examples::parse_activation_format(activations),
                             .cache = {.block_size = 16, .blocks = (cache_tokens + 15) / 16}};
-  auto loader = [path, lo] { return md::load(path, lo); };
-  auto lm = loader();
+  auto loader = [path, lo] { return md::load(path, lo); };  // also the engine's reload after a failed step: no bar
+  md::load_options first = lo;
+  first.progress = switchyard_examples::progress_bar("loading", "layers");
+  auto lm = md::load(path, first);
   long const cache = static_cast<long>(lm->free_blocks() * lm->cache_block_size());
   long const model_ctx = static_cast<long>(lm->config().max_positions);
   if (ctx_size == 0) ctx_size = model_ctx > 0 ? std::min(model_ctx, cache) : cache;

@@ -203,10 +203,11 @@ any_attention<W> build_attention(model_config const& c, weight_source const& src
 
 // The typed path: a model in weight format W with a KV cache of KV, from any weight source. The
 // source's files must outlive the model (or be handed to it with keep()). `act`: the activation
-// format of every projection (linear.hpp); MLA (DeepSeek) always computes in f32.
+// format of every projection (linear.hpp); MLA (DeepSeek) always computes in f32. `progress`, when
+// set, is told (layers built, layers) before the first layer and after each.
 template <class W, class KV = float>
 std::unique_ptr<causal_lm<W, KV>> build(model_config const& c, weight_source const& src, cache_options cache = {},
-                                        activations act = activations::f32) {
+                                        activations act = activations::f32, load_progress const& progress = {}) {
   // Pages of converted tensors go back as soon as they are copied: peak RSS = the copies plus the
   // tensors used in place (docs/performance.md measures it against llama.cpp).
   std::shared_ptr<weight_store> const store =
@@ -221,6 +222,7 @@ std::unique_ptr<causal_lm<W, KV>> build(model_config const& c, weight_source con
                           ": no LM head tensor and the config does not tie it to the embedding");
   auto lm = std::make_unique<causal_lm<W, KV>>(c, embed, final_norm, head, cache, act);
   auto const moe_ws = std::make_shared<expert::moe_workspace>();  // one for all MoE layers
+  if (progress) progress(0, c.layers);
   for (index_t l = 0; l < c.layers; ++l) {
     auto attn = detail::build_attention<W>(c, src, *store, l, act);
     auto ffn = detail::build_ffn<W>(c, src, *store, l, act, moe_ws);
@@ -228,6 +230,7 @@ std::unique_ptr<causal_lm<W, KV>> build(model_config const& c, weight_source con
                                                            store->vector(src.need(role::attn_norm, l, "input norm"), H),
                                                            store->vector(src.need(role::ffn_norm, l, "post-attention norm"), H),
                                                            c.rms_eps));
+    if (progress) progress(l + 1, c.layers);
   }
   store->stop_releasing();
   lm->keep(store);
@@ -306,7 +309,7 @@ activations activations_for(activation_format a) {
                                   format::traits<W>::name);
       return activations::bf16;
     case activation_format::int8:
-      require<unsupported_config>(takes_int8, "model::load", "int8 activations take q8_0, q4_0 or q4_K weights, not ",
+      require<unsupported_config>(takes_int8, "model::load", "int8 activations take q8_0, q4_0, q4_K, q5_K or q6_K weights, not ",
                                   format::traits<W>::name);
       return activations::int8;
   }
@@ -318,7 +321,7 @@ std::unique_ptr<language_model> build_with_kv(model_config const& c, weight_sour
   activations const act = activations_for<W>(o.activations);
   return dispatch_type(kv_formats{}, o.kv, {"model::load", "load_options::kv", "KV cache format"},
                        [&]<class KV>() -> std::unique_ptr<language_model> {
-                         return build<W, KV>(c, src, o.cache, act);
+                         return build<W, KV>(c, src, o.cache, act, o.progress);
                        });
 }
 

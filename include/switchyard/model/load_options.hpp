@@ -1,6 +1,8 @@
 #pragma once
 // What model::load can be asked for: the weight format (automatic: the checkpoint's), the KV
 // cache format, the activation format of the projections, the cache size. Light to include.
+#include <functional>
+
 #include "switchyard/model/language_model.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
@@ -35,13 +37,17 @@ constexpr char const* name(kv_format f) {
   return "?";
 }
 // What the projections round their inputs to (linear.hpp). f32 keeps every projection exact; int8
-// takes q8_0, q4_0 and q4_K weights (their decode rows become integer dot products, as llama.cpp
+// takes q8_0, q4_0, q4_K, q5_K and q6_K weights (their decode rows become integer dot products, as llama.cpp
 // computes them: +0.02% perplexity on the shipped model, docs/quantization.md); bf16 takes
 // element-wise weights (bf16 engines' arithmetic). automatic: the fastest measured for the format
-// -- int8 for q8_0, q4_0 and q4_K where the build has the VNNI kernels (whole-model decode
+// -- int8 for those formats where the build has the VNNI kernels (whole-model decode
 // 1.07-1.08x, 1.47-1.59x and ~2x f32, bench/NOTES.md; without AVX512-VNNI int8 runs as f32 on
 // rounded inputs, no faster), f32 for the others.
 enum class activation_format { automatic, f32, bf16, int8 };
+
+// Told (layers built, layers) before the first layer and after each one: a loading progress bar
+// (the examples draw one on a terminal). Called on the loading thread.
+using load_progress = std::function<void(index_t done, index_t layers)>;
 
 struct load_options {
   weight_format weights = weight_format::automatic;  // automatic: the checkpoint's matrix dtype(s)
@@ -49,6 +55,7 @@ struct load_options {
   activation_format activations = activation_format::automatic;
   cache_options cache = {};
   bool allow_extra_tensors = false;  // true: ignore checkpoint tensors the model does not use
+  load_progress progress = {};
 };
 
 }  // namespace model
