@@ -2,7 +2,8 @@
 // model.safetensors or a sharded index) or a GGUF file in, a GGUF file out with llama.cpp's names
 // and metadata (model::export_gguf), loadable by switchyard and llama.cpp. Norms, biases and router
 // gates stay f32, as llama.cpp's own quantizer keeps them. From a GGUF, its tokenizer and general.*
-// metadata are copied (from a folder they are not: generate then takes the folder's tokenizer.json).
+// metadata are copied; from a folder, its tokenizer.json is written as llama.cpp's converter writes
+// it (generate/tokenizer_gguf.hpp: byte-level BPE; other tokenizers are left out with a warning).
 //
 //   quantize --input models/switchyard-tiny-moe --output tiny-q4_0.gguf --type q4_0
 #include <CLI/CLI.hpp>
@@ -12,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include <switchyard/generate/tokenizer_gguf.hpp>
 #include <switchyard/io/gguf.hpp>
 #include <switchyard/io/safetensors.hpp>
 #include <switchyard/model/export_gguf.hpp>
@@ -53,6 +55,19 @@ int main(int argc, char** argv) try {
     std::filesystem::path const dir = std::filesystem::is_directory(in) ? in : in.parent_path();
     md::model_config const c = md::read_hf_config(dir);
     sy::io::safetensors_checkpoint const ck(in);
+    // The folder's tokenizer, as llama.cpp's converter writes it (without one llama.cpp refuses
+    // the file, and generate has no tokenizer for it).
+    extras.metadata.emplace_back("general.name", sy::io::gguf_value{sy::io::gguf_type::string, sy::io::gguf_type::u8,
+                                                                    std::filesystem::absolute(dir).filename().string()});
+    if (!std::filesystem::exists(dir / "tokenizer.json")) {
+      std::fprintf(stderr, "quantize: warning: %s has no tokenizer.json: the GGUF carries no tokenizer\n", dir.string().c_str());
+    } else {
+      try {
+        for (auto& kv : sy::generate::tokenizer_gguf_metadata(dir, c.vocab)) extras.metadata.push_back(std::move(kv));
+      } catch (sy::unsupported_config const& e) {
+        std::fprintf(stderr, "quantize: warning: the GGUF carries no tokenizer: %s\n", e.what());
+      }
+    }
     md::export_gguf(c, md::hf_source(ck, c), output, types.at(type), extras);
   }
   std::fprintf(stderr, "quantize: wrote %s (%s, %.1f MB)\n", output.c_str(), type.c_str(),

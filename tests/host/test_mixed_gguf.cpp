@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "support/llama_logits.hpp"
 #include "support/reference_file.hpp"
 #include "support/tolerance.hpp"
 #include "switchyard/io/gguf.hpp"
@@ -38,35 +39,6 @@ namespace {
 
 std::string mixed_path(std::string const& name) {
   return (std::filesystem::path(SWITCHYARD_TEST_DATA_DIR) / "mixed_gguf" / name).string();
-}
-
-double row_error(float const* got, float const* want, sy::index_t n) {
-  double err = 0, scale = 0;
-  for (sy::index_t i = 0; i < n; ++i) {
-    err = std::max(err, std::abs(double(got[i]) - double(want[i])));
-    scale = std::max(scale, std::abs(double(want[i])));
-  }
-  return err / std::max(scale, 1e-30);
-}
-
-sy::index_t argmax(float const* x, sy::index_t n) { return std::max_element(x, x + n) - x; }
-
-// Logits of every position: the whole sequence in one call (prefill), then again one token per
-// call (decode), concatenated [2T, V].
-std::vector<float> prefill_and_decode(md::language_model& lm, std::vector<std::int32_t> const& toks) {
-  sy::index_t const V = lm.config().vocab, T = static_cast<sy::index_t>(toks.size());
-  std::vector<float> out(static_cast<std::size_t>(2 * T * V), std::nanf(""));
-  auto seq = lm.new_sequence();
-  md::step const all{&seq, toks};
-  lm.forward(std::span<md::step const>(&all, 1), sy::make_view(out.data(), T, V), md::which_logits::all);
-  lm.release(seq);
-  auto seq2 = lm.new_sequence();
-  for (sy::index_t t = 0; t < T; ++t) {
-    md::step const one{&seq2, std::span<std::int32_t const>(&toks[static_cast<std::size_t>(t)], 1)};
-    lm.forward(std::span<md::step const>(&one, 1), sy::make_view(out.data() + (T + t) * V, 1, V));
-  }
-  lm.release(seq2);
-  return out;
 }
 
 std::set<std::string> matrix_dtypes(std::string const& path) {
@@ -93,11 +65,11 @@ TEST_CASE("llama-quantize's mixes load with every matrix in its stored format, e
     auto widened = md::load(path, {.weights = md::weight_format::f32, .activations = md::activation_format::f32});
     sy::test::reference_file const ref("mixed_gguf/reference.safetensors");
     auto const toks = ref.get(name + ".tokens").as<std::int32_t>();
-    auto const a = prefill_and_decode(*stored, toks), b = prefill_and_decode(*widened, toks);
+    auto const a = sy::test::prefill_and_decode(*stored, toks), b = sy::test::prefill_and_decode(*widened, toks);
     sy::index_t const V = stored->config().vocab;
     for (std::size_t r = 0; r < a.size() / static_cast<std::size_t>(V); ++r) {
       INFO("row " << r << " (rows >= " << toks.size() << " are decode steps)");
-      CHECK(row_error(a.data() + r * V, b.data() + r * V, V) <= tol::model_logits);
+      CHECK(sy::test::row_error(a.data() + r * V, b.data() + r * V, V) <= tol::model_logits);
     }
   }
 }
@@ -107,33 +79,9 @@ TEST_CASE("llama-quantize's mixes stay near llama.cpp's logits on the same files
   for (auto const& name : files) {
     auto const toks = ref.get(name + ".tokens").as<std::int32_t>();
     auto const want = ref.get(name + ".logits").as<float>();
-    {
-      INFO(name);
-      auto lm = md::load(mixed_path(name), {.activations = md::activation_format::int8});
-      sy::index_t const V = lm->config().vocab, T = static_cast<sy::index_t>(toks.size());
-      REQUIRE(want.size() == static_cast<std::size_t>(T * V));
-      auto const got = prefill_and_decode(*lm, toks);
-      std::vector<double> errs;
-      std::ptrdiff_t over = 0;
-      for (sy::index_t r = 0; r < 2 * T; ++r) {
-        float const* w = want.data() + (r % T) * V;
-        float const* g = got.data() + r * V;
-        double const e = row_error(g, w, V);
-        errs.push_back(e);
-        over += e > tol::llama_cpp_mixed_logits;
-        // The argmax, where llama.cpp's top two are apart by more than the rows' error bound.
-        std::vector<float> sorted(w, w + V);
-        std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
-        double const scale = std::max(std::abs(sorted[0]), std::abs(*std::min_element(w, w + V)));
-        if (sorted[0] - sorted[1] > 2 * tol::llama_cpp_mixed_logits * scale) {
-          INFO("row " << r);
-          CHECK(argmax(g, V) == argmax(w, V));
-        }
-      }
-      std::nth_element(errs.begin(), errs.begin() + static_cast<std::ptrdiff_t>(errs.size() / 2), errs.end());
-      CHECK(errs[errs.size() / 2] <= tol::llama_cpp_mixed_logits_median);
-      CHECK(over <= tol::int8_activations_routing_flips(errs.size()));
-    }
+    INFO(name);
+    auto lm = md::load(mixed_path(name), {.activations = md::activation_format::int8});
+    sy::test::check_near_llama_cpp(*lm, toks, want);
   }
 }
 
@@ -144,7 +92,7 @@ TEST_CASE("weights = mixed on a single-format file computes what the typed model
   auto typed = md::load(path);
   auto mixed = md::load(path, {.weights = md::weight_format::mixed});
   std::vector<std::int32_t> const toks = {1, 17, 42, 7, 99, 3, 64, 5, 250, 11};
-  auto const a = prefill_and_decode(*typed, toks), b = prefill_and_decode(*mixed, toks);
+  auto const a = sy::test::prefill_and_decode(*typed, toks), b = sy::test::prefill_and_decode(*mixed, toks);
   REQUIRE(a.size() == b.size());
   for (std::size_t i = 0; i < a.size(); ++i) REQUIRE(a[i] == b[i]);
 }

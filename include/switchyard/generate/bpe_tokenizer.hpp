@@ -76,6 +76,7 @@ class bpe_tokenizer {
     return it == ids_.end() ? -1 : it->second;
   }
   bool is_special(std::int32_t id) const { return special_ids_.contains(id); }
+  pretokenizer pre() const noexcept { return pre_; }
   // The end-of-text token generation stops at ("<|endoftext|>"), or -1.
   std::int32_t eos_id() const { return special_id("<|endoftext|>"); }
   // The bytes one token adds to generated text (special tokens add none).
