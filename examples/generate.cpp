@@ -23,6 +23,7 @@
 #include <switchyard/generate/tokenizer.hpp>
 #include <switchyard/model/load.hpp>
 
+#include "cli_checks.hpp"
 #include "default_model.hpp"
 #include "format_options.hpp"
 #include "progress_bar.hpp"
@@ -141,16 +142,16 @@ int main(int argc, char** argv) try {
   app.add_option("--max-tokens", max_tokens, "tokens to generate per prompt (>= 0)")->capture_default_str();
   app.add_option("--ctx-size", ctx_size, "context length (prompt + generated); 0: the model's maximum positions");
   app.add_option("--stop", stop, "stop at this string (repeatable; not included in the output)");
-  app.add_option("--temperature", sp.temperature, "0: greedy")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--temperature", sp.temperature, "0: greedy")->check(switchyard_examples::at_least(0))->capture_default_str();
   app.add_option("--top-k", sp.top_k, "0: off")->capture_default_str();
   app.add_option("--top-p", sp.top_p)->check(CLI::Range(0.0f, 1.0f))->capture_default_str();
   app.add_option("--min-p", sp.min_p)->check(CLI::Range(0.0f, 1.0f))->capture_default_str();
-  app.add_option("--repeat-penalty", sp.repetition_penalty)->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--repeat-penalty", sp.repetition_penalty)->check(switchyard_examples::at_least(0, false))->capture_default_str();
   app.add_option("--seed", sp.seed, "sampling seed (0 .. 2^64-1)")->capture_default_str();
   app.add_option("--threads", threads, "0: every hardware thread");
   app.add_option("--weights", weights, "convert the weights on load; auto: as stored")
       ->check(CLI::IsMember(switchyard_examples::weight_format_names()))->capture_default_str();
-  app.add_option("--activations", activations, "auto: int8 on q8_0 / q4_0 / q4_K decode rows (VNNI builds), else f32")
+  app.add_option("--activations", activations, "auto: int8 on q8_0 / q4_0 / q4_K / q5_K / q6_K rows (VNNI builds), else f32")
       ->check(CLI::IsMember(switchyard_examples::activation_format_names()))->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   for (auto [name, v] : {std::pair<char const*, long>{"--max-tokens", max_tokens}, {"--ctx-size", ctx_size},
