@@ -187,6 +187,15 @@ TEST_CASE("a GGUF re-exported from a GGUF (the quantize tool's path) keeps the m
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("load_options::progress is told each layer as it is built", "[model]") {
+  std::vector<std::pair<sy::index_t, sy::index_t>> calls;
+  auto lm = md::load(model_path("qwen3_moe", true),
+                     {.progress = [&](sy::index_t done, sy::index_t layers) { calls.emplace_back(done, layers); }});
+  sy::index_t const L = lm->config().layers;
+  REQUIRE(calls.size() == static_cast<std::size_t>(L + 1));
+  for (sy::index_t l = 0; l <= L; ++l) CHECK(calls[static_cast<std::size_t>(l)] == std::pair{l, L});
+}
+
 TEST_CASE("a loaded model keeps its caches consistent and rejects bad calls", "[model]") {
   auto lm = md::load(model_path("qwen3_moe", false));
   sy::index_t const V = lm->config().vocab;
