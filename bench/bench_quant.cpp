@@ -3,7 +3,8 @@
 // against the FMA peak. Limits measured in this same run. The GEMV cycles through enough weight
 // copies (>= 256 MiB, 8x this machine's L3) that every call streams its weights from memory.
 //
-//   bench_quant [gemv|target|mxfp4|gemm|prefill|prefill_k|all] [reps]   (target: the formats of issue 5's GEMV target only;
+//   bench_quant [gemv|target|kquant|mxfp4|gemm|prefill|prefill_k|all] [reps]   (target: the formats of issue 5's GEMV target only;
+//                                                     kquant: every GGUF block type, f32 and int8 activations;
 //                                                     mxfp4: mxfp4 beside q4_0, GEMV and GEMM;
 //                                                     prefill: f32 vs int8 activations at the peers
 //                                                     model's expert shapes, 1 and N threads;
@@ -24,6 +25,8 @@
 #include "switchyard/core/format/gguf.hpp"
 #include "switchyard/core/format/int4.hpp"
 #include "switchyard/core/format/mxfp4.hpp"
+#include "switchyard/core/format/q2_q3_K.hpp"
+#include "switchyard/core/format/iq4.hpp"
 #include "switchyard/linear/linear.hpp"
 #include "switchyard/linear/scaled_linear.hpp"
 
@@ -129,6 +132,21 @@ void gemv_row(shape s, sy::thread_pool& one, sy::thread_pool& all, double bw1, d
             });
 }
 
+// Every GGUF block type, with f32 activations and, where linear<F> takes them, int8 (q8_0 / q8_K
+// rounding, as llama.cpp computes them).
+template <class... F>
+void gguf_types_rows_of(shape s, sy::thread_pool& one, sy::thread_pool& all, double bw1, double bwn, int reps) {
+  auto row = [&]<class G>() {
+    gemv_row<G>(s, one, all, bw1, bwn, reps);
+    if constexpr (sy::linear<G>::takes_int8) gemv_row<G>(s, one, all, bw1, bwn, reps, sy::activations::int8);
+  };
+  (row.template operator()<F>(), ...);
+}
+void gguf_types_rows(shape s, sy::thread_pool& one, sy::thread_pool& all, double bw1, double bwn, int reps) {
+  gguf_types_rows_of<fmt::q8_0, fmt::q4_0, fmt::q4_1, fmt::q5_0, fmt::q5_1, fmt::q2_K, fmt::q3_K, fmt::q4_K, fmt::q5_K,
+                     fmt::q6_K, fmt::iq4_nl, fmt::iq4_xs, fmt::mxfp4>(s, one, all, bw1, bwn, reps);
+}
+
 // int8 / fp8 codes with per-channel scales (scaled_linear).
 template <class E>
 void gemv_scaled_row(shape s, sy::thread_pool& one, sy::thread_pool& all, double bw1, double bwn, int reps,
@@ -210,7 +228,7 @@ int main(int argc, char** argv) {
   int const reps = argc > 2 ? std::atoi(argv[2]) : 9;
   auto& all = sy::thread_pool::shared();
   sy::thread_pool one(1);
-  if (what == "all" || what == "gemv" || what == "target" || what == "mxfp4") {
+  if (what == "all" || what == "gemv" || what == "target" || what == "mxfp4" || what == "kquant") {
     double const bw1 = bench::read_bandwidth(one), bwn = bench::read_bandwidth(all);
     std::printf("GEMV, T = 1. read bandwidth %.1f GB/s (1 thread), %.1f GB/s (%d threads)\n", bw1 * 1e-9, bwn * 1e-9,
                 all.size());
@@ -222,6 +240,10 @@ int main(int argc, char** argv) {
         gemv_row<fmt::q8_0>(s, one, all, bw1, bwn, reps, sy::activations::int8);
         gemv_row<fmt::q4_0>(s, one, all, bw1, bwn, reps, sy::activations::int8);
         gemv_row<fmt::int4_sym<128>>(s, one, all, bw1, bwn, reps, sy::activations::int8);
+        continue;
+      }
+      if (what == "kquant") {  // issue 19's table: every GGUF type, int8 activations where the format takes them
+        gguf_types_rows(s, one, all, bw1, bwn, reps);
         continue;
       }
       if (what == "mxfp4") {  // gpt-oss's expert format beside the nibble format it resembles

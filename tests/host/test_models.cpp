@@ -400,7 +400,7 @@ TEST_CASE("q8_0 and q4_0 models decode with int8 activations by default (VNNI bu
                                                            .activations = md::activation_format::f32});
   CHECK(decode_logits(*b16, ref.tokens[0]) == decode_logits(*b16_f32, ref.tokens[0]));
   CHECK_THROWS_WITH(md::load(model_path("qwen3_moe", false), {.activations = md::activation_format::int8}),
-                    Catch::Contains("int8 activations take q8_0, q4_0, q4_K, q5_K or q6_K weights, not f32"));
+                    Catch::Contains("int8 activations take block-quantized GGUF weights (q8_0, q4_0, q4_1, q5_0, q5_1, q2_K .. q6_K, iq4_nl, iq4_xs), not f32"));
   CHECK_THROWS_WITH(md::load(model_path("qwen3_moe", false), {.weights = md::weight_format::q8_0,
                                                                .activations = md::activation_format::bf16}),
                     Catch::Contains("bf16 activations take element-wise weights (f32, bf16, f16), not q8_0"));

@@ -12,6 +12,7 @@
 #include "support/tolerance.hpp"
 #include "switchyard/core/format/gguf.hpp"
 #include "switchyard/core/format/q2_q3_K.hpp"
+#include "switchyard/core/format/iq4.hpp"
 #include "switchyard/core/format/int4.hpp"
 #include "switchyard/linear/linear.hpp"
 
@@ -110,6 +111,75 @@ TEST_CASE("int8 activations on q4_0, q8_0 and int4 groups stay within the activa
   check_int8_activations<fmt::q6_K>(1);
   check_int8_activations<fmt::q6_K>(5);
   check_int8_activations<fmt::q6_K>(16);
+  // The formats unpacked to byte codes per 64 elements (unpacked_int8_gemv.hpp): blocks of 32 in
+  // pairs (an odd count leaves a tail block; 185 blocks: several rows per pass), super-blocks of
+  // 256 in quarters.
+  check_int8_activations<fmt::q4_1>();
+  check_int8_activations<fmt::q4_1>(11);
+  check_int8_activations<fmt::q5_0>(11);
+  check_int8_activations<fmt::q5_0>(185);
+  check_int8_activations<fmt::q5_1>();
+  check_int8_activations<fmt::q5_1>(185);
+  check_int8_activations<fmt::iq4_nl>(1);
+  check_int8_activations<fmt::iq4_nl>(11);
+  check_int8_activations<fmt::q2_K>(1);
+  check_int8_activations<fmt::q2_K>(16);
+  check_int8_activations<fmt::q3_K>(5);
+  check_int8_activations<fmt::q3_K>(16);
+  check_int8_activations<fmt::iq4_xs>(1);
+  check_int8_activations<fmt::iq4_xs>(16);
+}
+
+// The unpacked formats' portable integer sums (the path without AVX512-VNNI) against the kernel
+// this build runs, and their unpacking against the format's own decode.
+template <class F>
+void check_unpacked_portable(index_t K) {
+  constexpr int B = fmt::traits<F>::block_elems;
+  index_t const N = 29;
+  std::mt19937 g(41);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> w(N * K);
+  for (auto& v : w) v = d(g) / std::sqrt(float(K));
+  auto [q, deq] = quantize_rows<F>(w, N, K);
+  F const* blocks = static_cast<F const*>(q.data());
+  for (index_t b = 0; b < N * K / B; ++b) {  // value = d_g (u - Z) + m_g is the format's value
+    std::uint8_t u[B];
+    float dg[B / 16], mg[B / 16], want[B];
+    sy::host::detail::int8_unpack<F>::scalar(blocks[b], u, dg, mg);
+    fmt::traits<F>::dequantize(blocks + b, want);
+    for (int i = 0; i < B; ++i) {
+      float const got = dg[i / 16] * static_cast<float>(u[i] - sy::host::detail::int8_unpack<F>::Z) + mg[i / 16];
+      INFO(fmt::traits<F>::name << " block " << b << " element " << i);
+      REQUIRE(std::fabs(got - want[i]) <= 1e-6f * (1.0f + std::fabs(want[i])));
+    }
+  }
+  sy::thread_pool pool(1);
+  index_t constexpr T = 3;
+  std::vector<float> x(T * K), y(T * N), y_portable(T * N), bias(N);
+  for (auto& v : x) v = d(g);
+  for (auto& v : bias) v = d(g);
+  sy::linear<F> layer(sy::make_view(blocks, N, K / B), sy::make_view(static_cast<float const*>(bias.data()), N),
+                      sy::activations::int8);
+  sy::test::poison({y.data(), y.size()});
+  sy::test::poison({y_portable.data(), y_portable.size()});
+  layer(sy::make_view(static_cast<float const*>(x.data()), T, K), sy::make_view(y.data(), T, N), pool);
+  sy::host::int8_activations xa;
+  xa.quantize(sy::make_view(static_cast<float const*>(x.data()), T, K), B);
+  sy::host::detail::unpacked_int8_rows_portable<T>(xa, blocks, K / B, K / B, bias.data(), y_portable.data(), N, 0, N);
+  for (index_t i = 0; i < T * N; ++i) {
+    INFO(fmt::traits<F>::name << " element " << i);
+    CHECK(std::fabs(y[i] - y_portable[i]) <= 1e-5 * (1.0 + std::fabs(y_portable[i])));
+  }
+}
+
+TEST_CASE("q4_1, q5_0, q5_1, iq4_nl, q2_K, q3_K, iq4_xs with int8 activations: unpacking and portable sums", "[quant][linear]") {
+  check_unpacked_portable<fmt::q4_1>(32 * 23);
+  check_unpacked_portable<fmt::q5_0>(32 * 24);
+  check_unpacked_portable<fmt::q5_1>(32 * 23);
+  check_unpacked_portable<fmt::iq4_nl>(32 * 24);
+  check_unpacked_portable<fmt::q2_K>(768);
+  check_unpacked_portable<fmt::q3_K>(768);
+  check_unpacked_portable<fmt::iq4_xs>(768);
 }
 
 template <class F>
@@ -219,13 +289,18 @@ TEST_CASE("int8 activations give the same rows on any thread count", "[quant][li
   check_int8_threads<fmt::q4_K>(1200, 512);
   check_int8_threads<fmt::q5_K>(1200, 512);
   check_int8_threads<fmt::q6_K>(1200, 512);
+  check_int8_threads<fmt::q5_0>(1200, 512);
+  check_int8_threads<fmt::q3_K>(1200, 512);
 }
 
 TEST_CASE("linear on block formats rejects bf16 activations", "[quant][linear]") {
   std::vector<fmt::q4_0> q(4);
   CHECK_THROWS_WITH(sy::linear<fmt::q4_0>(sy::make_view(static_cast<fmt::q4_0 const*>(q.data()), 2, 2), {}, sy::activations::bf16),
                     Catch::Contains("q4_0 weights take f32 activations or int8"));
-  std::vector<fmt::q3_K> k(4);  // no int8 kernel for q3_K
-  CHECK_THROWS_WITH(sy::linear<fmt::q3_K>(sy::make_view(static_cast<fmt::q3_K const*>(k.data()), 2, 2), {}, sy::activations::int8),
-                    Catch::Contains("q3_K weights take f32 activations"));
+  std::vector<fmt::mxfp4> k(4);  // no int8 kernel for mxfp4
+  CHECK_THROWS_WITH(sy::linear<fmt::mxfp4>(sy::make_view(static_cast<fmt::mxfp4 const*>(k.data()), 2, 2), {}, sy::activations::int8),
+                    Catch::Contains("mxfp4 weights take f32 activations"));
+  std::vector<fmt::q3_K> k3(4);  // q3_K takes both
+  CHECK_THROWS_WITH(sy::linear<fmt::q3_K>(sy::make_view(static_cast<fmt::q3_K const*>(k3.data()), 2, 2), {}, sy::activations::bf16),
+                    Catch::Contains("q3_K weights take f32 activations or int8"));
 }

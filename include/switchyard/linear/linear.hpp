@@ -21,6 +21,7 @@
 #include "switchyard/linear/host/q4k_int8_gemv.hpp"
 #include "switchyard/linear/host/q6k_int8_gemv.hpp"
 #include "switchyard/linear/host/q8_int8_gemv.hpp"
+#include "switchyard/linear/host/unpacked_int8_gemv.hpp"
 #include "switchyard/linear/host/gemm.hpp"
 #include "switchyard/linear/host/gemv.hpp"
 
@@ -53,7 +54,7 @@ class linear {
   // Block formats whose decode rows can take int8 activations.
   static constexpr bool takes_int8 =
       host::detail::nibble_format<W>::value || std::is_same_v<W, format::q8_0> || std::is_same_v<W, format::q4_K> ||
-      std::is_same_v<W, format::q5_K> || std::is_same_v<W, format::q6_K>;
+      std::is_same_v<W, format::q5_K> || std::is_same_v<W, format::q6_K> || host::detail::int8_unpackable<W>;
   using weight_format = W;
   static constexpr index_t block_elems = format::traits<W>::block_elems;
 
@@ -98,6 +99,7 @@ class linear {
           else if constexpr (std::is_same_v<W, format::q4_K> || std::is_same_v<W, format::q5_K>)
             host::block_gemv_kquant_int8(x, weight_, b, y, pool);
           else if constexpr (std::is_same_v<W, format::q6_K>) host::block_gemv_q6K_int8(x, weight_, b, y, pool);
+          else if constexpr (host::detail::int8_unpackable<W>) host::block_gemv_unpacked_int8(x, weight_, b, y, pool);
           else host::block_gemv_int8(x, weight_, b, y, pool);
           return;
         }

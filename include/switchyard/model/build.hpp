@@ -309,7 +309,7 @@ activations activations_for(activation_format a) {
                                   format::traits<W>::name);
       return activations::bf16;
     case activation_format::int8:
-      require<unsupported_config>(takes_int8, "model::load", "int8 activations take q8_0, q4_0, q4_K, q5_K or q6_K weights, not ",
+      require<unsupported_config>(takes_int8, "model::load", "int8 activations take block-quantized GGUF weights (q8_0, q4_0, q4_1, q5_0, q5_1, q2_K .. q6_K, iq4_nl, iq4_xs), not ",
                                   format::traits<W>::name);
       return activations::int8;
   }

@@ -37,8 +37,9 @@ constexpr char const* name(kv_format f) {
   return "?";
 }
 // What the projections round their inputs to (linear.hpp). f32 keeps every projection exact; int8
-// takes q8_0, q4_0, q4_K, q5_K and q6_K weights (their decode rows become integer dot products, as llama.cpp
-// computes them: +0.02% perplexity on the shipped model, docs/quantization.md); bf16 takes
+// takes the GGUF block formats -- q8_0, q4_0, q4_1, q5_0, q5_1, q2_K .. q6_K, iq4_nl, iq4_xs --
+// (their decode rows become integer dot products, as llama.cpp computes them: +0.02% perplexity
+// on the shipped model, docs/quantization.md); bf16 takes
 // element-wise weights (bf16 engines' arithmetic). automatic: the fastest measured for the format
 // -- int8 for those formats where the build has the VNNI kernels (whole-model decode
 // 1.07-1.08x, 1.47-1.59x and ~2x f32, bench/NOTES.md; without AVX512-VNNI int8 runs as f32 on
