@@ -69,9 +69,10 @@ inline std::vector<std::pair<std::string, io::gguf_value>> tokenizer_gguf_metada
   auto const& m = j.value("model", nlohmann::json::object());
   require<unsupported_config>(m.is_object() && !m.value("byte_fallback", false), where, file,
                               ": a byte-fallback (SentencePiece-style) tokenizer is not written to GGUF yet; only byte-level BPE is");
-  // Validates the whole tokenizer and finds its pre-tokenizer (unsupported ones throw here).
-  pretokenizer const pre = bpe_tokenizer::from_tokenizer_json(path).pre();
-  tokenizer const full = tokenizer::from_tokenizer_json(path);  // the chat template, BOS / EOS texts
+  // Validates the whole tokenizer (unsupported pre-tokenizers throw here); gives its pre-tokenizer,
+  // the chat template and the BOS / EOS texts. Not byte-fallback, so the front holds a bpe_tokenizer.
+  tokenizer const full = tokenizer::from_tokenizer_json(path);
+  pretokenizer const pre = full.get<bpe_tokenizer>()->pre();
 
   std::vector<std::string> tokens = detail::read_vocab(m.value("vocab", nlohmann::json::object()), file, where);
   std::vector<std::int64_t> types(tokens.size(), 1);
