@@ -3,8 +3,10 @@
 // against the FMA peak. Limits measured in this same run. The GEMV cycles through enough weight
 // copies (>= 256 MiB, 8x this machine's L3) that every call streams its weights from memory.
 //
-//   bench_quant [gemv|target|kquant|mxfp4|gemm|prefill|prefill_k|all] [reps]   (target: the formats of issue 5's GEMV target only;
+//   bench_quant [gemv|target|kquant|ksmall|mxfp4|gemm|prefill|prefill_k|all] [reps]   (target: the formats of issue 5's GEMV target only;
 //                                                     kquant: every GGUF block type, f32 and int8 activations;
+//                                                     ksmall: int8 activations only, q2_K / q3_K / iq4_xs
+//                                                     beside q4_K / q6_K;
 //                                                     mxfp4: mxfp4 beside q4_0, GEMV and GEMM;
 //                                                     prefill: f32 vs int8 activations at the peers
 //                                                     model's expert shapes, 1 and N threads;
@@ -228,7 +230,7 @@ int main(int argc, char** argv) {
   int const reps = argc > 2 ? std::atoi(argv[2]) : 9;
   auto& all = sy::thread_pool::shared();
   sy::thread_pool one(1);
-  if (what == "all" || what == "gemv" || what == "target" || what == "mxfp4" || what == "kquant") {
+  if (what == "all" || what == "gemv" || what == "target" || what == "mxfp4" || what == "kquant" || what == "ksmall") {
     double const bw1 = bench::read_bandwidth(one), bwn = bench::read_bandwidth(all);
     std::printf("GEMV, T = 1. read bandwidth %.1f GB/s (1 thread), %.1f GB/s (%d threads)\n", bw1 * 1e-9, bwn * 1e-9,
                 all.size());
@@ -240,6 +242,14 @@ int main(int argc, char** argv) {
         gemv_row<fmt::q8_0>(s, one, all, bw1, bwn, reps, sy::activations::int8);
         gemv_row<fmt::q4_0>(s, one, all, bw1, bwn, reps, sy::activations::int8);
         gemv_row<fmt::int4_sym<128>>(s, one, all, bw1, bwn, reps, sy::activations::int8);
+        continue;
+      }
+      if (what == "ksmall") {  // the super-block int8 GEMVs of superblock_int8_gemv.hpp, q4_K / q6_K for reference
+        gemv_row<fmt::q2_K>(s, one, all, bw1, bwn, reps, sy::activations::int8);
+        gemv_row<fmt::q3_K>(s, one, all, bw1, bwn, reps, sy::activations::int8);
+        gemv_row<fmt::iq4_xs>(s, one, all, bw1, bwn, reps, sy::activations::int8);
+        gemv_row<fmt::q4_K>(s, one, all, bw1, bwn, reps, sy::activations::int8);
+        gemv_row<fmt::q6_K>(s, one, all, bw1, bwn, reps, sy::activations::int8);
         continue;
       }
       if (what == "kquant") {  // issue 19's table: every GGUF type, int8 activations where the format takes them

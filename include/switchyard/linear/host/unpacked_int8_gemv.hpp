@@ -13,6 +13,10 @@
 // vpdpbusd takes u as its unsigned operand; -Z sum xq (per lane, a property of the activations
 // alone) seeds the accumulator, as in q8_int8_gemv.hpp.
 //
+// The super-block formats (q2_K, q3_K, iq4_xs) take superblock_int8_gemv.hpp's kernel on 512-bit
+// builds, which applies their integer sub-block scales in integers; int8_unpack<F>::scalar still
+// defines their values for the portable path and the tests.
+//
 // Without AVX512-VNNI / BW the same sums run in portable code from int8_unpack<F>::scalar.
 #include <algorithm>
 #include <cstdint>
@@ -28,6 +32,7 @@
 #include "switchyard/linear/host/gemv.hpp"
 #include "switchyard/linear/host/int8_activations.hpp"
 #include "switchyard/linear/host/int8_gemv_avx512.hpp"
+#include "switchyard/linear/host/superblock_int8_gemv.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
 namespace host {
@@ -218,11 +223,6 @@ SWITCHYARD_FORCE_INLINE __m512i nibble_pair(std::uint8_t const* qs0, std::uint8_
 SWITCHYARD_FORCE_INLINE __m512 halves(float a, float b) {
   return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
 }
-// Per-lane vector: v[j] over lanes 4j .. 4j + 3 (four sub-blocks of 16).
-SWITCHYARD_FORCE_INLINE __m512 quarters(float a, float b, float c, float d) {
-  return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
-                               _mm512_castps128_ps512(_mm_setr_ps(a, b, c, d)));
-}
 SWITCHYARD_FORCE_INLINE __m512i iq4_lookup(__m512i codes) {
   alignas(16) static constexpr std::uint8_t table[16] = {1, 24, 45, 63, 79, 93, 106, 118, 129, 141, 153, 166, 181, 197, 217, 241};
   return _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<__m128i const*>(table))), codes);
@@ -261,75 +261,24 @@ SWITCHYARD_FORCE_INLINE void zmm_unpack(format::iq4_nl const* row, index_t s, __
   u = iq4_lookup(nibble_pair(b[0].qs, b[1].qs));
   d = halves(f16_scale(b[0].d), f16_scale(b[1].d));
 }
-// Super-blocks of 256: step s = elements [64 (s % 4), + 64) of block s / 4.
-template <>
-SWITCHYARD_FORCE_INLINE void zmm_unpack(format::iq4_xs const* row, index_t s, __m512i& u, __m512& d, __m512&) {
-  format::iq4_xs const& b = row[s / 4];
-  int const j = 2 * static_cast<int>(s % 4);
-  u = iq4_lookup(nibble_pair(b.qs + 16 * j, b.qs + 16 * (j + 1)));
-  float const db = f16_scale(b.d);
-  d = halves(db * static_cast<float>(iq4_xs_scale(b, j) - 32), db * static_cast<float>(iq4_xs_scale(b, j + 1) - 32));
-}
-// q2_K / q3_K: the step's 64 elements are quarters k, k + 1 (k = 2 (s % 2)) of half h = (s % 4) / 2:
-// bits 2k and 2k + 2 of qs[32 h .. 32 h + 31].
-SWITCHYARD_FORCE_INLINE __m512i low2_step(std::uint8_t const* qs, index_t q) {
-  int const h = static_cast<int>(q / 2), k = 2 * static_cast<int>(q % 2);
-  __m256i const v = _mm256_loadu_si256(reinterpret_cast<__m256i const*>(qs + 32 * h));
-  __m512i const both = _mm512_inserti64x4(_mm512_castsi256_si512(v), v, 1);
-  __m512i const shift = _mm512_inserti64x4(_mm512_set1_epi64(2 * k), _mm256_set1_epi64x(2 * k + 2), 1);
-  return _mm512_and_si512(_mm512_srlv_epi64(both, shift), _mm512_set1_epi8(3));
-}
-template <>
-SWITCHYARD_FORCE_INLINE void zmm_unpack(format::q2_K const* row, index_t s, __m512i& u, __m512& d, __m512& m) {
-  format::q2_K const& b = row[s / 4];
-  index_t const q = s % 4;
-  u = low2_step(b.qs, q);
-  float const db = f16_scale(b.d), dm = f16_scale(b.dmin);
-  std::uint8_t const* sc = b.scales + 4 * q;
-  d = quarters(db * static_cast<float>(sc[0] & 0x0F), db * static_cast<float>(sc[1] & 0x0F),
-               db * static_cast<float>(sc[2] & 0x0F), db * static_cast<float>(sc[3] & 0x0F));
-  m = quarters(-(dm * static_cast<float>(sc[0] >> 4)), -(dm * static_cast<float>(sc[1] >> 4)),
-               -(dm * static_cast<float>(sc[2] >> 4)), -(dm * static_cast<float>(sc[3] >> 4)));
-}
-template <>
-SWITCHYARD_FORCE_INLINE void zmm_unpack(format::q3_K const* row, index_t s, __m512i& u, __m512& d, __m512&) {
-  format::q3_K const& b = row[s / 4];
-  index_t const q = s % 4;
-  // High bits: element e = 64 q + i has bit e / 32 = 2 q + i / 32 of hmask[i % 32].
-  __m256i const hm = _mm256_loadu_si256(reinterpret_cast<__m256i const*>(b.hmask));
-  __mmask32 const h0 = _mm256_test_epi8_mask(hm, _mm256_set1_epi8(static_cast<char>(1 << (2 * q))));
-  __mmask32 const h1 = _mm256_test_epi8_mask(hm, _mm256_set1_epi8(static_cast<char>(1 << (2 * q + 1))));
-  __mmask64 const hb = static_cast<__mmask64>(h0) | (static_cast<__mmask64>(h1) << 32);
-  u = _mm512_mask_add_epi8(low2_step(b.qs, q), hb, low2_step(b.qs, q), _mm512_set1_epi8(4));
-  float const db = f16_scale(b.d);
-  int const j = 4 * static_cast<int>(q);
-  d = quarters(db * static_cast<float>(format::detail::q3_K_scale(b.scales, j) - 32),
-               db * static_cast<float>(format::detail::q3_K_scale(b.scales, j + 1) - 32),
-               db * static_cast<float>(format::detail::q3_K_scale(b.scales, j + 2) - 32),
-               db * static_cast<float>(format::detail::q3_K_scale(b.scales, j + 3) - 32));
-}
-
-// 64-element steps in a row of kbs blocks (32-blocks: whole pairs; the odd block is a tail).
-template <class F>
-constexpr index_t unpacked_steps(index_t kbs) noexcept {
-  return format::traits<F>::block_elems == 32 ? kbs / 2 : kbs * 4;
-}
+// 64-element steps in a row of kbs blocks of 32: whole pairs; the odd block is a tail. (The
+// super-block formats take superblock_int8_gemv.hpp's kernel.)
+constexpr index_t unpacked_steps(index_t kbs) noexcept { return kbs / 2; }
 
 // R weight rows x T token rows; out: the dot products of the whole steps.
 template <class F, int T, int R, bool Far>
 SWITCHYARD_FORCE_INLINE void unpacked_zmm_rows(F const* const (&rowp)[R], index_t ldw, index_t kbs, int8_activations const& xa,
                                                unpacked_int8_lanes<int8_unpack<F>::Z> const& xl, float (&out)[R][T]) {
   constexpr bool mins = int8_unpack<F>::mins;
-  constexpr index_t per_block = format::traits<F>::block_elems == 32 ? 1 : 4;  // steps per block (256) or blocks per step
   __m512 acc[R][T];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
-  index_t const steps = unpacked_steps<F>(kbs);
+  index_t const steps = unpacked_steps(kbs);
   for (index_t c = 0; c < steps; ++c) {
     __m512i u[R];
     __m512 dw[R], mw[R];
     for (int r = 0; r < R; ++r) {
-      index_t const kb = per_block == 1 ? 2 * c : c / 4;
+      index_t const kb = 2 * c;
       if constexpr (R > 1) prefetch_ahead<R>(rowp[r], ldw, kbs, kb);
       else if constexpr (Far) prefetch_far(rowp[r] + kb);
       zmm_unpack<F>(rowp[r], c, u[r], dw[r], mw[r]);
@@ -354,7 +303,7 @@ SWITCHYARD_FORCE_INLINE void unpacked_zmm_rows(F const* const (&rowp)[R], index_
 template <int T, class F>
 void unpacked_int8_rows_zmm(int8_activations const& xa, unpacked_int8_lanes<int8_unpack<F>::Z> const& xl, F const* w,
                             index_t ldw, index_t kbs, float const* bias, float* y, index_t ldy, index_t n0, index_t n1) {
-  index_t const done_blocks = format::traits<F>::block_elems == 32 ? 2 * (kbs / 2) : kbs;
+  index_t const done_blocks = 2 * (kbs / 2);
   auto pass = [&]<int R, bool Far>(index_t n) {
     F const* rowp[R];
     for (int r = 0; r < R; ++r) rowp[r] = w + (n + r) * ldw;
@@ -394,22 +343,35 @@ void block_gemv_unpacked_int8(matrix_view<float const> x, matrix_view<F const> w
   xa.quantize(x, format::traits<F>::block_elems);
   index_t const grain = std::max<index_t>(4, (64 * 1024) / std::max<index_t>(1, kbs * index_t{sizeof(F)}));
 #if defined(SWITCHYARD_INT8_GEMV_ZMM)
-  thread_local detail::unpacked_int8_lanes<detail::int8_unpack<F>::Z> xl_scratch;
-  auto& xl = xl_scratch;
-  xl.build(xa, detail::int8_unpack<F>::mins);
-  auto run = [&]<int Tc>() {
-    pool.parallel_for(0, N, grain, [&](index_t lo, index_t hi) {
-      detail::unpacked_int8_rows_zmm<Tc>(xa, xl, w.data(), w.stride(0), kbs, bias, y.data(), y.stride(0), lo, hi);
-    });
-  };
+  if constexpr (detail::superblock_int8_computable<F>) {
+    thread_local detail::superblock_int8_x xp_scratch;
+    auto& xp = xp_scratch;
+    xp.build<detail::superblock_int8_format<F>::layout>(xa);
+    auto run = [&]<int Tc>() {
+      pool.parallel_for(0, N, grain, [&](index_t lo, index_t hi) {
+        detail::superblock_int8_zmm_rows<F, Tc>(xa, xp, w.data(), w.stride(0), kbs, bias, y.data(), y.stride(0), lo, hi);
+      });
+    };
+    dispatch_rows(T, run);
+  } else {
+    thread_local detail::unpacked_int8_lanes<detail::int8_unpack<F>::Z> xl_scratch;
+    auto& xl = xl_scratch;
+    xl.build(xa, detail::int8_unpack<F>::mins);
+    auto run = [&]<int Tc>() {
+      pool.parallel_for(0, N, grain, [&](index_t lo, index_t hi) {
+        detail::unpacked_int8_rows_zmm<Tc>(xa, xl, w.data(), w.stride(0), kbs, bias, y.data(), y.stride(0), lo, hi);
+      });
+    };
+    dispatch_rows(T, run);
+  }
 #else
   auto run = [&]<int Tc>() {
     pool.parallel_for(0, N, grain, [&](index_t lo, index_t hi) {
       detail::unpacked_int8_rows_portable<Tc>(xa, w.data(), w.stride(0), kbs, bias, y.data(), y.stride(0), lo, hi);
     });
   };
-#endif
   dispatch_rows(T, run);
+#endif
 }
 
 }  // namespace host
