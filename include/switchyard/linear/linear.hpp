@@ -17,6 +17,7 @@
 #include "switchyard/linear/host/bf16_activations.hpp"
 #include "switchyard/linear/host/block_kernels.hpp"
 #include "switchyard/linear/host/int8_activations.hpp"
+#include "switchyard/linear/host/int8_gemv_avx2.hpp"
 #include "switchyard/linear/host/int8_gemm.hpp"
 #include "switchyard/linear/host/q4k_int8_gemv.hpp"
 #include "switchyard/linear/host/q6k_int8_gemv.hpp"
@@ -95,6 +96,12 @@ class linear {
     if constexpr (block_elems > 1) {
       if constexpr (takes_int8) {
         if (act_ == activations::int8 && x.extent(0) <= host::gemv_max_rows) {
+#if defined(SWITCHYARD_INT8_GEMV_YMM)
+          if constexpr (host::detail::int8_ymm_format<W>) {
+            host::block_gemv_int8_ymm(x, weight_, b, y, pool);
+            return;
+          }
+#endif
           if constexpr (std::is_same_v<W, format::q8_0>) host::block_gemv_q8_int8(x, weight_, b, y, pool);
           else if constexpr (std::is_same_v<W, format::q4_K> || std::is_same_v<W, format::q5_K>)
             host::block_gemv_kquant_int8(x, weight_, b, y, pool);

@@ -301,8 +301,8 @@ activations activations_for(activation_format a) {
   constexpr bool block = format::traits<W>::block_elems > 1;
   constexpr bool takes_int8 = linear<W>::takes_int8;
   switch (a) {
-    case activation_format::automatic:  // int8 where it is integer arithmetic (AVX512-VNNI builds)
-      return takes_int8 && host::int8_gemv_native ? activations::int8 : activations::f32;
+    case activation_format::automatic:  // int8 where it is integer arithmetic (AVX512-VNNI, or AVX2 for the GGUF types)
+      return takes_int8 && host::int8_gemv_native_for<W> ? activations::int8 : activations::f32;
     case activation_format::f32: return activations::f32;
     case activation_format::bf16:
       require<unsupported_config>(!block, "model::load", "bf16 activations take element-wise weights (f32, bf16, f16), not ",

@@ -38,16 +38,20 @@
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512F__)
 #include <immintrin.h>
 #define SWITCHYARD_INT8_GEMV_ZMM 1
+#elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define SWITCHYARD_INT8_GEMV_YMM 1  // the AVX2 kernels of int8_gemv_avx2.hpp
 #endif
 
 SWITCHYARD_NAMESPACE_BEGIN
 namespace host {
 
-// Whether this translation unit's int8-activation GEMVs are integer dot products (AVX512-VNNI and
-// BW). Without them the int8 path computes in f32 on the rounded activations: same rounding, no
-// speed, so model::load's automatic choice keeps f32 there.
+// Whether this translation unit's int8-activation GEMVs are integer dot products for the GGUF
+// block types: AVX512-VNNI and BW (every int8 format), or AVX2 + FMA (the GGUF types,
+// int8_gemv_avx2.hpp; int8_gemv_native_for<F> there says per format). Without them the int8
+// path computes in f32 on the rounded activations: same rounding, no speed, so model::load's
+// automatic choice keeps f32 there.
 inline constexpr bool int8_gemv_native =
-#if defined(SWITCHYARD_INT8_GEMV_ZMM)
+#if defined(SWITCHYARD_INT8_GEMV_ZMM) || defined(SWITCHYARD_INT8_GEMV_YMM)
     true;
 #else
     false;
