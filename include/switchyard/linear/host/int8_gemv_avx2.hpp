@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "switchyard/core/format/gguf.hpp"
 #include "switchyard/core/format/iq4.hpp"
@@ -33,7 +34,7 @@
 #include "switchyard/linear/host/gemv.hpp"
 #include "switchyard/linear/host/int8_activations.hpp"
 #include "switchyard/linear/host/int8_gemv_avx512.hpp"
-#include "switchyard/linear/host/q6k_int8_gemv.hpp"
+#include "switchyard/linear/host/superblock_int8_gemv.hpp"
 
 #if defined(SWITCHYARD_INT8_GEMV_YMM)  // int8_gemv_avx512.hpp: AVX2 + FMA + F16C without AVX512-VNNI
 #include <immintrin.h>
@@ -226,12 +227,34 @@ SWITCHYARD_FORCE_INLINE __m256i scaled_sums16(__m256i s16, std::int32_t const* s
   return _mm256_add_epi32(lo, hi);
 }
 
+// Per token row and super-block: sums of xq per sub-block of 16 and of 32.
+struct ymm_int8_sums {
+  std::vector<std::int32_t> s16, s32;
+  void build(int8_activations const& xa) {
+    index_t const blocks = xa.cols / 256;
+    s16.resize(static_cast<std::size_t>(xa.rows * blocks * 16));
+    s32.resize(static_cast<std::size_t>(xa.rows * blocks * 8));
+    for (index_t t = 0; t < xa.rows; ++t)
+      for (index_t kb = 0; kb < blocks; ++kb) {
+        std::int8_t const* src = xa.q.data() + t * xa.cols + kb * 256;
+        std::size_t const g = static_cast<std::size_t>(t * blocks + kb);
+        for (int j = 0; j < 16; ++j) {
+          std::int32_t v = 0;
+          for (int i = 0; i < 16; ++i) v += src[16 * j + i];
+          s16[16 * g + static_cast<std::size_t>(j)] = v;
+        }
+        for (int j = 0; j < 8; ++j) s32[8 * g + static_cast<std::size_t>(j)] = s16[16 * g + 2 * j] + s16[16 * g + 2 * j + 1];
+      }
+  }
+};
+
 struct ymm_x_at {
   int8_activations const& xa;
-  q6k_int8_sums const& xs;
+  ymm_int8_sums const& xs;
   index_t kbs;
   std::int8_t const* q(int t, index_t kb) const { return xa.q.data() + t * xa.cols + kb * 256; }
-  std::int32_t const* sums(int t, index_t kb) const { return xs.sums.data() + (t * kbs + kb) * 16; }
+  std::int32_t const* sums(int t, index_t kb) const { return xs.s16.data() + (t * kbs + kb) * 16; }
+  std::int32_t const* sums32(int t, index_t kb) const { return xs.s32.data() + (t * kbs + kb) * 8; }
   float dx(int t, index_t kb) const { return xa.scale[static_cast<std::size_t>(t * kbs + kb)]; }
 };
 
@@ -301,21 +324,24 @@ template <class F>
 struct ymm_superblock_k4 {
   template <int T>
   static SWITCHYARD_FORCE_INLINE void add(F const& b, ymm_x_at const& x, index_t kb, __m256 (&acc)[T]) {
-    alignas(16) std::int16_t sc[8];
-    std::uint8_t mn[8];
-    for (int j = 0; j < 8; ++j) {
-      std::uint8_t v;
-      format::detail::q4_K_scale_min(b.scales, j, v, mn[j]);
-      sc[j] = v;
-    }
-    __m128i const sc8 = _mm_load_si128(reinterpret_cast<__m128i const*>(sc));
+    // The 8 scales and 8 mins (format::detail::q4_K_scale_min) four at a time from 32-bit words:
+    // j < 4 from bytes j (scale) and j + 4 (min), low 6 bits; j >= 4 low 4 bits from byte j + 4
+    // (scale: low nibble, min: high nibble), high 2 bits from the top of bytes j - 4 / j.
+    std::uint32_t w0, w1, w2;
+    std::memcpy(&w0, b.scales, 4);
+    std::memcpy(&w1, b.scales + 4, 4);
+    std::memcpy(&w2, b.scales + 8, 4);
+    std::uint32_t constexpr six = 0x3F3F3F3Fu, four = 0x0F0F0F0Fu, two = 0x03030303u;
+    std::uint32_t const sc_lo = w0 & six, sc_hi = (w2 & four) | (((w0 >> 6) & two) << 4);
+    std::uint32_t const mn_lo = w1 & six, mn_hi = ((w2 >> 4) & four) | (((w1 >> 6) & two) << 4);
+    __m128i const sc8 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(sc_lo | (std::uint64_t{sc_hi} << 32))));
+    __m256i const mn8 = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(mn_lo | (std::uint64_t{mn_hi} << 32))));
     __m256i const nib = _mm256_set1_epi8(0x0F);
     [[maybe_unused]] __m256i qh;
     if constexpr (std::is_same_v<F, format::q5_K>) qh = _mm256_loadu_si256(reinterpret_cast<__m256i const*>(b.qh));
     float const d = f16_scale(b.d), dmin = f16_scale(b.dmin);
     for (int t = 0; t < T; ++t) {
       std::int8_t const* xq = x.q(t, kb);
-      std::int32_t const* sums = x.sums(t, kb);
       __m256i isum = _mm256_setzero_si256();
       for (int p = 0; p < 4; ++p) {
         __m256i const q = _mm256_loadu_si256(reinterpret_cast<__m256i const*>(b.qs + 32 * p));
@@ -327,11 +353,10 @@ struct ymm_superblock_k4 {
           isum = _mm256_add_epi32(isum, _mm256_madd_epi16(dot16_unsigned(u, xq + 32 * c), scale16_of(sc8, c)));
         }
       }
-      std::int32_t msum = 0;
-      for (int j = 0; j < 8; ++j) msum += mn[j] * (sums[2 * j] + sums[2 * j + 1]);
+      __m256i const msum = _mm256_mullo_epi32(mn8, _mm256_loadu_si256(reinterpret_cast<__m256i const*>(x.sums32(t, kb))));
       float const dx = x.dx(t, kb);
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * dx), acc[t]);
-      acc[t] = _mm256_add_ps(acc[t], _mm256_castps128_ps256(_mm_set_ss(-dmin * dx * static_cast<float>(msum))));
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(-dmin * dx), acc[t]);
     }
   }
 };
@@ -377,10 +402,8 @@ template <>
 struct ymm_superblock<format::iq4_xs> {
   template <int T>
   static SWITCHYARD_FORCE_INLINE void add(format::iq4_xs const& b, ymm_x_at const& x, index_t kb, __m256 (&acc)[T]) {
-    alignas(16) std::int16_t sc[8];
-    for (int j = 0; j < 8; ++j)
-      sc[j] = static_cast<std::int16_t>((((b.scales_l[j / 2] >> (4 * (j % 2))) & 0x0F) | (((b.scales_h >> (2 * j)) & 3) << 4)) - 32);
-    __m128i const s8 = _mm_load_si128(reinterpret_cast<__m128i const*>(sc));
+    __m128i const s8 = _mm_sub_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(iq4_xs_scales8(b)))),
+                                     _mm_set1_epi16(32));
     float const d = f16_scale(b.d);
     __m256i v[8];
     for (int c = 0; c < 8; ++c) v[c] = iq4_values32(nibbles32(b.qs + 16 * c));
@@ -396,7 +419,7 @@ struct ymm_superblock<format::iq4_xs> {
 };
 
 template <class F, int T>
-void int8_ymm_rows256(int8_activations const& xa, q6k_int8_sums const& xs, F const* w, index_t ldw, index_t kbs,
+void int8_ymm_rows256(int8_activations const& xa, ymm_int8_sums const& xs, F const* w, index_t ldw, index_t kbs,
                       float const* bias, float* y, index_t ldy, index_t n0, index_t n1) {
   ymm_x_at const x{xa, xs, kbs};
   bool const far = T * xa.cols <= int8_ymm_far_budget;
@@ -438,8 +461,8 @@ void block_gemv_int8_ymm(matrix_view<float const> x, matrix_view<F const> w, flo
     };
     dispatch_rows(T, run);
   } else {
-    thread_local detail::q6k_int8_sums sums_scratch;
-    detail::q6k_int8_sums& xs = sums_scratch;
+    thread_local detail::ymm_int8_sums sums_scratch;
+    detail::ymm_int8_sums& xs = sums_scratch;
     xs.build(xa);
     auto run = [&]<int Tc>() {
       pool.parallel_for(0, N, grain, [&](index_t lo, index_t hi) {
