@@ -61,6 +61,8 @@ struct int8_activations {
         std::size_t const gi = static_cast<std::size_t>(t * groups + g);
 #if defined(SWITCHYARD_INT8_GEMV_ZMM)
         detail::quantize_group_zmm(xs, group, q.data() + t * cols + g * group, scale[gi], sum[gi]);
+#elif defined(SWITCHYARD_INT8_GEMV_YMM)
+        detail::quantize_group_ymm(xs, group, q.data() + t * cols + g * group, scale[gi], sum[gi]);
 #else
         float amax = 0.0f;
         for (index_t i = 0; i < group; ++i) amax = std::fmax(amax, std::fabs(xs[i]));

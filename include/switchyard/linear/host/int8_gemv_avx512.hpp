@@ -39,6 +39,7 @@
 #include <immintrin.h>
 #define SWITCHYARD_INT8_GEMV_ZMM 1
 #elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
 #define SWITCHYARD_INT8_GEMV_YMM 1  // the AVX2 kernels of int8_gemv_avx2.hpp
 #endif
 
@@ -161,6 +162,39 @@ struct int8_zmm_activations {
     }
   }
 };
+
+#if defined(SWITCHYARD_INT8_GEMV_YMM)
+// quantize_group_zmm's AVX2 form (below): the same operations, so the same codes, scale and sum
+// as int8_activations::quantize's portable loop.
+SWITCHYARD_FORCE_INLINE void quantize_group_ymm(float const* xs, index_t G, std::int8_t* dst, float& scale, std::int32_t& sum) {
+  __m256 const abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  __m256 m = _mm256_setzero_ps();
+  for (index_t i = 0; i < G; i += 8) m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(xs + i), abs_mask));
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_max_ss(h, _mm_movehdup_ps(h));
+  float const amax = _mm_cvtss_f32(h);
+  float const d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+  __m256 const idv = _mm256_set1_ps(id);
+  __m256i s = _mm256_setzero_si256();
+  // packs interleave 128-bit lanes: dwords come out as [q0 lo, q1 lo, q2 lo, q3 lo, q0 hi, ...].
+  __m256i const order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (index_t i = 0; i < G; i += 32) {
+    __m256i q[4];
+    for (int k = 0; k < 4; ++k) {
+      q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xs + i + 8 * k), idv));
+      s = _mm256_add_epi32(s, q[k]);
+    }
+    __m256i const p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), _mm256_permutevar8x32_epi32(p, order));
+  }
+  __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(1, 0, 3, 2)));
+  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(2, 3, 0, 1)));
+  scale = d;
+  sum = _mm_cvtsi128_si32(t);
+}
+#endif
 
 #if defined(SWITCHYARD_INT8_GEMV_ZMM)
 // GCC 12's intrinsics pass _mm512_undefined_*() as the unused merge operand of their masked
