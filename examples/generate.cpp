@@ -151,7 +151,7 @@ int main(int argc, char** argv) try {
   app.add_option("--threads", threads, "0: every hardware thread");
   app.add_option("--weights", weights, "convert the weights on load; auto: as stored")
       ->check(CLI::IsMember(switchyard_examples::weight_format_names()))->capture_default_str();
-  app.add_option("--activations", activations, "auto: int8 on q8_0 / q4_0 / q4_K / q5_K / q6_K rows (VNNI builds), else f32")
+  app.add_option("--activations", activations, "auto: int8 on GGUF block-quantized rows (AVX512-VNNI or AVX2 builds), else f32")
       ->check(CLI::IsMember(switchyard_examples::activation_format_names()))->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   for (auto [name, v] : {std::pair<char const*, long>{"--max-tokens", max_tokens}, {"--ctx-size", ctx_size},

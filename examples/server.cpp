@@ -497,7 +497,7 @@ int main(int argc, char** argv) try {
       ->check(CLI::ExistingFile);
   app.add_option("--weights", weights, "convert the weights on load; auto: as stored")
       ->check(CLI::IsMember(switchyard_examples::weight_format_names()))->capture_default_str();
-  app.add_option("--activations", activations, "auto: int8 on q8_0 / q4_0 / q4_K / q5_K / q6_K rows (VNNI builds), else f32")
+  app.add_option("--activations", activations, "auto: int8 on GGUF block-quantized rows (AVX512-VNNI or AVX2 builds), else f32")
       ->check(CLI::IsMember(switchyard_examples::activation_format_names()))->capture_default_str();
   app.add_option("--kv", kv, "KV cache format")->check(CLI::IsMember(switchyard_examples::kv_format_names()))->capture_default_str();
   app.add_flag("--verbose", verbose, "log every request (method, path, status)");

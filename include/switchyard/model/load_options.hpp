@@ -41,9 +41,10 @@ constexpr char const* name(kv_format f) {
 // (their decode rows become integer dot products, as llama.cpp computes them: +0.02% perplexity
 // on the shipped model, docs/quantization.md); bf16 takes
 // element-wise weights (bf16 engines' arithmetic). automatic: the fastest measured for the format
-// -- int8 for those formats where the build has the VNNI kernels (whole-model decode
-// 1.07-1.08x, 1.47-1.59x and ~2x f32, bench/NOTES.md; without AVX512-VNNI int8 runs as f32 on
-// rounded inputs, no faster), f32 for the others.
+// -- int8 for those formats where the build has integer kernels for them (AVX512-VNNI: whole-model
+// decode 1.07-1.08x, 1.47-1.59x and ~2x f32, bench/NOTES.md; AVX2 without VNNI: the GGUF block
+// types, host::int8_gemv_native_for; elsewhere int8 runs as f32 on rounded inputs, no faster),
+// f32 for the others.
 enum class activation_format { automatic, f32, bf16, int8 };
 
 // Told (layers built, layers) before the first layer and after each one: a loading progress bar
