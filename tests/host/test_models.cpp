@@ -276,7 +276,7 @@ TEST_CASE("export_gguf writes files that load back: f32 exactly as transformers,
     auto on_load = md::load(model_path(arch, false), {.weights = md::weight_format::q8_0});
     auto const a = all_logits(*from_file, ref), b = all_logits(*on_load, ref);
     check_rows(a, b, c.vocab, sy::test::tolerance::model_logits);
-    // Loaded with the default activations: int8 on AVX512-VNNI builds, for prefill rows too
+    // Loaded with the default activations: int8 on AVX512-VNNI / AVX2 builds, for prefill rows too
     // (linear/host/int8_gemm.hpp), where a router may flip a near-tie top-k choice on the
     // rounding (tolerance::int8_activations_routing_flips): an MoE model may have that many rows
     // past the bound, a dense one none.
@@ -365,7 +365,7 @@ std::vector<float> decode_logits(md::language_model& lm, std::vector<std::int32_
   return out;
 }
 
-TEST_CASE("q8_0 and q4_0 models decode with int8 activations by default (VNNI builds), within their rounding of f32 activations",
+TEST_CASE("q8_0 and q4_0 models decode with int8 activations by default (AVX512-VNNI / AVX2 builds), within their rounding of f32 activations",
           "[model][quant]") {
   namespace tol = sy::test::tolerance;
   for (std::string arch : {"mixtral", "qwen3_moe", "llama"}) {
@@ -379,7 +379,7 @@ TEST_CASE("q8_0 and q4_0 models decode with int8 activations by default (VNNI bu
       std::vector<double> errors;
       for (auto const& toks : ref.tokens) {
         auto const a = decode_logits(*fast, toks), b = decode_logits(*exact, toks), c = decode_logits(*automatic, toks);
-        // automatic: int8 where the build has the VNNI kernels, else f32 (load.hpp)
+        // automatic: int8 where the build has integer kernels (AVX512-VNNI, AVX2), else f32 (build.hpp)
         CHECK(c == (sy::host::int8_gemv_native ? a : b));
         for (std::size_t t = 0; t < toks.size(); ++t) errors.push_back(row_error(a.data() + t * V, b.data() + t * V, V));
       }

@@ -1,4 +1,4 @@
-// linear<F> with int8 activations (q8_0, q4_0, q4_K, q5_K, q6_K, int4 groups) against f32 activations on the same
+// linear<F> with int8 activations (every GGUF block type, int4 groups) against f32 activations on the same
 // blocks, on any thread count; the formats that take no int8 or bf16 activations refuse them.
 #include <catch2/catch.hpp>
 
@@ -112,8 +112,8 @@ TEST_CASE("int8 activations on q4_0, q8_0 and int4 groups stay within the activa
   check_int8_activations<fmt::q6_K>(5);
   check_int8_activations<fmt::q6_K>(16);
   // The formats unpacked to byte codes per 64 elements (unpacked_int8_gemv.hpp): blocks of 32 in
-  // pairs (an odd count leaves a tail block; 185 blocks: several rows per pass), super-blocks of
-  // 256 in quarters.
+  // pairs (an odd count leaves a tail block; 185 blocks: several rows per pass); super-blocks of
+  // 256 with integer scales (superblock_int8_gemv.hpp); on AVX2 builds, int8_gemv_avx2.hpp.
   check_int8_activations<fmt::q4_1>();
   check_int8_activations<fmt::q4_1>(11);
   check_int8_activations<fmt::q5_0>(11);

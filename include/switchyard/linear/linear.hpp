@@ -73,7 +73,7 @@ class linear {
       require(act == activations::f32 || (act == activations::int8 && takes_int8), "linear",
               format::traits<W>::name, " weights take f32 activations", takes_int8 ? " or int8" : "");
     } else {
-      require(act != activations::int8, "linear", "int8 activations take q4_0, q8_0, q4_K or int4 group weights, not ",
+      require(act != activations::int8, "linear", "int8 activations take GGUF block-quantized or int4 group weights, not ",
               format::traits<W>::name);
     }
   }

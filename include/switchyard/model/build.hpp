@@ -288,8 +288,9 @@ inline std::optional<io::dtype> matrix_dtype(io::tensor_directory const& dir) {
 template <class W>
 activations activations_for(activation_format a) {
   if constexpr (std::is_same_v<W, format::mixed>) {
-    // Asked per model, given per matrix (linear/mixed_linear.hpp): int8 to q8_0 / q4_0 / q4_K,
-    // bf16 to the element-wise formats, f32 to the rest.
+    // Asked per model, given per matrix (linear/mixed_linear.hpp): int8 to the GGUF block types,
+    // bf16 to the element-wise formats, f32 to the rest; automatic is int8 where the build has
+    // integer kernels for the GGUF types (AVX512-VNNI or AVX2).
     switch (a) {
       case activation_format::automatic: return host::int8_gemv_native ? activations::int8 : activations::f32;
       case activation_format::f32: return activations::f32;

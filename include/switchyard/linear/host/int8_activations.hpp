@@ -8,8 +8,9 @@
 // Opt-in through activations::int8: rounding x to 8 bits per block adds a relative error of about
 // 2^-9 per element (bench/NOTES.md, tests/host/test_quant_linear.cpp).
 //
-// Without AVX512-VNNI the same arithmetic runs as f32 on the rounded activations (the results
-// agree to f32 rounding), so a model gives the same numbers on every machine.
+// Without AVX512-VNNI, the GGUF block types take the AVX2 kernels of int8_gemv_avx2.hpp (the same
+// integer sums); int4 groups the same arithmetic as f32 on the rounded activations (the results
+// agree to f32 rounding), so a model gives the same numbers on every machine up to f32 rounding.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

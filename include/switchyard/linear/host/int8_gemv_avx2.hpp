@@ -78,6 +78,7 @@ inline constexpr index_t int8_ymm_far_budget = 8 * 1024;
 SWITCHYARD_FORCE_INLINE __m256i dot16_unsigned(__m256i u, std::int8_t const* x) {
   return _mm256_maddubs_epi16(u, _mm256_loadu_si256(reinterpret_cast<__m256i const*>(x)));
 }
+// (vpsignb cannot negate -128: right because int8_activations rounds to -127..127.)
 SWITCHYARD_FORCE_INLINE __m256i dot16_signed(__m256i v, std::int8_t const* x) {
   return _mm256_maddubs_epi16(_mm256_sign_epi8(v, v), _mm256_sign_epi8(_mm256_loadu_si256(reinterpret_cast<__m256i const*>(x)), v));
 }
@@ -183,11 +184,9 @@ void int8_ymm_rows32(int8_activations const& xa, F const* w, index_t ldw, index_
   }
 }
 
-// Super-blocks: per 32-element chunk c, the codes and the 16-bit scales of its lanes.
-// scale16 of a chunk of two 16-sub-blocks (2c, 2c + 1) from the 16 scales as int16, laid out
-// [s0..7 | s0..7] (lo) and [s8..15 | s8..15] (hi): words 2c % 8 (low lane) and 2c % 8 + 1 (high
-// lane), one byte shuffle.
-// vpshufb indices: for chunk c (by c % 4), word 2c % 8 in the low lane, word 2c % 8 + 1 in the high.
+// Super-blocks, 32 elements (chunk c) at a time. The 16-bit scales of a chunk covering two
+// sub-blocks of 16 (2c, 2c + 1), from the 16 scales as int16 laid out [s0..7 | s0..7] (lo) or
+// [s8..15 | s8..15] (hi): one vpshufb taking word 2c % 8 into the low lane, 2c % 8 + 1 into the high.
 inline constexpr auto ymm_scale16_index = [] {
   struct table {
     alignas(32) std::int8_t b[4][32];
@@ -291,13 +290,7 @@ template <>
 struct ymm_superblock<format::q3_K> {
   template <int T>
   static SWITCHYARD_FORCE_INLINE void add(format::q3_K const& b, ymm_x_at const& x, index_t kb, __m256 (&acc)[T]) {
-    // The 16 six-bit scales (format::detail::q3_K_scale), loaded with the 4 code bytes before
-    // them so the load stays inside the block.
-    __m128i const raw = _mm_srli_si128(_mm_loadu_si128(reinterpret_cast<__m128i const*>(b.scales - 4)), 4);
-    __m128i const nib = _mm_set1_epi8(0x0F);
-    __m128i const lo = _mm_unpacklo_epi64(_mm_and_si128(raw, nib), _mm_and_si128(_mm_srli_epi16(raw, 4), nib));
-    __m128i const hi = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(raw, 0xAA), _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(3));
-    __m256i const s16 = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_or_si128(lo, _mm_slli_epi16(hi, 4))), _mm256_set1_epi16(32));
+    __m256i const s16 = _mm256_sub_epi16(_mm256_cvtepu8_epi16(q3_K_scales_xmm(b)), _mm256_set1_epi16(32));
     ymm_scales16 const s(s16);
     __m256i const q0 = _mm256_loadu_si256(reinterpret_cast<__m256i const*>(b.qs));
     __m256i const q1 = _mm256_loadu_si256(reinterpret_cast<__m256i const*>(b.qs + 32));
@@ -402,8 +395,16 @@ template <>
 struct ymm_superblock<format::iq4_xs> {
   template <int T>
   static SWITCHYARD_FORCE_INLINE void add(format::iq4_xs const& b, ymm_x_at const& x, index_t kb, __m256 (&acc)[T]) {
-    __m128i const s8 = _mm_sub_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(iq4_xs_scales8(b)))),
-                                     _mm_set1_epi16(32));
+    // The 8 six-bit scales (iq4_xs_scales8, by shifts: pdep is microcoded on Zen 1/2) as int16.
+    std::uint32_t scales_l;
+    std::memcpy(&scales_l, b.scales_l, 4);
+    __m256i const lo = _mm256_and_si256(
+        _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(scales_l)), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
+        _mm256_set1_epi32(0x0F));
+    __m256i const hi = _mm256_and_si256(
+        _mm256_srlv_epi32(_mm256_set1_epi32(b.scales_h), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)), _mm256_set1_epi32(3));
+    __m256i const s32 = _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)), _mm256_set1_epi32(32));
+    __m128i const s8 = _mm_packs_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
     float const d = f16_scale(b.d);
     __m256i v[8];
     for (int c = 0; c < 8; ++c) v[c] = iq4_values32(nibbles32(b.qs + 16 * c));

@@ -24,7 +24,8 @@
 //
 // q2_K / q3_K multiply with vpmaddubsw (codes <= 7 against int8: no saturation) and apply the
 // 16-bit scales with vpmaddwd; iq4_xs's codes reach 241, so it takes vpdpbusd and a vpmulld.
-// Without AVX512-VNNI / BW these formats run unpacked_int8_rows_portable (same integer sums).
+// AVX2 builds take int8_gemv_avx2.hpp's kernels instead; without either, these formats run
+// unpacked_int8_rows_portable (same integer sums).
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -108,7 +109,9 @@ struct superblock_int8_x {
 };
 
 // iq4_xs's 8 six-bit scales (0..63, before the -32) as the bytes of a 64-bit word: scale j has
-// nibble j of scales_l as its low 4 bits and bits 2 j, 2 j + 1 of scales_h as its high 2.
+// nibble j of scales_l as its low 4 bits and bits 2 j, 2 j + 1 of scales_h as its high 2. (pdep is
+// fast on every AVX-512 CPU; the AVX2 kernels, which also run on Zen 1/2 where it is microcoded,
+// use shifts instead: int8_gemv_avx2.hpp.)
 inline std::uint64_t iq4_xs_scales8(format::iq4_xs const& b) noexcept {
   std::uint32_t lo;
   std::memcpy(&lo, b.scales_l, 4);
@@ -121,6 +124,22 @@ inline std::uint64_t iq4_xs_scales8(format::iq4_xs const& b) noexcept {
   return v;
 #endif
 }
+
+#if defined(SWITCHYARD_INT8_GEMV_ZMM) || defined(SWITCHYARD_INT8_GEMV_YMM)
+// q3_K's 16 six-bit scales (0..63, before the -32) as bytes: scale j takes its low nibble from
+// byte j % 8 (the high nibble for j >= 8) and its high 2 bits from byte 8 + j % 4 at bits 2 (j / 4)
+// (format::detail::q3_K_scale). The 12 bytes are loaded with the 4 code bytes before them, so the
+// load stays inside the block; each int32 lane of 4 scales shifts the word s[8..11] by 2 (j / 4).
+SWITCHYARD_FORCE_INLINE __m128i q3_K_scales_xmm(format::q3_K const& b) {
+  static_assert(offsetof(format::q3_K, scales) >= 4 && offsetof(format::q3_K, scales) + 12 <= sizeof(format::q3_K));
+  auto const* at = reinterpret_cast<unsigned char const*>(&b) + offsetof(format::q3_K, scales) - 4;
+  __m128i const s = _mm_srli_si128(_mm_loadu_si128(reinterpret_cast<__m128i const*>(at)), 4);
+  __m128i const nib = _mm_set1_epi8(0x0F);
+  __m128i const lo = _mm_unpacklo_epi64(_mm_and_si128(s, nib), _mm_and_si128(_mm_srli_epi16(s, 4), nib));
+  __m128i const hi = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(s, 0xAA), _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(3));
+  return _mm_or_si128(lo, _mm_slli_epi16(hi, 4));
+}
+#endif
 
 #if defined(SWITCHYARD_INT8_GEMV_ZMM)
 #if defined(__GNUC__) && !defined(__clang__)
@@ -176,18 +195,6 @@ SWITCHYARD_FORCE_INLINE void low2_scales(__m256i s16, superblock_zmm_consts cons
   __m512i const z = _mm512_castsi256_si512(s16);
   __m512i const lanes = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(1, 1, 0, 0));
   for (int k = 0; k < 4; ++k) s[k] = _mm512_shuffle_epi8(lanes, c.scale16[k]);
-}
-// q3_K's 16 six-bit scales (0..63, before the -32) as bytes: scale j takes its low nibble from
-// byte j % 8 (the high nibble for j >= 8) and its high 2 bits from byte 8 + j % 4 at bits 2 (j / 4)
-// (format::detail::q3_K_scale). The 12 bytes are loaded with the 4 code bytes before them, so the
-// load stays inside the block; each int32 lane of 4 scales shifts the word s[8..11] by 2 (j / 4).
-SWITCHYARD_FORCE_INLINE __m128i q3_K_scales_xmm(format::q3_K const& b) {
-  static_assert(offsetof(format::q3_K, scales) >= 4);
-  __m128i const s = _mm_srli_si128(_mm_loadu_si128(reinterpret_cast<__m128i const*>(b.scales - 4)), 4);
-  __m128i const nib = _mm_set1_epi8(0x0F);
-  __m128i const lo = _mm_unpacklo_epi64(_mm_and_si128(s, nib), _mm_and_si128(_mm_srli_epi16(s, 4), nib));
-  __m128i const hi = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(s, 0xAA), _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(3));
-  return _mm_or_si128(lo, _mm_slli_epi16(hi, 4));
 }
 SWITCHYARD_FORCE_INLINE void low2_codes(std::uint8_t const* qs, __m512i (&u)[4]) {
   __m512i const q = _mm512_loadu_si512(qs), three = _mm512_set1_epi8(3);

@@ -17,7 +17,8 @@
 // builds, which applies their integer sub-block scales in integers; int8_unpack<F>::scalar still
 // defines their values for the portable path and the tests.
 //
-// Without AVX512-VNNI / BW the same sums run in portable code from int8_unpack<F>::scalar.
+// AVX2 builds take int8_gemv_avx2.hpp's kernels (linear.hpp); without either, the same sums run
+// in portable code from int8_unpack<F>::scalar.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
