@@ -3,10 +3,12 @@
 // against the FMA peak. Limits measured in this same run. The GEMV cycles through enough weight
 // copies (>= 256 MiB, 8x this machine's L3) that every call streams its weights from memory.
 //
-//   bench_quant [gemv|target|kquant|ksmall|mxfp4|gemm|prefill|prefill_k|all] [reps]   (target: the formats of issue 5's GEMV target only;
+//   bench_quant [gemv|target|kquant|ksmall|sparse|mxfp4|gemm|prefill|prefill_k|all] [reps]   (target: the formats of issue 5's GEMV target only;
 //                                                     kquant: every GGUF block type, f32 and int8 activations;
 //                                                     ksmall: int8 activations only, q2_K / q3_K / iq4_xs
 //                                                     beside q4_K / q6_K;
+//                                                     sparse: 2:4 sparse24<E> against dense E
+//                                                     (bf16, f16, f32), f32 activations;
 //                                                     mxfp4: mxfp4 beside q4_0, GEMV and GEMM;
 //                                                     prefill: f32 vs int8 activations at the peers
 //                                                     model's expert shapes, 1 and N threads;
@@ -29,6 +31,7 @@
 #include "switchyard/core/format/mxfp4.hpp"
 #include "switchyard/core/format/q2_q3_K.hpp"
 #include "switchyard/core/format/iq4.hpp"
+#include "switchyard/core/format/sparse24.hpp"
 #include "switchyard/linear/linear.hpp"
 #include "switchyard/linear/scaled_linear.hpp"
 
@@ -230,7 +233,7 @@ int main(int argc, char** argv) {
   int const reps = argc > 2 ? std::atoi(argv[2]) : 9;
   auto& all = sy::thread_pool::shared();
   sy::thread_pool one(1);
-  if (what == "all" || what == "gemv" || what == "target" || what == "mxfp4" || what == "kquant" || what == "ksmall") {
+  if (what == "all" || what == "gemv" || what == "target" || what == "mxfp4" || what == "kquant" || what == "ksmall" || what == "sparse") {
     double const bw1 = bench::read_bandwidth(one), bwn = bench::read_bandwidth(all);
     std::printf("GEMV, T = 1. read bandwidth %.1f GB/s (1 thread), %.1f GB/s (%d threads)\n", bw1 * 1e-9, bwn * 1e-9,
                 all.size());
@@ -242,6 +245,15 @@ int main(int argc, char** argv) {
         gemv_row<fmt::q8_0>(s, one, all, bw1, bwn, reps, sy::activations::int8);
         gemv_row<fmt::q4_0>(s, one, all, bw1, bwn, reps, sy::activations::int8);
         gemv_row<fmt::int4_sym<128>>(s, one, all, bw1, bwn, reps, sy::activations::int8);
+        continue;
+      }
+      if (what == "sparse") {  // 2:4 pruning's decode speed: compressed blocks against the dense weights
+        gemv_row<fmt::bf16>(s, one, all, bw1, bwn, reps);
+        gemv_row<fmt::sparse24<fmt::bf16>>(s, one, all, bw1, bwn, reps);
+        gemv_row<fmt::f16>(s, one, all, bw1, bwn, reps);
+        gemv_row<fmt::sparse24<fmt::f16>>(s, one, all, bw1, bwn, reps);
+        gemv_row<float>(s, one, all, bw1, bwn, reps);
+        gemv_row<fmt::sparse24<float>>(s, one, all, bw1, bwn, reps);
         continue;
       }
       if (what == "ksmall") {  // the super-block int8 GEMVs of superblock_int8_gemv.hpp, q4_K / q6_K for reference

@@ -22,6 +22,7 @@
 #include "switchyard/linear/host/q4k_int8_gemv.hpp"
 #include "switchyard/linear/host/q6k_int8_gemv.hpp"
 #include "switchyard/linear/host/q8_int8_gemv.hpp"
+#include "switchyard/linear/host/sparse24_gemv.hpp"
 #include "switchyard/linear/host/unpacked_int8_gemv.hpp"
 #include "switchyard/linear/host/gemm.hpp"
 #include "switchyard/linear/host/gemv.hpp"
@@ -116,6 +117,12 @@ class linear {
             host::block_gemm_int8(x, weight_, b, y, pool);
             return;
           }
+        }
+      }
+      if constexpr (host::detail::is_sparse24<W> && std::is_same_v<Isa, simd::native>) {
+        if (x.extent(0) <= host::gemv_max_rows) {
+          host::sparse24_gemv(x, weight_, b, y, pool);
+          return;
         }
       }
       if (x.extent(0) <= host::gemv_max_rows) host::block_gemv<Isa>(x, weight_, b, y, pool);
