@@ -1,0 +1,155 @@
+// Pruning masks (prune/masks.hpp): the pattern is met exactly, what is dropped scores no higher
+// than what is kept, activation-aware scores follow the inputs, 2:4 magnitude pruning is what
+// format::sparse24's conversion keeps, and bad requests are refused with a clear message.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "switchyard/core/format/sparse24.hpp"
+#include "switchyard/prune/masks.hpp"
+
+namespace sy = switchyard;
+namespace prune = switchyard::prune;
+using sy::index_t;
+
+namespace {
+
+std::vector<float> random_matrix(index_t rows, index_t cols, unsigned seed) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> w(static_cast<std::size_t>(rows * cols));
+  for (auto& v : w) v = d(g);
+  return w;
+}
+std::vector<float> random_norms(index_t cols, unsigned seed) {
+  std::mt19937 g(seed);
+  std::lognormal_distribution<float> d(0.0f, 1.0f);  // features of very different sizes
+  std::vector<float> n(static_cast<std::size_t>(cols));
+  for (auto& v : n) v = d(g);
+  return n;
+}
+float score(float w, std::vector<float> const& norms, index_t j) {
+  return std::fabs(w) * (norms.empty() ? 1.0f : norms[static_cast<std::size_t>(j)]);
+}
+
+}  // namespace
+
+TEST_CASE("unstructured pruning zeroes the lowest-scoring share of every row", "[prune]") {
+  index_t const rows = 13, cols = 96;
+  for (bool aware : {false, true})
+    for (double s : {0.5, 0.25, 0.9}) {
+      auto const orig = random_matrix(rows, cols, 5);
+      auto w = orig;
+      auto const norms = aware ? random_norms(cols, 6) : std::vector<float>{};
+      index_t const zeroed = prune::unstructured(sy::make_view(w.data(), rows, cols), s, norms);
+      index_t const drop = static_cast<index_t>(std::llround(s * cols));
+      CHECK(zeroed == rows * drop);
+      CHECK(prune::sparsity(sy::make_view(static_cast<float const*>(w.data()), rows, cols)) == Approx(double(drop) / cols));
+      for (index_t i = 0; i < rows; ++i) {
+        float max_dropped = 0.0f, min_kept = INFINITY;
+        index_t zeros = 0;
+        for (index_t j = 0; j < cols; ++j) {
+          float const o = orig[static_cast<std::size_t>(i * cols + j)], now = w[static_cast<std::size_t>(i * cols + j)];
+          if (now == 0.0f) {
+            ++zeros;
+            max_dropped = std::max(max_dropped, score(o, norms, j));
+          } else {
+            CHECK(now == o);  // kept weights are untouched
+            min_kept = std::min(min_kept, score(o, norms, j));
+          }
+        }
+        INFO("aware " << aware << " sparsity " << s << " row " << i);
+        CHECK(zeros == drop);
+        CHECK(max_dropped <= min_kept);
+      }
+    }
+}
+
+TEST_CASE("n:m pruning keeps the n highest scores of every m consecutive weights", "[prune]") {
+  index_t const rows = 9, cols = 64;
+  for (bool aware : {false, true})
+    for (auto [n, m] : {std::pair{2, 4}, std::pair{1, 4}, std::pair{4, 8}}) {
+      auto const orig = random_matrix(rows, cols, 7);
+      auto w = orig;
+      auto const norms = aware ? random_norms(cols, 8) : std::vector<float>{};
+      index_t const zeroed = prune::n_m(sy::make_view(w.data(), rows, cols), n, m, norms);
+      CHECK(zeroed == rows * (cols / m) * (m - n));
+      CHECK(prune::satisfies_n_m(sy::make_view(static_cast<float const*>(w.data()), rows, cols), n, m));
+      CHECK(prune::sparsity(sy::make_view(static_cast<float const*>(w.data()), rows, cols)) == Approx(double(m - n) / m));
+      for (index_t i = 0; i < rows; ++i)
+        for (index_t g = 0; g < cols / m; ++g) {
+          float max_dropped = 0.0f, min_kept = INFINITY;
+          for (index_t k = 0; k < m; ++k) {
+            index_t const j = g * m + k;
+            float const o = orig[static_cast<std::size_t>(i * cols + j)], now = w[static_cast<std::size_t>(i * cols + j)];
+            if (now == 0.0f) max_dropped = std::max(max_dropped, score(o, norms, j));
+            else min_kept = std::min(min_kept, score(o, norms, j));
+          }
+          INFO(n << ":" << m << " aware " << aware << " row " << i << " group " << g);
+          CHECK(max_dropped <= min_kept);
+        }
+    }
+}
+
+TEST_CASE("activation-aware scores keep small weights on loud features", "[prune]") {
+  // One row, one group of 4: magnitude keeps columns 0 and 1; with column 3's input 100x louder,
+  // Wanda keeps 3 over 1.
+  std::vector<float> w = {1.0f, 0.9f, 0.1f, 0.05f}, norms = {1.0f, 1.0f, 1.0f, 100.0f};
+  auto mag = w;
+  prune::n_m(sy::make_view(mag.data(), 1, 4), 2, 4);
+  CHECK(mag == std::vector<float>{1.0f, 0.9f, 0.0f, 0.0f});
+  prune::n_m(sy::make_view(w.data(), 1, 4), 2, 4, norms);
+  CHECK(w == std::vector<float>{1.0f, 0.0f, 0.0f, 0.05f});
+}
+
+TEST_CASE("2:4 magnitude pruning is what sparse24's conversion keeps", "[prune][sparse]") {
+  index_t const rows = 7, cols = 128;
+  auto w = random_matrix(rows, cols, 9);
+  for (std::size_t i = 0; i < w.size(); i += 5) w[i] = w[(i + 1) % w.size()];  // ties within groups
+  std::vector<float> via_format(w.size());
+  using Tr = sy::format::traits<sy::format::sparse24<float>>;
+  for (std::size_t b = 0; b < w.size() / 32; ++b) {
+    sy::format::sparse24<float> blk;
+    Tr::quantize(w.data() + 32 * b, &blk);
+    Tr::dequantize(&blk, via_format.data() + 32 * b);
+  }
+  prune::n_m(sy::make_view(w.data(), rows, cols), 2, 4);
+  CHECK(w == via_format);
+}
+
+TEST_CASE("input_norms accumulates per-feature L2 norms over batches", "[prune]") {
+  index_t const cols = 10;
+  auto const a = random_matrix(3, cols, 1), b = random_matrix(5, cols, 2);
+  prune::input_norms acc(cols);
+  acc.add(sy::make_view(a.data(), 3, cols));
+  acc.add(sy::make_view(b.data(), 5, cols));
+  CHECK(acc.tokens() == 8);
+  auto const n = acc.norms();
+  for (index_t j = 0; j < cols; ++j) {
+    double s = 0;
+    for (index_t t = 0; t < 3; ++t) s += double(a[static_cast<std::size_t>(t * cols + j)]) * a[static_cast<std::size_t>(t * cols + j)];
+    for (index_t t = 0; t < 5; ++t) s += double(b[static_cast<std::size_t>(t * cols + j)]) * b[static_cast<std::size_t>(t * cols + j)];
+    CHECK(n[static_cast<std::size_t>(j)] == Approx(std::sqrt(s)).epsilon(1e-6));
+  }
+}
+
+TEST_CASE("pruning refuses bad requests with a clear message", "[prune][errors]") {
+  std::vector<float> w(4 * 12, 1.0f);
+  auto view = sy::make_view(w.data(), 4, 12);
+  for (double s : {0.0, 1.0, -0.1, 1.5, std::nan("")})
+    CHECK_THROWS_WITH(prune::unstructured(view, s), Catch::Contains("sparsity must be in (0, 1)"));
+  std::vector<float> odd(2 * 6, 1.0f);
+  CHECK_THROWS_WITH(prune::n_m(sy::make_view(odd.data(), 2, 6), 2, 4),
+                    Catch::Contains("the 2:4 pattern needs a width divisible by 4, got 6"));
+  CHECK_THROWS_WITH(prune::n_m(view, 4, 4), Catch::Contains("needs 0 < n < m"));
+  CHECK_THROWS_WITH(prune::n_m(view, 0, 4), Catch::Contains("needs 0 < n < m"));
+  std::vector<float> short_norms(5, 1.0f);
+  CHECK_THROWS_WITH(prune::unstructured(view, 0.5, short_norms), Catch::Contains("input_norms has 5 features but the matrix has 12"));
+  std::vector<float> bad_norms(12, 1.0f);
+  bad_norms[3] = -1.0f;
+  CHECK_THROWS_WITH(prune::n_m(view, 2, 4, bad_norms), Catch::Contains("input norm 3 is -1"));
+  CHECK_THROWS_WITH(prune::input_norms(0), Catch::Contains("at least one feature"));
+}
