@@ -6,7 +6,11 @@
 // steps fed from the held-out text (the same tokens for both; greedy sampling would only add the
 // argmax).
 //
-//   bench_decode [--model PATH] [--weights q8_0|q4_0|...] [--threads 1,2] [--tokens N] [--reps N]
+// With --against FORMAT, the same model loaded in a second weight format (f32 activations) joins
+// the alternation, and the ratio column compares it with the first: 2:4 sparse against dense,
+//   bench_decode --model bench/models/mixtral-bench --weights bf16 --against sparse24_bf16
+//
+//   bench_decode [--model PATH] [--weights q8_0|q4_0|...] [--against FORMAT] [--threads 1,2] [--tokens N] [--reps N]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -49,6 +53,7 @@ double bytes_per_token(md::model_config const& c, double bytes_per_weight) {
 
 // Bytes per weight of a format named as on the command line (io::info: bytes per block / elements).
 double bytes_per_weight(std::string const& f) {
+  if (f == "sparse24_bf16") return 36.0 / 32.0;  // format::sparse24<bf16>: 16 values + a position word per 32
   for (auto t : {sy::io::dtype::f32, sy::io::dtype::bf16, sy::io::dtype::f16, sy::io::dtype::q8_0, sy::io::dtype::q4_0,
                  sy::io::dtype::q4_K, sy::io::dtype::q6_K})
     if (sy::io::info(t).name == f) return double(sy::io::info(t).block_bytes) / double(sy::io::info(t).block_elems);
@@ -65,12 +70,13 @@ std::vector<int> parse_list(std::string const& s) {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  std::string model = switchyard_examples::default_model(), weights = "q4_0", thread_list = "1,2";
+  std::string model = switchyard_examples::default_model(), weights = "q4_0", against, thread_list = "1,2";
   int tokens = 64, reps = 7;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string const a = argv[i], v = argv[i + 1];
     if (a == "--model") model = v;
     else if (a == "--weights") weights = v;
+    else if (a == "--against") against = v;
     else if (a == "--threads") thread_list = v;
     else if (a == "--tokens") tokens = std::stoi(v);
     else if (a == "--reps") reps = std::stoi(v);
@@ -79,8 +85,8 @@ int main(int argc, char** argv) try {
       return 2;
     }
   }
-  if (weights == "auto" || tokens < 1 || reps < 1) {
-    std::fprintf(stderr, "bench_decode: --weights names a format (not auto), --tokens and --reps >= 1\n");
+  if (weights == "auto" || against == "auto" || tokens < 1 || reps < 1) {
+    std::fprintf(stderr, "bench_decode: --weights and --against name a format (not auto), --tokens and --reps >= 1\n");
     return 2;
   }
   md::load_options opt{.weights = switchyard_examples::parse_weight_format(weights), .cache = {.block_size = 16, .blocks = (32 + tokens) / 16 + 2}};
@@ -88,6 +94,10 @@ int main(int argc, char** argv) try {
   bool const takes_int8 = weights == "q8_0" || weights == "q4_0";
   std::unique_ptr<md::language_model> int8;
   if (takes_int8) int8 = md::load(model, {.weights = opt.weights, .activations = md::activation_format::int8, .cache = opt.cache});
+  std::unique_ptr<md::language_model> other;
+  if (!against.empty())
+    other = md::load(model, {.weights = switchyard_examples::parse_weight_format(against),
+                             .activations = md::activation_format::f32, .cache = opt.cache});
   auto const tok = sy::generate::bpe_tokenizer::from_tokenizer_json(model);
   std::ifstream f(model + "/heldout.txt");
   std::stringstream ss;
@@ -99,10 +109,11 @@ int main(int argc, char** argv) try {
   }
   auto const& c = f32->config();
   double const bytes = bytes_per_token(c, bytes_per_weight(weights));
+  double const other_bytes = against.empty() ? 0.0 : bytes_per_token(c, bytes_per_weight(against));
   std::vector<float> logits(static_cast<std::size_t>(c.vocab));
   std::printf("decode, %s in %s, %d tokens after a 32-token prompt, %d reps; %.1f MB of weights per token\n",
               model.c_str(), weights.c_str(), tokens, reps, bytes / 1e6);
-  std::printf("%8s %12s %12s %8s %12s %8s %10s %8s\n", "threads", "activations", "tokens/s", "spread", "GB/s read",
+  std::printf("%8s %20s %12s %8s %12s %8s %10s %8s\n", "threads", "weights/activations", "tokens/s", "spread", "GB/s read",
               "roofline", "bandwidth", "ratio");
   for (int T : parse_list(thread_list)) {
     sy::thread_pool pool(T);
@@ -121,7 +132,10 @@ int main(int argc, char** argv) try {
       return tokens / s;
     };
     std::vector<md::language_model*> lms{f32.get()};
-    if (int8) lms.push_back(int8.get());
+    std::vector<std::string> names{weights + "/f32"};
+    std::vector<double> lm_bytes{bytes};
+    if (int8) lms.push_back(int8.get()), names.push_back(weights + "/int8"), lm_bytes.push_back(bytes);
+    if (other) lms.push_back(other.get()), names.push_back(against + "/f32"), lm_bytes.push_back(other_bytes);
     std::vector<std::vector<double>> tps(lms.size());
     for (auto* lm : lms) run(*lm);  // warm up: pages mapped, scratch grown
     for (int r = 0; r < reps; ++r)
@@ -132,8 +146,8 @@ int main(int argc, char** argv) try {
       std::sort(v.begin(), v.end());
       double const med = v[v.size() / 2], spread = (v.back() - v.front()) / med;
       if (i == 0) base = med;
-      std::printf("%8d %12s %12.2f %7.0f%% %12.2f %7.0f%% %10.2f %7.2fx\n", T, i == 0 ? "f32" : "int8", med, 100 * spread,
-                  med * bytes / 1e9, 100 * med * bytes / bw, bw / 1e9, med / base);
+      std::printf("%8d %20s %12.2f %7.0f%% %12.2f %7.0f%% %10.2f %7.2fx\n", T, names[i].c_str(), med, 100 * spread,
+                  med * lm_bytes[i] / 1e9, 100 * med * lm_bytes[i] / bw, bw / 1e9, med / base);
     }
   }
   return 0;

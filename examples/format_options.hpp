@@ -15,7 +15,8 @@ inline std::map<std::string, switchyard::model::weight_format> const& weight_for
   using wf = switchyard::model::weight_format;
   static std::map<std::string, wf> const m = {{"auto", wf::automatic}, {"f32", wf::f32},   {"bf16", wf::bf16},
                                               {"f16", wf::f16},        {"q8_0", wf::q8_0}, {"q4_0", wf::q4_0},
-                                              {"q4_K", wf::q4_K},      {"q6_K", wf::q6_K}, {"mixed", wf::mixed}};
+                                              {"q4_K", wf::q4_K},      {"q6_K", wf::q6_K}, {"sparse24_bf16", wf::sparse24_bf16},
+                                              {"mixed", wf::mixed}};
   return m;
 }
 

@@ -3,7 +3,7 @@
 // window scores only the tokens no earlier window scored, with the rest as context.
 //
 //   perplexity [--model PATH] [--file TEXT] [--context N] [--stride S] [--max-tokens N]
-//              [--weights auto|f32|bf16|f16|q8_0|q4_0|q4_K|q6_K|mixed] [--kv f32|bf16]
+//              [--weights auto|f32|bf16|f16|q8_0|q4_0|q4_K|q6_K|sparse24_bf16|mixed] [--kv f32|bf16]
 //              [--activations auto|f32|bf16|int8] [--decode]
 //              [--reference PATH [--reference-weights FORMAT]]
 //              [--save-logits FILE] [--kl-divergence FILE]

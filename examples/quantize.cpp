@@ -13,7 +13,6 @@
 #include <memory>
 #include <string>
 
-#include <switchyard/generate/tokenizer_gguf.hpp>
 #include <switchyard/io/gguf.hpp>
 #include <switchyard/io/safetensors.hpp>
 #include <switchyard/model/export_gguf.hpp>
@@ -21,6 +20,7 @@
 #include <switchyard/model/hf_config.hpp>
 #include <switchyard/model/weight_source.hpp>
 
+#include "folder_tokenizer.hpp"
 #include "progress_bar.hpp"
 
 namespace sy = switchyard;
@@ -55,19 +55,7 @@ int main(int argc, char** argv) try {
     std::filesystem::path const dir = std::filesystem::is_directory(in) ? in : in.parent_path();
     md::model_config const c = md::read_hf_config(dir);
     sy::io::safetensors_checkpoint const ck(in);
-    // The folder's tokenizer, as llama.cpp's converter writes it (without one llama.cpp refuses
-    // the file, and generate has no tokenizer for it).
-    extras.metadata.emplace_back("general.name", sy::io::gguf_value{sy::io::gguf_type::string, sy::io::gguf_type::u8,
-                                                                    std::filesystem::absolute(dir).filename().string()});
-    if (!std::filesystem::exists(dir / "tokenizer.json")) {
-      std::fprintf(stderr, "quantize: warning: %s has no tokenizer.json: the GGUF carries no tokenizer\n", dir.string().c_str());
-    } else {
-      try {
-        for (auto& kv : sy::generate::tokenizer_gguf_metadata(dir, c.vocab)) extras.metadata.push_back(std::move(kv));
-      } catch (sy::unsupported_config const& e) {
-        std::fprintf(stderr, "quantize: warning: the GGUF carries no tokenizer: %s\n", e.what());
-      }
-    }
+    switchyard_examples::add_folder_metadata(extras.metadata, dir, c.vocab, "quantize");
     md::export_gguf(c, md::hf_source(ck, c), output, types.at(type), extras);
   }
   std::fprintf(stderr, "quantize: wrote %s (%s, %.1f MB)\n", output.c_str(), type.c_str(),

@@ -10,6 +10,7 @@ cmake_minimum_required(VERSION 3.21)  # script mode: the project's policies (IN_
 set(_allowed_generate  model io expert attention linear route norm core detail)
 set(_allowed_model     expert attention linear route norm io core detail)
 set(_allowed_expert    route linear norm core detail)
+set(_allowed_prune     expert route linear norm core detail)
 set(_allowed_attention linear norm core detail)
 set(_allowed_route     core detail)
 set(_allowed_linear    core detail)

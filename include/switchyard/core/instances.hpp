@@ -42,7 +42,9 @@ using device_experts_per_lane = value_list<1, 2, 4, 8>;
 // The weight formats model::load compiles, as X(name, type): `name` is the enumerator of
 // model::weight_format that asks for the type and (but for mixed) of io::dtype that a checkpoint
 // stores it as. mixed: each matrix in the format it is stored in (linear/any_weight.hpp), what
-// llama-quantize's mixes (Q4_K_M, ...) load as.
+// llama-quantize's mixes (Q4_K_M, ...) load as. sparse24_bf16: 2:4 sparse bf16 (format/sparse24.hpp),
+// only ever converted to on load (no checkpoint dtype), which prunes 2:4 by magnitude what is not
+// 2:4 already.
 // One build instance each (every router and KV format beneath it); CMakeLists.txt reads this
 // list, one unit of switchyard::model_instances per entry, so keep one X(...) per line. The types
 // are named here, not included: the list expands where the formats are (model/build.hpp).
@@ -54,6 +56,7 @@ using device_experts_per_lane = value_list<1, 2, 4, 8>;
   X(q4_0, format::q4_0)                    \
   X(q4_K, format::q4_K)                    \
   X(q6_K, format::q6_K)                    \
+  X(sparse24_bf16, format::sparse24_bf16) \
   X(mixed, format::mixed)
 
 // The KV cache formats model::load compiles, X(name of model::kv_format, type).

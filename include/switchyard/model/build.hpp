@@ -15,6 +15,7 @@
 #include "switchyard/core/dispatch.hpp"
 #include "switchyard/core/error.hpp"
 #include "switchyard/core/format/gguf.hpp"
+#include "switchyard/core/format/sparse24.hpp"
 #include "switchyard/core/instances.hpp"
 #include "switchyard/io/gguf.hpp"
 #include "switchyard/io/safetensors.hpp"
@@ -246,6 +247,10 @@ struct stored_as_entry {
 };
 template <>
 struct stored_as_entry<format::mixed> {
+  using type = type_list<>;
+};
+template <>
+struct stored_as_entry<format::sparse24<format::bf16>> {  // converted to on load, never stored
   using type = type_list<>;
 };
 template <class W>

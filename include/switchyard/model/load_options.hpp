@@ -11,7 +11,7 @@ namespace model {
 // automatic: the checkpoint's -- its one matrix format, or mixed when its matrices differ (a
 // llama-quantize mix such as Q4_K_M); mixed: each matrix as stored (linear/any_weight.hpp); any
 // other: every matrix converted to that format.
-enum class weight_format { automatic, f32, bf16, f16, q8_0, q4_0, q4_K, q6_K, mixed };
+enum class weight_format { automatic, f32, bf16, f16, q8_0, q4_0, q4_K, q6_K, sparse24_bf16, mixed };
 enum class kv_format { f32, bf16 };
 
 // Names for messages (a dispatch error lists the compiled ones).
@@ -25,6 +25,7 @@ constexpr char const* name(weight_format f) {
     case weight_format::q4_0: return "q4_0";
     case weight_format::q4_K: return "q4_K";
     case weight_format::q6_K: return "q6_K";
+    case weight_format::sparse24_bf16: return "sparse24_bf16";
     case weight_format::mixed: return "mixed";
   }
   return "?";

@@ -21,6 +21,7 @@
 #include "switchyard/core/error.hpp"
 #include "switchyard/core/format/gguf.hpp"
 #include "switchyard/core/format/mxfp4.hpp"
+#include "switchyard/core/format/sparse24.hpp"
 #include "switchyard/core/format/traits.hpp"
 #include "switchyard/core/tensor_view.hpp"
 #include "switchyard/io/tensor_entry.hpp"
@@ -50,6 +51,13 @@ constexpr io::dtype dtype_of() {
   else if constexpr (std::is_same_v<W, format::iq4_xs>) return io::dtype::iq4_xs;
   else if constexpr (std::is_same_v<W, format::mxfp4>) return io::dtype::mxfp4;
   else static_assert(sizeof(W) == 0, "no checkpoint dtype for this weight format");
+}
+// Whether checkpoint dtype d holds W's bytes as they are (never for 2:4 sparse weights, which are
+// only converted to).
+template <class W>
+constexpr bool holds_as_is(io::dtype d) {
+  if constexpr (format::is_sparse24<W>) return false;
+  else return d == dtype_of<W>();
 }
 
 // The weight_kind that holds a checkpoint dtype's bytes as they are, if any.
@@ -143,7 +151,7 @@ inline void widen_row(matrix_slice const& s, index_t r, float* out) {
 template <class W>
 void convert_row(matrix_slice const& s, index_t r, W* out, std::vector<float>& scratch) {
   constexpr index_t B = format::traits<W>::block_elems;
-  if (s.dtype == dtype_of<W>()) {
+  if (holds_as_is<W>(s.dtype)) {
     std::memcpy(out, s.data.data() + r * (s.cols / B) * index_t(sizeof(W)), static_cast<std::size_t>(s.cols / B) * sizeof(W));
     return;
   }
@@ -202,7 +210,7 @@ class weight_store {
     check_shape(s, rows, cols);
     require<unsupported_config>(cols % B == 0, "model::weights", "tensor '", s.name, "' has ", cols,
                                 " columns, not a whole number of ", format::traits<W>::name, " blocks of ", B);
-    if (s.dtype == dtype_of<W>() && reinterpret_cast<std::uintptr_t>(s.data.data()) % alignof(W) == 0)
+    if (holds_as_is<W>(s.dtype) && reinterpret_cast<std::uintptr_t>(s.data.data()) % alignof(W) == 0)
       return make_view(reinterpret_cast<W const*>(s.data.data()), rows, cols / B);
     W* dst = allocate<W>(rows * (cols / B));
     fill(s, dst);

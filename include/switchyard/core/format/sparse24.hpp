@@ -31,6 +31,12 @@ struct sparse24 {
   E v[16];
   std::uint32_t pos;
 };
+using sparse24_bf16 = sparse24<bf16>;  // the model::load instance (core/instances.hpp)
+
+template <class F>
+inline constexpr bool is_sparse24 = false;
+template <class E>
+inline constexpr bool is_sparse24<sparse24<E>> = true;
 static_assert(sizeof(sparse24<bf16>) == 36 && sizeof(sparse24<f16>) == 36 && sizeof(sparse24<float>) == 68,
               "sparse24 blocks: 16 values and one 32-bit position word, no padding");
 

@@ -32,9 +32,7 @@ namespace detail {
 inline constexpr index_t sparse24_l1_budget = 16 * 1024, sparse24_far_budget = 8 * 1024;
 
 template <class F>
-inline constexpr bool is_sparse24 = false;
-template <class E>
-inline constexpr bool is_sparse24<format::sparse24<E>> = true;
+inline constexpr bool is_sparse24 = format::is_sparse24<F>;
 
 #if defined(__AVX512F__) && defined(__AVX512BW__)
 inline constexpr bool sparse24_gemv_simd = true;
