@@ -5,7 +5,9 @@
 // pattern format::sparse24 stores: load the output with --weights sparse24_bf16 to decode from the
 // compressed 2:4 blocks. The criterion is magnitude (prune/masks.hpp; activation-aware pruning
 // needs calibration activations and is a library call for now). Embeddings and the LM head are
-// left dense unless --include-embeddings; norms, biases and router gates are never pruned.
+// left dense unless --include-embeddings; norms, biases and router gates are never pruned. (Loading
+// as sparse24_bf16 converts every matrix, embeddings and LM head included: what is not 2:4 there
+// is pruned 2:4 by magnitude on load.)
 //
 //   prune --input models/switchyard-tiny-moe --output tiny-2of4.gguf --pattern 2:4
 //   prune --input model.gguf --output model-50.gguf --sparsity 0.5 --type f16
@@ -16,15 +18,10 @@
 #include <string>
 
 #include <switchyard/core/error.hpp>
-#include <switchyard/io/gguf.hpp>
-#include <switchyard/io/safetensors.hpp>
 #include <switchyard/model/export_gguf.hpp>
-#include <switchyard/model/gguf_config.hpp>
-#include <switchyard/model/hf_config.hpp>
-#include <switchyard/model/weight_source.hpp>
 #include <switchyard/prune/masks.hpp>
 
-#include "folder_tokenizer.hpp"
+#include "export_checkpoint.hpp"
 #include "progress_bar.hpp"
 
 namespace sy = switchyard;
@@ -80,19 +77,7 @@ int main(int argc, char** argv) try {
     }
     pruned += 1, total += w.extent(0) * w.extent(1);
   };
-  if (in.extension() == ".gguf") {
-    sy::io::gguf_file const file(in);
-    md::model_config const c = md::config_from_gguf(file);
-    for (auto const& [key, value] : file.values())
-      if (key.starts_with("tokenizer.") || key.starts_with("general.")) extras.metadata.emplace_back(key, value);
-    md::export_gguf(c, md::gguf_source(file, c), output, types.at(type), extras);
-  } else {
-    std::filesystem::path const dir = std::filesystem::is_directory(in) ? in : in.parent_path();
-    md::model_config const c = md::read_hf_config(dir);
-    sy::io::safetensors_checkpoint const ck(in);
-    switchyard_examples::add_folder_metadata(extras.metadata, dir, c.vocab, "prune");
-    md::export_gguf(c, md::hf_source(ck, c), output, types.at(type), extras);
-  }
+  switchyard_examples::export_checkpoint(in, output, types.at(type), extras, "prune");
   std::fprintf(stderr, "prune: %s: %lld matrices pruned (%lld weights, %s), written as %s\n", output.c_str(),
                static_cast<long long>(pruned), static_cast<long long>(total),
                unstructured ? (std::to_string(sparsity) + " of each row").c_str() : (std::to_string(n) + ":" + std::to_string(m)).c_str(),

@@ -13,14 +13,9 @@
 #include <memory>
 #include <string>
 
-#include <switchyard/io/gguf.hpp>
-#include <switchyard/io/safetensors.hpp>
 #include <switchyard/model/export_gguf.hpp>
-#include <switchyard/model/gguf_config.hpp>
-#include <switchyard/model/hf_config.hpp>
-#include <switchyard/model/weight_source.hpp>
 
-#include "folder_tokenizer.hpp"
+#include "export_checkpoint.hpp"
 #include "progress_bar.hpp"
 
 namespace sy = switchyard;
@@ -45,19 +40,7 @@ int main(int argc, char** argv) try {
 
   md::export_extras extras;
   extras.progress = switchyard_examples::progress_bar("quantize", "layers");
-  if (in.extension() == ".gguf") {
-    sy::io::gguf_file const file(in);
-    md::model_config const c = md::config_from_gguf(file);
-    for (auto const& [key, value] : file.values())
-      if (key.starts_with("tokenizer.") || key.starts_with("general.")) extras.metadata.emplace_back(key, value);
-    md::export_gguf(c, md::gguf_source(file, c), output, types.at(type), extras);
-  } else {
-    std::filesystem::path const dir = std::filesystem::is_directory(in) ? in : in.parent_path();
-    md::model_config const c = md::read_hf_config(dir);
-    sy::io::safetensors_checkpoint const ck(in);
-    switchyard_examples::add_folder_metadata(extras.metadata, dir, c.vocab, "quantize");
-    md::export_gguf(c, md::hf_source(ck, c), output, types.at(type), extras);
-  }
+  switchyard_examples::export_checkpoint(in, output, types.at(type), extras, "quantize");
   std::fprintf(stderr, "quantize: wrote %s (%s, %.1f MB)\n", output.c_str(), type.c_str(),
                static_cast<double>(std::filesystem::file_size(output)) / 1e6);
   return 0;

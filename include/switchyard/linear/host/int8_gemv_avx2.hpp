@@ -95,6 +95,12 @@ SWITCHYARD_FORCE_INLINE __m256i bits_to_bytes(std::uint32_t bits) {
   __m256i const bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull));
   return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
 }
+// q5_0 / q5_1: the nibbles with bit i of qh as element i's fifth bit.
+SWITCHYARD_FORCE_INLINE __m256i nibbles32_fifth(std::uint8_t const* qs, std::uint8_t const* qh_bytes) {
+  std::uint32_t qh;
+  std::memcpy(&qh, qh_bytes, 4);
+  return _mm256_or_si256(nibbles32(qs), _mm256_and_si256(bits_to_bytes(qh), _mm256_set1_epi8(16)));
+}
 SWITCHYARD_FORCE_INLINE __m256i iq4_values32(__m256i codes) {
   __m128i const t = _mm_loadu_si128(reinterpret_cast<__m128i const*>(format::detail::iq4_values));
   return _mm256_shuffle_epi8(_mm256_set_m128i(t, t), codes);
@@ -130,21 +136,13 @@ template <>
 struct ymm_block32<format::q5_0> {
   static constexpr bool is_signed = false, mins = false;
   static constexpr int Z = 16;
-  static __m256i codes(format::q5_0 const& b) {
-    std::uint32_t qh;
-    std::memcpy(&qh, b.qh, 4);
-    return _mm256_or_si256(nibbles32(b.qs), _mm256_and_si256(bits_to_bytes(qh), _mm256_set1_epi8(16)));
-  }
+  static __m256i codes(format::q5_0 const& b) { return nibbles32_fifth(b.qs, b.qh); }
 };
 template <>
 struct ymm_block32<format::q5_1> {
   static constexpr bool is_signed = false, mins = true;
   static constexpr int Z = 0;
-  static __m256i codes(format::q5_1 const& b) {
-    std::uint32_t qh;
-    std::memcpy(&qh, b.qh, 4);
-    return _mm256_or_si256(nibbles32(b.qs), _mm256_and_si256(bits_to_bytes(qh), _mm256_set1_epi8(16)));
-  }
+  static __m256i codes(format::q5_1 const& b) { return nibbles32_fifth(b.qs, b.qh); }
 };
 template <>
 struct ymm_block32<format::iq4_nl> {
