@@ -1,6 +1,8 @@
 // Pruning masks (prune/masks.hpp): the pattern is met exactly, what is dropped scores no higher
 // than what is kept, activation-aware scores follow the inputs, 2:4 magnitude pruning is what
-// format::sparse24's conversion keeps, and bad requests are refused with a clear message.
+// format::sparse24's conversion keeps, and bad requests are refused with a clear message. Expert
+// pruning (prune/experts.hpp): the kept experts are the most used, and the cut-down layer equals
+// the full one with the dropped experts masked out of routing.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -9,7 +11,10 @@
 #include <vector>
 
 #include "switchyard/core/format/sparse24.hpp"
+#include "switchyard/expert/moe.hpp"
+#include "switchyard/prune/experts.hpp"
 #include "switchyard/prune/masks.hpp"
+#include "switchyard/route/families.hpp"
 
 namespace sy = switchyard;
 namespace prune = switchyard::prune;
@@ -152,4 +157,84 @@ TEST_CASE("pruning refuses bad requests with a clear message", "[prune][errors]"
   bad_norms[3] = -1.0f;
   CHECK_THROWS_WITH(prune::n_m(view, 2, 4, bad_norms), Catch::Contains("input norm 3 is -1"));
   CHECK_THROWS_WITH(prune::input_norms(0), Catch::Contains("at least one feature"));
+}
+
+namespace {
+
+// An MoE layer cut to the experts a calibration batch uses most, against the same layer with the
+// dropped experts' logits at -inf (gate bias): the same outputs, for a router that renormalizes
+// over the chosen experts and one that takes the softmax over all of them.
+template <class Router>
+void check_expert_pruning(prune::expert_criterion criterion) {
+  index_t const E = 8, H = 32, F = 48, T = 40, kept = 5;
+  auto const gate = random_matrix(E, H, 21), gate_up = random_matrix(E * 2 * F, H, 22), down = random_matrix(E * H, F, 23);
+  auto const x = random_matrix(T, H, 24), calib = random_matrix(64, H, 25);
+  using bank = sy::expert::glu_experts<float>;
+  auto bank_of = [&](std::vector<float> const& gu, std::vector<float> const& dn, index_t e) {
+    return bank(sy::tensor_view<float const, sy::dextents<3>>(gu.data(), sy::dextents<3>(e, 2 * F, H)),
+                sy::tensor_view<float const, sy::dextents<3>>(dn.data(), sy::dextents<3>(e, H, F)));
+  };
+  // Usage over the calibration batch, from the router's own choices.
+  std::vector<float> logits(static_cast<std::size_t>(64 * E)), weights(static_cast<std::size_t>(64 * Router::slots(E)));
+  std::vector<std::int32_t> ids(weights.size());
+  sy::linear<float>(sy::make_view(gate.data(), E, H))(sy::make_view(calib.data(), 64, H), sy::make_view(logits.data(), 64, E));
+  Router{}(sy::make_view(static_cast<float const*>(logits.data()), 64, E), sy::make_view(ids.data(), 64, Router::slots(E)),
+           sy::make_view(weights.data(), 64, Router::slots(E)));
+  prune::expert_usage usage(E);
+  usage.add(sy::make_view(static_cast<std::int32_t const*>(ids.data()), 64, Router::slots(E)),
+            sy::make_view(static_cast<float const*>(weights.data()), 64, Router::slots(E)));
+  if (criterion == prune::expert_criterion::contribution)
+    for (index_t e = 0; e < E; ++e) usage.add_contribution(e, double((e * 5) % E));  // a made-up ranking
+  auto const keep = usage.keep(kept, criterion);
+  REQUIRE(static_cast<index_t>(keep.size()) == kept);
+  auto const& s = usage.scores(criterion);
+  for (index_t e = 0; e < E; ++e)
+    if (std::find(keep.begin(), keep.end(), e) == keep.end())
+      for (index_t k : keep) CHECK(s[static_cast<std::size_t>(e)] <= s[static_cast<std::size_t>(k)]);
+
+  auto const gate_k = prune::keep_experts<float>(gate, E, keep), gu_k = prune::keep_experts<float>(gate_up, E, keep),
+             down_k = prune::keep_experts<float>(down, E, keep);
+  sy::expert::moe<Router, bank> pruned(sy::make_view(gate_k.data(), kept, H), bank_of(gu_k, down_k, kept));
+  std::vector<float> mask(static_cast<std::size_t>(E), -INFINITY);
+  for (index_t k : keep) mask[static_cast<std::size_t>(k)] = 0.0f;
+  sy::expert::moe<Router, bank> masked(sy::make_view(gate.data(), E, H), bank_of(gate_up, down, E),
+                                       sy::make_view(static_cast<float const*>(mask.data()), E));
+  std::vector<float> a(static_cast<std::size_t>(T * H)), b(a.size());
+  sy::expert::moe_workspace ws;
+  pruned(sy::make_view(x.data(), T, H), sy::make_view(a.data(), T, H), ws);
+  masked(sy::make_view(x.data(), T, H), sy::make_view(b.data(), T, H), ws);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    INFO("element " << i);
+    CHECK(std::fabs(a[i] - b[i]) <= 1e-5f * (1.0f + std::fabs(b[i])));
+  }
+  // The dropped experts mattered: the full layer gives other outputs.
+  sy::expert::moe<Router, bank> full(sy::make_view(gate.data(), E, H), bank_of(gate_up, down, E));
+  std::vector<float> c(a.size());
+  full(sy::make_view(x.data(), T, H), sy::make_view(c.data(), T, H), ws);
+  double diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) diff = std::max(diff, double(std::fabs(a[i] - c[i])));
+  CHECK(diff > 1e-3);
+}
+
+}  // namespace
+
+TEST_CASE("an expert-pruned MoE layer is the full layer with the dropped experts masked out of routing", "[prune][moe]") {
+  check_expert_pruning<sy::route::mixtral<2>>(prune::expert_criterion::frequency);
+  check_expert_pruning<sy::route::qwen_moe<2, false>>(prune::expert_criterion::routing_weight);
+  check_expert_pruning<sy::route::mixtral<2>>(prune::expert_criterion::contribution);
+}
+
+TEST_CASE("expert pruning refuses to prune every expert", "[prune][errors]") {
+  prune::expert_usage usage(4);
+  CHECK_THROWS_WITH(usage.keep(0, prune::expert_criterion::frequency), Catch::Contains("pruning every expert"));
+  CHECK_THROWS_WITH(usage.keep(5, prune::expert_criterion::frequency), Catch::Contains("keeps 1 to 4 experts, not 5"));
+  std::vector<float> gate(4 * 3, 1.0f);
+  std::vector<sy::index_t> none, unordered = {2, 1};
+  CHECK_THROWS_WITH(prune::keep_experts<float>(gate, 4, none), Catch::Contains("pruning every expert"));
+  CHECK_THROWS_WITH(prune::keep_experts<float>(gate, 4, unordered), Catch::Contains("ascending ids below 4, got 1 after 2"));
+  std::vector<std::int32_t> ids = {0, 7};
+  std::vector<float> w = {0.5f, 0.5f};
+  CHECK_THROWS_WITH(usage.add(sy::make_view(static_cast<std::int32_t const*>(ids.data()), 1, 2),
+                              sy::make_view(static_cast<float const*>(w.data()), 1, 2)),
+                    Catch::Contains("expert id 7 at token 0 is not below 4"));
 }
