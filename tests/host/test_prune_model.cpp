@@ -29,7 +29,7 @@ TEST_CASE("prune's 2:4 file is 2:4 and decodes from sparse24 blocks as from dens
       continue;
     INFO(t.name);
     REQUIRE(t.dtype == sy::io::dtype::bf16);
-    REQUIRE(t.shape[0] % 4 == 0);  // ne0 (a row) is contiguous: groups of 4 never cross rows
+    REQUIRE(t.shape.back() % 4 == 0);  // the innermost dimension (a row) is contiguous: groups of 4 never cross rows
     std::vector<std::uint16_t> bits(static_cast<std::size_t>(t.numel()));
     std::memcpy(bits.data(), t.data.data(), bits.size() * 2);
     std::size_t bad = 0, zeros = 0;

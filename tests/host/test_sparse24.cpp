@@ -35,8 +35,9 @@ void check_conversion() {
   for (int trial = 0; trial < 200; ++trial) {
     float x[32], out[32];
     for (auto& v : x) v = d(g);
-    if (trial % 3 == 1)  // groups with fewer than two non-zeros, and ties
-      for (int i = 0; i < 32; i += 3) x[i] = 0.0f;
+    if (trial % 3 == 1)  // groups with fewer than two non-zeros (one, none), and ties
+      for (int i = 0; i < 32; ++i)
+        if (i % 3 == 0 || i < 4 || (i >= 8 && i < 11)) x[i] = 0.0f;
     if (trial % 3 == 2)
       for (int i = 0; i < 32; ++i) x[i] = (i % 4 == 1 || i % 4 == 2) ? 1.0f : 0.0f;
     fmt::sparse24<E> b;
@@ -110,6 +111,9 @@ TEMPLATE_TEST_CASE("linear<sparse24> equals the dense layer on the pruned weight
                    fmt::f16) {
   for (index_t T : {1, 3, 8}) check_layer<TestType>(T, 37, 32 * 9);
   check_layer<TestType>(1, 200, 32);
-  check_layer<TestType>(2, 64, 32 * 130);
+  check_layer<TestType>(2, 64, 32 * 130);  // x past 16 KiB: R rows per pass (4 for T <= 2, 2 for T <= 4)
+  check_layer<TestType>(1, 37, 32 * 130);
+  check_layer<TestType>(3, 37, 32 * 43);
+  check_layer<TestType>(4, 37, 32 * 33);
   check_layer<TestType>(20, 45, 32 * 5);  // prefill: the block GEMM
 }

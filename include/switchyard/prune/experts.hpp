@@ -10,8 +10,11 @@
 // A pruned layer keeps the router rows of its experts only (keep_experts on the gate [E, H] and
 // on each bank [E, ...]): top-k then chooses among the kept experts, and the routers' softmax (over
 // all experts, or over the chosen ones) renormalizes over them by construction -- the layer equals
-// the unpruned one with the dropped experts' logits at -inf (tests/host/test_prune.cpp).
+// the unpruned one with the dropped experts' logits at -inf (tests/host/test_prune.cpp). Not so for
+// group-limited routers (route::deepseek_v3: groups of E / n_group contiguous experts): cutting
+// experts regroups the rest, and the kept count must still split into the groups.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <numeric>
 #include <span>
@@ -27,10 +30,7 @@ enum class expert_criterion { frequency, routing_weight, contribution };
 
 class expert_usage {
  public:
-  explicit expert_usage(index_t experts)
-      : chosen_(static_cast<std::size_t>(experts), 0.0), weight_(chosen_), contribution_(chosen_) {
-    require(experts > 0, "prune::expert_usage", "needs at least one expert, got ", experts);
-  }
+  explicit expert_usage(index_t experts) : chosen_(checked(experts), 0.0), weight_(chosen_), contribution_(chosen_) {}
 
   index_t experts() const noexcept { return static_cast<index_t>(chosen_.size()); }
 
@@ -45,6 +45,8 @@ class expert_usage {
         std::int32_t const e = ids(t, j);
         if (e < 0) continue;
         require(e < experts(), "prune::expert_usage::add", "expert id ", e, " at token ", t, " is not below ", experts());
+        require(std::isfinite(weights(t, j)), "prune::expert_usage::add", "routing weight at token ", t, " slot ", j, " is ",
+                weights(t, j));
         chosen_[static_cast<std::size_t>(e)] += 1.0;
         weight_[static_cast<std::size_t>(e)] += weights(t, j);
       }
@@ -53,6 +55,7 @@ class expert_usage {
   void add_contribution(index_t expert, double amount) {
     require(expert >= 0 && expert < experts(), "prune::expert_usage::add_contribution", "expert ", expert,
             " is not in [0, ", experts(), ")");
+    require(std::isfinite(amount), "prune::expert_usage::add_contribution", "expert ", expert, "'s contribution is ", amount);
     contribution_[static_cast<std::size_t>(expert)] += amount;
   }
 
@@ -76,6 +79,10 @@ class expert_usage {
   }
 
  private:
+  static std::size_t checked(index_t experts) {
+    require(experts > 0, "prune::expert_usage", "needs at least one expert, got ", experts);
+    return static_cast<std::size_t>(experts);
+  }
   std::vector<double> chosen_, weight_, contribution_;
 };
 

@@ -26,9 +26,7 @@ namespace prune {
 // The per-feature L2 norms of calibration inputs, accumulated over batches of rows x [T, in].
 class input_norms {
  public:
-  explicit input_norms(index_t features) : sumsq_(static_cast<std::size_t>(features), 0.0) {
-    require(features > 0, "prune::input_norms", "needs at least one feature, got ", features);
-  }
+  explicit input_norms(index_t features) : sumsq_(checked(features), 0.0) {}
   void add(matrix_view<float const> x) {
     require(x.extent(1) == static_cast<index_t>(sumsq_.size()), "prune::input_norms::add", "x has ", x.extent(1),
             " columns but the norms count ", sumsq_.size(), " features");
@@ -44,6 +42,10 @@ class input_norms {
   }
 
  private:
+  static std::size_t checked(index_t features) {
+    require(features > 0, "prune::input_norms", "needs at least one feature, got ", features);
+    return static_cast<std::size_t>(features);
+  }
   std::vector<double> sumsq_;
   index_t tokens_ = 0;
 };
@@ -56,8 +58,11 @@ inline void check_norms(matrix_view<float> w, std::span<float const> norms, char
   for (std::size_t j = 0; j < norms.size(); ++j)
     require(std::isfinite(norms[j]) && norms[j] >= 0.0f, where, "input norm ", j, " is ", norms[j], ", not a finite value >= 0");
 }
-inline float score(float w, std::span<float const> norms, index_t j) {
-  return std::fabs(w) * (norms.empty() ? 1.0f : norms[static_cast<std::size_t>(j)]);
+// A weight's score; a NaN or infinite one (a NaN weight, inf x 0) would break the orderings below.
+inline float score(matrix_view<float> w, index_t i, index_t j, std::span<float const> norms, char const* where) {
+  float const s = std::fabs(w(i, j)) * (norms.empty() ? 1.0f : norms[static_cast<std::size_t>(j)]);
+  require(std::isfinite(s), where, "weight (", i, ", ", j, ") = ", w(i, j), " has no finite score");
+  return s;
 }
 }  // namespace detail
 
@@ -74,7 +79,7 @@ inline index_t unstructured(matrix_view<float> w, double sparsity, std::span<flo
   std::vector<index_t> order(static_cast<std::size_t>(cols));
   std::vector<float> s(static_cast<std::size_t>(cols));
   for (index_t i = 0; i < rows; ++i) {
-    for (index_t j = 0; j < cols; ++j) s[static_cast<std::size_t>(j)] = detail::score(w(i, j), norms, j);
+    for (index_t j = 0; j < cols; ++j) s[static_cast<std::size_t>(j)] = detail::score(w, i, j, norms, where);
     std::iota(order.begin(), order.end(), index_t{0});
     // The `drop` lowest scores, the higher column first among equals (so the lower one stays).
     std::nth_element(order.begin(), order.begin() + (drop - 1), order.end(), [&](index_t a, index_t b) {
@@ -100,7 +105,7 @@ inline index_t n_m(matrix_view<float> w, int n, int m, std::span<float const> no
     for (index_t g = 0; g < groups; ++g) {
       for (int k = 0; k < m; ++k) {
         index_t const j = g * m + k;
-        s[k] = detail::score(w(i, j), norms, j), idx[k] = k;
+        s[k] = detail::score(w, i, j, norms, where), idx[k] = k;
       }
       // Highest first, the lower column first among equals.
       std::sort(idx, idx + m, [&](int a, int b) { return s[a] > s[b] || (s[a] == s[b] && a < b); });

@@ -70,13 +70,15 @@ struct traits<sparse24<E>> {
     b->pos = 0;
     for (int g = 0; g < 8; ++g) {
       float const* q = x + 4 * g;
-      // The two largest magnitudes, lower position first on ties; then in ascending order.
+      // The two largest magnitudes, lower position first on ties (a NaN counts as the largest, so
+      // it is kept and shows); then in ascending order.
+      auto mag = [&](int i) { return std::isnan(q[i]) ? INFINITY : std::fabs(q[i]); };
       int first = 0;
       for (int i = 1; i < 4; ++i)
-        if (std::fabs(q[i]) > std::fabs(q[first])) first = i;
+        if (mag(i) > mag(first)) first = i;
       int second = first == 0 ? 1 : 0;
       for (int i = 0; i < 4; ++i)
-        if (i != first && std::fabs(q[i]) > std::fabs(q[second])) second = i;
+        if (i != first && mag(i) > mag(second)) second = i;
       int const lo = first < second ? first : second, hi = first < second ? second : first;
       b->v[2 * g] = scalar_traits<E, detail::sparse24_f32_name>::from_float(q[lo]);
       b->v[2 * g + 1] = scalar_traits<E, detail::sparse24_f32_name>::from_float(q[hi]);

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "switchyard/core/error.hpp"
 #include "switchyard/core/format/sparse24.hpp"
 #include "switchyard/core/tensor_view.hpp"
 #include "switchyard/core/thread_pool.hpp"
@@ -61,7 +62,7 @@ SWITCHYARD_FORCE_INLINE void sparse24_pass(float const* x, index_t ldx, format::
     __m512i idx[R];
     __m512 wv[R];
     for (int r = 0; r < R; ++r) {
-      if (kb % 2 == 0) {  // one prefetch per 72 bytes of a row
+      if (sizeof(format::sparse24<E>) >= 64 || kb % 2 == 0) {  // about one prefetch per cache line of a row
         if constexpr (R > 1) prefetch_ahead<R>(rowp[r], ldw, kbs, kb);
         else if (far) prefetch_far(rowp[r] + kb);
       }
@@ -102,7 +103,7 @@ SWITCHYARD_FORCE_INLINE void sparse24_pass(float const* x, index_t ldx, format::
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
   for (index_t kb = 0; kb < kbs; ++kb) {
-    if (kb % 2 == 0)  // one prefetch per 72 bytes of a row
+    if (sizeof(format::sparse24<E>) >= 64 || kb % 2 == 0)  // about one prefetch per cache line of a row
       for (int r = 0; r < R; ++r) {
         if constexpr (R > 1) prefetch_ahead<R>(rowp[r], ldw, kbs, kb);
         else if (far) prefetch_far(rowp[r] + kb);
@@ -169,6 +170,9 @@ template <class E>
 void sparse24_gemv(matrix_view<float const> x, matrix_view<format::sparse24<E> const> w, float const* bias,
                    matrix_view<float> y, thread_pool& pool) {
   index_t const T = x.extent(0), N = w.extent(0), kbs = w.extent(1);
+  require(T <= gemv_max_rows && x.extent(1) == kbs * 32 && y.extent(0) == T && y.extent(1) == N, "host::sparse24_gemv",
+          "takes x [T <= ", gemv_max_rows, ", ", kbs * 32, "] and y [T, ", N, "], got x [", x.extent(0), ", ", x.extent(1),
+          "] and y [", y.extent(0), ", ", y.extent(1), "]");
   if (T == 0 || N == 0) return;
   index_t const grain = std::max<index_t>(4, (64 * 1024) / std::max<index_t>(1, kbs * index_t{sizeof(format::sparse24<E>)}));
 #if (defined(__AVX512F__) && defined(__AVX512BW__)) || (defined(__AVX2__) && defined(__FMA__) && defined(__F16C__))
