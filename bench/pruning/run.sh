@@ -18,19 +18,26 @@ BENCH=$ROOT/bench/models/mixtral-bench
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-if [ ! -d "$BUILD" ]; then (cd "$ROOT" && cmake --preset release >/dev/null); fi
-cmake --build "$BUILD" --target prune quantize perplexity bench_decode >/dev/null
+# A program's output to a log, shown (and the script stopped) when it fails.
+run() {
+  "$@" >"$WORK/log" 2>&1 || { cat "$WORK/log" >&2; echo "pruning: failed: $*" >&2; exit 1; }
+}
+if [ ! -d "$BUILD" ]; then
+  [ "$BUILD" = "$ROOT/build/release" ] || { echo "pruning: no build folder $BUILD" >&2; exit 1; }
+  (cd "$ROOT" && run cmake --preset release)
+fi
+run cmake --build "$BUILD" --target prune quantize perplexity bench_decode
 PRUNE=$BUILD/examples/prune QUANTIZE=$BUILD/examples/quantize PPL=$BUILD/examples/perplexity DECODE=$BUILD/bench/bench_decode
 
 echo "pruning: the reference logits (dense bf16)" >&2
-"$PPL" --model "$MODEL" --weights bf16 --save-logits "$WORK/base.logits" >"$WORK/base.txt" 2>&1
-base_ppl=$(tr '\r' '\n' <"$WORK/base.txt" | sed -n 's/^perplexity \([0-9.]*\) over.*/\1/p' | tail -1)
+run "$PPL" --model "$MODEL" --weights bf16 --save-logits "$WORK/base.logits"
+base_ppl=$(tr '\r' '\n' <"$WORK/log" | sed -n 's/^perplexity \([0-9.]*\) over.*/\1/p' | tail -1)
 
 echo "pruning: the pruned files" >&2
-"$PRUNE" --input "$MODEL" --output "$WORK/u50.gguf" --sparsity 0.5 2>/dev/null
-"$PRUNE" --input "$MODEL" --output "$WORK/s24.gguf" 2>/dev/null
-"$PRUNE" --input "$MODEL" --output "$WORK/s24all.gguf" --include-embeddings 2>/dev/null
-"$QUANTIZE" --input "$WORK/s24.gguf" --output "$WORK/s24-q8_0.gguf" --type q8_0 2>/dev/null
+run "$PRUNE" --input "$MODEL" --output "$WORK/u50.gguf" --sparsity 0.5
+run "$PRUNE" --input "$MODEL" --output "$WORK/s24.gguf"
+run "$PRUNE" --input "$MODEL" --output "$WORK/s24all.gguf" --include-embeddings
+run "$QUANTIZE" --input "$WORK/s24.gguf" --output "$WORK/s24-q8_0.gguf" --type q8_0
 
 # row: label, storage, bytes per weight in memory, perplexity arguments
 rows=(
@@ -46,19 +53,25 @@ for row in "${rows[@]}"; do
   IFS='|' read -r label storage bytes args <<<"$row"
   echo "pruning: $label" >&2
   # shellcheck disable=SC2086
-  "$PPL" $args --kl-divergence "$WORK/base.logits" >"$WORK/row.txt" 2>&1
-  line=$(tr '\r' '\n' <"$WORK/row.txt" | grep '^base ' | tail -1)
-  ppl=$(tr '\r' '\n' <"$WORK/row.txt" | sed -n 's/^perplexity \([0-9.]*\) over.*/\1/p' | tail -1)
+  run "$PPL" $args --kl-divergence "$WORK/base.logits"
+  line=$(tr '\r' '\n' <"$WORK/log" | grep '^base ' | tail -1 || true)
+  ppl=$(tr '\r' '\n' <"$WORK/log" | sed -n 's/^perplexity \([0-9.]*\) over.*/\1/p' | tail -1)
   delta=$(sed -n 's/.*(\([-+][0-9.]*%\)).*/\1/p' <<<"$line")
   kl=$(sed -n 's/.*KL(base || model) \([0-9.e+-]*\) nats.*/\1/p' <<<"$line")
   top1=$(sed -n 's/.*top-1 agreement \([0-9.]*%\).*/\1/p' <<<"$line")
-  table+=$'\n'"| $label | $storage | $bytes | $ppl | ${delta:-0%} | ${kl:-0} | ${top1:-100%} |"
+  if [ -z "$ppl" ] || [ -z "$delta" ] || [ -z "$kl" ] || [ -z "$top1" ]; then
+    cat "$WORK/log" >&2
+    echo "pruning: could not read perplexity / KL / agreement for '$label' from the output above" >&2
+    exit 1
+  fi
+  table+=$'\n'"| $label | $storage | $bytes | $ppl | $delta | $kl | $top1 |"
 done
 
 speed="(bench/models/mixtral-bench is missing: make it with .venv/bin/python tools/make_mixtral_bench_model.py)"
 if [ -f "$BENCH/model.safetensors" ]; then
   echo "pruning: decode speed on the bench model" >&2
-  "$DECODE" --model "$BENCH" --weights bf16 --against sparse24_bf16 --threads 1,2 --tokens 64 --reps 7 >"$WORK/decode.txt" 2>&1
+  run "$DECODE" --model "$BENCH" --weights bf16 --against sparse24_bf16 --threads 1,2 --tokens 64 --reps 7
+  cp "$WORK/log" "$WORK/decode.txt"
   speed="| threads | storage | tokens/s (spread) | roofline | vs dense |
 |---|---|---|---|---|"
   while read -r threads what tps spread _gbs roof bw ratio; do
