@@ -5,9 +5,8 @@
 // pattern format::sparse24 stores: load the output with --weights sparse24_bf16 to decode from the
 // compressed 2:4 blocks. The criterion is magnitude (prune/masks.hpp; activation-aware pruning
 // needs calibration activations and is a library call for now). Embeddings and the LM head are
-// left dense unless --include-embeddings; norms, biases and router gates are never pruned. (Loading
-// as sparse24_bf16 converts every matrix, embeddings and LM head included: what is not 2:4 there
-// is pruned 2:4 by magnitude on load.)
+// left dense unless --include-embeddings (a model loaded as sparse24_bf16 keeps those two dense
+// bf16 either way); norms, biases and router gates are never pruned.
 //
 //   prune --input models/switchyard-tiny-moe --output tiny-2of4.gguf --pattern 2:4
 //   prune --input model.gguf --output model-50.gguf --sparsity 0.5 --type f16

@@ -44,7 +44,8 @@ rows=(
   "unpruned|bf16|2.0|--model $MODEL --weights bf16"
   "50% unstructured (projections)|bf16, zeros stored|2.0|--model $WORK/u50.gguf --file $HELD --weights bf16"
   "2:4 (projections)|bf16, zeros stored|2.0|--model $WORK/s24.gguf --file $HELD --weights bf16"
-  "2:4 (projections, embeddings, LM head)|sparse24_bf16|1.125|--model $WORK/s24all.gguf --file $HELD --weights sparse24_bf16"
+  "2:4 (projections)|sparse24_bf16 (embedding, LM head: bf16)|1.125|--model $WORK/s24.gguf --file $HELD --weights sparse24_bf16"
+  "2:4 (projections, embedding, LM head)|bf16, zeros stored|2.0|--model $WORK/s24all.gguf --file $HELD --weights bf16"
   "2:4 (projections) + q8_0|q8_0, zeros stored|1.0625|--model $WORK/s24-q8_0.gguf --file $HELD --weights q8_0 --activations int8"
 )
 table="| method (magnitude) | storage | bytes / weight | perplexity | vs unpruned | KL from unpruned (nats / token) | top-1 agreement |
@@ -101,8 +102,9 @@ stride 128).
 - \`format::sparse24<E>\`: 2:4 weights stored compressed, 16 kept values + 2-bit positions per 32
   weights (36 bytes per 32 bf16 weights against 64), with decode GEMVs for AVX-512 and AVX2 that
   gather the activations in registers; \`model::load(path, {.weights =
-  model::weight_format::sparse24_bf16})\` converts every matrix to it (embeddings and LM head
-  included; what is not 2:4 already is pruned 2:4 by magnitude on load).
+  model::weight_format::sparse24_bf16})\` converts every projection to it (what is not 2:4 already
+  is pruned 2:4 by magnitude on load) and keeps the embedding and LM head dense bf16: pruning those
+  two costs more than all the projections (the table).
 - \`examples/prune\`: checkpoint in, pruned GGUF out (bf16 / f16 / f32), e.g.
   \`prune --input models/switchyard-tiny-moe --output tiny-2of4.gguf\` (2:4) or \`--sparsity 0.5\`.
 

@@ -42,9 +42,9 @@ using device_experts_per_lane = value_list<1, 2, 4, 8>;
 // The weight formats model::load compiles, as X(name, type): `name` is the enumerator of
 // model::weight_format that asks for the type and (but for mixed) of io::dtype that a checkpoint
 // stores it as. mixed: each matrix in the format it is stored in (linear/any_weight.hpp), what
-// llama-quantize's mixes (Q4_K_M, ...) load as. sparse24_bf16: 2:4 sparse bf16 (format/sparse24.hpp),
-// only ever converted to on load (no checkpoint dtype), which prunes 2:4 by magnitude what is not
-// 2:4 already.
+// llama-quantize's mixes (Q4_K_M, ...) load as. sparse24_bf16: 2:4 sparse bf16 (format/sparse24.hpp)
+// projections, only ever converted to on load (no checkpoint dtype), which prunes 2:4 by magnitude
+// what is not 2:4 already; the embedding and LM head stay dense bf16 (model/causal_lm.hpp).
 // One build instance each (every router and KV format beneath it); CMakeLists.txt reads this
 // list, one unit of switchyard::model_instances per entry, so keep one X(...) per line. The types
 // are named here, not included: the list expands where the formats are (model/build.hpp).

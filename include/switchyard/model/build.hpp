@@ -214,10 +214,11 @@ std::unique_ptr<causal_lm<W, KV>> build(model_config const& c, weight_source con
   std::shared_ptr<weight_store> const store =
       std::make_shared<weight_store>([&src](std::span<std::byte const> b) { src.release_pages(b); });
   index_t const H = c.hidden;
-  auto embed = store->matrix<W>(src.need(role::embed, 0, "token embedding"), c.vocab, H);
+  using edge_weight = edge_format_t<W>;  // the embedding's and LM head's format (causal_lm.hpp)
+  auto embed = store->matrix<edge_weight>(src.need(role::embed, 0, "token embedding"), c.vocab, H);
   auto final_norm = store->vector(src.need(role::final_norm, 0, "final norm"), H);
-  weight_matrix_t<W> head;
-  if (auto h = src.find(role::lm_head, 0)) head = store->matrix<W>(*h, c.vocab, H);
+  weight_matrix_t<edge_weight> head;
+  if (auto h = src.find(role::lm_head, 0)) head = store->matrix<edge_weight>(*h, c.vocab, H);
   else
     require<format_error>(c.tie_embeddings, "model::load", src.origin(),
                           ": no LM head tensor and the config does not tie it to the embedding");

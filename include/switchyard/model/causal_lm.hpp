@@ -26,6 +26,7 @@
 #include "switchyard/attention/paged_kv_cache.hpp"
 #include "switchyard/core/buffer.hpp"
 #include "switchyard/core/error.hpp"
+#include "switchyard/core/format/sparse24.hpp"
 #include "switchyard/core/format/traits.hpp"
 #include "switchyard/linear/any_weight.hpp"
 #include "switchyard/linear/linear.hpp"
@@ -38,16 +39,32 @@
 SWITCHYARD_NAMESPACE_BEGIN
 namespace model {
 
+// The format of the token embedding and the LM head in a model of weight format W: W's own, but
+// the dense value format for 2:4 sparse weights -- pruning those two matrices cost more perplexity
+// than pruning every projection on the shipped model (docs/pruning.md), so a 2:4 model keeps them
+// dense.
+template <class W>
+struct edge_format {
+  using type = W;
+};
+template <class E>
+struct edge_format<format::sparse24<E>> {
+  using type = E;
+};
+template <class W>
+using edge_format_t = typename edge_format<W>::type;
+
 template <class W, class KV = float, class Layer = decoder_layer<any_attention<W>, any_ffn>>
 class causal_lm final : public language_model {
  public:
-  static constexpr index_t B = format::traits<W>::block_elems;
+  using edge_weight = edge_format_t<W>;  // the embedding's and LM head's format
+  static constexpr index_t B = format::traits<edge_weight>::block_elems;
 
   // embed [vocab, hidden] (blocks in the last dimension for block formats); lm_head defaults to
   // the embedding (tied); head_act: the LM head's activation format (linear.hpp).
   // format::mixed: embed and lm_head are any_matrix, each in its own format.
-  causal_lm(model_config const& c, weight_matrix_t<W> embed, vector_view<float const> final_norm,
-            weight_matrix_t<W> lm_head = {}, cache_options cache = {}, activations head_act = activations::f32)
+  causal_lm(model_config const& c, weight_matrix_t<edge_weight> embed, vector_view<float const> final_norm,
+            weight_matrix_t<edge_weight> lm_head = {}, cache_options cache = {}, activations head_act = activations::f32)
       : cfg_(c), embed_(embed), final_norm_(final_norm), head_(lm_head.data() ? lm_head : embed), cache_opts_(cache),
         head_act_(head_act) {
     char const* where = "model::causal_lm";
@@ -135,7 +152,7 @@ class causal_lm final : public language_model {
     }
     matrix_view<float const> src = which == which_logits::all ? matrix_view<float const>(x) : matrix_view<float const>(h);
     norm::rms_norm(src, final_norm_, h, cfg_.rms_eps, pool);
-    linear<W> const head(head_, {}, head_act_);
+    linear<edge_weight> const head(head_, {}, head_act_);
     head(matrix_view<float const>(h), logits, pool);
   }
 
@@ -148,15 +165,15 @@ class causal_lm final : public language_model {
     if constexpr (std::is_same_v<W, format::mixed>) {
       embed_.dequantize_row(token, out);
     } else {
-      W const* row = embed_.row(token);
-      for (index_t b = 0; b < embed_.extent(1); ++b) format::traits<W>::dequantize(row + b, out + b * B);
+      edge_weight const* row = embed_.row(token);
+      for (index_t b = 0; b < embed_.extent(1); ++b) format::traits<edge_weight>::dequantize(row + b, out + b * B);
     }
   }
 
   model_config cfg_;
-  weight_matrix_t<W> embed_;
+  weight_matrix_t<edge_weight> embed_;
   vector_view<float const> final_norm_;
-  weight_matrix_t<W> head_;
+  weight_matrix_t<edge_weight> head_;
   cache_options cache_opts_;
   activations head_act_;
   std::vector<Layer> layers_;

@@ -10,7 +10,8 @@ namespace model {
 
 // automatic: the checkpoint's -- its one matrix format, or mixed when its matrices differ (a
 // llama-quantize mix such as Q4_K_M); mixed: each matrix as stored (linear/any_weight.hpp); any
-// other: every matrix converted to that format.
+// other: every matrix converted to that format (sparse24_bf16: every projection to 2:4 sparse bf16,
+// pruning by magnitude what is not 2:4; the embedding and LM head dense bf16).
 enum class weight_format { automatic, f32, bf16, f16, q8_0, q4_0, q4_K, q6_K, sparse24_bf16, mixed };
 enum class kv_format { f32, bf16 };
 
