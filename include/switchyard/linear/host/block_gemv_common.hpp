@@ -66,6 +66,19 @@ SWITCHYARD_FORCE_INLINE void prefetch_far(F const* p) {
   __builtin_prefetch(reinterpret_cast<char const*>(p) + far_ahead, 0, 3);
 }
 
+// Rows [n0, n1) of a GEMV in passes, pass.template operator()<Rows, Far>(n): R rows at a time
+// while `several` (x outgrew L1, so rows share each load of it), then one row at a time,
+// prefetching far ahead (Far) while `far` -- the row schedule of the int8 GEMVs.
+template <int R, class Pass>
+SWITCHYARD_FORCE_INLINE void row_passes(index_t n0, index_t n1, bool several, bool far, Pass&& pass) {
+  index_t n = n0;
+  if (several)
+    for (; n + R <= n1; n += R) pass.template operator()<R, false>(n);
+  if (far)
+    for (; n < n1; ++n) pass.template operator()<1, true>(n);
+  for (; n < n1; ++n) pass.template operator()<1, false>(n);
+}
+
 // f16 scale to f32: one instruction with F16C, else format::f16's portable conversion.
 SWITCHYARD_FORCE_INLINE float f16_scale(format::f16 h) noexcept {
 #if defined(__F16C__)

@@ -181,12 +181,7 @@ void int8_zmm_rows(int8_activations const& xa, int8_zmm_activations const& za, F
   constexpr bool zero_vectors = layout == int8_zmm_layout::quad && nibble_asymmetric<F>();
   constexpr int R = T == 1 && !zero_vectors ? 6 : rows_at_once<T>;
   index_t const x_bytes = za.bytes_per_row() * T;
-  index_t n = n0;
-  if (x_bytes > int8_zmm_l1_budget)
-    for (; n + R <= n1; n += R) pass.template operator()<R, false>(n);
-  if (x_bytes <= int8_zmm_far_budget)
-    for (; n < n1; ++n) pass.template operator()<1, true>(n);
-  for (; n < n1; ++n) pass.template operator()<1, false>(n);
+  row_passes<R>(n0, n1, x_bytes > int8_zmm_l1_budget, x_bytes <= int8_zmm_far_budget, pass);
 }
 #endif
 

@@ -159,12 +159,7 @@ void q8_int8_rows_zmm(int8_activations const& xa, q8_int8_lanes const& xl, forma
   };
   constexpr int R = T == 1 ? 6 : rows_at_once<T>;
   index_t const x_bytes = xl.bytes_per_row(xa.cols) * T;
-  index_t n = n0;
-  if (x_bytes > int8_zmm_l1_budget)
-    for (; n + R <= n1; n += R) pass.template operator()<R, false>(n);
-  if (x_bytes <= q8_int8_far_budget)
-    for (; n < n1; ++n) pass.template operator()<1, true>(n);
-  for (; n < n1; ++n) pass.template operator()<1, false>(n);
+  row_passes<R>(n0, n1, x_bytes > int8_zmm_l1_budget, x_bytes <= q8_int8_far_budget, pass);
 }
 
 #if defined(__GNUC__) && !defined(__clang__)

@@ -317,12 +317,7 @@ void unpacked_int8_rows_zmm(int8_activations const& xa, unpacked_int8_lanes<int8
   constexpr int R = T == 1 ? 6 : rows_at_once<T>;
   // x's data per token row: codes, and dx, seed (and xs) per lane of 4.
   index_t const x_bytes = (xa.cols + xl.lanes * (int8_unpack<F>::mins ? 12 : 8)) * T;
-  index_t n = n0;
-  if (x_bytes > int8_zmm_l1_budget)
-    for (; n + R <= n1; n += R) pass.template operator()<R, false>(n);
-  if (x_bytes <= int8_zmm_l1_budget)
-    for (; n < n1; ++n) pass.template operator()<1, true>(n);
-  for (; n < n1; ++n) pass.template operator()<1, false>(n);
+  row_passes<R>(n0, n1, x_bytes > int8_zmm_l1_budget, x_bytes <= int8_zmm_l1_budget, pass);
 }
 
 #if defined(__GNUC__) && !defined(__clang__)
