@@ -12,6 +12,7 @@
 
 #include "switchyard/core/format/sparse24.hpp"
 #include "switchyard/expert/moe.hpp"
+#include "switchyard/prune/calibration.hpp"
 #include "switchyard/prune/experts.hpp"
 #include "switchyard/prune/masks.hpp"
 #include "switchyard/route/families.hpp"
@@ -237,4 +238,74 @@ TEST_CASE("expert pruning refuses to prune every expert", "[prune][errors]") {
   CHECK_THROWS_WITH(usage.add(sy::make_view(static_cast<std::int32_t const*>(ids.data()), 1, 2),
                               sy::make_view(static_cast<float const*>(w.data()), 1, 2)),
                     Catch::Contains("expert id 7 at token 0 is not below 4"));
+}
+
+TEST_CASE("calibration sees an MoE call's routing, expert inputs and hidden rows, only while attached", "[prune][moe]") {
+  index_t const E = 6, H = 16, F = 24, T = 30, K = 2;
+  using Router = sy::route::mixtral<2>;
+  using bank = sy::expert::glu_experts<float>;
+  auto const gate = random_matrix(E, H, 31), gate_up = random_matrix(E * 2 * F, H, 32), down = random_matrix(E * H, F, 33);
+  auto const x = random_matrix(T, H, 34);
+  sy::expert::moe<Router, bank> layer(
+      sy::make_view(gate.data(), E, H),
+      bank(sy::tensor_view<float const, sy::dextents<3>>(gate_up.data(), sy::dextents<3>(E, 2 * F, H)),
+           sy::tensor_view<float const, sy::dextents<3>>(down.data(), sy::dextents<3>(E, H, F))));
+  std::vector<float> y(static_cast<std::size_t>(T * H));
+  sy::expert::moe_workspace ws;
+  prune::calibration cal;
+  cal.set_experts(E);
+  layer(sy::make_view(x.data(), T, H), sy::make_view(y.data(), T, H), ws);  // not attached: nothing seen
+  CHECK(cal.usage(-1) == nullptr);
+  {
+    sy::probe::attach const on(cal);
+    layer(sy::make_view(x.data(), T, H), sy::make_view(y.data(), T, H), ws);
+  }
+  CHECK(sy::probe::active() == nullptr);
+
+  // The reference: the router's own choices, and each expert run alone on its tokens.
+  std::vector<float> logits(static_cast<std::size_t>(T * E)), weights(static_cast<std::size_t>(T * K));
+  std::vector<std::int32_t> ids(weights.size());
+  sy::linear<float>(sy::make_view(gate.data(), E, H))(sy::make_view(x.data(), T, H), sy::make_view(logits.data(), T, E));
+  Router{}(sy::make_view(static_cast<float const*>(logits.data()), T, E), sy::make_view(ids.data(), T, K),
+           sy::make_view(weights.data(), T, K));
+  auto const* usage = cal.usage(-1);  // a layer outside a model reports layer -1
+  REQUIRE(usage != nullptr);
+  CHECK(cal.routed_tokens(-1) == T);
+  bank const experts(sy::tensor_view<float const, sy::dextents<3>>(gate_up.data(), sy::dextents<3>(E, 2 * F, H)),
+                     sy::tensor_view<float const, sy::dextents<3>>(down.data(), sy::dextents<3>(E, H, F)));
+  std::vector<double> count(E, 0.0), weight(E, 0.0), contribution(E, 0.0);
+  std::vector<double> in_sq(static_cast<std::size_t>(E * H), 0.0), hid_sq(static_cast<std::size_t>(E * F), 0.0);
+  std::vector<float> h(static_cast<std::size_t>(2 * F)), out(static_cast<std::size_t>(H));
+  for (index_t t = 0; t < T; ++t)
+    for (index_t j = 0; j < K; ++j) {
+      index_t const e = ids[static_cast<std::size_t>(t * K + j)];
+      float const w = weights[static_cast<std::size_t>(t * K + j)];
+      experts.run(e, sy::make_view(x.data() + t * H, 1, H), sy::make_view(h.data(), 1, 2 * F), sy::make_view(out.data(), 1, H),
+                  sy::thread_pool::shared());
+      double sq = 0;
+      for (float v : out) sq += double(v) * v;
+      count[static_cast<std::size_t>(e)] += 1, weight[static_cast<std::size_t>(e)] += w;
+      contribution[static_cast<std::size_t>(e)] += w * std::sqrt(sq);
+      for (index_t i = 0; i < H; ++i) in_sq[static_cast<std::size_t>(e * H + i)] += double(x[static_cast<std::size_t>(t * H + i)]) * x[static_cast<std::size_t>(t * H + i)];
+      for (index_t i = 0; i < F; ++i) hid_sq[static_cast<std::size_t>(e * F + i)] += double(h[static_cast<std::size_t>(i)]) * h[static_cast<std::size_t>(i)];
+    }
+  for (index_t e = 0; e < E; ++e) {
+    INFO("expert " << e);
+    auto const u = static_cast<std::size_t>(e);
+    CHECK(usage->scores(prune::expert_criterion::frequency)[u] == count[u]);
+    CHECK(usage->scores(prune::expert_criterion::routing_weight)[u] == Approx(weight[u]).epsilon(1e-6));
+    CHECK(usage->scores(prune::expert_criterion::contribution)[u] == Approx(contribution[u]).epsilon(1e-4));
+    auto const* in = cal.norms({.layer = -1, .at = sy::probe::site::expert_input, .of = sy::probe::bank::routed, .expert = e});
+    auto const* hid = cal.norms({.layer = -1, .at = sy::probe::site::ffn_hidden, .of = sy::probe::bank::routed, .expert = e});
+    if (count[u] == 0) {
+      CHECK(in == nullptr);
+      continue;
+    }
+    REQUIRE(in != nullptr);
+    REQUIRE(hid != nullptr);
+    CHECK(in->tokens() == static_cast<index_t>(count[u]));
+    auto const ni = in->norms(), nh = hid->norms();
+    for (index_t i = 0; i < H; ++i) CHECK(ni[static_cast<std::size_t>(i)] == Approx(std::sqrt(in_sq[static_cast<std::size_t>(e * H + i)])).epsilon(1e-5));
+    for (index_t i = 0; i < F; ++i) CHECK(nh[static_cast<std::size_t>(i)] == Approx(std::sqrt(hid_sq[static_cast<std::size_t>(e * F + i)])).epsilon(1e-4));
+  }
 }

@@ -23,6 +23,7 @@
 #include "switchyard/attention/paged_attention.hpp"
 #include "switchyard/attention/paged_kv_cache.hpp"
 #include "switchyard/attention/rope.hpp"
+#include "switchyard/core/probe.hpp"
 #include "switchyard/linear/any_weight.hpp"
 #include "switchyard/linear/linear.hpp"
 #include "switchyard/linear/mixed_linear.hpp"
@@ -106,7 +107,7 @@ class gqa_attention {
     flash_attention(p.q_heads(T, cfg_), heads_view<float const>(p.k_heads(T, cfg_)),
                     heads_view<float const>(p.v_heads(T, cfg_)), make_view(att.data(), T, cfg_.q_heads, cfg_.head_dim),
                     mask_, scale_, sinks(), -1, pool);
-    o_(make_view(static_cast<float const*>(att.data()), T, cfg_.q_heads * cfg_.head_dim), y, pool);
+    o_input(make_view(static_cast<float const*>(att.data()), T, cfg_.q_heads * cfg_.head_dim), y, pool);
   }
 
   // The next T tokens of one sequence, through the paged cache.
@@ -129,7 +130,7 @@ class gqa_attention {
       paged_attention(cache, std::span<kv_sequence const* const>(&one, 1), heads_view<float const>(p.q_heads(T, cfg_)),
                       att_view, mask_, scale_, sinks(), pool);
     }
-    o_(make_view(static_cast<float const*>(att.data()), T, cfg_.q_heads * cfg_.head_dim), y, pool);
+    o_input(make_view(static_cast<float const*>(att.data()), T, cfg_.q_heads * cfg_.head_dim), y, pool);
   }
 
   // One new token per sequence: x [B, hidden], row b the next token of seqs[b].
@@ -154,10 +155,15 @@ class gqa_attention {
     std::vector<float> att(static_cast<std::size_t>(B * cfg_.q_heads * cfg_.head_dim));
     paged_attention(cache, std::span<kv_sequence const* const>(ptrs), heads_view<float const>(p.q_heads(B, cfg_)),
                     make_view(att.data(), B, cfg_.q_heads, cfg_.head_dim), mask_, scale_, sinks(), pool);
-    o_(make_view(static_cast<float const*>(att.data()), B, cfg_.q_heads * cfg_.head_dim), y, pool);
+    o_input(make_view(static_cast<float const*>(att.data()), B, cfg_.q_heads * cfg_.head_dim), y, pool);
   }
 
  private:
+  // The o projection, its input reported to an attached probe (calibration).
+  void o_input(matrix_view<float const> att, matrix_view<float> y, thread_pool& pool) const {
+    probe::report(probe::site::attention_output, att);
+    o_(att, y, pool);
+  }
   struct projected {
     std::vector<float> q, k, v;
     heads_view<float> q_heads(index_t T, gqa_config const& c) { return make_view(q.data(), T, c.q_heads, c.head_dim); }

@@ -25,6 +25,7 @@
 #include "switchyard/attention/paged_kv_cache.hpp"
 #include "switchyard/attention/rope.hpp"
 #include "switchyard/core/buffer.hpp"
+#include "switchyard/core/probe.hpp"
 #include "switchyard/linear/any_weight.hpp"
 #include "switchyard/linear/linear.hpp"
 #include "switchyard/linear/mixed_linear.hpp"
@@ -166,6 +167,7 @@ class mla_attention {
       matrix_view<float> out_h(att.data() + h * vd, dextents<2>(T, vd), strides<2>{{H * vd, 1}});
       linear<Kb>{wv}(lat_h, out_h, pool);
     }
+    probe::report(probe::site::attention_output, make_view(static_cast<float const*>(att.data()), T, H * vd));
     linear<W>{w_.o_proj}(make_view(static_cast<float const*>(att.data()), T, H * vd), y, pool);
   }
 
@@ -227,6 +229,7 @@ class mla_attention {
     std::vector<float> att(static_cast<std::size_t>(T * H * vd));
     flash_attention(make_view(st.q.data(), T, H, qd), make_view(static_cast<float const*>(k.data()), T, H, qd), v,
                     make_view(att.data(), T, H, vd), causal_mask{}, scale_, -1, pool);
+    probe::report(probe::site::attention_output, make_view(static_cast<float const*>(att.data()), T, H * vd));
     linear<W>{w_.o_proj}(make_view(static_cast<float const*>(att.data()), T, H * vd), y, pool);
   }
 

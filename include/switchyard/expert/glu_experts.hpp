@@ -10,6 +10,7 @@
 
 #include "switchyard/core/concepts.hpp"
 #include "switchyard/core/error.hpp"
+#include "switchyard/core/probe.hpp"
 #include "switchyard/core/tensor_view.hpp"
 #include "switchyard/core/thread_pool.hpp"
 #include "switchyard/expert/activation.hpp"
@@ -72,7 +73,9 @@ class glu_experts {
     detail::for_each_element(h, n, F, pool, [F](float* row, index_t i0, index_t i1) {
       for (index_t i = i0; i < i1; ++i) row[i] = Act::apply(row[i], row[F + i]);
     });
-    down(matrix_view<float const>(h.data(), dextents<2>(n, F), strides<2>{{h.stride(0), 1}}), y, pool);
+    matrix_view<float const> const hidden_rows(h.data(), dextents<2>(n, F), strides<2>{{h.stride(0), 1}});
+    probe::report(probe::site::ffn_hidden, hidden_rows, probe::current_bank() == probe::bank::routed ? e : -1);
+    down(hidden_rows, y, pool);
   }
 
  private:

@@ -22,6 +22,7 @@
 
 #include "switchyard/core/buffer.hpp"
 #include "switchyard/core/error.hpp"
+#include "switchyard/core/probe.hpp"
 #include "switchyard/core/tensor_view.hpp"
 #include "switchyard/core/thread_pool.hpp"
 #include "switchyard/expert/ffn_experts.hpp"
@@ -167,17 +168,24 @@ class moe {
     matrix_view<float> y_sorted = make_view(ws.y_sorted(), S, H);
     gather(x, ws.plan, x_sorted, pool);
     index_t const cols_routed = experts_.scratch_cols();
+    std::optional<probe::bank_scope> routed_bank;
+    if (probe::active()) routed_bank.emplace(probe::bank::routed);
     for (index_t e = 0; e < E; ++e) {
       index_t const n = ws.plan.count(static_cast<int>(e)), off = ws.plan.offset(static_cast<int>(e));
       if (n == 0) continue;  // an expert no token chose costs nothing, not even a weight read
+      probe::report(probe::site::expert_input, make_view<float const>(x_sorted.row(0) + off * H, n, H), e);
       experts_.run(e, make_view<float const>(x_sorted.row(0) + off * H, n, H), make_view(ws.h(), n, cols_routed),
                    make_view(y_sorted.row(0) + off * H, n, H), pool);
     }
+    routed_bank.reset();
+    if (probe::active()) report_routing(ids, weights, y_sorted, ws.plan);
     combine(y_sorted, ws.plan, weights, y, pool);
 
     if (shared_) {
       ws.reserve_shared(T, H);
       matrix_view<float> so = make_view(ws.shared_out(), T, H);
+      std::optional<probe::bank_scope> shared_bank;
+      if (probe::active()) shared_bank.emplace(probe::bank::shared);
       shared_->run(0, x, make_view(ws.h(), T, shared_->scratch_cols()), so, pool);
       for (index_t t = 0; t < T; ++t) {
         float scale = 1.0f;
@@ -204,6 +212,23 @@ class moe {
   }
 
  private:
+  // The routing of this call and each slot's output norm, to an attached probe (calibration).
+  static void report_routing(matrix_view<std::int32_t> ids, matrix_view<float> weights, matrix_view<float> y_sorted,
+                             route::dispatch_plan const& plan) {
+    index_t const T = ids.extent(0), K = ids.extent(1), H = y_sorted.extent(1);
+    std::vector<float> norms(static_cast<std::size_t>(T * K), 0.0f);
+    for (index_t t = 0; t < T; ++t)
+      for (index_t j = 0; j < K && j < plan.k(); ++j) {
+        std::int32_t const s = plan.token_slot()[static_cast<std::size_t>(t * plan.k() + j)];
+        if (s < 0) continue;
+        double sq = 0;
+        for (index_t i = 0; i < H; ++i) sq += double(y_sorted(s, i)) * y_sorted(s, i);
+        norms[static_cast<std::size_t>(t * K + j)] = static_cast<float>(std::sqrt(sq));
+      }
+    probe::active()->routed(probe::layer(), matrix_view<std::int32_t const>(ids), matrix_view<float const>(weights),
+                            make_view<float const>(norms.data(), T, K));
+  }
+
   linear<float> gate_;
   Experts experts_;
   std::optional<Experts> shared_;

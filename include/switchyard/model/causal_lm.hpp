@@ -28,6 +28,7 @@
 #include "switchyard/core/error.hpp"
 #include "switchyard/core/format/sparse24.hpp"
 #include "switchyard/core/format/traits.hpp"
+#include "switchyard/core/probe.hpp"
 #include "switchyard/linear/any_weight.hpp"
 #include "switchyard/linear/linear.hpp"
 #include "switchyard/linear/mixed_linear.hpp"
@@ -139,6 +140,7 @@ class causal_lm final : public language_model {
       for (std::size_t i = 0; i < steps[s].tokens.size(); ++i) embed_row(steps[s].tokens[i], x.row(rows[s] + static_cast<index_t>(i)));
     std::vector<layer_span> spans(steps.size());
     for (std::size_t l = 0; l < layers_.size(); ++l) {
+      probe::set_layer(static_cast<index_t>(l));
       for (std::size_t s = 0; s < steps.size(); ++s)
         spans[s] = {&steps[s].seq->layers_[l], rows[s], static_cast<index_t>(steps[s].tokens.size())};
       layers_[l].forward(caches_[l], std::span<layer_span const>(spans), x, pool);

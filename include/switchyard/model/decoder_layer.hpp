@@ -15,6 +15,7 @@
 #include "switchyard/attention/gqa_attention.hpp"
 #include "switchyard/attention/mla_attention.hpp"
 #include "switchyard/attention/paged_kv_cache.hpp"
+#include "switchyard/core/probe.hpp"
 #include "switchyard/model/ffn.hpp"
 #include "switchyard/norm/rms_norm.hpp"
 
@@ -86,9 +87,11 @@ class decoder_layer {
     auto h = make_view(s_->h.data(), N, H);
     auto a = make_view(s_->a.data(), N, H);
     norm::rms_norm(matrix_view<float const>(x), attn_norm_, h, eps_, pool);
+    probe::report(probe::site::attention_input, h);
     attend(cache, spans, h, a, pool);
     add(x, a);
     norm::rms_norm(matrix_view<float const>(x), ffn_norm_, h, eps_, pool);
+    probe::report(probe::site::ffn_input, h);
     ffn_call(matrix_view<float const>(h), a, pool);
     add(x, a);
   }

@@ -63,13 +63,13 @@ inline std::vector<std::byte> convert_rows(matrix_slice const& s, io::dtype to, 
 }
 
 // convert_rows with export_extras::transform applied first, when there is one.
-inline std::vector<std::byte> convert_transformed(matrix_slice const& s, io::dtype to, std::string const& name,
-                                                  std::function<void(std::string const&, matrix_view<float>)> const& transform,
+inline std::vector<std::byte> convert_transformed(matrix_slice const& s, io::dtype to, std::string const& name, index_t expert,
+                                                  std::function<void(std::string const&, index_t, matrix_view<float>)> const& transform,
                                                   std::vector<index_t> const& order = {}) {
   if (!transform) return convert_rows(s, to, order);
   std::vector<float> m(static_cast<std::size_t>(s.rows * s.cols));
   for (index_t r = 0; r < s.rows; ++r) widen_row(s, order.empty() ? r : order[static_cast<std::size_t>(r)], m.data() + r * s.cols);
-  transform(name, make_view(m.data(), s.rows, s.cols));
+  transform(name, expert, make_view(m.data(), s.rows, s.cols));
   matrix_slice const f{s.name, io::dtype::f32, s.rows, s.cols, std::as_bytes(std::span<float const>(m))};
   return convert_rows(f, to);
 }
@@ -91,12 +91,13 @@ inline void widen_row_into(matrix_slice const& s, index_t r, float* out) { detai
 // What export_gguf writes besides the model: metadata keys to copy (a tokenizer's, general.*), a
 // progress callback called after each layer with (layers done, layers), and a transform of the
 // weight matrices: called with (GGUF tensor name, the matrix widened to f32 [rows, cols], rows in
-// the order written) for every weight matrix -- embeddings and LM head included, each expert of a
-// bank on its own; not vectors or router gates -- before it is converted (the prune tool's pruning).
+// the order written, the expert's index for a bank's expert and -1 otherwise) for every weight
+// matrix -- embeddings and LM head included, each expert of a bank on its own; not vectors or
+// router gates -- before it is converted (the prune tool's pruning).
 struct export_extras {
   std::vector<std::pair<std::string, io::gguf_value>> metadata = {};
   std::function<void(index_t, index_t)> progress = {};
-  std::function<void(std::string const&, matrix_view<float>)> transform = {};
+  std::function<void(std::string const&, index_t, matrix_view<float>)> transform = {};
 };
 
 inline void export_gguf(model_config const& c, weight_source const& src, std::string const& path, io::dtype matrices,
@@ -165,7 +166,7 @@ inline void export_gguf(model_config const& c, weight_source const& src, std::st
     io::dtype const t = vec || r == role::router ? io::dtype::f32 : matrices;
     std::vector<std::int64_t> shape = vec ? std::vector<std::int64_t>{s->rows * s->cols} : std::vector<std::int64_t>{s->rows, s->cols};
     add(name, t, std::move(shape),
-        vec || r == role::router ? detail::convert_rows(*s, t, order) : detail::convert_transformed(*s, t, name, extras.transform, order));
+        vec || r == role::router ? detail::convert_rows(*s, t, order) : detail::convert_transformed(*s, t, name, -1, extras.transform, order));
   };
   auto must = [&](role r, index_t l, char const* what) {
     require<format_error>(src.find(r, l).has_value(), "model::export_gguf", src.origin(), ": missing ", what, " of layer ", l);
@@ -190,7 +191,7 @@ inline void export_gguf(model_config const& c, weight_source const& src, std::st
                     std::vector<std::int64_t> shape) {
       io::dtype const t = cols % io::info(matrices).block_elems == 0 ? matrices : io::dtype::f32;
       matrix_slice const m{name, io::dtype::f32, rows, cols, std::as_bytes(std::span<float const>(v))};
-      add(name, t, std::move(shape), detail::convert_transformed(m, t, name, extras.transform));
+      add(name, t, std::move(shape), detail::convert_transformed(m, t, name, -1, extras.transform));
     };
     std::string const L = "blk." + std::to_string(l) + ".";
     emit(L + "attn_k_b.weight", kb, H * R, nope, {H, R, nope});
@@ -216,7 +217,7 @@ inline void export_gguf(model_config const& c, weight_source const& src, std::st
       std::string const bank = architectures::expand(fam.experts.gguf[static_cast<std::size_t>(p)], l);
       for (index_t e = 0; e < c.experts; ++e) {
         matrix_slice const s = src.expert(p, l, e, c);
-        auto part = detail::convert_transformed(s, matrices, bank, extras.transform);
+        auto part = detail::convert_transformed(s, matrices, bank, e, extras.transform);
         bytes.insert(bytes.end(), part.begin(), part.end());
         rows = s.rows, cols = s.cols;
       }
