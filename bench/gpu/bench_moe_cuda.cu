@@ -92,6 +92,22 @@ __global__ void fill_q4_0(sy::format::q4_0* p, std::size_t n, float d, std::uint
   }
 }
 
+// 2:4 sparse bf16 blocks: random kept values in [-scale, scale), each group's two positions one
+// of the six ascending pairs.
+__global__ void fill_sparse24(sy::format::sparse24<sy::format::bf16>* p, std::size_t n, float scale, std::uint32_t seed) {
+  constexpr std::uint32_t pairs[6] = {0x4, 0x8, 0xC, 0x9, 0xD, 0xE};  // lo | hi << 2
+  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < n; i += std::size_t{gridDim.x} * blockDim.x) {
+    std::uint32_t pos = 0;
+    for (int k = 0; k < 16; ++k) {
+      std::uint32_t h = static_cast<std::uint32_t>(i * 16 + k) * 2654435761u ^ seed;
+      h ^= h >> 15, h *= 2246822519u, h ^= h >> 13, h *= 3266489917u, h ^= h >> 16;
+      p[i].v[k] = sy::format::bf16(scale * (static_cast<float>(h) * (2.0f / 4294967296.0f) - 1.0f));
+      if (k % 2 == 0) pos |= pairs[(h >> 7) % 6] << (2 * k);
+    }
+    p[i].pos = pos;
+  }
+}
+
 // e4m3 codes: random bytes, NaN's two encodings (0x7F, 0xFF) moved to their neighbours.
 __global__ void fill_e4m3(std::uint8_t* p, std::size_t n, std::uint32_t seed) {
   for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < n; i += std::size_t{gridDim.x} * blockDim.x) {
@@ -114,6 +130,7 @@ template <class W>
 void fill_weights(W* p, std::size_t blocks, float scale, std::uint32_t seed) {
   if constexpr (std::is_same_v<W, sy::format::bf16>) fill_bf16<<<1024, 256>>>(reinterpret_cast<std::uint16_t*>(p), blocks, scale, seed);
   else if constexpr (std::is_same_v<W, sy::format::e4m3>) fill_e4m3<<<1024, 256>>>(reinterpret_cast<std::uint8_t*>(p), blocks, seed);
+  else if constexpr (sy::format::is_sparse24<W>) fill_sparse24<<<1024, 256>>>(p, blocks, scale, seed);
   else fill_q4_0<<<1024, 256>>>(p, blocks, scale / 8, seed);
   SWITCHYARD_CUDA_CHECK(cudaGetLastError());
 }
@@ -304,6 +321,16 @@ section const sections[] = {
      }},
     {"e4m3-deepseek-bf16", [](limits const& l) {
        bench_shape<ds_router, sy::format::e4m3>("DeepSeek-V3ish", ds, 2.5f, l, {128, 2048, 8192}, moe_path::mma_bf16);
+     }},
+    // 2:4 sparse bf16 weights (pruned Mixtral): decode and prefill on mma.sp, then the same weights
+    // widened to bf16 on the dense mma.sync GEMM. TFLOP/s count the dense-equivalent products.
+    {"sparse24-mixtral", [](limits const& l) {
+       bench_shape<sy::route::mixtral<2>, sy::format::sparse24_bf16>("Mixtral-8x7B", {8, 4096, 14336}, 1.0f, l,
+                                                                    {1, 16, 128, 2048});
+     }},
+    {"sparse24-mixtral-bf16", [](limits const& l) {
+       bench_shape<sy::route::mixtral<2>, sy::format::sparse24_bf16>("Mixtral-8x7B", {8, 4096, 14336}, 1.0f, l,
+                                                                    {128, 2048}, moe_path::mma_bf16);
      }},
     // The TMA + wgmma GEMM (sm_90a, bf16; opt-in until validated) on the same prefill shapes; last, as the likeliest to hang.
     {"wgmma-mixtral", [](limits const& l) {

@@ -71,7 +71,8 @@ inline int device_code_arch() {
 
 // The expert kernel a call should launch: `few` is automatic's decode condition for the bank.
 // fp8 products need e4m3 weights and sm_89+ code; wgmma needs bf16 weights and sm_90a code (this
-// project builds 90 only as 90a, so a 90 in the list is 90a).
+// project builds 90 only as 90a, so a 90 in the list is 90a); 2:4 sparse weights take the mma.sp
+// GEMM for every tensor-core request but mma_bf16 (every build is sm_80+).
 template <class Layer>
 typename Layer::kernel_kind expected_kind(moe_path path, bool few) {
   using kind = typename Layer::kernel_kind;
@@ -80,6 +81,7 @@ typename Layer::kernel_kind expected_kind(moe_path path, bool few) {
   bool const fp8 = std::is_same_v<W, sy::format::e4m3> && arch >= 89;
   if (path == moe_path::gemv || (path == moe_path::automatic && few)) return kind::gemv;
   if (path == moe_path::wgmma && std::is_same_v<W, sy::format::bf16> && arch == 90) return kind::wgmma;
+  if (path != moe_path::mma_bf16 && sy::format::is_sparse24<W>) return kind::mma_sp;
   return path != moe_path::mma_bf16 && fp8 ? kind::mma_fp8 : kind::mma;
 }
 

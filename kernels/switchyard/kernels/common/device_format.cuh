@@ -13,10 +13,11 @@
 //   q8_0              34-byte blocks of 32: f16 d, int8 q[32]  d + four 2-byte loads
 //   q4_0              18-byte blocks of 32: f16 d, qs[16]      d + four 2-byte loads (nibbles)
 //   int4_group<G, A>  4 + G/2 bytes: f16 s, u8 z, pad, qs     s, z + four 2-byte loads
+//   sparse24<E>       36-byte blocks of 32: E v[16], u32 pos   two 4-byte loads (4 values) + pos
 //
 // The blocks of q8_0, q4_0 and int4 groups are only 2-byte aligned (ggml's packing), hence the
-// 2-byte loads. A format without a specialization here is refused at compile time by
-// check_device_format<W>().
+// 2-byte loads; sparse24 blocks (36 bytes) are 4-byte aligned, hence 4-byte loads. A format
+// without a specialization here is refused at compile time by check_device_format<W>().
 #include <cstdint>
 
 #include <cuda_fp16.h>
@@ -26,6 +27,7 @@
 #include "switchyard/core/format/fp8.hpp"
 #include "switchyard/core/format/gguf.hpp"
 #include "switchyard/core/format/int4.hpp"
+#include "switchyard/core/format/sparse24.hpp"
 #include "switchyard/core/format/traits.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
@@ -164,6 +166,39 @@ struct device_format<format::int4_group<G, A>> {
     int const i = k0 % G;
     float const zero = A ? static_cast<float>(b->z) : 8.0f;
     detail::nibbles8(b->qs + i % (G / 2), i >= G / 2, zero, detail::f16_bits_to_float(b->s.bits), out);
+  }
+};
+
+// 2:4 sparse blocks (core/format/sparse24.hpp): eight weights are two groups of four, i.e. four
+// kept values (v[2g .. 2g + 3] for the first group g = (k0 % 32) / 4) and one byte of pos (two
+// nibbles, each the two positions of its group's values, lower first). Every weight of the two
+// groups is written by a select over constant indices, so `out` stays in registers (a store to
+// out[position] would index the array at run time and put it in local memory). The tensor-core
+// path for these weights does not decode at all (expert/grouped_mma_sparse24.cuh); this is the
+// GEMV's and mma_bf16's reader, the device's correctness baseline for the format.
+template <class E>
+  requires(std::is_same_v<E, format::bf16> || std::is_same_v<E, format::f16>)
+struct device_format<format::sparse24<E>> {
+  static constexpr bool supported = true;
+  static constexpr int block_elems = 32;
+  static constexpr int row_align = 32;
+  __device__ __forceinline__ static float value(std::uint32_t bits16) {
+    if constexpr (std::is_same_v<E, format::bf16>) return detail::bf16_bits_to_float(bits16);
+    else return detail::f16_bits_to_float(static_cast<std::uint16_t>(bits16));
+  }
+  __device__ __forceinline__ static void decode8(format::sparse24<E> const* row, int k0, float (&out)[8]) {
+    format::sparse24<E> const* b = row + k0 / 32;
+    int const g0 = (k0 % 32) / 4;  // 0, 2, 4 or 6
+    auto const* words = reinterpret_cast<std::uint32_t const*>(b->v);
+    std::uint32_t const w[2] = {words[g0], words[g0 + 1]};  // v[2 g0], v[2 g0 + 1] | v[2 g0 + 2], v[2 g0 + 3]
+    std::uint32_t const pos = b->pos >> (4 * g0);
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      std::uint32_t const lo = (pos >> (4 * h)) & 3, hi = (pos >> (4 * h + 2)) & 3;
+      float const v_lo = value(w[h] & 0xFFFFu), v_hi = value(w[h] >> 16);
+#pragma unroll
+      for (std::uint32_t q = 0; q < 4; ++q) out[4 * h + q] = q == lo ? v_lo : q == hi ? v_hi : 0.0f;
+    }
   }
 };
 

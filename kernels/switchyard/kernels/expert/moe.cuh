@@ -31,6 +31,7 @@
 #include "switchyard/kernels/expert/gemv.cuh"
 #include "switchyard/kernels/expert/grouped_mma.cuh"
 #include "switchyard/kernels/expert/grouped_mma_fp8.cuh"
+#include "switchyard/kernels/expert/grouped_mma_sparse24.cuh"
 #include "switchyard/kernels/expert/grouped_wgmma.cuh"
 #include "switchyard/kernels/common/tensor_map.cuh"
 #include "switchyard/kernels/expert/quantize_fp8.cuh"
@@ -44,8 +45,10 @@ namespace kernels {
 // Which expert path a call takes. automatic: the decode path while the slots per expert average
 // at most 8 (T k <= 8 E; every weight byte is then read about once), the grouped GEMM beyond.
 // mma: the grouped GEMM; for e4m3 weights on a device with fp8 tensor cores (sm_89+) it multiplies
-// in fp8 (activations quantized per row and 128 columns, grouped_mma_fp8.cuh). mma_bf16: the
-// grouped GEMM with every format widened to bf16 (f16 for f16 weights), on any device.
+// in fp8 (activations quantized per row and 128 columns, grouped_mma_fp8.cuh); for 2:4 sparse
+// weights (format::sparse24<bf16 / f16>) it multiplies on the sparse tensor cores, mma.sp, straight
+// from the compressed blocks (grouped_mma_sparse24.cuh). mma_bf16: the grouped GEMM with every
+// format widened to bf16 (f16 for f16 weights), on any device.
 // wgmma: bf16 weights on sm_90a, the TMA + wgmma grouped GEMM (grouped_wgmma.cuh; opt-in until a
 // Hopper run validates it), elsewhere mma.
 enum class moe_path { automatic, gemv, mma, mma_bf16, wgmma };
@@ -166,10 +169,10 @@ class moe {
   bool fp8_products() const noexcept { return fp8_products_; }
 
   // The expert kernels a call launches: the GEMV (decode), the bf16 / f16 mma.sync GEMM, the fp8
-  // mma.sync GEMM, the TMA + wgmma GEMM.
-  enum class kernel_kind { gemv, mma, mma_fp8, wgmma };
+  // mma.sync GEMM, the TMA + wgmma GEMM, the 2:4 sparse mma.sp GEMM.
+  enum class kernel_kind { gemv, mma, mma_fp8, wgmma, mma_sp };
   friend constexpr char const* name(kernel_kind k) {
-    constexpr char const* names[] = {"gemv", "mma", "mma_fp8", "wgmma"};
+    constexpr char const* names[] = {"gemv", "mma", "mma_fp8", "wgmma", "mma_sp"};
     return names[static_cast<int>(k)];
   }
   struct expert_kernels {
@@ -178,12 +181,14 @@ class moe {
   };
   // The kernels a call with T tokens on `path` launches; operator() takes this very decision. A
   // path the layer cannot take here falls back (wgmma to mma without sm_90a code or a tensor-map
-  // encoder, mma_fp8 to mma below sm_89), so tests and benchmarks ask this to assert that what
+  // encoder, mma_fp8 to mma below sm_89; sparse24 weights take mma_sp wherever mma or wgmma is
+  // asked for, every build being sm_80+), so tests and benchmarks ask this to assert that what
   // they requested is what ran.
   expert_kernels kernels_for(std::int64_t T, moe_path path) const noexcept {
     auto kind_of = [&](bool few) {
       if (path == moe_path::gemv || (path == moe_path::automatic && few)) return kernel_kind::gemv;
       if (path == moe_path::wgmma && wgmma_) return kernel_kind::wgmma;
+      if (path != moe_path::mma_bf16 && format::is_sparse24<W>) return kernel_kind::mma_sp;
       return path != moe_path::mma_bf16 && fp8_products_ ? kernel_kind::mma_fp8 : kernel_kind::mma;
     };
     return {kind_of(T * top_k <= 8 * std::int64_t{shape_.experts}), kind_of(T <= 8)};
@@ -287,11 +292,13 @@ class moe {
 
   // The expert kernels compiled for W: the GEMV and the mma GEMM for every format, the fp8 GEMM
   // for e4m3 weights, the TMA + wgmma GEMM for bf16 (the constructor says whether the device
-  // runs the last two; kernels_for picks among what it has).
+  // runs these two; kernels_for picks among what it has), the mma.sp GEMM for sparse24.
   using kernel_kinds = decltype(value_list<kernel_kind::gemv, kernel_kind::mma>{} +
                                 std::conditional_t<std::is_same_v<W, format::e4m3>, value_list<kernel_kind::mma_fp8>,
                                                    value_list<>>{} +
                                 std::conditional_t<std::is_same_v<W, format::bf16>, value_list<kernel_kind::wgmma>,
+                                                   value_list<>>{} +
+                                std::conditional_t<format::is_sparse24<W>, value_list<kernel_kind::mma_sp>,
                                                    value_list<>>{});
   // 128 x 128 block scales (or none): compiled for int8 and fp8 codes only (validate() refuses the rest).
   using block_scale_modes =
@@ -355,6 +362,17 @@ class moe {
       expert::wgmma_down_kernel<<<g2, expert::wg_threads, expert::wg_smem_bytes, stream>>>(plan, h16, *dn.map, dn.bias,
                                                                                         route_weights, out, H, F);
       check_launch("the expert down GEMM (wgmma)");
+    } else if constexpr (K == kernel_kind::mma_sp) {
+      using E = typename expert::sparse24_value<W>::type;
+      auto* h16 = static_cast<std::uint16_t*>(h);
+      auto const tiles = static_cast<unsigned>((slots + expert::sp_bn - 1) / expert::sp_bn + active_bound);
+      dim3 const g1(tiles, (F + expert::sp_bm / 2 - 1) / (expert::sp_bm / 2));
+      expert::sparse24_gate_up_kernel<E, Act><<<g1, expert::sp_threads, 0, stream>>>(plan, x, gu.w, gu.bias, h16, H, F);
+      check_launch("the expert gate_up GEMM (mma.sp)");
+      dim3 const g2(tiles, (H + expert::sp_bm - 1) / expert::sp_bm);
+      expert::sparse24_down_kernel<E><<<g2, expert::sp_threads, 0, stream>>>(plan, h16, dn.w, dn.bias, route_weights,
+                                                                             out, H, F);
+      check_launch("the expert down GEMM (mma.sp)");
     } else if constexpr (K == kernel_kind::gemv) {
       auto* hf = static_cast<float*>(h);
       dim3 const g1((F + expert::gemv_warps - 1) / expert::gemv_warps, active_bound);
