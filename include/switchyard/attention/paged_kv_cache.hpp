@@ -160,6 +160,23 @@ class paged_kv_cache {
     }
   }
 
+  // Keeps the sequence's first `length` tokens: the blocks past them return to the pool, and the
+  // next append writes over the slots of the dropped tokens -- nothing is copied, and the cache is
+  // as if the dropped tokens had never been appended (speculative decoding rolls back rejected
+  // draft tokens so). length in [0, seq.length].
+  void truncate(kv_sequence& seq, index_t length) {
+    char const* where = "attention::paged_kv_cache::truncate";
+    require(length >= 0 && length <= seq.length, where, "keeps ", length, " tokens of a sequence of ", seq.length);
+    index_t const bs = cfg_.block_size, keep = (length + bs - 1) / bs;
+    while (static_cast<index_t>(seq.block_table.size()) > keep) {
+      auto const b = seq.block_table.back();
+      require(b >= 0 && b < cfg_.blocks, where, "block ", b, " is not in the pool");
+      free_.push_back(b);
+      seq.block_table.pop_back();
+    }
+    seq.length = length;
+  }
+
   // Returns the sequence's blocks to the pool and empties it.
   void release(kv_sequence& seq) {
     for (auto b : seq.block_table) {

@@ -71,22 +71,77 @@ class sampler {
   // The next token. `logits` is modified (penalized, scaled); `history` holds the tokens so far.
   std::int32_t operator()(std::span<float> logits, std::span<std::int32_t const> history) {
     require(!logits.empty(), "generate::sampler", "no logits");
-    auto const V = static_cast<std::int32_t>(logits.size());
-    if (p_.repetition_penalty != 1.0f) {
-      std::unordered_set<std::int32_t> seen(history.begin(), history.end());
-      for (std::int32_t t : seen)
-        if (t >= 0 && t < V) {
-          float& l = logits[static_cast<std::size_t>(t)];
-          l = l > 0.0f ? l / p_.repetition_penalty : l * p_.repetition_penalty;
-        }
+    penalize(logits, history);
+    if (p_.temperature == 0.0f) return argmax(logits);
+    std::size_t const keep = candidates(logits);
+    double total = 0;
+    for (std::size_t i = 0; i < keep; ++i) total += prob_[i];
+    double u = rng_.uniform() * total;
+    for (std::size_t i = 0; i < keep; ++i) {
+      u -= prob_[i];
+      if (u < 0) return idx_[i];
     }
+    return idx_[keep - 1];
+  }
+
+  // The distribution operator() draws from, over the whole vocabulary: after the repetition
+  // penalty, temperature, top-k, top-p and min-p (0 outside the kept candidates, normalized); at
+  // temperature 0 a point mass on the greedy token. `logits` is modified as by operator().
+  // Speculative decoding's acceptance rule needs the target's distribution itself, not a draw.
+  void distribution(std::span<float> logits, std::span<std::int32_t const> history, std::vector<double>& out) {
+    require(!logits.empty(), "generate::sampler::distribution", "no logits");
+    out.assign(logits.size(), 0.0);
+    penalize(logits, history);
     if (p_.temperature == 0.0f) {
-      std::int32_t best = 0;
-      for (std::int32_t i = 1; i < V; ++i)
-        if (logits[static_cast<std::size_t>(i)] > logits[static_cast<std::size_t>(best)]) best = i;
-      return best;
+      out[static_cast<std::size_t>(argmax(logits))] = 1.0;
+      return;
     }
-    // Candidates by descending logit (ties: lower id first), cut by top-k.
+    std::size_t const keep = candidates(logits);
+    double total = 0;
+    for (std::size_t i = 0; i < keep; ++i) total += prob_[i];
+    for (std::size_t i = 0; i < keep; ++i) out[static_cast<std::size_t>(idx_[i])] = prob_[i] / total;
+  }
+
+  // A draw from weights w (>= 0, not all 0; need not sum to 1) with this sampler's random stream.
+  std::int32_t draw(std::span<double const> w) {
+    double total = 0;
+    for (double v : w) total += v;
+    require(total > 0 && std::isfinite(total), "generate::sampler::draw", "the weights sum to ", total);
+    double u = rng_.uniform() * total;
+    std::int32_t last = 0;
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      if (w[i] <= 0) continue;
+      last = static_cast<std::int32_t>(i);
+      u -= w[i];
+      if (u < 0) return last;
+    }
+    return last;
+  }
+  // A uniform draw in [0, 1) from the same stream (speculative acceptance tests).
+  double uniform() noexcept { return rng_.uniform(); }
+
+ private:
+  void penalize(std::span<float> logits, std::span<std::int32_t const> history) const {
+    if (p_.repetition_penalty == 1.0f) return;
+    auto const V = static_cast<std::int32_t>(logits.size());
+    std::unordered_set<std::int32_t> seen(history.begin(), history.end());
+    for (std::int32_t t : seen)
+      if (t >= 0 && t < V) {
+        float& l = logits[static_cast<std::size_t>(t)];
+        l = l > 0.0f ? l / p_.repetition_penalty : l * p_.repetition_penalty;
+      }
+  }
+  static std::int32_t argmax(std::span<float const> logits) {
+    std::int32_t best = 0;
+    for (std::int32_t i = 1; i < static_cast<std::int32_t>(logits.size()); ++i)
+      if (logits[static_cast<std::size_t>(i)] > logits[static_cast<std::size_t>(best)]) best = i;
+    return best;
+  }
+  // The kept candidates in idx_[0, keep), by descending logit, with unnormalized probabilities
+  // prob_[0, keep): top-k, then softmax of logit / T (in double: reproducible, no overflow), then
+  // top-p (the shortest prefix whose mass reaches p, at least one) and min-p (a relative cut).
+  std::size_t candidates(std::span<float const> logits) {
+    auto const V = static_cast<std::int32_t>(logits.size());
     idx_.resize(static_cast<std::size_t>(V));
     std::iota(idx_.begin(), idx_.end(), 0);
     auto by_logit = [&](std::int32_t a, std::int32_t b) {
@@ -100,7 +155,6 @@ class sampler {
     } else {
       std::sort(idx_.begin(), idx_.end(), by_logit);
     }
-    // Softmax of logit / T over the candidates (in double: reproducible and no overflow).
     prob_.resize(n);
     double const top = logits[static_cast<std::size_t>(idx_[0])] / double(p_.temperature);
     double sum = 0;
@@ -108,7 +162,6 @@ class sampler {
       prob_[i] = std::exp(logits[static_cast<std::size_t>(idx_[i])] / double(p_.temperature) - top);
       sum += prob_[i];
     }
-    // top-p: keep the shortest prefix whose mass reaches p (at least one); min-p: relative cut.
     double mass = 0;
     std::size_t keep = 0;
     while (keep < n) {
@@ -117,17 +170,9 @@ class sampler {
       ++keep;
       if (mass >= p_.top_p) break;
     }
-    double total = 0;
-    for (std::size_t i = 0; i < keep; ++i) total += prob_[i];
-    double u = rng_.uniform() * total;
-    for (std::size_t i = 0; i < keep; ++i) {
-      u -= prob_[i];
-      if (u < 0) return idx_[i];
-    }
-    return idx_[keep - 1];
+    return keep;
   }
 
- private:
   sampling_params p_;
   rng rng_;
   std::vector<std::int32_t> idx_;

@@ -11,6 +11,13 @@
 // A request's tokens do not depend on what it is batched with: its prompt is cut into the same
 // chunks whatever else runs, and the kernels are batch-independent (docs/moe.md), so greedy
 // decoding in a batch gives each request the tokens it gets alone.
+//
+// Speculative decoding (scheduler_options::speculation, generate/speculative.hpp): each decoding
+// request's drafter proposes up to k tokens; the request feeds its last token and the drafts in
+// one step of the same batched forward (logits for every drafted position), verify() keeps the
+// accepted prefix and picks the token after it, and the request's cache is truncated to what was
+// accepted (no copy). Greedy output is the target's own, token for token; sampled output keeps the
+// target's distribution.
 #include <chrono>
 #include <concepts>
 #include <cstdint>
@@ -23,6 +30,7 @@
 
 #include "switchyard/core/error.hpp"
 #include "switchyard/generate/sampler.hpp"
+#include "switchyard/generate/speculative.hpp"
 #include "switchyard/model/causal_lm.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
@@ -50,6 +58,8 @@ struct result {
 struct scheduler_stats {
   index_t steps = 0, prompt_tokens = 0, generated_tokens = 0, preemptions = 0;
   index_t waiting = 0, running = 0, prompt_pending = 0;  // after the last step
+  index_t drafted = 0, accepted = 0;                     // speculative decoding: draft tokens proposed, accepted
+  double draft_seconds = 0;                              // of `seconds`, the time the drafters took
   double seconds = 0;
 };
 
@@ -58,6 +68,7 @@ struct scheduler_options {
   index_t prefill_chunk = 256;  // prompt tokens per request per step
   index_t step_tokens = 1024;   // at most this many tokens in one forward (decodes always fit first)
   thread_pool* pool = nullptr;  // nullptr: thread_pool::shared()
+  speculation speculate = {};   // drafts per decoding request (none by default)
   std::function<void(scheduler_stats const&)> on_step = {};  // after every step (progress lines)
 };
 
@@ -77,6 +88,8 @@ class scheduler {
       : lm_(lm), piece_([&tok](std::int32_t id) { return std::string(tok.piece(id)); }), opt_(o), eos_(tok.eos_id()) {
     require(o.max_running > 0 && o.prefill_chunk > 0 && o.step_tokens >= o.prefill_chunk, "generate::scheduler",
             "need max_running > 0 and 0 < prefill_chunk <= step_tokens");
+    require(!o.speculate.enabled() || o.speculate.k >= 1, "generate::scheduler", "speculation needs a draft length k >= 1, got ",
+            o.speculate.k);
   }
   void set_eos(std::int32_t id) { eos_ = id; }
 
@@ -89,6 +102,7 @@ class scheduler {
     s->req = std::move(r);
     s->pending = s->req.prompt;
     s->samp = std::make_unique<sampler>(s->req.sampling);
+    if (opt_.speculate.enabled()) s->draft_src = opt_.speculate.make_drafter();
     results_.emplace_back();
     if (s->req.max_tokens == 0) {
       results_.back().reason = finish_reason::length;
@@ -118,6 +132,7 @@ class scheduler {
     }
     if (running_.empty()) return false;
     std::vector<slot*> batch = plan();
+    draft(batch);
     while (!batch.empty() && blocks_needed(batch) > lm_.free_blocks()) {
       if (running_.size() == 1) {  // alone and still too big: it cannot ever run
         fail(*running_.back(), "the KV cache cannot hold this request (" + std::to_string(blocks_needed(batch)) +
@@ -131,24 +146,39 @@ class scheduler {
     std::vector<model::step> steps;
     std::vector<std::size_t> take;
     std::vector<bool> prefill;
+    std::vector<std::size_t> first_row;
+    std::size_t rows = 0;
     for (slot* s : batch) {
       std::size_t const n = chunk(*s);
-      steps.push_back({&s->seq, std::span<std::int32_t const>(s->pending).first(n)});
+      if (!s->drafts.empty()) {  // the last token and the drafts, with a row of logits for each
+        s->feed.assign(1, s->pending.front());
+        s->feed.insert(s->feed.end(), s->drafts.begin(), s->drafts.end());
+        steps.push_back({&s->seq, std::span<std::int32_t const>(s->feed), static_cast<index_t>(s->feed.size())});
+      } else {
+        steps.push_back({&s->seq, std::span<std::int32_t const>(s->pending).first(n)});
+      }
+      first_row.push_back(rows);
+      rows += static_cast<std::size_t>(steps.back().last_rows);
       take.push_back(n);
       prefill.push_back(!decoding(*s));
     }
     index_t const V = lm_.config().vocab;
-    logits_.resize(steps.size() * static_cast<std::size_t>(V));
-    lm_.forward(steps, make_view(logits_.data(), static_cast<index_t>(steps.size()), V), model::which_logits::last,
+    logits_.resize(rows * static_cast<std::size_t>(V));
+    lm_.forward(steps, make_view(logits_.data(), static_cast<index_t>(rows), V), model::which_logits::last,
                 opt_.pool ? *opt_.pool : thread_pool::shared());
     ++stats_.steps;
     for (std::size_t i = 0; i < batch.size(); ++i) {
       slot& s = *batch[i];
+      if (!s.drafts.empty()) {
+        settle_drafts(s, make_view(logits_.data() + first_row[i] * static_cast<std::size_t>(V),
+                                   static_cast<index_t>(s.feed.size()), V));
+        continue;
+      }
       s.history.insert(s.history.end(), s.pending.begin(), s.pending.begin() + static_cast<std::ptrdiff_t>(take[i]));
       s.pending.erase(s.pending.begin(), s.pending.begin() + static_cast<std::ptrdiff_t>(take[i]));
       if (prefill[i]) stats_.prompt_tokens += static_cast<index_t>(take[i]);
       if (!s.pending.empty()) continue;  // more prompt to go
-      std::int32_t const next = (*s.samp)(std::span<float>(logits_.data() + i * static_cast<std::size_t>(V), static_cast<std::size_t>(V)), s.history);
+      std::int32_t const next = (*s.samp)(std::span<float>(logits_.data() + first_row[i] * static_cast<std::size_t>(V), static_cast<std::size_t>(V)), s.history);
       ++stats_.generated_tokens;
       accept(s, next);
     }
@@ -176,7 +206,53 @@ class scheduler {
     std::unique_ptr<sampler> samp;
     model::sequence seq;
     std::string emitted;  // text already streamed
+    std::unique_ptr<drafter> draft_src;             // speculative decoding: this request's drafts
+    std::vector<std::int32_t> drafts, feed, context;  // this step's drafts; what it feeds; scratch
   };
+
+  // Proposals for the decoding requests of the batch (speculative decoding), at most k and no more
+  // than the request may still generate after the token the target adds.
+  void draft(std::vector<slot*> const& batch) {
+    if (!opt_.speculate.enabled()) return;
+    auto const t0 = std::chrono::steady_clock::now();
+    for (slot* s : batch) {
+      s->drafts.clear();
+      if (!s->draft_src || !decoding(*s)) continue;
+      index_t const left = s->req.max_tokens - static_cast<index_t>(results_[s->id].tokens.size()) - 1;
+      if (left <= 0) continue;
+      s->context.assign(s->history.begin(), s->history.end());
+      s->context.insert(s->context.end(), s->pending.begin(), s->pending.end());
+      s->draft_src->propose(s->context, std::min(opt_.speculate.k, left), s->drafts);
+      stats_.drafted += static_cast<index_t>(s->drafts.size());
+    }
+    stats_.draft_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+  // The target's verdict on a request's drafts (rows: its logits after the fed token and after each
+  // draft): the accepted drafts and the token after them become the request's tokens, and its cache
+  // keeps exactly the tokens fed and accepted.
+  void settle_drafts(slot& s, matrix_view<float> rows) {
+    s.context.assign(s.history.begin(), s.history.end());
+    s.context.push_back(s.feed.front());
+    verdict const v = verify(*s.samp, rows, s.context, s.drafts);
+    stats_.accepted += v.accepted;
+    s.history.push_back(s.feed.front());
+    s.pending.clear();
+    auto running = [&] { return results_[s.id].reason == finish_reason::running; };
+    for (index_t j = 0; j < v.accepted && running(); ++j) {
+      ++stats_.generated_tokens;
+      accept(s, s.drafts[static_cast<std::size_t>(j)]);
+      if (!running()) break;
+      s.pending.pop_back();  // fed already: it is in the cache
+      s.history.push_back(s.drafts[static_cast<std::size_t>(j)]);
+    }
+    if (running()) {
+      ++stats_.generated_tokens;
+      accept(s, v.next);
+    }
+    if (running()) lm_.truncate(s.seq, static_cast<index_t>(s.history.size()));  // the rejected drafts go
+    s.drafts.clear();
+  }
 
   static bool decoding(slot const& s) { return s.pending.size() == 1 && s.seq.length() > 0; }
 
@@ -204,7 +280,7 @@ class scheduler {
     index_t const bs = lm_.cache_block_size();
     index_t need = 0;
     for (slot* s : batch) {
-      index_t const len = s->seq.length(), n = static_cast<index_t>(chunk(*s));
+      index_t const len = s->seq.length(), n = static_cast<index_t>(chunk(*s) + s->drafts.size());
       need += (len + n + bs - 1) / bs - (len + bs - 1) / bs;
     }
     return need;
@@ -215,6 +291,7 @@ class scheduler {
     auto s = std::move(running_.back());
     running_.pop_back();
     lm_.release(s->seq);
+    s->drafts.clear();
     std::vector<std::int32_t> all = s->history;
     all.insert(all.end(), s->pending.begin(), s->pending.end());
     s->pending = std::move(all);

@@ -371,20 +371,31 @@ inline std::unique_ptr<language_model> build_any(model_config const& c, io::tens
   return lm;
 }
 
+// The config with load_options' overrides applied (experts_per_token).
+inline model_config with_options(model_config c, load_options const& o) {
+  if (o.experts_per_token == 0) return c;
+  require<unsupported_config>(c.experts > 0, "model::load", "load_options::experts_per_token is ", o.experts_per_token,
+                              " but the model has no experts");
+  require(o.experts_per_token >= 1 && o.experts_per_token <= c.experts, "model::load", "load_options::experts_per_token must be in [1, ",
+          c.experts, "], got ", o.experts_per_token);
+  c.experts_per_token = o.experts_per_token;
+  return c;
+}
+
 // model::load's body (model/load.hpp).
 inline std::unique_ptr<language_model> load_checkpoint(std::filesystem::path const& path, load_options const& o) {
   namespace fs = std::filesystem;
   std::unique_ptr<language_model> lm;
   if (path.extension() == ".gguf") {
     auto file = std::make_shared<io::gguf_file>(path);
-    model_config const c = config_from_gguf(*file);
+    model_config const c = with_options(config_from_gguf(*file), o);
     auto src = std::make_shared<gguf_source>(*file, c);  // may own rebuilt tensors the model views
     lm = detail::build_any(c, *file, *src, o);
     lm->keep(file);
     lm->keep(src);
   } else {
     fs::path const dir = fs::is_directory(path) ? path : path.parent_path();
-    model_config const c = read_hf_config(dir);
+    model_config const c = with_options(read_hf_config(dir), o);
     auto ckpt = std::make_shared<io::safetensors_checkpoint>(path);
     auto src = std::make_shared<hf_source>(*ckpt, c);
     lm = detail::build_any(c, *ckpt, *src, o);

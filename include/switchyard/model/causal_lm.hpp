@@ -100,8 +100,14 @@ class causal_lm final : public language_model {
     check_sequence(s);
     for (std::size_t l = 0; l < layers_.size(); ++l) caches_[l].release(s.layers_[l]);
   }
+  void truncate(sequence& s, index_t length) override {
+    check_sequence(s);
+    require(length >= 0 && length <= s.length(), "model::causal_lm::truncate", "keeps ", length, " tokens of a sequence of ",
+            s.length());
+    for (std::size_t l = 0; l < layers_.size(); ++l) caches_[l].truncate(s.layers_[l], length);
+  }
 
-  // logits: [steps, vocab] for which_logits::last, [total tokens, vocab] for all.
+  // logits: [sum of the steps' last_rows, vocab] for which_logits::last, [total tokens, vocab] for all.
   void forward(std::span<step const> steps, matrix_view<float> logits, which_logits which = which_logits::last,
                thread_pool& pool = thread_pool::shared()) override {
     char const* where = "model::causal_lm::forward";
@@ -116,13 +122,17 @@ class causal_lm final : public language_model {
         require(steps[j].seq != st.seq, where, "steps ", j, " and ", i, " name the same sequence");
       check_sequence(*st.seq);
       require(!st.tokens.empty(), where, "a step has no tokens");
+      require(st.last_rows >= 1 && st.last_rows <= static_cast<index_t>(st.tokens.size()), where, "step ", i, " asks for the logits of its last ",
+              st.last_rows, " tokens but has ", st.tokens.size());
       for (std::size_t k = 0; k < st.tokens.size(); ++k)
         require(st.tokens[k] >= 0 && st.tokens[k] < V, where, "token ", st.tokens[k], " at position ", k, " of step ", i,
                 " is outside the vocabulary [0, ", V, ")");
       rows.push_back(N);
       N += static_cast<index_t>(st.tokens.size());
     }
-    index_t const out_rows = which == which_logits::all ? N : static_cast<index_t>(steps.size());
+    index_t last_total = 0;
+    for (auto const& st : steps) last_total += st.last_rows;
+    index_t const out_rows = which == which_logits::all ? N : last_total;
     require(logits.extent(0) == out_rows && logits.extent(1) == V, where, "logits must be [", out_rows, ", ", V,
             "], got [", logits.extent(0), ", ", logits.extent(1), "]");
     // The cache must hold every step before any layer appends (an error leaves the caches as they were).
@@ -148,9 +158,10 @@ class causal_lm final : public language_model {
     // Final norm and LM head on the rows asked for.
     if (static_cast<index_t>(h_.size()) < out_rows * H) h_ = buffer<float>(static_cast<std::size_t>(out_rows * H));
     auto h = make_view(h_.data(), out_rows, H);
-    for (std::size_t s = 0; s < steps.size(); ++s) {
-      if (which == which_logits::all) break;
-      std::copy_n(x.row(rows[s] + static_cast<index_t>(steps[s].tokens.size()) - 1), H, h.row(static_cast<index_t>(s)));
+    for (std::size_t s = 0, out = 0; s < steps.size() && which == which_logits::last; ++s) {
+      index_t const n = static_cast<index_t>(steps[s].tokens.size()), last = steps[s].last_rows;
+      std::copy_n(x.row(rows[s] + n - last), last * H, h.row(static_cast<index_t>(out)));  // rows are contiguous
+      out += static_cast<std::size_t>(last);
     }
     matrix_view<float const> src = which == which_logits::all ? matrix_view<float const>(x) : matrix_view<float const>(h);
     norm::rms_norm(src, final_norm_, h, cfg_.rms_eps, pool);

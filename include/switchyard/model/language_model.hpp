@@ -31,10 +31,13 @@ class sequence {
   void const* owner_ = nullptr;
 };
 
-// One entry of a forward call: a sequence and the tokens to append to it.
+// One entry of a forward call: a sequence and the tokens to append to it. With which_logits::last
+// a step returns the logits of its last `last_rows` tokens (1: the next token's; speculative
+// verification asks for every drafted position), in token order.
 struct step {
   sequence* seq;
   std::span<std::int32_t const> tokens;
+  index_t last_rows = 1;
 };
 
 enum class which_logits { last, all };  // per step, or per token
@@ -51,6 +54,10 @@ class language_model {
   virtual model_config const& config() const noexcept = 0;
   virtual sequence new_sequence() const = 0;
   virtual void release(sequence& s) = 0;
+  // Keeps the first `length` tokens of s in every layer's cache (paged_kv_cache::truncate): the
+  // rejected tokens of a speculative step are rolled back without copying.
+  virtual void truncate(sequence& s, index_t length) = 0;
+  // logits: [sum of the steps' last_rows, vocab] for which_logits::last, [total tokens, vocab] for all.
   virtual void forward(std::span<step const> steps, matrix_view<float> logits, which_logits which = which_logits::last,
                        thread_pool& pool = thread_pool::shared()) = 0;
   virtual index_t free_blocks() const noexcept = 0;

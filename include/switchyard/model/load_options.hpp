@@ -59,6 +59,10 @@ struct load_options {
   activation_format activations = activation_format::automatic;
   cache_options cache = {};
   bool allow_extra_tensors = false;  // true: ignore checkpoint tensors the model does not use
+  // > 0: route every token to this many experts instead of the checkpoint's top-k (1 .. experts):
+  // the same weights with fewer active experts, a cheaper self-speculative draft (generate/
+  // speculative.hpp). 0: as the checkpoint says.
+  index_t experts_per_token = 0;
   load_progress progress = {};
 };
 
