@@ -1,7 +1,8 @@
 // Speculative decoding (generate/speculative.hpp, the scheduler's speculation option): the cache's
 // rollback, the acceptance rule's distribution, the drafters, and greedy output identical to plain
-// greedy decoding for every draft kind -- a separate draft model, prompt lookup, and the target
-// itself with one expert per token -- with preemption and stop strings in the mix.
+// greedy decoding for every draft kind -- separate draft models (the distilled student, the q8_0
+// copy), prompt lookup, and the target itself with one expert per token -- with preemption and
+// stop strings in the mix.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -180,6 +181,7 @@ TEST_CASE("speculative greedy decoding gives plain greedy decoding's tokens, eve
   // A small pool makes the speculative runs preempt (drafts count against the pool too).
   auto small = md::load(shipped, {.activations = md::activation_format::f32, .cache = {.block_size = 16, .blocks = 10}});
   auto draft_model = md::load(shipped + "/model-q8_0.gguf", {.cache = {.block_size = 16, .blocks = 64}});
+  auto student = md::load(shipped + "-draft-moe", {.cache = {.block_size = 16, .blocks = 64}});  // tools/distill_student.py
   auto one_expert = md::load(shipped, {.activations = md::activation_format::f32, .cache = {.block_size = 16, .blocks = 64},
                                        .experts_per_token = 1});
   CHECK(one_expert->config().experts_per_token == 1);
@@ -191,6 +193,7 @@ TEST_CASE("speculative greedy decoding gives plain greedy decoding's tokens, eve
   std::vector<kind> const kinds = {
       {"prompt lookup", gen::speculation::with_prompt_lookup(4)},
       {"draft model (q8_0)", gen::speculation::with_model(*draft_model, *target, 3)},
+      {"distilled student", gen::speculation::with_model(*student, *target, 3)},
       {"self-speculation (top-1)", gen::speculation::with_model(*one_expert, *target, 3)},
   };
   for (auto const& k : kinds) {
