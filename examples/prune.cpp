@@ -16,6 +16,10 @@
 // contribution: weight x ||expert output||); the router keeps their rows and renormalizes over them.
 // Without --pattern / --sparsity, expert pruning alone leaves the weights dense.
 //
+// Layer pruning (--keep-layers N): only the first N decoder layers are written, with the embedding,
+// the final norm and the LM head -- a truncated (early-exit) copy of the model, the cheapest draft
+// model for speculative decoding (generate/speculative.hpp). Combines with the other options.
+//
 // Calibration (wanda, expert pruning): the model runs forward over --calibration-tokens tokens of
 // --calibration (windows of 256), with its blocks reporting their inputs (core/probe.hpp).
 //
@@ -115,7 +119,7 @@ md::model_config config_of(std::filesystem::path const& in) {
 int main(int argc, char** argv) try {
   std::string input, output, type = "bf16", pattern, criterion = "magnitude", calibration, expert_criterion = "contribution";
   double sparsity = 0.0, drop_experts = 0.0;
-  long calibration_tokens = 16384;
+  long calibration_tokens = 16384, keep_layers = 0;
   bool embeddings = false;
   static std::map<std::string, sy::io::dtype> const types = {
       {"f32", sy::io::dtype::f32}, {"f16", sy::io::dtype::f16}, {"bf16", sy::io::dtype::bf16}};
@@ -135,6 +139,7 @@ int main(int argc, char** argv) try {
   app.add_option("--expert-criterion", expert_criterion, "which experts stay: the most used by frequency, routing_weight or contribution")
       ->check(CLI::IsMember(expert_criteria))->capture_default_str();
   app.add_option("--calibration", calibration, "text the model runs over for wanda and --drop-experts");
+  app.add_option("--keep-layers", keep_layers, "write only the first N decoder layers (a truncated draft model)");
   app.add_option("--calibration-tokens", calibration_tokens, "calibration tokens at most")->capture_default_str();
   app.add_option("--type", type, "the matrices' format (element-wise: the zeros stay exact)")
       ->check(CLI::IsMember(types))->capture_default_str();
@@ -149,7 +154,8 @@ int main(int argc, char** argv) try {
   int n = 2, m = 4;
   bool const unstructured = app.count("--sparsity") > 0;
   bool const expert_pruning = app.count("--drop-experts") > 0;
-  bool const weight_pruning = unstructured || !pattern.empty() || !expert_pruning;
+  bool const layer_pruning = app.count("--keep-layers") > 0;
+  bool const weight_pruning = unstructured || !pattern.empty() || (!expert_pruning && !layer_pruning);
   bool const wanda = criterion == "wanda";
   if (unstructured) {
     if (!(sparsity > 0.0 && sparsity < 1.0)) {
@@ -182,6 +188,11 @@ int main(int argc, char** argv) try {
   }
 
   md::model_config const c = config_of(in);
+  if (layer_pruning && !(keep_layers >= 1 && keep_layers < c.layers)) {
+    std::fprintf(stderr, "prune: --keep-layers must be in [1, %lld) for this %lld-layer model, not %ld\n",
+                 static_cast<long long>(c.layers), static_cast<long long>(c.layers), keep_layers);
+    return 2;
+  }
   sy::index_t kept_experts = c.experts;
   if (expert_pruning) {
     if (c.experts == 0) {
@@ -236,26 +247,29 @@ int main(int argc, char** argv) try {
       }
       pruned += 1, total += w.extent(0) * w.extent(1);
     };
-  if (expert_pruning) {
-    // The subset over the checkpoint's own source: export_checkpoint's code path with the source wrapped.
-    if (in.extension() == ".gguf") {
-      sy::io::gguf_file const file(in);
-      for (auto const& [key, value] : file.values())
-        if (key.starts_with("tokenizer.") || key.starts_with("general.")) extras.metadata.emplace_back(key, value);
-      md::gguf_source const src(file, c);
-      md::expert_subset const sub(c, src, keep);
-      md::export_gguf(sub.config(), sub, output, types.at(type), extras);
-    } else {
-      std::filesystem::path const dir = std::filesystem::is_directory(in) ? in : in.parent_path();
-      sy::io::safetensors_checkpoint const ck(in);
-      switchyard_examples::add_folder_metadata(extras.metadata, dir, c.vocab, "prune");
-      md::hf_source const src(ck, c);
-      md::expert_subset const sub(c, src, keep);
-      md::export_gguf(sub.config(), sub, output, types.at(type), extras);
-    }
+  // The written model: the first --keep-layers layers, over the checkpoint's own source, with the
+  // experts cut to the kept ones.
+  md::model_config out = c;
+  if (layer_pruning) out.layers = keep_layers, keep.resize(static_cast<std::size_t>(keep_layers));
+  auto write = [&](md::weight_source const& src) {
+    if (!expert_pruning) return md::export_gguf(out, src, output, types.at(type), extras);
+    md::expert_subset const sub(out, src, keep);
+    md::export_gguf(sub.config(), sub, output, types.at(type), extras);
+  };
+  if (in.extension() == ".gguf") {
+    sy::io::gguf_file const file(in);
+    for (auto const& [key, value] : file.values())
+      if (key.starts_with("tokenizer.") || key.starts_with("general.")) extras.metadata.emplace_back(key, value);
+    write(md::gguf_source(file, c));
   } else {
-    switchyard_examples::export_checkpoint(in, output, types.at(type), extras, "prune");
+    std::filesystem::path const dir = std::filesystem::is_directory(in) ? in : in.parent_path();
+    sy::io::safetensors_checkpoint const ck(in);
+    switchyard_examples::add_folder_metadata(extras.metadata, dir, c.vocab, "prune");
+    write(md::hf_source(ck, c));
   }
+  if (layer_pruning)
+    std::fprintf(stderr, "prune: %s: the first %ld of %lld layers kept\n", output.c_str(), keep_layers,
+                 static_cast<long long>(c.layers));
   if (expert_pruning)
     std::fprintf(stderr, "prune: %s: %lld of %lld experts kept per MoE layer (by %s)\n", output.c_str(),
                  static_cast<long long>(kept_experts), static_cast<long long>(c.experts), expert_criterion.c_str());

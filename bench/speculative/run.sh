@@ -3,7 +3,9 @@
 # on the shipped model (models/switchyard-tiny-moe: prompt lookup, self-speculation with one expert
 # per token, the distilled students models/switchyard-tiny-moe-draft-* (tools/distill_student.py)
 # and its q8_0 copy as draft models) and on the Mixtral-shaped bench model
-# (bench/models/mixtral-bench, random weights: prompt lookup and self-speculation), at batch 1 and 8.
+# (bench/models/mixtral-bench, random weights: prompt lookup, self-speculation, and its first 2 of 8
+# layers as a truncated draft), at batch 1 and 8; the shipped model also gets its first 2 of 4
+# layers as a draft (examples/prune --keep-layers).
 # Every speculative run's greedy tokens are checked against plain decoding's by the benchmark.
 #
 #   bash bench/speculative/run.sh            # BUILD=build/release by default; OUT=docs/speculative.md
@@ -22,8 +24,8 @@ if [ ! -d "$BUILD" ]; then
   [ "$BUILD" = "$ROOT/build/release" ] || { echo "speculative: no build folder $BUILD" >&2; exit 1; }
   (cd "$ROOT" && run cmake --preset release)
 fi
-run cmake --build "$BUILD" --target bench_speculative
-SPEC=$BUILD/bench/bench_speculative
+run cmake --build "$BUILD" --target bench_speculative prune
+SPEC=$BUILD/bench/bench_speculative PRUNE=$BUILD/examples/prune
 
 # The benchmark's table as Markdown (its header line becomes the caption).
 table() {
@@ -40,13 +42,18 @@ table() {
 }
 
 echo "speculative: the shipped model" >&2
+# Truncated drafts (the first layers of the model itself, examples/prune --keep-layers).
+run "$PRUNE" --input "$MODEL" --output "$WORK/tiny-first-2-layers.gguf" --keep-layers 2
 drafts=$(ls -d "$ROOT"/models/switchyard-tiny-moe-draft-* 2>/dev/null | tr '\n' ',')
-run "$SPEC" --model "$MODEL" --draft "${drafts}$MODEL/model-q8_0.gguf" --k 2,4,8 --batch 1,8 --tokens 256 --reps 7 --threads 2
+run "$SPEC" --model "$MODEL" --draft "${drafts}$WORK/tiny-first-2-layers.gguf,$MODEL/model-q8_0.gguf" --k 2,4,6,8 --batch 1,8 \
+  --tokens 256 --reps 7 --threads 2
 cp "$WORK/log" "$WORK/tiny.txt"
 bench_part="(bench/models/mixtral-bench is missing: make it with .venv/bin/python tools/make_mixtral_bench_model.py)"
 if [ -f "$BENCH/model.safetensors" ]; then
   echo "speculative: the bench model" >&2
-  run "$SPEC" --model "$BENCH" --weights bf16 --kinds lookup,self --k 4 --batch 1,8 --tokens 32 --reps 3 --threads 2
+  run "$PRUNE" --input "$BENCH" --output "$WORK/bench-first-2-layers.gguf" --keep-layers 2
+  run "$SPEC" --model "$BENCH" --weights bf16 --draft "$WORK/bench-first-2-layers.gguf" --k 4 --batch 1,8 --tokens 32 --reps 3 \
+    --threads 2
   cp "$WORK/log" "$WORK/bench.txt"
   bench_part=$(table "$WORK/bench.txt")
 fi
@@ -118,8 +125,9 @@ On the shipped model a decode step is dominated by per-call overhead, not by wei
 6 MB), so a step over k + 1 tokens costs well over one token's step: k + 1 tokens route to up to 8
 experts where one token routes to 2, each a small GEMV with its own parallel region. Prompt lookup
 drafts for free and on this code corpus accepts most of its drafts: it is the best draft here, at
-batch 1, and the only one that pays (1.4-1.5x over the runs so far: not a margin above issue 21's
-1.5x). Draft models cost a forward per drafted token -- the q8_0 copy is as big as the target,
+batch 1, and the only one that pays: best at k 6 (1.57-1.71x over plain decoding in five alternated
+runs of this benchmark on 2 threads, k 4 1.37-1.60x; the spreads are 10-45% on these 15-25 ms
+runs, so read one table with its neighbours). Draft models cost a forward per drafted token -- the q8_0 copy is as big as the target,
 self-speculation (top-1) still runs attention, the router and one expert in full, and the distilled
 student, 2 layers against 4, still costs about half a target step per token while agreeing with the
 teacher on the next token only half the time -- so they lose here, although the q8_0 copy's and
@@ -130,9 +138,10 @@ On the random-weight bench model the target's greedy tokens barely repeat and th
 disagrees with the top-2 one (about 1 draft in 10 accepted), so no draft pays: random weights say
 what a draft costs, not what it would save on a trained model of that size.
 
-Not built yet: drafting batched across requests (each request's draft model runs its own
-forwards), a truncated (early-exit) draft of the bench model, a student distilled for the bench
-model, and draft probabilities for sampled acceptance (drafts are greedy; the rule is exact for any
+Truncated drafts (the model's own first layers, \`prune --keep-layers\`) share the target's
+embedding and first layers exactly but, without training, their next-token guesses from a middle
+layer rarely match. Not built yet: drafting batched across requests (each request's draft model
+runs its own forwards), a student distilled for the bench model, and draft probabilities for sampled acceptance (drafts are greedy; the rule is exact for any
 draft, only the acceptance rate would rise).
 DOC
 echo "speculative: wrote $OUT" >&2
