@@ -37,8 +37,12 @@ inline void add_folder_metadata(std::vector<std::pair<std::string, switchyard::i
   }
 }
 
-inline void export_checkpoint(std::filesystem::path const& in, std::string const& output, switchyard::io::dtype type,
-                              switchyard::model::export_extras& extras, char const* program) {
+// Calls write(config, source) over the checkpoint (a GGUF file or a safetensors folder), its
+// tokenizer and general.* metadata added to extras.metadata first: what export_checkpoint writes,
+// for programs that write something else of it (prune: fewer experts or layers).
+template <class Write>
+void with_checkpoint(std::filesystem::path const& in, switchyard::model::export_extras& extras, char const* program,
+                     Write&& write) {
   namespace sy = switchyard;
   namespace md = switchyard::model;
   if (in.extension() == ".gguf") {
@@ -46,14 +50,21 @@ inline void export_checkpoint(std::filesystem::path const& in, std::string const
     md::model_config const c = md::config_from_gguf(file);
     for (auto const& [key, value] : file.values())
       if (key.starts_with("tokenizer.") || key.starts_with("general.")) extras.metadata.emplace_back(key, value);
-    md::export_gguf(c, md::gguf_source(file, c), output, type, extras);
+    write(c, md::gguf_source(file, c));
   } else {
     std::filesystem::path const dir = std::filesystem::is_directory(in) ? in : in.parent_path();
     md::model_config const c = md::read_hf_config(dir);
     sy::io::safetensors_checkpoint const ck(in);
     add_folder_metadata(extras.metadata, dir, c.vocab, program);
-    md::export_gguf(c, md::hf_source(ck, c), output, type, extras);
+    write(c, md::hf_source(ck, c));
   }
+}
+
+inline void export_checkpoint(std::filesystem::path const& in, std::string const& output, switchyard::io::dtype type,
+                              switchyard::model::export_extras& extras, char const* program) {
+  with_checkpoint(in, extras, program, [&](switchyard::model::model_config const& c, switchyard::model::weight_source const& src) {
+    switchyard::model::export_gguf(c, src, output, type, extras);
+  });
 }
 
 }  // namespace switchyard_examples

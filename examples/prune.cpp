@@ -251,22 +251,11 @@ int main(int argc, char** argv) try {
   // experts cut to the kept ones.
   md::model_config out = c;
   if (layer_pruning) out.layers = keep_layers, keep.resize(static_cast<std::size_t>(keep_layers));
-  auto write = [&](md::weight_source const& src) {
+  switchyard_examples::with_checkpoint(in, extras, "prune", [&](md::model_config const&, md::weight_source const& src) {
     if (!expert_pruning) return md::export_gguf(out, src, output, types.at(type), extras);
     md::expert_subset const sub(out, src, keep);
     md::export_gguf(sub.config(), sub, output, types.at(type), extras);
-  };
-  if (in.extension() == ".gguf") {
-    sy::io::gguf_file const file(in);
-    for (auto const& [key, value] : file.values())
-      if (key.starts_with("tokenizer.") || key.starts_with("general.")) extras.metadata.emplace_back(key, value);
-    write(md::gguf_source(file, c));
-  } else {
-    std::filesystem::path const dir = std::filesystem::is_directory(in) ? in : in.parent_path();
-    sy::io::safetensors_checkpoint const ck(in);
-    switchyard_examples::add_folder_metadata(extras.metadata, dir, c.vocab, "prune");
-    write(md::hf_source(ck, c));
-  }
+  });
   if (layer_pruning)
     std::fprintf(stderr, "prune: %s: the first %ld of %lld layers kept\n", output.c_str(), keep_layers,
                  static_cast<long long>(c.layers));
