@@ -1,0 +1,681 @@
+#!/usr/bin/env python3
+"""The llama.cpp conformance suite's files (issue 19): every architecture switchyard loads from GGUF x
+every quant type people download, made by llama.cpp's own llama-quantize, with llama.cpp's logits
+and greedy tokens and a float64 NumPy forward pass of each file, saved under tests/data/conformance/.
+
+Architectures (random weights, fixed seeds, written in f32 the way llama.cpp's converter lays them
+out: its tensor names and metadata keys, routers and norms f32, 3-D expert banks, DeepSeek's split
+attn_k_b / attn_v_b; hidden 256 so that every 256-block type fits a row):
+  llama      dense Llama (RoPE on adjacent pairs: the converter's q/k row permutation)
+  mixtral    llama arch with 4 experts of 256, top-2 (softmax, renormalized)
+  qwen2moe   q/k/v biases, softmax top-2 of 4 not renormalized, a shared expert behind a sigmoid gate
+  qwen3moe   per-head q/k RMSNorm, top-2 of 4 renormalized
+  olmoe      q/k RMSNorm over the whole projection, top-2 of 4 not renormalized
+  deepseek2  MLA (q rank 256, kv rank 256, 4 heads of 32 + 32 RoPE, v 32), a leading dense layer,
+             sigmoid-scored top-2 of 8 experts in 4 groups (2 used) with a selection bias and
+             routed scaling 2.5, one shared expert
+  gpt-oss    q/k/v/o biases, a sink logit per head, a 4-token sliding window on even layers,
+             router bias, top-2 of 4 then softmax, clamped SwiGLU experts with biases
+Each f32 file is quantized by llama-quantize (the peers build of llama.cpp, pinned by
+bench/peers/run.sh) into:
+  F16      every matrix f16 (what the converter writes at --outtype f16)
+  R1..R5   five "rotations": a Q8_0 base with --tensor-type overrides that put the 14 types
+           (q4_0 q4_1 q5_0 q5_1 q8_0 q2_K q3_K q4_K q5_K q6_K iq4_nl iq4_xs mxfp4 bf16) on every
+           kind of matrix: each type on an expert bank and on a dense matrix of every architecture
+           (this script asserts it from the written files). One file per type and architecture
+           would be ~120 MB; the rotations cover the same pairs in a fifth of that.
+  Q4_K_M   llama-quantize's own mix (q4_K with q6_K / q5_K, and its fallbacks)
+Rows that are not whole blocks of a type fall back as llama-quantize decides (q5_0, q8_0, ...): the
+files hold what llama.cpp writes.
+
+For each file a prompt of P token ids is chosen (seeded search) so that the test's comparisons are
+well posed: llama.cpp's greedy continuation of N tokens equals the float64 argmax with a clear
+margin at every step, and no expert choice is near a tie in float64. Recorded, per file:
+  <file>.tokens        i32 [P + N]  the prompt, then llama.cpp's N greedy tokens
+  <file>.llama_logits  f32 [P + N, V] llama.cpp's logits (prompt in one batch, then one token per call;
+                       1 thread, F32 KV cache, flash attention off, no weight repacking)
+  <file>.logits64      f32 [P + N, V] the float64 forward pass on the same tokens (the weights are the
+                       file's, dequantized by the gguf package; every op in float64), rounded to f32
+cases.json lists the files with the matrix types each holds.
+
+    .venv/bin/python tools/make_conformance_reference.py   # after bash bench/peers/run.sh built llama.cpp
+"""
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+
+import gguf
+import numpy as np
+from gguf.quants import dequantize
+from safetensors.numpy import save_file
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+OUT = ROOT / "tests" / "data" / "conformance"
+CACHE = pathlib.Path(os.environ.get("SWITCHYARD_PEERS_CACHE", pathlib.Path.home() / ".cache" / "switchyard-peers"))
+LLAMA_VERSION = "0.3.36"  # llama-cpp-python, as bench/peers/run.sh pins it
+LLAMA_SRC = CACHE / f"llama_cpp_python-{LLAMA_VERSION}" / "vendor" / "llama.cpp"
+LLAMA_BUILD = CACHE / f"build-{LLAMA_VERSION}"
+QUANTIZE = LLAMA_BUILD / "bin" / "llama-quantize"
+
+VOCAB, HIDDEN = 256, 256
+HEADS, KV_HEADS, HEAD_DIM = 4, 2, 64
+EXPERTS, USED, FFN = 4, 2, 256
+ROPE_BASE, EPS = 10000.0, 1e-6
+ROUTER_SCALE = 8.0  # router logits' spread: wide gaps between experts
+PROMPT, NEW = 10, 6
+SWA = 4  # gpt-oss's window here: short enough to matter within PROMPT + NEW tokens
+MARGIN = 0.02  # float64 top-1 minus top-2, relative to the row's largest |logit|, at every greedy step
+LLAMA_AGREEMENT = 3e-2  # llama.cpp vs float64 row error bound at every row (no expert choice flipped)
+ROUTER_GAP = 1e-3  # float64 gap between the last chosen and first unchosen expert score (and group)
+TYPES = ["q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl", "iq4_xs", "mxfp4",
+         "bf16"]
+ROTATIONS = 5
+
+
+# --- writing the f32 files ------------------------------------------------------------------------
+
+def normal(rng, shape, fan_in, scale=1.0):
+    return (rng.standard_normal(shape) * (scale / np.sqrt(fan_in))).astype(np.float32)
+
+
+def norm_w(rng, n):
+    return (1.0 + 0.1 * rng.standard_normal(n)).astype(np.float32)
+
+
+class Writer:
+    def __init__(self, path, arch, layers):
+        self.w = gguf.GGUFWriter(str(path), arch)
+        self.w.add_name(f"conformance {arch}")
+        self.w.add_tokenizer_model("none")
+        self.w.add_vocab_size(VOCAB)
+        self.w.add_context_length(256)
+        self.w.add_embedding_length(HIDDEN)
+        self.w.add_block_count(layers)
+        self.w.add_layer_norm_rms_eps(EPS)
+        self.w.add_rope_freq_base(ROPE_BASE)
+        self.w.add_file_type(gguf.LlamaFileType.ALL_F32)
+
+    def t(self, name, a):
+        self.w.add_tensor(name, np.ascontiguousarray(a, dtype=np.float32))
+
+    def close(self):
+        self.w.write_header_to_file()
+        self.w.write_kv_data_to_file()
+        self.w.write_tensors_to_file()
+        self.w.close()
+
+
+def gqa_header(w, feed_forward, kv_heads=KV_HEADS):
+    w.add_head_count(HEADS)
+    w.add_head_count_kv(kv_heads)
+    w.add_key_length(HEAD_DIM)
+    w.add_value_length(HEAD_DIM)
+    w.add_rope_dimension_count(HEAD_DIM)
+    w.add_feed_forward_length(feed_forward)
+
+
+def embed_and_head(rng, out):
+    out.t("token_embd.weight", rng.standard_normal((VOCAB, HIDDEN)))
+    out.t("output_norm.weight", norm_w(rng, HIDDEN))
+    out.t("output.weight", normal(rng, (VOCAB, HIDDEN), HIDDEN, 2.0))
+
+
+def gqa(rng, out, b, bias=False, qk_norm=None, kv_heads=KV_HEADS):
+    out.t(b + "attn_norm.weight", norm_w(rng, HIDDEN))
+    out.t(b + "attn_q.weight", normal(rng, (HEADS * HEAD_DIM, HIDDEN), HIDDEN))
+    out.t(b + "attn_k.weight", normal(rng, (kv_heads * HEAD_DIM, HIDDEN), HIDDEN))
+    out.t(b + "attn_v.weight", normal(rng, (kv_heads * HEAD_DIM, HIDDEN), HIDDEN))
+    out.t(b + "attn_output.weight", normal(rng, (HIDDEN, HEADS * HEAD_DIM), HEADS * HEAD_DIM))
+    if bias:
+        for n, rows in (("q", HEADS), ("k", kv_heads), ("v", kv_heads)):
+            out.t(b + f"attn_{n}.bias", 0.1 * rng.standard_normal(rows * HEAD_DIM))
+    if qk_norm == "per_head":
+        out.t(b + "attn_q_norm.weight", norm_w(rng, HEAD_DIM))
+        out.t(b + "attn_k_norm.weight", norm_w(rng, HEAD_DIM))
+    elif qk_norm == "whole":
+        out.t(b + "attn_q_norm.weight", norm_w(rng, HEADS * HEAD_DIM))
+        out.t(b + "attn_k_norm.weight", norm_w(rng, kv_heads * HEAD_DIM))
+
+
+def dense_ffn(rng, out, b, ffn, suffix=""):
+    out.t(b + f"ffn_gate{suffix}.weight", normal(rng, (ffn, HIDDEN), HIDDEN))
+    out.t(b + f"ffn_up{suffix}.weight", normal(rng, (ffn, HIDDEN), HIDDEN))
+    out.t(b + f"ffn_down{suffix}.weight", normal(rng, (HIDDEN, ffn), ffn))
+
+
+def expert_banks(rng, out, b, n, ffn):
+    out.t(b + "ffn_gate_inp.weight", normal(rng, (n, HIDDEN), HIDDEN, ROUTER_SCALE))
+    out.t(b + "ffn_gate_exps.weight", normal(rng, (n, ffn, HIDDEN), HIDDEN))
+    out.t(b + "ffn_up_exps.weight", normal(rng, (n, ffn, HIDDEN), HIDDEN))
+    out.t(b + "ffn_down_exps.weight", normal(rng, (n, HIDDEN, ffn), ffn))
+
+
+def write_llama(path, rng, experts):
+    out = Writer(path, "llama", 1)
+    gqa_header(out.w, FFN)
+    if experts:
+        out.w.add_expert_count(EXPERTS)
+        out.w.add_expert_used_count(USED)
+    embed_and_head(rng, out)
+    gqa(rng, out, "blk.0.")
+    out.t("blk.0.ffn_norm.weight", norm_w(rng, HIDDEN))
+    if experts:
+        expert_banks(rng, out, "blk.0.", EXPERTS, FFN)
+    else:
+        dense_ffn(rng, out, "blk.0.", FFN)
+    out.close()
+
+
+def write_qwen(path, rng, arch):
+    out = Writer(path, arch, 1)
+    gqa_header(out.w, 3 * FFN)
+    out.w.add_expert_feed_forward_length(FFN)
+    out.w.add_expert_count(EXPERTS)
+    out.w.add_expert_used_count(USED)
+    embed_and_head(rng, out)
+    qwen2 = arch == "qwen2moe"
+    gqa(rng, out, "blk.0.", bias=qwen2, qk_norm=None if qwen2 else "per_head")
+    out.t("blk.0.ffn_norm.weight", norm_w(rng, HIDDEN))
+    expert_banks(rng, out, "blk.0.", EXPERTS, FFN)
+    if qwen2:
+        out.w.add_expert_shared_feed_forward_length(FFN)
+        out.t("blk.0.ffn_gate_inp_shexp.weight", normal(rng, (HIDDEN,), HIDDEN))
+        dense_ffn(rng, out, "blk.0.", FFN, "_shexp")
+    out.close()
+
+
+def write_olmoe(path, rng):
+    out = Writer(path, "olmoe", 1)  # llama.cpp's olmoe has no GQA: k_norm spans n_embd
+    gqa_header(out.w, FFN, kv_heads=HEADS)
+    out.w.add_expert_count(EXPERTS)
+    out.w.add_expert_used_count(USED)
+    embed_and_head(rng, out)
+    gqa(rng, out, "blk.0.", qk_norm="whole", kv_heads=HEADS)
+    out.t("blk.0.ffn_norm.weight", norm_w(rng, HIDDEN))
+    expert_banks(rng, out, "blk.0.", EXPERTS, FFN)
+    out.close()
+
+
+MLA = dict(heads=4, nope=32, rope=32, vd=32, q_rank=256, kv_rank=256, experts=8, groups=(4, 2), scale=2.5)
+
+
+def write_deepseek2(path, rng):
+    m = MLA
+    out = Writer(path, "deepseek2", 2)
+    w = out.w
+    w.add_feed_forward_length(FFN)
+    w.add_head_count(m["heads"])
+    w.add_head_count_kv(1)
+    w.add_key_length(m["kv_rank"] + m["rope"])  # the latent cache, as the converter describes MLA
+    w.add_value_length(m["kv_rank"])
+    w.add_key_length_mla(m["nope"] + m["rope"])
+    w.add_value_length_mla(m["vd"])
+    w.add_rope_dimension_count(m["rope"])
+    w.add_q_lora_rank(m["q_rank"])
+    w.add_kv_lora_rank(m["kv_rank"])
+    w.add_leading_dense_block_count(1)
+    w.add_expert_feed_forward_length(FFN)
+    w.add_expert_count(m["experts"])
+    w.add_expert_used_count(USED)
+    w.add_expert_shared_count(1)
+    w.add_expert_weights_scale(m["scale"])
+    w.add_expert_weights_norm(True)
+    w.add_expert_gating_func(gguf.ExpertGatingFuncType.SIGMOID)
+    w.add_expert_group_count(m["groups"][0])
+    w.add_expert_group_used_count(m["groups"][1])
+    embed_and_head(rng, out)
+    h, nope, rope, vd, qr, kvr = m["heads"], m["nope"], m["rope"], m["vd"], m["q_rank"], m["kv_rank"]
+    for l in range(2):
+        b = f"blk.{l}."
+        out.t(b + "attn_norm.weight", norm_w(rng, HIDDEN))
+        out.t(b + "attn_q_a.weight", normal(rng, (qr, HIDDEN), HIDDEN))
+        out.t(b + "attn_q_a_norm.weight", norm_w(rng, qr))
+        out.t(b + "attn_q_b.weight", normal(rng, (h * (nope + rope), qr), qr))
+        out.t(b + "attn_kv_a_mqa.weight", normal(rng, (kvr + rope, HIDDEN), HIDDEN))
+        out.t(b + "attn_kv_a_norm.weight", norm_w(rng, kvr))
+        kv_b = normal(rng, (h, nope + vd, kvr), kvr)
+        out.t(b + "attn_k_b.weight", kv_b[:, :nope, :].transpose(0, 2, 1))  # [heads][kv_rank][nope]
+        out.t(b + "attn_v_b.weight", kv_b[:, nope:, :])  # [heads][vd][kv_rank]
+        out.t(b + "attn_output.weight", normal(rng, (HIDDEN, h * vd), h * vd))
+        out.t(b + "ffn_norm.weight", norm_w(rng, HIDDEN))
+        if l == 0:
+            dense_ffn(rng, out, b, FFN)
+            continue
+        expert_banks(rng, out, b, m["experts"], FFN)
+        out.t(b + "exp_probs_b.bias", 0.1 * rng.standard_normal(m["experts"]))
+        dense_ffn(rng, out, b, FFN, "_shexp")
+    out.close()
+
+
+def write_gpt_oss(path, rng):
+    out = Writer(path, "gpt-oss", 2)
+    gqa_header(out.w, FFN)
+    out.w.add_expert_feed_forward_length(FFN)
+    out.w.add_expert_count(EXPERTS)
+    out.w.add_expert_used_count(USED)
+    out.w.add_sliding_window(SWA)
+    embed_and_head(rng, out)
+    for l in range(2):
+        b = f"blk.{l}."
+        gqa(rng, out, b, bias=True)
+        out.t(b + "attn_output.bias", 0.1 * rng.standard_normal(HIDDEN))
+        out.t(b + "attn_sinks.weight", rng.standard_normal(HEADS))
+        out.t(b + "post_attention_norm.weight", norm_w(rng, HIDDEN))
+        expert_banks(rng, out, b, EXPERTS, FFN)
+        out.t(b + "ffn_gate_inp.bias", rng.standard_normal(EXPERTS))
+        out.t(b + "ffn_gate_exps.bias", 0.1 * rng.standard_normal((EXPERTS, FFN)))
+        out.t(b + "ffn_up_exps.bias", 0.1 * rng.standard_normal((EXPERTS, FFN)))
+        out.t(b + "ffn_down_exps.bias", 0.1 * rng.standard_normal((EXPERTS, HIDDEN)))
+    out.close()
+
+
+ARCHS = {
+    "llama": lambda p, r: write_llama(p, r, experts=False),
+    "mixtral": lambda p, r: write_llama(p, r, experts=True),
+    "qwen2moe": lambda p, r: write_qwen(p, r, "qwen2moe"),
+    "qwen3moe": lambda p, r: write_qwen(p, r, "qwen3moe"),
+    "olmoe": write_olmoe,
+    "deepseek2": write_deepseek2,
+    "gpt-oss": write_gpt_oss,
+}
+
+# The matrices of each architecture that take a type: (regex for --tensor-type, is an expert bank).
+EXPERT_ROLES = [r"ffn_gate_exps\.weight", r"ffn_up_exps\.weight", r"ffn_down_exps\.weight"]
+DENSE_ROLES = {
+    "llama": ["token_embd", "output", r"attn_q\.weight", r"attn_k\.weight", r"attn_v\.weight", r"attn_output\.weight",
+              r"ffn_gate\.weight", r"ffn_up\.weight", r"ffn_down\.weight"],
+    "gqa": ["token_embd", "output", r"attn_q\.weight", r"attn_k\.weight", r"attn_v\.weight", r"attn_output\.weight"],
+    "qwen2moe": ["token_embd", "output", r"attn_q\.weight", r"attn_k\.weight", r"attn_v\.weight",
+                 r"attn_output\.weight", r"ffn_gate_shexp\.weight", r"ffn_up_shexp\.weight", r"ffn_down_shexp\.weight"],
+    "deepseek2": ["token_embd", "output", r"attn_q_a\.weight", r"attn_q_b\.weight", r"attn_kv_a_mqa\.weight",
+                  r"attn_k_b\.weight", r"attn_v_b\.weight", r"attn_output\.weight", r"ffn_gate\.weight",
+                  r"ffn_up\.weight", r"ffn_down\.weight", r"ffn_gate_shexp\.weight", r"ffn_up_shexp\.weight",
+                  r"ffn_down_shexp\.weight"],
+}
+
+
+def roles(arch):
+    dense = DENSE_ROLES.get(arch, DENSE_ROLES["gqa"])
+    return dense, ([] if arch == "llama" else EXPERT_ROLES)
+
+
+def rotation(arch, r):
+    """--tensor-type overrides of rotation r: the experts' 3 banks take TYPES[3r .. 3r+2] (mod 14), the
+    dense roles walk TYPES from an offset that moves by len(dense) each rotation."""
+    dense, experts = roles(arch)
+    order = TYPES if experts else TYPES[::-1]  # a dense model's FFN takes the types experts would
+    pairs = []
+    for j, pat in enumerate(experts):
+        pairs.append((pat, TYPES[(3 * r + j) % len(TYPES)]))
+    for i, pat in enumerate(dense):
+        pairs.append((pat, order[(r * len(dense) + i + 5) % len(TYPES)]))
+    return pairs
+
+
+def quantize(src, dst, qtype, overrides=()):
+    args = [str(QUANTIZE)]
+    for pat, t in overrides:
+        if pat == "token_embd":
+            args += ["--token-embedding-type", t]
+        elif pat == "output":
+            args += ["--output-tensor-type", t]
+        else:
+            args += ["--tensor-type", f"{pat}={t}"]
+    args += [str(src), str(dst), qtype, "1"]
+    subprocess.run(args, check=True, capture_output=True)
+
+
+# --- llama.cpp: prompt, greedy continuation, logits ------------------------------------------------
+
+DRIVER = r"""
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+#include "llama.h"
+static void quiet(ggml_log_level level, char const* text, void*) { if (level >= GGML_LOG_LEVEL_ERROR) std::fputs(text, stderr); }
+static int argmax(float const* x, int n) { int b = 0; for (int i = 1; i < n; ++i) if (x[i] > x[b]) b = i; return b; }
+int main(int argc, char** argv) {
+  // driver MODEL OUT NEW TOKEN...: OUT gets the NEW greedy tokens (i32) then [P + NEW, V] logits (f32)
+  llama_log_set(quiet, nullptr);
+  llama_backend_init();
+  llama_model_params mp = llama_model_default_params();
+  mp.use_extra_bufts = false;  // no weight repacking: the plain kernels on the file's blocks
+  mp.progress_callback = [](float, void*) { return true; };  // no progress dots
+  llama_model* model = llama_model_load_from_file(argv[1], mp);
+  if (!model) return 1;
+  int const n_new = std::atoi(argv[3]);
+  std::vector<llama_token> toks;
+  for (int i = 4; i < argc; ++i) toks.push_back(std::atoi(argv[i]));
+  llama_context_params cp = llama_context_default_params();
+  cp.n_ctx = 256;
+  cp.n_batch = cp.n_ubatch = 256;
+  cp.n_threads = cp.n_threads_batch = 1;
+  cp.type_k = cp.type_v = GGML_TYPE_F32;
+  cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+  llama_context* ctx = llama_init_from_model(model, cp);
+  if (!ctx) return 1;
+  int const V = llama_vocab_n_tokens(llama_model_get_vocab(model));
+  std::vector<float> logits;
+  std::vector<llama_token> generated;
+  llama_batch b = llama_batch_init((int) toks.size(), 0, 1);
+  for (size_t i = 0; i < toks.size(); ++i) {
+    b.token[i] = toks[i]; b.pos[i] = (llama_pos) i; b.n_seq_id[i] = 1; b.seq_id[i][0] = 0; b.logits[i] = 1;
+  }
+  b.n_tokens = (int) toks.size();
+  if (llama_decode(ctx, b) != 0) return 1;
+  for (size_t i = 0; i < toks.size(); ++i) { float const* l = llama_get_logits_ith(ctx, (int) i); logits.insert(logits.end(), l, l + V); }
+  llama_pos pos = (llama_pos) toks.size();
+  for (int s = 0; s < n_new; ++s) {
+    llama_token t = argmax(logits.data() + logits.size() - V, V);
+    generated.push_back(t);
+    llama_batch one = llama_batch_init(1, 0, 1);
+    one.token[0] = t; one.pos[0] = pos++; one.n_seq_id[0] = 1; one.seq_id[0][0] = 0; one.logits[0] = 1; one.n_tokens = 1;
+    if (llama_decode(ctx, one) != 0) return 1;
+    float const* l = llama_get_logits_ith(ctx, 0);
+    logits.insert(logits.end(), l, l + V);
+    llama_batch_free(one);
+  }
+  FILE* f = std::fopen(argv[2], "wb");
+  std::fwrite(generated.data(), sizeof(llama_token), generated.size(), f);
+  std::fwrite(logits.data(), sizeof(float), logits.size(), f);
+  std::fclose(f);
+  llama_batch_free(b);
+  llama_free(ctx);
+  llama_model_free(model);
+  return 0;
+}
+"""
+
+
+def build_driver(work: pathlib.Path) -> pathlib.Path:
+    lib = LLAMA_BUILD / "llama.cpp"
+    libs = [lib / "src" / "libllama.a", lib / "ggml" / "src" / "libggml.a", lib / "ggml" / "src" / "libggml-cpu.a",
+            lib / "ggml" / "src" / "libggml-base.a"]
+    for p in libs + [LLAMA_SRC / "include" / "llama.h", QUANTIZE]:
+        if not p.exists():
+            sys.exit(f"{p} is missing: build llama.cpp first (bash bench/peers/run.sh, or its first steps)")
+    src = work / "driver.cpp"
+    src.write_text(DRIVER)
+    exe = work / "driver"
+    subprocess.run(["g++", "-O1", "-std=c++17", str(src), "-I", str(LLAMA_SRC / "include"), "-I",
+                    str(LLAMA_SRC / "ggml" / "include"), *map(str, libs), "-fopenmp", "-lpthread", "-ldl", "-lm",
+                    "-o", str(exe)], check=True)
+    return exe
+
+
+def run_llama(driver, path, prompt, work):
+    out = work / "llama.bin"
+    subprocess.run([str(driver), str(path), str(out), str(NEW), *map(str, prompt)], check=True)
+    raw = out.read_bytes()
+    gen = np.frombuffer(raw[:4 * NEW], dtype=np.int32)
+    logits = np.frombuffer(raw[4 * NEW:], dtype=np.float32).reshape(PROMPT + NEW, VOCAB)
+    return np.concatenate([np.asarray(prompt, np.int32), gen]), logits
+
+
+# --- the float64 forward pass ----------------------------------------------------------------------
+
+def read_weights(path):
+    """Every tensor of a GGUF file dequantized to float64 in NumPy order, and the matrix types."""
+    r = gguf.GGUFReader(str(path))
+    w, types = {}, {}
+    for t in r.tensors:
+        a = dequantize(t.data, t.tensor_type)
+        shape = tuple(int(d) for d in reversed(t.shape.tolist()))
+        w[t.name] = np.asarray(a, dtype=np.float64).reshape(shape)
+        if len(shape) >= 2:
+            types[t.name] = t.tensor_type.name
+    return w, types
+
+
+def rms(x, weight):
+    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + EPS) * weight
+
+
+def rope(x, kind):
+    """x [T, H, D] at positions 0..T-1; 'norm' rotates adjacent pairs, 'neox' the two halves."""
+    T, _, D = x.shape
+    inv = ROPE_BASE ** (-np.arange(0, D, 2, dtype=np.float64) / D)
+    ang = np.arange(T, dtype=np.float64)[:, None] * inv[None, :]
+    cos, sin = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
+    if kind == "norm":
+        a, b = x[..., 0::2], x[..., 1::2]
+        out = np.empty_like(x)
+        out[..., 0::2], out[..., 1::2] = a * cos - b * sin, a * sin + b * cos
+        return out
+    a, b = x[..., : D // 2], x[..., D // 2:]
+    return np.concatenate([a * cos - b * sin, a * sin + b * cos], axis=-1)
+
+
+def attend(q, k, v, scale, window=None, sinks=None):
+    """q [T, H, D], k [T, KV, D], v [T, KV, Dv]: causal (and windowed) softmax attention, GQA."""
+    T, H, _ = q.shape
+    group = H // k.shape[1]
+    out = np.zeros((T, H, v.shape[2]))
+    i, j = np.arange(T)[:, None], np.arange(T)[None, :]
+    visible = j <= i
+    if window:
+        visible &= (i - j) < window
+    for h in range(H):
+        s = (q[:, h, :] @ k[:, h // group, :].T) * scale
+        s = np.where(visible, s, -np.inf)
+        m = s.max(axis=1, keepdims=True)
+        if sinks is not None:
+            m = np.maximum(m, sinks[h])
+        e = np.exp(s - m)
+        den = e.sum(axis=1, keepdims=True) + (np.exp(sinks[h] - m) if sinks is not None else 0.0)
+        out[:, h, :] = (e / den) @ v[:, h // group, :]
+    return out
+
+
+def silu(x):
+    return x / (1.0 + np.exp(-x))
+
+
+def swiglu(x, gate, up, down):
+    return (silu(x @ gate.T) * (x @ up.T)) @ down.T
+
+
+class Gaps:
+    """The smallest float64 gap between the last expert (or group) chosen and the first left out."""
+
+    def __init__(self):
+        self.min = np.inf
+
+    def see(self, scores, k):
+        s = np.sort(scores)[::-1]
+        if k < len(s):
+            self.min = min(self.min, s[k - 1] - s[k])
+
+
+def moe(x, w, b, arch, gaps):
+    """The routed experts of layer prefix b on rows x [T, H]."""
+    gate, up, down = (w[b + f"ffn_{n}_exps.weight"] for n in ("gate", "up", "down"))
+    logits = x @ w[b + "ffn_gate_inp.weight"].T
+    out = np.zeros_like(x)
+    for t in range(x.shape[0]):
+        if arch == "deepseek2":
+            p = 1.0 / (1.0 + np.exp(-logits[t]))
+            sel = p + w[b + "exp_probs_b.bias"]
+            n_group, used_groups = MLA["groups"]
+            per = len(sel) // n_group
+            group_scores = np.array([np.sort(sel[g * per:(g + 1) * per])[::-1][:2].sum() for g in range(n_group)])
+            gaps.see(group_scores, used_groups)
+            keep = np.argsort(-group_scores, kind="stable")[:used_groups]
+            masked = np.full_like(sel, -np.inf)
+            for g in keep:
+                masked[g * per:(g + 1) * per] = sel[g * per:(g + 1) * per]
+            gaps.see(masked[np.isfinite(masked)], USED)
+            chosen = np.argsort(-masked, kind="stable")[:USED]
+            weights = p[chosen] / p[chosen].sum() * MLA["scale"]
+        elif arch == "gpt-oss":
+            l = logits[t] + w[b + "ffn_gate_inp.bias"]
+            gaps.see(l, USED)
+            chosen = np.argsort(-l, kind="stable")[:USED]
+            e = np.exp(l[chosen] - l[chosen].max())
+            weights = e / e.sum()
+        else:
+            l = logits[t]
+            gaps.see(l, USED)
+            p = np.exp(l - l.max())
+            p /= p.sum()
+            chosen = np.argsort(-p, kind="stable")[:USED]
+            weights = p[chosen]
+            if arch in ("mixtral", "qwen3moe"):  # renormalized over the chosen
+                weights = weights / weights.sum()
+        for e_id, wt in zip(chosen, weights):
+            if arch == "gpt-oss":
+                g = x[t] @ gate[e_id].T + w[b + "ffn_gate_exps.bias"][e_id]
+                u = x[t] @ up[e_id].T + w[b + "ffn_up_exps.bias"][e_id]
+                g = np.minimum(g, 7.0)
+                u = np.clip(u, -7.0, 7.0)
+                h = g / (1.0 + np.exp(-1.702 * g)) * (u + 1.0)
+                y = h @ down[e_id].T + w[b + "ffn_down_exps.bias"][e_id]
+            else:
+                y = swiglu(x[t], gate[e_id], up[e_id], down[e_id])
+            out[t] += wt * y
+    return out
+
+
+def gqa_attention(x, w, b, arch, layer):
+    T = x.shape[0]
+    q, k, v = (x @ w[b + f"attn_{n}.weight"].T for n in "qkv")
+    if b + "attn_q.bias" in w:
+        q, k, v = q + w[b + "attn_q.bias"], k + w[b + "attn_k.bias"], v + w[b + "attn_v.bias"]
+    if arch == "olmoe":
+        q, k = rms(q, w[b + "attn_q_norm.weight"]), rms(k, w[b + "attn_k_norm.weight"])
+    kv = k.shape[1] // HEAD_DIM
+    q, k, v = q.reshape(T, HEADS, HEAD_DIM), k.reshape(T, kv, HEAD_DIM), v.reshape(T, kv, HEAD_DIM)
+    if arch == "qwen3moe":
+        q, k = rms(q, w[b + "attn_q_norm.weight"]), rms(k, w[b + "attn_k_norm.weight"])
+    kind = "norm" if arch in ("llama", "mixtral") else "neox"
+    q, k = rope(q, kind), rope(k, kind)
+    sinks = w.get(b + "attn_sinks.weight") if arch == "gpt-oss" else None
+    window = SWA if arch == "gpt-oss" and layer % 2 == 0 else None
+    a = attend(q, k, v, 1.0 / np.sqrt(HEAD_DIM), window, sinks).reshape(T, HEADS * HEAD_DIM)
+    y = a @ w[b + "attn_output.weight"].T
+    if b + "attn_output.bias" in w:
+        y = y + w[b + "attn_output.bias"]
+    return y
+
+
+def mla_attention(x, w, b):
+    m = MLA
+    T, H, nope, rp, vd = x.shape[0], m["heads"], m["nope"], m["rope"], m["vd"]
+    q = rms(x @ w[b + "attn_q_a.weight"].T, w[b + "attn_q_a_norm.weight"]) @ w[b + "attn_q_b.weight"].T
+    q = q.reshape(T, H, nope + rp)
+    kv = x @ w[b + "attn_kv_a_mqa.weight"].T
+    c = rms(kv[:, : m["kv_rank"]], w[b + "attn_kv_a_norm.weight"])
+    k_pe = rope(kv[:, None, m["kv_rank"]:], "norm")
+    q_pe = rope(q[..., nope:], "norm")
+    k_b = w[b + "attn_k_b.weight"]  # [H][kv_rank][nope]
+    v_b = w[b + "attn_v_b.weight"]  # [H][vd][kv_rank]
+    k_nope = np.einsum("tr,hrn->thn", c, k_b)
+    v = np.einsum("tr,hdr->thd", c, v_b)
+    k = np.concatenate([k_nope, np.broadcast_to(k_pe, (T, H, rp))], axis=-1)
+    qf = np.concatenate([q[..., :nope], q_pe], axis=-1)
+    a = attend(qf, k, v, 1.0 / np.sqrt(nope + rp)).reshape(T, H * vd)
+    return a @ w[b + "attn_output.weight"].T
+
+
+def forward64(arch, w, tokens):
+    layers = 2 if arch in ("deepseek2", "gpt-oss") else 1
+    gaps = Gaps()
+    h = w["token_embd.weight"][np.asarray(tokens)]
+    for l in range(layers):
+        b = f"blk.{l}."
+        a = rms(h, w[b + "attn_norm.weight"])
+        h = h + (mla_attention(a, w, b) if arch == "deepseek2" else gqa_attention(a, w, b, arch, l))
+        f = rms(h, w[b + ("post_attention_norm.weight" if arch == "gpt-oss" else "ffn_norm.weight")])
+        if b + "ffn_gate.weight" in w:
+            y = swiglu(f, w[b + "ffn_gate.weight"], w[b + "ffn_up.weight"], w[b + "ffn_down.weight"])
+        else:
+            y = moe(f, w, b, arch, gaps)
+        if b + "ffn_gate_shexp.weight" in w:
+            s = swiglu(f, w[b + "ffn_gate_shexp.weight"], w[b + "ffn_up_shexp.weight"], w[b + "ffn_down_shexp.weight"])
+            if b + "ffn_gate_inp_shexp.weight" in w:
+                s = s * (1.0 / (1.0 + np.exp(-(f @ w[b + "ffn_gate_inp_shexp.weight"]))))[:, None]
+            y = y + s
+        h = h + y
+    return rms(h, w["output_norm.weight"]) @ w["output.weight"].T, gaps.min
+
+
+# --- choosing prompts and recording ----------------------------------------------------------------
+
+def row_errors(got, want):
+    return np.abs(got - want).max(axis=1) / np.abs(want).max(axis=1)
+
+
+def well_posed(tokens, llama_logits, logits64, gap):
+    if gap < ROUTER_GAP:
+        return "router near-tie"
+    if row_errors(llama_logits, logits64).max() > LLAMA_AGREEMENT:
+        return "llama.cpp far from float64"
+    for r in range(PROMPT - 1, PROMPT + NEW - 1):
+        row = logits64[r]
+        top = np.sort(row)[::-1]
+        if np.argmax(row) != tokens[r + 1]:
+            return "greedy differs from float64"
+        if top[0] - top[1] < MARGIN * np.abs(row).max():
+            return "small greedy margin"
+    return None
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    for old in OUT.glob("*.gguf"):
+        old.unlink()
+    ref, cases = {}, []
+    coverage = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = pathlib.Path(tmp)
+        driver = build_driver(work)
+        for a_i, (arch, write) in enumerate(ARCHS.items()):
+            src = work / f"{arch}-f32.gguf"
+            write(src, np.random.default_rng(20261207 + a_i))
+            variants = [("F16", "F16", ())] + [(f"R{r + 1}", "Q8_0", rotation(arch, r)) for r in range(ROTATIONS)]
+            variants.append(("Q4_K_M", "Q4_K_M", ()))
+            for tag, base, overrides in variants:
+                name = f"{arch}-{tag}.gguf"
+                path = OUT / name
+                quantize(src, path, base, overrides)
+                w, types = read_weights(path)
+                for tname, ttype in types.items():
+                    expert = "_exps." in tname
+                    coverage.setdefault(arch, {"expert": set(), "dense": set()})["expert" if expert else "dense"].add(
+                        ttype.lower())
+                rng = np.random.default_rng(7 + a_i)
+                for attempt in range(400):
+                    prompt = rng.integers(0, VOCAB, size=PROMPT).tolist()
+                    tokens, llama_logits = run_llama(driver, path, prompt, work)
+                    logits64, gap = forward64(arch, w, tokens)
+                    why = well_posed(tokens, llama_logits, logits64, gap)
+                    if why is None:
+                        break
+                else:
+                    sys.exit(f"{name}: no well-posed prompt in 400 tries (last: {why})")
+                ref[f"{name}.tokens"] = tokens.astype(np.int32)
+                ref[f"{name}.llama_logits"] = llama_logits.astype(np.float32)
+                ref[f"{name}.logits64"] = logits64.astype(np.float32)
+                err = row_errors(llama_logits, logits64).max()
+                cases.append({"file": name, "arch": arch, "prompt": PROMPT, "new": NEW,
+                              "types": sorted(set(t.lower() for t in types.values()))})
+                print(f"{name}: {path.stat().st_size / 1e6:.2f} MB, prompt try {attempt + 1}, llama.cpp vs float64 "
+                      f"{err:.1e}, router gap {gap:.2e}, types {' '.join(cases[-1]['types'])}", flush=True)
+    missing = []
+    for arch, c in coverage.items():
+        want = set(t.lower() for t in TYPES)
+        if arch != "llama":
+            missing += [f"{arch}: {t} on no expert bank" for t in sorted(want - c["expert"])]
+        missing += [f"{arch}: {t} on no dense matrix" for t in sorted(want - c["dense"])]
+    if missing:
+        sys.exit("coverage:\n  " + "\n  ".join(missing))
+    save_file(ref, OUT / "reference.safetensors")
+    (OUT / "cases.json").write_text(json.dumps(cases, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
