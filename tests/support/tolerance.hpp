@@ -109,6 +109,41 @@ inline constexpr double attention_block(std::int64_t hidden, std::int64_t q_widt
   return 2.0 * (static_cast<double>(hidden + q_width) + 8.0) * u32 + 2.0 * attention(head_dim, s);
 }
 
+// Device attention on bf16 tensor cores (kernels/switchyard/kernels/attention/flash_mma.cuh,
+// flash_wgmma.cuh) against the host's f32 flash attention. The device rounds q, k, the
+// probabilities and v to bf16 (relative 2^-9 each, RMS 2^-9 / sqrt 3 = 1.1e-3). A score of unit
+// scale (q.k scale, unit-normal inputs) moves by ~sqrt(2) 1.1e-3 = 1.6e-3 absolute, which moves
+// each weight by that relative; the p and v roundings add 1.1e-3 each. The output is a weighted
+// mean of v, and its error a weighted mean of these relative errors times v, so relative to the
+// output row's RMS the error is ~sqrt(1.6^2 + 2 1.1^2) 1e-3 = 2.4e-3 RMS, 1.2e-2 at 5 sigma.
+// Per element: |out - ref| <= cuda_attention_element * RMS of the (token, head) reference row (a
+// row that sees no key must be exactly 0); bound 4x the 5-sigma tail. NMSE ~6e-6 estimated;
+// bound 5e-4, ggml's production threshold for its flash attention. A missed or doubled key tile
+// moves a row by about sqrt(64 / keys) of its RMS, which both bounds catch at the test sizes.
+inline constexpr double cuda_attention_element = 5e-2;
+inline constexpr double cuda_attention_nmse = 5e-4;
+
+// Device paged decode (kernels/.../attention/paged_decode.cuh) against the host's paged_attention
+// on the same cache bytes: f32 arithmetic on both sides, the same stored codes and scales, only
+// the order of the sums differs (and exp2f, 2 ulp on the device). Both sides err by at most
+// attention(D, S) of max |v| (its derivation above): twice that, per element.
+inline constexpr double cuda_decode(std::int64_t d, std::int64_t s) { return 2.0 * attention(d, s); }
+
+// Device MLA absorbed decode against the host's three stages in f32 (absorb W_uk into q over nope
+// terms, decode over the latent cache, W_uv over rank terms): per element relative to the largest
+// |ref| of the (token, head) output row. Each stage is f32 sums of at most rank + rope terms whose
+// order differs between the two sides: linear(nope) and linear(rank) of the stage's sum of absolute
+// products, and cuda_decode for the attention; the products' absolute sums exceed the output row
+// by a factor of about sqrt(rank) for random inputs (cancellation), hence the factor 4 sqrt(512).
+inline constexpr double cuda_mla_decode(std::int64_t nope, std::int64_t rank, std::int64_t rope, std::int64_t s) {
+  return 4.0 * 22.7 * (linear(nope) + linear(rank) + cuda_decode(rank + rope, s));
+}
+
+// RoPE on the device (kernels/.../norm/rope.cuh): the same f32 angle as the host (same inv_freq,
+// one rounded product), cos and sin from CUDA's cosf / sinf (2 ulp) against glibc's (1 ulp): rope()
+// with 8 u more for the device's extra ulp on each of cos and sin, both terms, doubled.
+inline constexpr double cuda_rope(double angle) { return rope(angle) + 8.0 * u32; }
+
 // Round-to-nearest quantization of unit-normal weights, as a normalized mean squared error
 // sum (deq - x)^2 / sum x^2. A uniform quantizer with step q adds noise of variance q^2 / 12; the
 // step follows from the largest value of a block of n normals (about 2.1 sigma for n = 32,
