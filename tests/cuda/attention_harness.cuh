@@ -25,6 +25,7 @@
 #include "cuda/device_array.cuh"
 #include "support/random.hpp"
 #include "support/tolerance.hpp"
+#include "switchyard/core/tensor_view.hpp"
 #include "switchyard/kernels/common/cuda_check.cuh"
 
 namespace switchyard::test::attention_cuda {
@@ -33,6 +34,12 @@ inline std::vector<float> normal(std::size_t n, float stddev = 1.0f) {
   std::vector<float> v(n);
   fill_normal(std::span<float>(v), 0.0f, stddev);
   return v;
+}
+
+// A row-major [a, b, c] host view of v.
+inline tensor_view<float const, dextents<3>> sy_view(std::vector<float> const& v, std::int64_t a, std::int64_t b,
+                                                     std::int64_t c) {
+  return switchyard::make_view(v.data(), a, b, c);
 }
 
 // The architecture of the code the driver runs here: the highest target of this binary
