@@ -6,6 +6,8 @@
 // front picks the kind by tokenizer.ggml.model, bad vocabularies are refused by key, and a
 // Mixtral-layout GGUF with this vocabulary generates text end to end.
 #include <catch2/catch.hpp>
+
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -317,6 +319,10 @@ TEST_CASE("a Mixtral-layout GGUF with a llama vocabulary generates end to end", 
   auto const dir = temp_dir("mixtral");
   auto const path = dir / "mixtral-spm.gguf";
   w.write(path.string());
+  // CTest asks for a copy where examples/generate runs it ("example: generate a Mixtral GGUF with
+  // its SentencePiece vocabulary").
+  if (char const* out = std::getenv("SWITCHYARD_SPM_MIXTRAL_OUT"))
+    std::filesystem::copy_file(path, out, std::filesystem::copy_options::overwrite_existing);
 
   auto lm = sy::model::load(path);
   auto const tok = gen::tokenizer::load(path);
