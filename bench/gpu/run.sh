@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The GPU run: from a copy of the tree plus gpu-deps/ (bench/gpu/prepare.sh, on the CPU machine),
 # with no package manager and no network, build the CUDA targets for the card found, run every
-# CUDA test case in its own process and every benchmark section, each under a timeout, and write
-# one Markdown report. Fits in about 8 minutes on an H100 / H200 (budgets below), so a second try
+# CUDA test case in its own process and every benchmark section (the MoE layer, device attention,
+# and PyTorch's SDPA on the attention shapes as a peer), each under a timeout, and write one
+# Markdown report. Fits in about 8 minutes on an H100 / H200 (budgets below), so a second try
 # fits a 15-minute lease.
 #
 #   bash bench/gpu/run.sh [--expect-gpu] OUT_DIR
@@ -40,8 +41,10 @@ par="${SWITCHYARD_GPU_JOBS:-4}"
 # Budgets (seconds). The whole run ends within `budget` of its start: no test case starts after
 # budget - bench_reserve - case_timeout, no benchmark section after budget - section_timeout
 # (those are reported "not run"). A test case takes a few seconds and a section under 15; a hang
-# costs its timeout.
-budget="${SWITCHYARD_GPU_BUDGET:-470}" case_timeout=30 section_timeout=60 bench_reserve=150
+# costs its timeout. The MoE sections stop attention_reserve seconds early, so that the attention
+# sections and the SDPA peer (peer_timeout, importing torch included) keep their share.
+budget="${SWITCHYARD_GPU_BUDGET:-470}" case_timeout=30 section_timeout=60 bench_reserve=200
+attention_reserve=100 peer_timeout=90
 logs="$(mktemp -d)"
 report="$out/report.md"
 t_start=$(date +%s)
@@ -78,16 +81,17 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSWITCHYARD_CU
       -DSWITCHYARD_BUILD_BENCH=ON -DSWITCHYARD_BUILD_EXAMPLES=OFF -DSWITCHYARD_INSTALL=OFF \
       -DSWITCHYARD_CCACHE=OFF >"$logs/configure.log" 2>&1 || fail "configure" "$logs/configure.log"
 t_configure=$(since "$t0")
-# The CUDA tests are the CTest tests labelled gpu; the benchmark is bench_moe_cuda.
+# The CUDA tests are the CTest tests labelled gpu; the benchmarks are bench_moe_cuda and
+# bench_attention_cuda.
 tests="$(cd "$build" && ctest -N -L gpu | sed -n 's/^ *Test *#[0-9]*: *//p')"
 [ -n "$tests" ] || fail "no CUDA tests configured (is nvcc found?)" "$logs/configure.log"
 t0=$(now)
 # shellcheck disable=SC2086
-cmake --build "$build" -j "$(nproc)" --target $tests bench_moe_cuda >"$logs/build.log" 2>&1 ||
+cmake --build "$build" -j "$(nproc)" --target $tests bench_moe_cuda bench_attention_cuda >"$logs/build.log" 2>&1 ||
   fail "build" "$logs/build.log"
 t_build=$(since "$t0")
 find "$build" -name '*.ptxas.txt' -exec cp {} "$logs/" \;
-echo "run.sh: configured in $t_configure s, built $(echo $tests) bench_moe_cuda in $t_build s"
+echo "run.sh: configured in $t_configure s, built $(echo $tests) bench_moe_cuda bench_attention_cuda in $t_build s"
 
 # --- tests: one process per test case ----------------------------------------------------------
 # Catch2 test specs treat , [ ] * \ specially: escape them to select one case by its exact name.
@@ -130,9 +134,10 @@ t_tests=$(since "$t0")
 # --- benchmarks: one process per section, only where the tests found a device ------------------
 : >"$logs/bench-rows.md"
 : >"$logs/bench-status.txt"
+: >"$logs/attention-rows.md"
 t0=$(now)
 if grep -qh '^passed\|^FAILED\|^timed\|^crashed' "$logs"/case-*.result 2>/dev/null; then
-  deadline=$((t_start + budget - section_timeout))
+  deadline=$((t_start + budget - section_timeout - attention_reserve))
   for s in $("$build/bench/bench_moe_cuda" --list); do
     if [ "$(date +%s)" -ge "$deadline" ]; then echo "$s: not run (budget)" >>"$logs/bench-status.txt"; continue; fi
     timeout -k 5 "$section_timeout" "$build/bench/bench_moe_cuda" "$s" >"$logs/bench-$s.log" 2>&1
@@ -142,6 +147,29 @@ if grep -qh '^passed\|^FAILED\|^timed\|^crashed' "$logs"/case-*.result 2>/dev/nu
     grep '^| [A-Z]' "$logs/bench-$s.log" | grep -v '^| layer' >>"$logs/bench-rows.md"
     grep -m1 '^limits:' "$logs/bench-$s.log" >>"$logs/bench-limits.txt"
   done
+  # Device attention, then PyTorch's SDPA on the same shapes (the machine's python3 and torch).
+  deadline=$((t_start + budget - section_timeout))
+  for s in $("$build/bench/bench_attention_cuda" --list); do
+    if [ "$(date +%s)" -ge "$deadline" ]; then echo "attention $s: not run (budget)" >>"$logs/bench-status.txt"; continue; fi
+    timeout -k 5 "$section_timeout" "$build/bench/bench_attention_cuda" "$s" >"$logs/attention-$s.log" 2>&1
+    rc=$?
+    case $rc in 0) st=passed ;; 124 | 137) st="timed out (${section_timeout} s)" ;; *) st="FAILED (exit $rc)" ;; esac
+    echo "attention $s: $st" >>"$logs/bench-status.txt"
+    grep '^| prefill\|^| decode' "$logs/attention-$s.log" >>"$logs/attention-rows.md"
+  done
+  left=$((t_start + budget - $(date +%s) - 5))
+  if [ "$left" -ge 20 ]; then
+    [ "$left" -lt "$peer_timeout" ] && peer_timeout=$left
+    timeout -k 5 "$peer_timeout" python3 "$root/bench/gpu/peer_sdpa.py" >"$logs/peer-sdpa.log" 2>&1
+    rc=$?
+    # The peer is a reference, not a product: its absence (no torch: 77) is reported, not failed.
+    case $rc in 0) st=passed ;; 77) st="skipped ($(tail -1 "$logs/peer-sdpa.log"))" ;;
+      124 | 137) st="timed out (${peer_timeout} s)" ;; *) st="FAILED (exit $rc)" ;; esac
+    echo "peer sdpa: $st" >>"$logs/bench-status.txt"
+    grep '^| prefill\|^| decode' "$logs/peer-sdpa.log" >>"$logs/attention-rows.md"
+  else
+    echo "peer sdpa: not run (budget)" >>"$logs/bench-status.txt"
+  fi
 else
   echo "no benchmarks: no test case reached a device" >>"$logs/bench-status.txt"
 fi
@@ -152,7 +180,7 @@ results="$(cat "$logs"/case-*.result 2>/dev/null | sort -t$'\t' -k3,3 -k4,4)"
 count() { grep -c "^$1" <<<"$results"; }
 n_all=$(grep -c . <<<"$results") n_pass=$(count passed) n_skip=$(count skipped) n_nodev=$(count 'no device')
 n_bad=$((n_all - n_pass - n_skip - n_nodev))
-bench_bad=$(grep -vc ': passed$' "$logs/bench-status.txt")
+bench_bad=$(grep -v ': passed$' "$logs/bench-status.txt" | grep -vc '^peer sdpa: skipped')
 if [ "$n_bad" -gt 0 ] || [ "$n_nodev" -gt 0 ]; then verdict="FAILED"
 elif [ "$n_skip" -gt 0 ] && [ "$expect" = 1 ]; then verdict="FAILED"
 elif [ "$n_skip" -eq "$n_all" ]; then verdict="SKIPPED"
@@ -161,6 +189,7 @@ else verdict="PASSED"; fi
 [ "$n_nodev" -gt 0 ] || [ "$n_skip" -eq "$n_all" ] && why="$(grep -h -m1 'CUDA device' "$logs"/case-*.log | head -1)"
 # What test_moe_cuda's "has the paths this device and build should have" case saw.
 expert_paths="$(grep -h -m1 '^switchyard-record: code for' "$logs"/case-*.log 2>/dev/null | head -1 | cut -d' ' -f2-)"
+attention_paths="$(grep -h -m1 '^switchyard-record: attention code for' "$logs"/case-*.log 2>/dev/null | head -1 | cut -d' ' -f2-)"
 
 # One row per case: the paths asked for and run, and the check nearest its bound (largest
 # err / bound) over the case's "switchyard-record:" lines (tests/cuda/moe_harness.cuh).
@@ -185,9 +214,10 @@ rows() {
   echo "- GPU: ${gpu:-none visible (nvidia-smi failed)}; code built for sm_$arch; expect a GPU: $expect"
   [ -n "${why:-}" ] && echo "- device: $why"
   [ -n "$expert_paths" ] && echo "- expert paths: $expert_paths"
+  [ -n "$attention_paths" ] && echo "- attention paths: $attention_paths"
   echo "- $(nvcc --version 2>/dev/null | grep -o 'release [0-9.]*' | sed 's/^/nvcc /'), $(cmake --version | head -1)," \
        "$(c++ --version | head -1)"
-  echo "- configure $t_configure s, build $t_build s (-j$(nproc): $(echo $tests) bench_moe_cuda)," \
+  echo "- configure $t_configure s, build $t_build s (-j$(nproc): $(echo $tests) bench_moe_cuda bench_attention_cuda)," \
        "tests $t_tests s, benchmarks $t_bench s, total $(($(date +%s) - t_start)) s"
   echo "- test cases: $n_all; passed $n_pass, skipped $n_skip, no device $n_nodev," \
        "failed / timed out / crashed / not run $n_bad"
@@ -219,6 +249,17 @@ rows() {
     echo "| layer | weights | T | path | ms | spread | tokens/s | GB/s | %copy | %HBM | TFLOP/s | %cuBLAS | %peak |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     cat "$logs/bench-rows.md"
+  fi
+  if [ -s "$logs/attention-rows.md" ]; then
+    echo
+    echo "## Attention (bench/gpu/bench_attention_cuda.cu beside PyTorch's SDPA, bench/gpu/peer_sdpa.py)"
+    echo
+    echo "Same GPU, same run. Prefill TFLOP/s count the pairs the mask keeps; decode GB/s the K and V bytes"
+    echo "(switchyard: a paged bf16 cache, 16-token blocks scattered; SDPA: contiguous K and V)."
+    echo
+    echo "| section | shape | path | ms | spread | rate |"
+    echo "|---|---|---|---|---|---|"
+    sort -t'|' -k2,2 -s "$logs/attention-rows.md"
   fi
 } >"$report"
 tar -czf "$out/logs.tar.gz" -C "$logs" . && rm -rf "$logs"
