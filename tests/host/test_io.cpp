@@ -334,6 +334,7 @@ TEST_CASE("gguf: every malformed case is refused with what and where", "[io]") {
   expect_gguf_error(with([](gguf_spec& s) { s.dims = 5; }), "5 dimensions");
   expect_gguf_error(with([](gguf_spec& s) { s.ne0 = 0; }), "dimension 0 = 0");
   expect_gguf_error(with([](gguf_spec& s) { s.type = 99; }), "ggml type 99");
+  expect_gguf_error(with([](gguf_spec& s) { s.type = 16; }), "ggml type 16 (IQ2_XXS), which switchyard does not read");
   expect_gguf_error(with([](gguf_spec& s) { s.type = 8; }), "not a valid q8_0 shape");  // 4 columns: not whole blocks
   expect_gguf_error(with([](gguf_spec& s) { s.ne0 = s.ne1 = std::uint64_t{1} << 40; }), "not a valid f32 shape");
   expect_gguf_error(with([](gguf_spec& s) { s.offset = 4; }), "not a multiple of the alignment");

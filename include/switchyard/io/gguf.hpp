@@ -72,6 +72,25 @@ inline bool ggml_to_dtype(std::uint32_t t, dtype& out) {
   }
 }
 
+// ggml's name of a type switchyard does not read (for the error), "" when unknown to ggml too.
+inline char const* unread_ggml_type_name(std::uint32_t t) noexcept {
+  switch (t) {
+    case 9: return "Q8_1";
+    case 15: return "Q8_K";
+    case 16: return "IQ2_XXS";
+    case 17: return "IQ2_XS";
+    case 18: return "IQ3_XXS";
+    case 19: return "IQ1_S";
+    case 21: return "IQ3_S";
+    case 22: return "IQ2_S";
+    case 29: return "IQ1_M";
+    case 34: return "TQ1_0";
+    case 35: return "TQ2_0";
+    case 40: return "NVFP4";
+    default: return "";
+  }
+}
+
 inline bool dtype_to_ggml(dtype t, std::uint32_t& out) {
   for (std::uint32_t g : {ggml_type::f32, ggml_type::f16, ggml_type::bf16, ggml_type::f64, ggml_type::q4_0,
                           ggml_type::q8_0, ggml_type::q4_K, ggml_type::q6_K, ggml_type::q5_0, ggml_type::q5_K,
@@ -256,7 +275,8 @@ inline gguf_header parse_gguf(std::span<std::byte const> file, std::string const
     }
     auto const type = c.read<std::uint32_t>("a tensor type");
     require<format_error>(ggml_to_dtype(type, t.dtype), where, name, ": tensor '", t.name, "' has ggml type ", type,
-                          ", which switchyard does not read");
+                          *unread_ggml_type_name(type) ? " (" : "", unread_ggml_type_name(type),
+                          *unread_ggml_type_name(type) ? ")" : "", ", which switchyard does not read");
     std::int64_t const bytes = tensor_bytes(t.dtype, t.shape);
     require<format_error>(bytes >= 0, where, name, ": tensor '", t.name, "' ", t.shape_string(), " is not a valid ",
                           info(t.dtype).name, " shape (rows must be whole blocks of ", info(t.dtype).block_elems,
