@@ -103,6 +103,8 @@ inline void prefill_causal(ka::attention_path path) {
   check_prefill({.T = 130, .S = 130, .Hq = 6, .Hkv = 1, .D = 64}, at::causal_mask{}, path);   // MQA
   check_prefill({.T = 100, .S = 260, .Hq = 4, .Hkv = 4, .D = 64}, at::causal_mask{}, path);   // chunk after a cache
   check_prefill({.T = 1, .S = 77, .Hq = 4, .Hkv = 2, .D = 128}, at::causal_mask{}, path);     // one query
+  check_prefill({.T = 50, .S = 200, .Hq = 4, .Hkv = 2, .D = 64, .first_query_position = 100}, at::causal_mask{},
+                path);  // queries in the middle: the keys after them are masked
 }
 inline void prefill_sliding_window(ka::attention_path path) {
   check_prefill({.T = 400, .S = 400, .Hq = 4, .Hkv = 2, .D = 128}, at::sliding_window_mask(100), path);
