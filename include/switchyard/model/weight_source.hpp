@@ -233,11 +233,22 @@ class gguf_source : public weight_source {
 
   bool qk_rows_in_gguf_order() const override { return true; }
   std::string const& origin() const override { return dir_.origin(); }
-  void release_pages(std::span<std::byte const> b) const override { dir_.release_pages(b); }
+  // A rebuilt kv_b, once the store has copied it, is freed (its storage would otherwise live as
+  // long as the source: 2 MB a layer in f32 at DeepSeek-V3-like sizes); file bytes go back to the
+  // directory.
+  void release_pages(std::span<std::byte const> b) const override {
+    for (auto& v : owned_)
+      if (!v.empty() && b.data() == reinterpret_cast<std::byte const*>(v.data())) {
+        std::vector<float>().swap(v);
+        return;
+      }
+    dir_.release_pages(b);
+  }
 
  private:
   // llama.cpp writes MLA's kv_b_proj as attn_k_b [H, rank, nope] (transposed per head) and attn_v_b
-  // [H, v, rank]; MLA takes the original [H * (nope + v), rank]. Rebuilt once, in f32, owned here.
+  // [H, v, rank]; MLA takes the original [H * (nope + v), rank]. Rebuilt once, in f32, owned here
+  // until the weight store has copied it (release_pages).
   std::optional<matrix_slice> kv_b_from_split(index_t l) const {
     std::string const L = "blk." + std::to_string(l) + ".";
     auto const* kb = dir_.find(L + "attn_k_b.weight");
@@ -263,6 +274,8 @@ class gguf_source : public weight_source {
         std::copy_n(row.data(), R, out.data() + (h * (nope + vd) + nope + j) * R);
       }
     }
+    dir_.release_pages(kb->data);  // widened into `out`: the file's pages need not stay resident
+    dir_.release_pages(vb->data);
     return matrix_slice{L + "attn_kv_b (from attn_k_b, attn_v_b)", io::dtype::f32, H * (nope + vd), R,
                         std::as_bytes(std::span<float const>(out))};
   }
