@@ -6,8 +6,9 @@
 //     a kernel forgets stays NaN and fails;
 //   - every element is checked against a bound from support/tolerance.hpp (a NaN fails every
 //     comparison), and the worst one is reported with its index and values;
-//   - the path that ran is asserted (wgmma on sm_90a code when asked for; the split count of the
-//     decode), and each check prints one "switchyard-record:" line (path asked for and run, worst
+//   - the path that ran is asserted on what the kernels wrote on the device (prefill: a tag of the
+//     kernel, wgmma on sm_90a code when asked for; decode: the split count of the split and merge
+//     kernels), and each check prints one "switchyard-record:" line (path asked for and run, worst
 //     error over its bound) that bench/gpu/run.sh gathers into its report.
 #include <catch2/catch.hpp>
 
@@ -53,6 +54,29 @@ inline int device_code_arch() {
   for (int a : {__CUDA_ARCH_LIST__})
     if (a <= 100 * major + 10 * minor) best = std::max(best, a / 10);
   return best;
+}
+
+// Whether the code the driver runs here has sm_90a's arch-specific features (wgmma, TMA): a probe
+// of the test's own, launched, whose 90a variant alone writes 1 -- independent of the library's
+// sm90::sm90a_code_available(), which the tests check against it. (__CUDA_ARCH_LIST__ cannot
+// tell: it lists 900 for a plain sm_90 build too.)
+template <int = 0>
+__global__ void sm90a_feature_probe(int* flag) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  *flag = 1;
+#else
+  *flag = 0;
+#endif
+}
+inline bool device_runs_sm90a_code() {
+  device_array<int> flag(1);
+  flag.poison();  // -1: a probe that did not run fails below
+  sm90a_feature_probe<<<1, 1>>>(flag.get());
+  SWITCHYARD_CUDA_CHECK(cudaGetLastError());
+  SWITCHYARD_CUDA_CHECK(cudaDeviceSynchronize());
+  int const v = flag.download()[0];
+  REQUIRE((v == 0 || v == 1));
+  return v == 1;
 }
 
 // The scale an element's error is measured against, and the bound on error / scale. A scale of 0

@@ -4,7 +4,8 @@
 // attention::flash_attention on the same f32 q / k / v, for each mask kind, GQA / MQA, head dims 64
 // and 128, chunked prefill and learned sinks. Beyond the element checks (harness), each call must
 //   - run the kernel this device and build should run for the requested path (wgmma on sm_90a code
-//     when asked for, mma otherwise: a fallback fails the case), and
+//     when asked for, mma otherwise: a fallback fails the case), as the kernel itself records it
+//     (a tag in the stats array, written on the device), and
 //   - visit, skip and mask exactly the 64 x 64 tiles the host mask's coverage() names for that
 //     tiling (the device's own counters), so masked tiles are provably skipped whole.
 #include <catch2/catch.hpp>
@@ -29,10 +30,14 @@ struct prefill_case {
   int first_query_position = -1;
 };
 
-// What this device and build run for a request.
+// What this device and build run for a request: wgmma when asked for on sm_90a code.
 inline ka::attention_path expected_prefill_path(ka::attention_path requested) {
-  return requested == ka::attention_path::wgmma && device_code_arch() == 90 ? ka::attention_path::wgmma
+  return requested == ka::attention_path::wgmma && device_runs_sm90a_code() ? ka::attention_path::wgmma
                                                                             : ka::attention_path::mma;
+}
+// The tag the kernel of a path writes into stats[3].
+inline unsigned long long path_tag(ka::attention_path p) {
+  return p == ka::attention_path::wgmma ? ka::flash_tag_wgmma : ka::flash_tag_mma;
 }
 
 template <at::attention_mask HostMask>
@@ -55,21 +60,23 @@ void check_prefill(prefill_case const& c, HostMask const& host_mask, ka::attenti
   if (c.sinks) dsinks.emplace(sinks);
   std::size_t const bytes = ka::flash_workspace_bytes(shape, requested);
   device_array<char> ws(std::max<std::size_t>(bytes, 1));
-  device_array<unsigned long long> stats(3);
+  device_array<unsigned long long> stats(4);
   ka::attention_path ran{};
   auto const got = run_poisoned(dout, ws, [&] {
-    SWITCHYARD_CUDA_CHECK(cudaMemset(stats.get(), 0, 3 * sizeof(unsigned long long)));
+    SWITCHYARD_CUDA_CHECK(cudaMemset(stats.get(), 0, 4 * sizeof(unsigned long long)));
     ran = ka::flash_attention(dq.get(), dk.get(), dv.get(), dout.get(), shape, mask, scale,
                               c.sinks ? dsinks->get() : nullptr, ws.get(), bytes, nullptr, requested, stats.get());
   });
 
   ka::attention_path const expected = expected_prefill_path(requested);
+  auto const counted = stats.download();
   INFO("T " << c.T << ", S " << c.S << ", Hq " << c.Hq << ", Hkv " << c.Hkv << ", D " << c.D << ", mask "
             << ka::name(mask.kind) << ", sinks " << c.sinks << ", first query " << c.first_query_position
             << "; requested " << ka::name(requested) << ", ran " << ka::name(ran) << ", expected "
-            << ka::name(expected) << " on code for sm_" << device_code_arch());
-  REQUIRE(ran == expected);
-  REQUIRE(ka::flash_path_for(requested) == expected);
+            << ka::name(expected) << " on code for sm_" << device_code_arch() << "; kernel tag written on the device "
+            << counted[3] << " (mma " << ka::flash_tag_mma << ", wgmma " << ka::flash_tag_wgmma << ")");
+  REQUIRE(counted[3] == path_tag(expected));  // what the device ran, as the kernel recorded it
+  REQUIRE(ran == expected);                   // what the launcher says it launched
 
   // The tiles the host mask's coverage() names for the device's 64 x 64 tiling, per query head.
   int const q0 = c.first_query_position < 0 ? c.S - c.T : c.first_query_position;
@@ -82,7 +89,6 @@ void check_prefill(prefill_case const& c, HostMask const& host_mask, ka::attenti
       skipped += cov == at::tile_coverage::none;
       partial += cov == at::tile_coverage::partial;
     }
-  auto const counted = stats.download();
   INFO("tiles visited / skipped / partial: device " << counted[0] << " / " << counted[1] << " / " << counted[2]
                                                     << ", host mask " << tiles * c.Hq << " / " << skipped * c.Hq
                                                     << " / " << partial * c.Hq);
@@ -109,10 +115,17 @@ inline void prefill_causal(ka::attention_path path) {
 inline void prefill_sliding_window(ka::attention_path path) {
   check_prefill({.T = 400, .S = 400, .Hq = 4, .Hkv = 2, .D = 128}, at::sliding_window_mask(100), path);
   check_prefill({.T = 90, .S = 333, .Hq = 4, .Hkv = 1, .D = 64}, at::sliding_window_mask(64), path);
+  // Queries at positions 110-239 over 100 keys, window 16: rows 0-4 see keys 95-99, every later
+  // row sees none (whole query tiles with every key tile skipped) and must be exactly 0.
+  check_prefill({.T = 130, .S = 100, .Hq = 4, .Hkv = 2, .D = 64, .first_query_position = 110},
+                at::sliding_window_mask(16), path);
 }
 inline void prefill_sink_window(ka::attention_path path) {
   check_prefill({.T = 350, .S = 350, .Hq = 4, .Hkv = 2, .D = 64}, at::sink_window_mask(4, 90), path);
   check_prefill({.T = 200, .S = 200, .Hq = 2, .Hkv = 1, .D = 128}, at::sink_window_mask(70, 64), path);
+  // No sinks, window 32, queries at 150-249 over 120 keys: only the query at 150 sees a key (119).
+  check_prefill({.T = 100, .S = 120, .Hq = 2, .Hkv = 1, .D = 128, .first_query_position = 150},
+                at::sink_window_mask(0, 32), path);
 }
 inline void prefill_block_sparse(ka::attention_path path) {
   check_prefill({.T = 333, .S = 333, .Hq = 4, .Hkv = 2, .D = 128}, at::block_sparse_mask(16, 2, 1, 4), path);

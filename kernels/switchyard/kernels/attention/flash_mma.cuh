@@ -37,6 +37,7 @@ __global__ void __launch_bounds__(flash_threads) flash_mma_kernel(flash_params p
   int const h = blockIdx.y, hkv = h / (p.Hq / p.Hkv);
   int const t0 = blockIdx.x * flash_bq, row0 = 16 * warp_id;
   int const q_lo = p.q0 + t0, q_hi = p.q0 + min(t0 + flash_bq, p.T) - 1;
+  detail::record_path(p, flash_tag_mma);
 
   // Q rows g and g + 8 of the warp as A fragments, zeros past T.
   std::uint32_t qf[D / 16][4];

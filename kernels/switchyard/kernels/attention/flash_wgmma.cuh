@@ -120,6 +120,9 @@ __global__ void __launch_bounds__(flash_threads)
   int const t0 = blockIdx.x * flash_bq, row0 = 16 * warp_id;
   int const q_lo = p.q0 + t0, q_hi = p.q0 + min(t0 + flash_bq, p.T) - 1;
   int const tiles = (p.S + flash_bk - 1) / flash_bk;
+#if defined(SWITCHYARD_SM90A)
+  detail::record_path(p, flash_tag_wgmma);  // elsewhere the first wgmma traps and nothing is recorded
+#endif
 
   if (tid == 0) {
     sm90::mbarrier_init(&bars[0], 1);

@@ -32,8 +32,13 @@ struct flash_params {
   float qscale;         // scale * log2(e)
   float const* sinks;   // [Hq] learned sink logits (gpt-oss), or null
   device_mask mask;
-  unsigned long long* stats;  // [3]: tiles, skipped, partial (tiles of 64 x 64), or null
+  // [4] or null: tiles visited, skipped, partial (tiles of 64 x 64), counted by every block; and
+  // the tag of the kernel that ran (flash_path_tag), written by thread 0 of block (0, 0).
+  unsigned long long* stats;
 };
+
+// The tags kernels write into flash_params::stats[3]: what ran, as the device saw it.
+inline constexpr unsigned long long flash_tag_mma = 1, flash_tag_wgmma = 2;
 
 namespace detail {
 
@@ -147,6 +152,11 @@ __device__ __forceinline__ tile_coverage tile_cover(flash_params const& p, int q
     if (cov == tile_coverage::partial) atomicAdd(p.stats + 2, 1ull);
   }
   return cov;
+}
+
+// Thread 0 of block (0, 0) records which kernel runs.
+__device__ __forceinline__ void record_path(flash_params const& p, unsigned long long tag) {
+  if (p.stats != nullptr && blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) p.stats[3] = tag;
 }
 
 }  // namespace detail

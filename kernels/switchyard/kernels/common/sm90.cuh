@@ -17,10 +17,13 @@
 //     mma.sync repeated along N;
 //   - data written to shared memory by ordinary stores must be fenced (fence.proxy.async) before
 //     wgmma or TMA (the async proxy) reads it.
-// Everything here compiles to a trap below sm_90a; launchers check the kernel's ptxVersion.
+// Everything here compiles to a trap below sm_90a (and on plain sm_90 or sm_100+ code, which lack
+// the "a" features); launchers ask sm90a_code_available() first.
+#include <cstddef>
 #include <cstdint>
 
 #include <cuda.h>
+#include <cuda_runtime_api.h>
 
 #include "switchyard/config.hpp"
 
@@ -148,6 +151,37 @@ __device__ __forceinline__ void wgmma_m64n64k16_bf16(float (&d)[32], std::uint64
   (void)d, (void)desc_a, (void)desc_b, (void)accumulate;
   __trap();
 #endif
+}
+
+// Whether the code the driver runs on the current device for this binary is sm_90a code, i.e.
+// whether the wrappers above are instructions rather than traps. The version numbers of
+// cudaFuncAttributes cannot say it: code for plain 90 reports binaryVersion and ptxVersion 90
+// too, and sm_100+ code reports more. So a probe kernel, compiled with the same targets as the
+// kernels that use these wrappers, carries a marker only in its SWITCHYARD_SM90A variant -- a
+// static shared array of sm90a_probe_bytes -- and the driver reports the shared size of the
+// variant it picked for the device (no launch: safe during stream capture, cheap to ask again).
+inline constexpr int sm90a_probe_bytes = 1552;  // any size no other variant has (they have 0)
+
+template <int = 0>  // a template, so that every unit including this header may define it
+__global__ void sm90a_probe_kernel(int* sink) {
+#if defined(SWITCHYARD_SM90A)
+  constexpr int words = sm90a_probe_bytes / 4;
+  __shared__ int tag[words];  // used (indexed at run time, read back), so ptxas keeps it whole
+  tag[threadIdx.x % words] = static_cast<int>(threadIdx.x);
+  __syncthreads();
+  if (sink != nullptr) *sink = tag[(threadIdx.x + 1) % words];
+#else
+  (void)sink;
+#endif
+}
+
+inline bool sm90a_code_available() {
+  cudaFuncAttributes attr{};
+  if (cudaFuncGetAttributes(&attr, sm90a_probe_kernel<>) != cudaSuccess) {
+    (void)cudaGetLastError();  // no device, or no code for it
+    return false;
+  }
+  return attr.sharedSizeBytes == static_cast<std::size_t>(sm90a_probe_bytes);
 }
 
 }  // namespace kernels::sm90

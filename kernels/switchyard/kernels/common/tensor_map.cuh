@@ -15,12 +15,9 @@
 SWITCHYARD_NAMESPACE_BEGIN
 namespace kernels {
 
-// A 2D map over `base` [rows, cols] bf16 (rows contiguous, cols % 8 == 0, base 16-byte aligned),
-// boxes of box_cols (innermost, <= 64: one 128-byte swizzle span) x box_rows. Rows past `rows`
-// read as zeros.
-inline CUtensorMap make_bf16_tensor_map(void const* base, std::uint64_t rows, std::uint64_t cols, std::uint32_t box_rows,
-                                        std::uint32_t box_cols) {
-  char const* where = "kernels::make_bf16_tensor_map";
+namespace detail {
+// The driver's cuTensorMapEncodeTiled, or null where the driver has none.
+inline PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
   using encode_fn = PFN_cuTensorMapEncodeTiled_v12000;
   static encode_fn const encode = [] {
     void* fn = nullptr;
@@ -32,6 +29,20 @@ inline CUtensorMap make_bf16_tensor_map(void const* base, std::uint64_t rows, st
     }
     return reinterpret_cast<encode_fn>(fn);
   }();
+  return encode;
+}
+}  // namespace detail
+
+// Whether the driver has the encoder make_bf16_tensor_map needs (a CUDA 12 or later driver).
+inline bool tensor_map_encoder_available() { return detail::tensor_map_encoder() != nullptr; }
+
+// A 2D map over `base` [rows, cols] bf16 (rows contiguous, cols % 8 == 0, base 16-byte aligned),
+// boxes of box_cols (innermost, <= 64: one 128-byte swizzle span) x box_rows. Rows past `rows`
+// read as zeros.
+inline CUtensorMap make_bf16_tensor_map(void const* base, std::uint64_t rows, std::uint64_t cols, std::uint32_t box_rows,
+                                        std::uint32_t box_cols) {
+  char const* where = "kernels::make_bf16_tensor_map";
+  auto const encode = detail::tensor_map_encoder();
   require(encode != nullptr, where, "the CUDA driver has no cuTensorMapEncodeTiled (a CUDA 12 or later driver is needed)");
   require(reinterpret_cast<std::uintptr_t>(base) % 16 == 0 && cols % 8 == 0 && box_cols * 2 <= 128, where,
           "a [", rows, ", ", cols, "] bf16 matrix at ", base, " with ", box_rows, " x ", box_cols,

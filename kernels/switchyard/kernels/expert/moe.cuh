@@ -25,6 +25,7 @@
 #include "switchyard/core/error.hpp"
 #include "switchyard/expert/activation.hpp"
 #include "switchyard/kernels/common/cuda_check.cuh"
+#include "switchyard/kernels/common/sm90.cuh"
 #include "switchyard/kernels/common/device_format.cuh"
 #include "switchyard/kernels/common/workspace.cuh"
 #include "switchyard/kernels/expert/combine.cuh"
@@ -139,13 +140,15 @@ class moe {
       else
         (void)cudaGetLastError();  // no device: the widening paths only
     }
-    if constexpr (std::is_same_v<W, format::bf16>) {  // TMA maps of the four weight matrices (sm_90a code only)
-      cudaFuncAttributes attr{};
-      if (cudaFuncGetAttributes(&attr, expert::wgmma_gate_up_kernel<Act>) == cudaSuccess && attr.ptxVersion >= 90) {
+    // TMA maps of the four weight matrices, on sm_90a code only: sm90a_code_available() asks the
+    // code the driver picked (a kernel's ptxVersion cannot tell 90a from plain 90 or from sm_100+
+    // code, where the wgmma wrappers trap).
+    if constexpr (std::is_same_v<W, format::bf16>) {
+      if (sm90::sm90a_code_available() && tensor_map_encoder_available()) {
         auto const E = static_cast<std::uint64_t>(shape_.experts), H = static_cast<std::uint64_t>(shape_.hidden),
                    F = static_cast<std::uint64_t>(shape_.intermediate),
                    Fs = static_cast<std::uint64_t>(shape_.shared_intermediate);
-        try {  // a driver without the encoder leaves the layer on its other paths
+        try {  // a map the driver refuses to encode leaves the layer on its other paths
           maps_[0] = make_bf16_tensor_map(w_.gate_up, E * 2 * F, H, 32, expert::wg_bk);
           maps_[1] = make_bf16_tensor_map(w_.down, E * H, F, 64, expert::wg_bk);
           if (Fs > 0) {
@@ -156,8 +159,6 @@ class moe {
         } catch (switchyard::error const&) {
           wgmma_ = false;
         }
-      } else {
-        (void)cudaGetLastError();
       }
     }
   }
