@@ -2,7 +2,9 @@
 // Paged decode cases (test_attention_cuda_decode.cu, test_attention_cuda_mla.cu): a host
 // paged_kv_cache filled by the host's own append (sequences interleaved, so block tables are
 // scattered over the pool), uploaded byte for byte -- its pool and scales in the host layout --
-// and the device split-K decode compared with the host's paged_attention on the same cache.
+// and the device split-K decode compared with the host's paged_attention on the same cache: every
+// element within tolerance::cuda_decode_element of its (token, head) row's RMS, and the split
+// count the device kernels record equal to the one asked for.
 #include <catch2/catch.hpp>
 
 #include <cstdint>
@@ -30,7 +32,6 @@ struct cache_fixture {
   at::kv_cache_config cfg;
   at::paged_kv_cache<E> cache;
   std::vector<at::kv_sequence> seqs;
-  double max_v = 0.0;  // largest |v| appended (the attention bound's scale)
   device_array<E> data;
   device_array<float> scales;
   device_array<int> tables, lengths;
@@ -47,13 +48,10 @@ struct cache_fixture {
         more = true;
         auto const k = normal(static_cast<std::size_t>(n * Hkv * Dk));
         auto const v = normal(static_cast<std::size_t>(n * Hkv * Dv));
-        if (c.value_is_key_prefix) {
-          for (float x : k) max_v = std::max(max_v, std::fabs(static_cast<double>(x)));
+        if (c.value_is_key_prefix)
           cache.append(seqs[b], sy_view(k, n, Hkv, Dk));
-        } else {
-          max_v = std::max(max_v, max_abs(v));
+        else
           cache.append(seqs[b], sy_view(k, n, Hkv, Dk), sy_view(v, n, Hkv, Dv));
-        }
         done[b] += n;
       }
     }
@@ -112,24 +110,32 @@ void check_decode(decode_case const& c, HostMask const& host_mask) {
   std::optional<device_array<float>> dsinks;
   if (c.sinks) dsinks.emplace(sinks);
   auto const cache = f.view();
+  device_array<int> stats(2);
   for (int forced : {c.splits, 1, 7}) {
     ka::decode_shape const s{.sequences = B, .queries = n, .q_heads = Hq, .max_length = f.max_length,
                              .table_stride = f.table_stride, .splits = forced};
     std::size_t const bytes = ka::decode_workspace_bytes(s, cache);
     device_array<char> ws(bytes);
-    int ran = 0;
+    int returned = 0;
     auto const got = run_poisoned(dout, ws, [&] {
-      ran = ka::paged_decode(cache, f.tables.get(), f.lengths.get(), dq.get(), dout.get(), s, ka::from_host(host_mask),
-                             scale, c.sinks ? dsinks->get() : nullptr, ws.get(), bytes);
+      stats.poison();  // -1 until the kernels write what they ran with
+      returned = ka::paged_decode(cache, f.tables.get(), f.lengths.get(), dq.get(), dout.get(), s,
+                                  ka::from_host(host_mask), scale, c.sinks ? dsinks->get() : nullptr, ws.get(), bytes,
+                                  nullptr, stats.get());
     });
+    auto const ran = stats.download();  // written on the device: [split kernel's grid, splits merged]
     INFO("sequences " << B << " (longest " << f.max_length << "), queries " << n << ", Hq " << Hq << ", Hkv "
                       << c.cache.kv_heads << ", key/value dim " << Dk << "/" << Dv << ", block " << c.cache.block_size
-                      << ", splits asked " << forced << ", ran " << ran);
-    if (forced > 0) REQUIRE(ran == forced);  // the split count asked for is the one that ran
-    REQUIRE(ran >= 1);
-    double const S = f.max_length;
-    require_close("split-K", "split-K x" + std::to_string(ran), "max-v", got, ref, static_cast<std::size_t>(Dv),
-                  [&](std::size_t) { return row_bound{f.max_v, tolerance::cuda_decode(Dk, static_cast<std::int64_t>(S))}; });
+                      << ", splits asked " << forced << ", returned " << returned << ", run by the split kernel "
+                      << ran[0] << ", merged " << ran[1]);
+    REQUIRE(ran[0] >= 1);
+    REQUIRE(ran[1] == ran[0]);    // the merge combined exactly the splits that were computed
+    REQUIRE(returned == ran[0]);  // the launcher reports what the device ran
+    if (forced > 0) REQUIRE(ran[0] == forced);  // the split count asked for is the one that ran
+    std::size_t const W = static_cast<std::size_t>(Dv);
+    require_close("split-K", "split-K x" + std::to_string(ran[0]), "row-rms", got, ref, W, [&](std::size_t row) {
+      return row_bound{row_rms(ref, row, W), tolerance::cuda_decode_element};
+    });
   }
 }
 

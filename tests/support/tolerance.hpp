@@ -124,10 +124,21 @@ inline constexpr double cuda_attention_element = 5e-2;
 inline constexpr double cuda_attention_nmse = 5e-4;
 
 // Device paged decode (kernels/.../attention/paged_decode.cuh) against the host's paged_attention
-// on the same cache bytes: f32 arithmetic on both sides, the same stored codes and scales, only
-// the order of the sums differs (and exp2f, 2 ulp on the device). Both sides err by at most
-// attention(D, S) of max |v| (its derivation above): twice that, per element.
-inline constexpr double cuda_decode(std::int64_t d, std::int64_t s) { return 2.0 * attention(d, s); }
+// on the same cache bytes, per element relative to the RMS of the (token, head) reference row. Both
+// sides compute in f32 from the same stored codes and scales; they differ only in the order of
+// sums and in exp2 (2 ulp: exp2f on the device, the host's polynomial). A score is a dot product
+// of Dk <= 576 terms (random-walk rounding ~sqrt(576) u = 1.4e-6 of its scale, ~1e-6 absolute in
+// the base-2 logit), which moves each weight by that relative; the sums of weights and of weighted values run over S <= 1000
+// keys (~sqrt(1000) u = 1.9e-6 relative), the merge rescales each split once more (a few u).
+// The output is a weighted mean of v, so relative to its row's RMS the error is ~3e-6 RMS, 1.5e-5
+// at 5 sigma; bound 1e-4 (as cuda_mla_decode). A single key more or less -- an off-by-one at a
+// split, tile or window edge -- moves a row by its weight times |v - out|: at S = 1000 and unit
+// normal scores a key's weight is e^z / (S e^0.5) = e^z / 1650 (z the key's score), |v - out| ~ 1,
+// and the row's RMS ~ sqrt(e / S) = 0.05 (the weights' effective count is S / e), so a typical key
+// (z = 0) moves the row by 1.2e-2 of its RMS, 120x this bound, and even a key of z = -3 by 6e-4,
+// 6x. (The former worst-case bound, 2 attention(D, S) of max |v|, was ~1000x the measured
+// error and passed such a shift.)
+inline constexpr double cuda_decode_element = 1e-4;
 
 // Device MLA absorbed decode (kernels/.../attention/mla_decode.cuh) against the host's three
 // stages in f32 (W_uk absorbed into q over nope terms, decode over the latent cache, W_uv over rank

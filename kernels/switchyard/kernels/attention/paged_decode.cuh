@@ -122,6 +122,7 @@ struct decode_params {
   float* pm;  // [B Hkv splits rows]: running max (base 2) per split and row
   float* pl;  // same: running sum
   float* po;  // [B Hkv splits rows, value_dim]: unnormalized output
+  int* stats;  // [2] or null: the split count of the split kernel's grid and the one the merge used
 };
 
 template <class E, mask_kind MK>
@@ -144,6 +145,8 @@ __global__ void __launch_bounds__(decode_threads, 1) paged_decode_split_kernel(d
   int const blk_hi = static_cast<int>(static_cast<std::int64_t>(nb) * (split + 1) / p.splits);
   int const u_end = min(blk_hi * bs, len);
   int const* table = p.tables + static_cast<std::int64_t>(b) * p.table_stride;
+  if (p.stats != nullptr && split == 0 && blockIdx.y == 0 && blockIdx.z == 0 && tid == 0)
+    p.stats[0] = static_cast<int>(gridDim.x);  // the splits this launch runs
 
   // This block's rows: r0 + r, r < RG; row rr is token rr / G, query head h G + rr % G.
   for (int idx = tid; idx < RG * Dk; idx += NT) {
@@ -294,6 +297,7 @@ __global__ void __launch_bounds__(decode_threads)
   int const rr = blockIdx.x % rows, bh = blockIdx.x / rows, b = bh / p.Hkv, h = bh % p.Hkv;
   std::int64_t const part0 = static_cast<std::int64_t>(bh) * p.splits * rows;
   float* dst = out + (static_cast<std::int64_t>(b * p.n + rr / G) * p.Hq + h * G + rr % G) * Dv;
+  if (p.stats != nullptr && blockIdx.x == 0 && threadIdx.x == 0) p.stats[1] = p.splits;  // the splits merged
   float mx = -INFINITY;
   for (int s = 0; s < p.splits; ++s) mx = fmaxf(mx, p.pm[part0 + s * rows + rr]);
   if (mx == -INFINITY) {  // no key visible: 0, sink or not
@@ -358,11 +362,13 @@ std::size_t decode_workspace_bytes(decode_shape const& s, device_kv_cache<E> con
   return w.bytes();
 }
 
-// The split kernel and the merge. sinks: [Hq] on the device or null. Returns the split count.
+// The split kernel and the merge. sinks: [Hq] on the device or null. stats: [2] int on the device
+// or null: the kernels write the split count they ran with (the split kernel's grid, the merge's
+// loop), so a caller can see on the device what ran. Returns the split count.
 template <class E>
 int paged_decode(device_kv_cache<E> const& cache, int const* block_tables, int const* lengths, float const* q,
                  float* out, decode_shape const& s, device_mask const& mask, float scale, float const* sinks,
-                 void* workspace, std::size_t workspace_bytes, cudaStream_t stream = nullptr) {
+                 void* workspace, std::size_t workspace_bytes, cudaStream_t stream = nullptr, int* stats = nullptr) {
   char const* where = "kernels::attention::paged_decode";
   require(s.sequences > 0 && s.queries > 0 && s.q_heads > 0 && s.q_heads % cache.kv_heads == 0, where,
           "need sequences > 0, queries > 0 and q_heads (", s.q_heads, ") a multiple of kv_heads (", cache.kv_heads, ")");
@@ -375,22 +381,32 @@ int paged_decode(device_kv_cache<E> const& cache, int const* block_tables, int c
   require(scale > 0.0f && scale < 1e30f, where, "scale must be finite and > 0, got ", scale);
   require(switchyard::attention::kv_format<E>::scaled == (cache.scales != nullptr) && cache.data != nullptr, where,
           "the cache needs its data, and scales exactly for int8 / e4m3 elements");
+  // The grid: (splits, B Hkv, row groups) for the split kernel, B Hkv rows blocks for the merge.
+  int const G = s.q_heads / cache.kv_heads, rows = s.queries * G;
+  std::int64_t const seq_heads = std::int64_t{s.sequences} * cache.kv_heads;
+  std::int64_t const groups = (std::int64_t{rows} + decode_rows - 1) / decode_rows;
+  require(seq_heads <= 65535, where, "sequences x kv_heads (", s.sequences, " x ", cache.kv_heads, " = ", seq_heads,
+          ") is the grid's y dimension and must be at most 65535: split the batch");
+  require(groups <= 65535, where, "queries x q_heads / kv_heads (", s.queries, " x ", G, " = ", rows,
+          " rows per KV head) makes ", groups, " groups of ", decode_rows,
+          " rows, the grid's z dimension, which must be at most 65535: fewer queries per call");
+  require(seq_heads * rows <= 0x7FFFFFFF, where, "the merge's grid (", seq_heads * rows, " blocks) exceeds 2^31 - 1");
   std::size_t const need = decode_workspace_bytes(s, cache);
   require(workspace != nullptr && workspace_bytes >= need, where, "the workspace has ", workspace_bytes,
           " bytes but needs ", need);
   int const splits = decode_splits(s, cache.kv_heads, cache.block_size);
-  int const G = s.q_heads / cache.kv_heads, rows = s.queries * G;
   std::size_t const nrows = static_cast<std::size_t>(s.sequences) * cache.kv_heads * splits * rows;
   workspace_carver w(workspace);
   decode_params p{.q = q, .tables = block_tables, .table_stride = s.table_stride, .lengths = lengths,
                   .B = s.sequences, .n = s.queries, .Hq = s.q_heads, .Hkv = cache.kv_heads, .splits = splits,
-                  .qscale = scale * 1.4426950408889634f, .mask = mask, .pm = nullptr, .pl = nullptr, .po = nullptr};
+                  .qscale = scale * 1.4426950408889634f, .mask = mask, .pm = nullptr, .pl = nullptr, .po = nullptr,
+                  .stats = stats};
   p.pm = w.take<float>(nrows);
   p.pl = w.take<float>(nrows);
   p.po = w.take<float>(nrows * cache.value_dim);
   int const smem = static_cast<int>(sizeof(float)) * (decode_rows * cache.key_dim + decode_rows * decode_threads +
                                                       decode_threads + decode_rows + decode_threads);
-  dim3 const grid(splits, s.sequences * cache.kv_heads, (rows + decode_rows - 1) / decode_rows);
+  dim3 const grid(splits, static_cast<unsigned>(seq_heads), static_cast<unsigned>(groups));
   dispatch_mask(mask.kind, [&](auto mk) {
     constexpr mask_kind MK = decltype(mk)::value;
     if (smem > 48 * 1024)
@@ -399,7 +415,7 @@ int paged_decode(device_kv_cache<E> const& cache, int const* block_tables, int c
     paged_decode_split_kernel<E, MK><<<grid, decode_threads, smem, stream>>>(cache, p);
     SWITCHYARD_CUDA_CHECK(cudaGetLastError());
   });
-  paged_decode_merge_kernel<<<s.sequences * cache.kv_heads * rows, decode_threads, 0, stream>>>(p, sinks, out,
+  paged_decode_merge_kernel<<<static_cast<unsigned>(seq_heads * rows), decode_threads, 0, stream>>>(p, sinks, out,
                                                                                              cache.value_dim);
   SWITCHYARD_CUDA_CHECK(cudaGetLastError());
   return splits;
