@@ -3,6 +3,7 @@
 // tolerance::rms_norm(n) of |ref| and tolerance::cuda_rope(angle) of the head's max |x|.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -39,6 +40,16 @@ TEST_CASE("device RMSNorm equals host", "[cuda][attention][norm]") {
       sy::kernels::norm::rms_norm(dy.get(), dw.get(), dy.get(), rows, n, 1e-6f);
     });
     CHECK(inplace == got);
+    // x one float past a 16-byte boundary (a view into a larger buffer): the float4 loads would
+    // fault there, so the kernel must take the scalar loop even where n % 4 == 0.
+    std::vector<float> shifted(x.size() + 1, 0.0f);
+    std::copy(x.begin(), x.end(), shifted.begin() + 1);
+    device_array<float> dxs(shifted);
+    auto const unaligned = run_poisoned(
+        dy, none, [&] { sy::kernels::norm::rms_norm(dxs.get() + 1, dw.get(), dy.get(), rows, n, 1e-6f); });
+    require_close("rms_norm", "rms_norm unaligned x", "relative", unaligned, ref, 1, [&](std::size_t i) {
+      return row_bound{std::fabs(static_cast<double>(ref[i])), tol::rms_norm(n)};
+    });
   }
 }
 

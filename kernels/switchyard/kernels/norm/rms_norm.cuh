@@ -3,7 +3,7 @@
 // row: y[t, :] = (x[t, :] * rsqrt(mean(x[t, :]^2) + eps)) * weight, f32 rows, f32 weight
 // (norm_weight_t is f32 for every model format), the product in the host's order (normalized row
 // times the weight last). One block of rms_norm_threads per row: each thread sums the squares of
-// a strided slice (float4 where the row allows it), a warp then block reduction, and the scale is
+// a strided slice (float4 where the row's length and x's alignment allow it), a warp then block reduction, and the scale is
 // 1 / sqrt(sum / n + eps) in IEEE f32 as the host computes it (no rsqrtf approximation).
 // In place (y == x) is allowed.
 #include <cstdint>
@@ -26,7 +26,9 @@ __global__ void __launch_bounds__(rms_norm_threads)
   float const* xr = x + row * n;
   float* yr = y + row * n;
   int const tid = threadIdx.x;
-  bool const vec = n % 4 == 0;  // rows then start 16-byte aligned (cudaMalloc'd base)
+  // float4 loads need every row 16-byte aligned: a base so aligned and rows of a multiple of 4
+  // (x may be a view into a larger buffer at any float offset; then the scalar loop).
+  bool const vec = n % 4 == 0 && reinterpret_cast<std::uintptr_t>(x) % 16 == 0;
   float sum = 0.0f;
   if (vec) {
     for (int i = 4 * tid; i < n; i += 4 * rms_norm_threads) {
