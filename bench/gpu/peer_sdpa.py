@@ -4,7 +4,11 @@ GPU in the same run (bench/gpu/run.sh), so the device kernels' numbers have a pe
 
 Prefill: q [1, 32, T, 128], k / v [1, 8, T, 128] bf16 (GQA through enable_gqa where this PyTorch
 has it, else K and V repeated per group outside the timing), causal, T in 2k / 8k / 32k; TFLOP/s
-counts the pairs the causal mask keeps (4 D FLOP each), as bench_attention_cuda does. Decode: one
+counts the pairs the causal mask keeps (4 D FLOP each), as bench_attention_cuda does. The 32k
+sliding window (4096) has no SDPA flag: it is a boolean mask [T, T] (1 GiB, broadcast over heads),
+which takes SDPA off its flash kernel onto the memory-efficient one (K and V repeated per group:
+no GQA there), computing every pair -- so its TFLOP/s, counted over the kept pairs as switchyard's
+are, measure what a dense-mask caller gets, not a tile-skipping kernel. Decode: one
 query token for 8 sequences, k / v [8, 8, context, 128] bf16 contiguous (SDPA has no paged cache),
 context 8k / 32k, GB/s of K and V read. Medians over repetitions timed with CUDA events; spread =
 (max - min) / median. Prints Markdown rows like bench_attention_cuda's.
@@ -19,6 +23,7 @@ SECTIONS = {
     "prefill_2k": ("prefill", 2048),
     "prefill_8k": ("prefill", 8192),
     "prefill_32k": ("prefill", 32768),
+    "prefill_32k_window": ("window", 32768),
     "decode_8k": ("decode", 8192),
     "decode_32k": ("decode", 32768),
 }
@@ -63,6 +68,22 @@ def run(torch, name):
         flop = 4.0 * D * (n * (n + 1) / 2) * HQ
         print(f"| {name} | T={n} Hq={HQ} Hkv={HKV} D={D} causal | torch {torch.__version__} sdpa bf16 ({how}) | "
               f"{med * 1e3:.3f} | {spread:.2f} | {flop / med * 1e-12:.1f} TFLOP/s |", flush=True)
+    elif kind == "window":
+        W = 4096
+        q = torch.randn(1, HQ, n, D, device=dev, dtype=bf16)
+        k = torch.randn(1, HKV, n, D, device=dev, dtype=bf16)
+        v = torch.randn(1, HKV, n, D, device=dev, dtype=bf16)
+        g = HQ // HKV
+        kr, vr = k.repeat_interleave(g, dim=1), v.repeat_interleave(g, dim=1)
+        i = torch.arange(n, device=dev)
+        keep = (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - W)  # [T, T]: key j for query t
+        f = torch.nn.functional.scaled_dot_product_attention
+        med, spread = timed(torch, 3, lambda: f(q, kr, vr, attn_mask=keep))
+        pairs = sum(min(t + 1, W) for t in range(n))
+        flop = 4.0 * D * pairs * HQ
+        print(f"| {name} | T={n} Hq={HQ} Hkv={HKV} D={D} window={W} | torch {torch.__version__} sdpa bf16 "
+              f"(dense bool mask, K/V repeated: every pair computed) | {med * 1e3:.3f} | {spread:.2f} | "
+              f"{flop / med * 1e-12:.1f} TFLOP/s |", flush=True)
     else:
         B = 8
         q = torch.randn(B, HQ, 1, D, device=dev, dtype=bf16)
