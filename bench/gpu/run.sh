@@ -38,16 +38,31 @@ export SWITCHYARD_EXPECT_GPU="$expect"
 deps="${SWITCHYARD_GPU_DEPS:-$root/gpu-deps}"
 build="${SWITCHYARD_GPU_BUILD:-$root/build/gpu}"
 par="${SWITCHYARD_GPU_JOBS:-4}"
-# Budgets (seconds). The whole run ends within `budget` of its start: no test case starts after
-# budget - bench_reserve - case_timeout, no benchmark section after budget - section_timeout
-# (those are reported "not run"). A test case takes a few seconds and a section under 15; a hang
-# costs its timeout. The MoE sections stop attention_reserve seconds early, so that the attention
-# sections and the SDPA peer (peer_timeout, importing torch included) keep their share.
-budget="${SWITCHYARD_GPU_BUDGET:-470}" case_timeout=30 section_timeout=60 bench_reserve=200
-attention_reserve=100 peer_timeout=90
+# Budgets (seconds). Everything ends by `end` = start + budget - margin (the margin writes the
+# report); a process under `timeout -k grace T` ends within T + grace of its start, and nothing
+# starts that could end past its phase's end (it is reported "not run (budget)"):
+#   build        configure + build under a timeout ending at `end`;
+#   tests        a case starts only if it can end by tests_end = end - peer_reserve -
+#                attention_reserve - bench_floor (4 at a time, case_timeout each);
+#   benchmarks   cheap first: the attention sections other than prefill_32k* (attention_timeout
+#                each), then the MoE sections (section_timeout each, wgmma last), both ending by
+#                moe_end = end - peer_reserve - attention_reserve; then the prefill_32k* attention
+#                sections, by end - peer_reserve; then the SDPA peer (peer_timeout, importing torch
+#                included, or what is left before `end`).
+# The reserves are floors, not caps: time a phase leaves goes to the next. A test case takes a few
+# seconds, a section under 15; a hang costs its timeout. A test case not run is a failure; a
+# benchmark section not run is a warning in the report; the peer's status is only reported.
+budget="${SWITCHYARD_GPU_BUDGET:-470}" margin=10 grace=5 case_timeout=30 section_timeout=60
+attention_timeout=25 peer_timeout=45
+attention_reserve=$((2 * (attention_timeout + grace)))  # prefill_32k and prefill_32k_window
+peer_reserve=$((peer_timeout + grace)) bench_floor=90
 logs="$(mktemp -d)"
 report="$out/report.md"
 t_start=$(date +%s)
+end=$((t_start + budget - margin))
+tests_end=$((end - peer_reserve - attention_reserve - bench_floor))
+moe_end=$((end - peer_reserve - attention_reserve))
+attention_end=$((end - peer_reserve))
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
@@ -86,9 +101,14 @@ t_configure=$(since "$t0")
 tests="$(cd "$build" && ctest -N -L gpu | sed -n 's/^ *Test *#[0-9]*: *//p')"
 [ -n "$tests" ] || fail "no CUDA tests configured (is nvcc found?)" "$logs/configure.log"
 t0=$(now)
+build_limit=$((end - $(date +%s) - grace))
+[ "$build_limit" -gt 0 ] || fail "no time left to build (budget ${budget} s)" "$logs/configure.log"
 # shellcheck disable=SC2086
-cmake --build "$build" -j "$(nproc)" --target $tests bench_moe_cuda bench_attention_cuda >"$logs/build.log" 2>&1 ||
-  fail "build" "$logs/build.log"
+timeout -k "$grace" "$build_limit" cmake --build "$build" -j "$(nproc)" --target $tests bench_moe_cuda \
+  bench_attention_cuda >"$logs/build.log" 2>&1
+rc=$?
+case $rc in 0) ;; 124 | 137) fail "build timed out (${build_limit} s left of the budget)" "$logs/build.log" ;;
+  *) fail "build" "$logs/build.log" ;; esac
 t_build=$(since "$t0")
 find "$build" -name '*.ptxas.txt' -exec cp {} "$logs/" \;
 echo "run.sh: configured in $t_configure s, built $(echo $tests) bench_moe_cuda bench_attention_cuda in $t_build s"
@@ -99,7 +119,7 @@ escape() { sed 's/[][\\,*]/\\&/g' <<<"$1"; }
 run_case() {  # <index> <binary> <name>
   local t0 rc status
   t0=$(now)
-  timeout -k 5 "$case_timeout" "$build/tests/$2" "$(escape "$3")" -w NoTests --use-colour no >"$logs/case-$1.log" 2>&1
+  timeout -k "$grace" "$case_timeout" "$build/tests/$2" "$(escape "$3")" -w NoTests --use-colour no >"$logs/case-$1.log" 2>&1
   rc=$?
   case $rc in
     0) status=passed ;;
@@ -117,11 +137,11 @@ for t in $tests; do
 done | awk '/wgmma/ { last[n++] = $0; next } { print } END { for (i = 0; i < n; ++i) print last[i] }' >"$logs/cases.txt"
 echo "run.sh: $(wc -l <"$logs/cases.txt") test cases, $par at a time, ${case_timeout} s each at most"
 t0=$(now)
-deadline=$((t_start + budget - bench_reserve - case_timeout))
+deadline=$((tests_end - case_timeout - grace))  # the last start that ends by tests_end
 i=0 running=0
 while IFS=$'\t' read -r bin name; do
   i=$((i + 1))
-  if [ "$(date +%s)" -ge "$deadline" ]; then
+  if [ "$(date +%s)" -gt "$deadline" ]; then
     printf 'not run (budget)\t0\t%s\t%s\n' "$bin" "$name" >"$logs/case-$i.result"; continue
   fi
   run_case "$i" "$bin" "$name" </dev/null &
@@ -135,34 +155,46 @@ t_tests=$(since "$t0")
 : >"$logs/bench-rows.md"
 : >"$logs/bench-status.txt"
 : >"$logs/attention-rows.md"
+# run_section <label> <log> <timeout> <phase end> <command...>: runs it under the timeout if it
+# can end (grace included) by the phase's end, else records "not run (budget)".
+run_section() {
+  local label="$1" log="$2" limit="$3" phase_end="$4" rc st
+  shift 4
+  if [ $(($(date +%s) + limit + grace)) -gt "$phase_end" ]; then
+    echo "$label: not run (budget)" >>"$logs/bench-status.txt"; return
+  fi
+  timeout -k "$grace" "$limit" "$@" >"$log" 2>&1
+  rc=$?
+  case $rc in 0) st=passed ;; 124 | 137) st="timed out (${limit} s)" ;; *) st="FAILED (exit $rc)" ;; esac
+  echo "$label: $st" >>"$logs/bench-status.txt"
+}
+attention_section() {  # <section> <phase end>
+  run_section "attention $1" "$logs/attention-$1.log" "$attention_timeout" "$2" \
+    "$build/bench/bench_attention_cuda" "$1"
+  grep -h '^| prefill\|^| decode' "$logs/attention-$1.log" >>"$logs/attention-rows.md" 2>/dev/null
+}
 t0=$(now)
 if grep -qh '^passed\|^FAILED\|^timed\|^crashed' "$logs"/case-*.result 2>/dev/null; then
-  deadline=$((t_start + budget - section_timeout - attention_reserve))
+  attention_sections="$("$build/bench/bench_attention_cuda" --list)"
+  # Cheap first: the attention sections but the 32k prefills, then the MoE layer's.
+  for s in $attention_sections; do
+    case $s in prefill_32k*) ;; *) attention_section "$s" "$moe_end" ;; esac
+  done
   for s in $("$build/bench/bench_moe_cuda" --list); do
-    if [ "$(date +%s)" -ge "$deadline" ]; then echo "$s: not run (budget)" >>"$logs/bench-status.txt"; continue; fi
-    timeout -k 5 "$section_timeout" "$build/bench/bench_moe_cuda" "$s" >"$logs/bench-$s.log" 2>&1
-    rc=$?
-    case $rc in 0) st=passed ;; 124 | 137) st="timed out (${section_timeout} s)" ;; *) st="FAILED (exit $rc)" ;; esac
-    echo "$s: $st" >>"$logs/bench-status.txt"
-    grep '^| [A-Z]' "$logs/bench-$s.log" | grep -v '^| layer' >>"$logs/bench-rows.md"
-    grep -m1 '^limits:' "$logs/bench-$s.log" >>"$logs/bench-limits.txt"
+    run_section "$s" "$logs/bench-$s.log" "$section_timeout" "$moe_end" "$build/bench/bench_moe_cuda" "$s"
+    grep -h '^| [A-Z]' "$logs/bench-$s.log" 2>/dev/null | grep -v '^| layer' >>"$logs/bench-rows.md"
+    grep -h -m1 '^limits:' "$logs/bench-$s.log" >>"$logs/bench-limits.txt" 2>/dev/null
   done
-  # Device attention, then PyTorch's SDPA on the same shapes (the machine's python3 and torch).
-  deadline=$((t_start + budget - section_timeout))
-  for s in $("$build/bench/bench_attention_cuda" --list); do
-    if [ "$(date +%s)" -ge "$deadline" ]; then echo "attention $s: not run (budget)" >>"$logs/bench-status.txt"; continue; fi
-    timeout -k 5 "$section_timeout" "$build/bench/bench_attention_cuda" "$s" >"$logs/attention-$s.log" 2>&1
-    rc=$?
-    case $rc in 0) st=passed ;; 124 | 137) st="timed out (${section_timeout} s)" ;; *) st="FAILED (exit $rc)" ;; esac
-    echo "attention $s: $st" >>"$logs/bench-status.txt"
-    grep '^| prefill\|^| decode' "$logs/attention-$s.log" >>"$logs/attention-rows.md"
+  for s in $attention_sections; do
+    case $s in prefill_32k*) attention_section "$s" "$attention_end" ;; esac
   done
-  left=$((t_start + budget - $(date +%s) - 5))
-  if [ "$left" -ge 20 ]; then
-    [ "$left" -lt "$peer_timeout" ] && peer_timeout=$left
-    timeout -k 5 "$peer_timeout" python3 "$root/bench/gpu/peer_sdpa.py" >"$logs/peer-sdpa.log" 2>&1
+  # PyTorch's SDPA on the same shapes (the machine's python3 and torch): a reference, so whatever
+  # becomes of it -- no torch (77), a timeout, a failure, no time left -- is reported, never failed.
+  left=$((end - $(date +%s) - grace))
+  [ "$left" -lt "$peer_timeout" ] && peer_timeout=$left
+  if [ "$peer_timeout" -ge 20 ]; then
+    timeout -k "$grace" "$peer_timeout" python3 "$root/bench/gpu/peer_sdpa.py" >"$logs/peer-sdpa.log" 2>&1
     rc=$?
-    # The peer is a reference, not a product: its absence (no torch: 77) is reported, not failed.
     case $rc in 0) st=passed ;; 77) st="skipped ($(tail -1 "$logs/peer-sdpa.log"))" ;;
       124 | 137) st="timed out (${peer_timeout} s)" ;; *) st="FAILED (exit $rc)" ;; esac
     echo "peer sdpa: $st" >>"$logs/bench-status.txt"
@@ -180,7 +212,11 @@ results="$(cat "$logs"/case-*.result 2>/dev/null | sort -t$'\t' -k3,3 -k4,4)"
 count() { grep -c "^$1" <<<"$results"; }
 n_all=$(grep -c . <<<"$results") n_pass=$(count passed) n_skip=$(count skipped) n_nodev=$(count 'no device')
 n_bad=$((n_all - n_pass - n_skip - n_nodev))
-bench_bad=$(grep -v ': passed$' "$logs/bench-status.txt" | grep -vc '^peer sdpa: skipped')
+# Benchmark sections: a timeout or a failure of our own fails the run; one the budget cut is a
+# warning; the peer (a reference) and the no-device note never count.
+bench_bad=$(grep -v ': passed$\|: not run (budget)$\|^peer sdpa: \|^no benchmarks: ' "$logs/bench-status.txt" | grep -c .)
+bench_cut=$(grep -v '^peer sdpa: ' "$logs/bench-status.txt" | grep -c ': not run (budget)$')
+peer_status="$(sed -n 's/^peer sdpa: //p' "$logs/bench-status.txt")"
 if [ "$n_bad" -gt 0 ] || [ "$n_nodev" -gt 0 ]; then verdict="FAILED"
 elif [ "$n_skip" -gt 0 ] && [ "$expect" = 1 ]; then verdict="FAILED"
 elif [ "$n_skip" -eq "$n_all" ]; then verdict="SKIPPED"
@@ -211,6 +247,8 @@ rows() {
 {
   echo "# switchyard GPU run: $verdict"
   echo
+  [ "$bench_cut" -gt 0 ] && echo "- warning: $bench_cut benchmark section(s) not run (budget); see Benchmarks"
+  [ -n "$peer_status" ] && [ "$peer_status" != passed ] && echo "- note: the SDPA peer $peer_status (a reference: not a failure)"
   echo "- GPU: ${gpu:-none visible (nvidia-smi failed)}; code built for sm_$arch; expect a GPU: $expect"
   [ -n "${why:-}" ] && echo "- device: $why"
   [ -n "$expert_paths" ] && echo "- expert paths: $expert_paths"
@@ -241,7 +279,7 @@ rows() {
     done
   fi
   echo
-  echo "## Benchmarks (bench/gpu/bench_moe_cuda.cu; one process per section, ${section_timeout} s at most)"
+  echo "## Benchmarks (bench/gpu/bench_moe_cuda.cu ${section_timeout} s, bench_attention_cuda.cu ${attention_timeout} s per section, one process each)"
   echo
   sed 's/^/- /' "$logs/bench-status.txt"
   if [ -s "$logs/bench-rows.md" ]; then
