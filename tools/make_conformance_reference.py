@@ -63,7 +63,7 @@ QUANTIZE = LLAMA_BUILD / "bin" / "llama-quantize"
 
 VOCAB, HIDDEN = 256, 256
 HEADS, KV_HEADS, HEAD_DIM = 4, 2, 64
-EXPERTS, USED, FFN = 4, 2, 256
+EXPERTS, USED, FFN = 4, 2, 64  # FFN rows of 64: down projections take the 32-blocks only (see ROLES)
 ROPE_BASE, EPS = 10000.0, 1e-6
 ROUTER_SCALE = 8.0  # router logits' spread: wide gaps between experts
 PROMPT, NEW = 10, 6
@@ -72,8 +72,9 @@ MARGIN = 0.02  # float64 top-1 minus top-2, relative to the row's largest |logit
 LLAMA_AGREEMENT = 3e-2  # llama.cpp vs float64 row error bound at every row (no expert choice flipped)
 ROUTER_GAP = 1e-3  # float64 gap between the last chosen and first unchosen expert score (and group)
 TYPES = ["q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl", "iq4_xs", "mxfp4",
-         "bf16"]
-ROTATIONS = 5
+         "bf16", "f16"]
+BLOCK256 = {"q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_xs"}  # need rows of whole 256-blocks
+ROTATIONS = 2
 
 
 # --- writing the f32 files ------------------------------------------------------------------------
@@ -200,7 +201,7 @@ def write_olmoe(path, rng):
     out.close()
 
 
-MLA = dict(heads=4, nope=32, rope=32, vd=32, q_rank=256, kv_rank=256, experts=8, groups=(4, 2), scale=2.5)
+MLA = dict(heads=4, nope=32, rope=32, vd=32, q_rank=128, kv_rank=128, experts=8, groups=(4, 2), scale=2.5)
 
 
 def write_deepseek2(path, rng):
@@ -283,37 +284,55 @@ ARCHS = {
     "gpt-oss": write_gpt_oss,
 }
 
-# The matrices of each architecture that take a type: (regex for --tensor-type, is an expert bank).
-EXPERT_ROLES = [r"ffn_gate_exps\.weight", r"ffn_up_exps\.weight", r"ffn_down_exps\.weight"]
-DENSE_ROLES = {
-    "llama": ["token_embd", "output", r"attn_q\.weight", r"attn_k\.weight", r"attn_v\.weight", r"attn_output\.weight",
-              r"ffn_gate\.weight", r"ffn_up\.weight", r"ffn_down\.weight"],
-    "gqa": ["token_embd", "output", r"attn_q\.weight", r"attn_k\.weight", r"attn_v\.weight", r"attn_output\.weight"],
-    "qwen2moe": ["token_embd", "output", r"attn_q\.weight", r"attn_k\.weight", r"attn_v\.weight",
-                 r"attn_output\.weight", r"ffn_gate_shexp\.weight", r"ffn_up_shexp\.weight", r"ffn_down_shexp\.weight"],
-    "deepseek2": ["token_embd", "output", r"attn_q_a\.weight", r"attn_q_b\.weight", r"attn_kv_a_mqa\.weight",
-                  r"attn_k_b\.weight", r"attn_v_b\.weight", r"attn_output\.weight", r"ffn_gate\.weight",
-                  r"ffn_up\.weight", r"ffn_down\.weight", r"ffn_gate_shexp\.weight", r"ffn_up_shexp\.weight",
-                  r"ffn_down_shexp\.weight"],
+# The matrices of each architecture that take a type: (regex for --tensor-type, whether its rows are
+# whole 256-blocks: hidden-wide rows are, FFN-, rank- and head-wide ones (64, 128, 32) are not).
+GQA_ROLES = [("token_embd", True), ("output", True), (r"attn_q\.weight", True), (r"attn_k\.weight", True),
+             (r"attn_v\.weight", True), (r"attn_output\.weight", True)]
+EXPERT_ROLES = [(r"ffn_gate_exps\.weight", True), (r"ffn_up_exps\.weight", True), (r"ffn_down_exps\.weight", False)]
+DENSE_FFN = [(r"ffn_gate\.weight", True), (r"ffn_up\.weight", True), (r"ffn_down\.weight", False)]
+SHARED_FFN = [(r"ffn_gate_shexp\.weight", True), (r"ffn_up_shexp\.weight", True), (r"ffn_down_shexp\.weight", False)]
+MLA_ROLES = [("token_embd", True), ("output", True), (r"attn_q_a\.weight", True), (r"attn_q_b\.weight", False),
+             (r"attn_kv_a_mqa\.weight", True), (r"attn_k_b\.weight", False), (r"attn_v_b\.weight", False),
+             (r"attn_output\.weight", False)]
+ROLES = {
+    "llama": GQA_ROLES + DENSE_FFN,
+    "mixtral": EXPERT_ROLES + GQA_ROLES,
+    "qwen2moe": EXPERT_ROLES + GQA_ROLES + SHARED_FFN,
+    "qwen3moe": EXPERT_ROLES + GQA_ROLES,
+    "olmoe": EXPERT_ROLES + GQA_ROLES,
+    "deepseek2": EXPERT_ROLES + MLA_ROLES + DENSE_FFN + SHARED_FFN,
+    "gpt-oss": EXPERT_ROLES + GQA_ROLES,
 }
 
 
-def roles(arch):
-    dense = DENSE_ROLES.get(arch, DENSE_ROLES["gqa"])
-    return dense, ([] if arch == "llama" else EXPERT_ROLES)
-
-
-def rotation(arch, r):
-    """--tensor-type overrides of rotation r: the experts' 3 banks take TYPES[3r .. 3r+2] (mod 14), the
-    dense roles walk TYPES from an offset that moves by len(dense) each rotation."""
-    dense, experts = roles(arch)
-    order = TYPES if experts else TYPES[::-1]  # a dense model's FFN takes the types experts would
-    pairs = []
-    for j, pat in enumerate(experts):
-        pairs.append((pat, TYPES[(3 * r + j) % len(TYPES)]))
-    for i, pat in enumerate(dense):
-        pairs.append((pat, order[(r * len(dense) + i + 5) % len(TYPES)]))
-    return pairs
+def assignment(arch, a):
+    """--tensor-type overrides of every rotation of architecture number a: the slots (rotation,
+    matrix) take the 15 types once each before any repeats, the 256-block types on slots whose rows
+    fit them, starting at a different type and slot per architecture so that, over the
+    architectures, every type lands on an expert bank and on a dense matrix."""
+    slots = [(r, pat, fits) for r in range(ROTATIONS) for pat, fits in ROLES[arch]]
+    shift = a % len(slots)
+    slots = slots[shift:] + slots[:shift]
+    order = TYPES[(2 * a) % len(TYPES):] + TYPES[:(2 * a) % len(TYPES)]
+    big = [t for t in order if t in BLOCK256]
+    small = [t for t in order if t not in BLOCK256]
+    out = {}
+    wide = [x for x in slots if x[2]]
+    for x, t in zip(wide, big):
+        out[x] = t
+    rest = [x for x in slots if x not in out]
+    queue = list(small)
+    for x in rest:
+        fits = [t for t in queue if x[2] or t not in BLOCK256]
+        if not fits:  # every type placed once: go round again, 256-blocks only where they fit
+            queue = [t for t in order if x[2] or t not in BLOCK256]
+            fits = queue
+        out[x] = fits[0]
+        queue.remove(fits[0])
+    per = [[] for _ in range(ROTATIONS)]
+    for (r, pat, _), t in out.items():
+        per[r].append((pat, t))
+    return per
 
 
 def quantize(src, dst, qtype, overrides=()):
@@ -636,7 +655,8 @@ def main():
         for a_i, (arch, write) in enumerate(ARCHS.items()):
             src = work / f"{arch}-f32.gguf"
             write(src, np.random.default_rng(20261207 + a_i))
-            variants = [("F16", "F16", ())] + [(f"R{r + 1}", "Q8_0", rotation(arch, r)) for r in range(ROTATIONS)]
+            rotations = assignment(arch, a_i)
+            variants = [(f"R{r + 1}", "Q8_0", rotations[r]) for r in range(ROTATIONS)]
             variants.append(("Q4_K_M", "Q4_K_M", ()))
             for tag, base, overrides in variants:
                 name = f"{arch}-{tag}.gguf"
@@ -665,12 +685,15 @@ def main():
                               "types": sorted(set(t.lower() for t in types.values()))})
                 print(f"{name}: {path.stat().st_size / 1e6:.2f} MB, prompt try {attempt + 1}, llama.cpp vs float64 "
                       f"{err:.1e}, router gap {gap:.2e}, types {' '.join(cases[-1]['types'])}", flush=True)
+    # Every type in every architecture's files, and, over all architectures, every type on an expert
+    # bank and on a dense matrix (the expert GEMVs are shared code, so one architecture each will do).
+    want = set(t.lower() for t in TYPES)
     missing = []
     for arch, c in coverage.items():
-        want = set(t.lower() for t in TYPES)
-        if arch != "llama":
-            missing += [f"{arch}: {t} on no expert bank" for t in sorted(want - c["expert"])]
-        missing += [f"{arch}: {t} on no dense matrix" for t in sorted(want - c["dense"])]
+        missing += [f"{arch}: no {t}" for t in sorted(want - c["expert"] - c["dense"])]
+    for kind in ("expert", "dense"):
+        seen = set().union(*(c[kind] for c in coverage.values()))
+        missing += [f"{t} on no {kind} matrix of any architecture" for t in sorted(want - seen)]
     if missing:
         sys.exit("coverage:\n  " + "\n  ".join(missing))
     save_file(ref, OUT / "reference.safetensors")
