@@ -179,6 +179,17 @@ void check_batch_independence(std::string const& file, sy::activations act) {
       REQUIRE(alone[i] == batch[t * ew.H + i]);  // bit-identical
     }
   }
+  // Decode-sized calls (T <= 8) take moe's batched decode: every chosen expert in two parallel
+  // regions, each split into row ranges across the threads. Still the same dot products.
+  std::vector<float> few(3 * ew.H);
+  for (index_t t = 0; t + 3 <= 64; t += 13)
+    for (auto* pool : {&one, &two}) {
+      layer(sy::make_view(x.data() + t * ew.H, 3, ew.H), sy::make_view(few.data(), 3, ew.H), ws, {}, *pool);
+      for (index_t i = 0; i < 3 * ew.H; ++i) {
+        INFO(file << " decode of 3 tokens from " << t << " on " << pool->size() << " thread(s), element " << i);
+        REQUIRE(few[i] == batch[t * ew.H + i]);
+      }
+    }
 }
 }  // namespace
 

@@ -78,6 +78,34 @@ class glu_experts {
     down(hidden_rows, y, pool);
   }
 
+  // run() in pieces that a caller spreads over one parallel region for several experts at once
+  // (moe's decode): gate rows [a, b) and up rows [F + a, F + b) of expert e on x [n, H] into
+  // h[:, a:b) and h[:, F + a:F + b), then act into h[:, a:b) ...
+  void gate_up_part(index_t e, matrix_view<float const> x, matrix_view<float> h, index_t a, index_t b,
+                    thread_pool& pool) const {
+    index_t const F = intermediate(), n = x.extent(0);
+    auto const w = bank_expert(gate_up_, e);
+    float const* bias = gate_up_bias_.data() ? gate_up_bias_.row(e) : nullptr;
+    for (index_t half : {index_t{0}, F}) {
+      linear<W> const part(weight_rows(w, half + a, b - a),
+                           bias ? make_view(bias + half + a, b - a) : vector_view<float const>{}, act_, sum_);
+      part(x, matrix_view<float>(h.data() + half + a, dextents<2>(n, b - a), strides<2>{{h.stride(0), 1}}), pool);
+    }
+    for (index_t t = 0; t < n; ++t) {
+      float* row = h.row(t);
+      for (index_t i = a; i < b; ++i) row[i] = Act::apply(row[i], row[F + i]);
+    }
+  }
+  // ... and output columns [a, b) of expert e's down projection of hidden = h[:, 0:F) into y.
+  void down_part(index_t e, matrix_view<float const> hidden, matrix_view<float> y, index_t a, index_t b,
+                 thread_pool& pool) const {
+    index_t const n = hidden.extent(0);
+    float const* bias = down_bias_.data() ? down_bias_.row(e) : nullptr;
+    linear<W> const part(weight_rows(bank_expert(down_, e), a, b - a),
+                         bias ? make_view(bias + a, b - a) : vector_view<float const>{}, act_, sum_);
+    part(hidden, matrix_view<float>(y.data() + a, dextents<2>(n, b - a), strides<2>{{y.stride(0), 1}}), pool);
+  }
+
  private:
   bank_type gate_up_;
   bank_type down_;

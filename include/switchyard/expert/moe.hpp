@@ -15,6 +15,8 @@
 // rows in the call (k panels summed in a fixed order) or on the thread count (threads split
 // output features, never k). So the output for a token does not depend on its batch; the cost is
 // nothing (tests/host/test_moe.cpp checks it bit for bit).
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <optional>
@@ -163,7 +165,15 @@ class moe {
     index_t const S = ws.plan.kept();
     index_t busiest = shared_ ? T : 0;
     for (auto c : ws.plan.counts()) busiest = std::max<index_t>(busiest, c);
-    ws.reserve_experts(S, busiest, H, std::max(experts_.scratch_cols(), shared_ ? shared_->scratch_cols() : 0));
+    index_t const cols = std::max(experts_.scratch_cols(), shared_ ? shared_->scratch_cols() : 0);
+    if constexpr (batches_decode) {
+      if (T <= host::gemv_max_rows && !probe::active()) {
+        decode(x, y, ws, weights, pool);
+        record(stats, ws.plan);
+        return;
+      }
+    }
+    ws.reserve_experts(S, busiest, H, cols);
     matrix_view<float> x_sorted = make_view(ws.x_sorted(), S, H);
     matrix_view<float> y_sorted = make_view(ws.y_sorted(), S, H);
     gather(x, ws.plan, x_sorted, pool);
@@ -187,31 +197,112 @@ class moe {
       std::optional<probe::bank_scope> shared_bank;
       if (probe::active()) shared_bank.emplace(probe::bank::shared);
       shared_->run(0, x, make_view(ws.h(), T, shared_->scratch_cols()), so, pool);
-      for (index_t t = 0; t < T; ++t) {
-        float scale = 1.0f;
-        if (shared_gate_.data()) {
-          float dot = 0.0f;
-          for (index_t i = 0; i < H; ++i) dot += shared_gate_.data()[i] * x(t, i);
-          scale = 1.0f / (1.0f + std::exp(-dot));
-        }
-        for (index_t i = 0; i < H; ++i) y(t, i) += scale * so(t, i);
-      }
+      add_shared(x, so, y);
     }
-
-    if (stats) {
-      stats->tokens_per_expert.assign(ws.plan.counts().begin(), ws.plan.counts().end());
-      stats->dropped = ws.plan.dropped();
-      double ent = 0;
-      for (auto c : ws.plan.counts())
-        if (c > 0 && S > 0) {
-          double const p = double(c) / double(S);
-          ent -= p * std::log(p);
-        }
-      stats->load_entropy = ent;
-    }
+    record(stats, ws.plan);
   }
 
  private:
+  // Gated experts can be computed in pieces (glu_experts::gate_up_part / down_part).
+  static constexpr bool batches_decode = requires(Experts const& b, matrix_view<float const> cx, matrix_view<float> m,
+                                                  thread_pool& p) {
+    b.gate_up_part(index_t{}, cx, m, index_t{}, index_t{}, p);
+    b.down_part(index_t{}, cx, m, index_t{}, index_t{}, p);
+  };
+
+  // Decode (T <= gemv_max_rows): every chosen expert and the shared one in two parallel regions,
+  // gate_up of all of them, then down of all of them, each split into row ranges so that the pool's
+  // threads share the work evenly, instead of three regions per expert (each a wake-up of the pool
+  // for a GEMV of a few hundred KB). Every output row is the same dot product as in run(), so the
+  // result is bit for bit the general path's.
+  void decode(matrix_view<float const> x, matrix_view<float> y, moe_workspace& ws, matrix_view<float const> weights,
+              thread_pool& pool) const {
+    index_t const T = x.extent(0), H = hidden(), E = experts(), S = ws.plan.kept();
+    index_t const F = experts_.intermediate(), cols = std::max(experts_.scratch_cols(), shared_ ? shared_->scratch_cols() : 0);
+    struct job {
+      Experts const* bank;
+      index_t e, row0, n;  // the bank's expert e on rows [row0, row0 + n) of x_sorted (or of x: shared)
+    };
+    constexpr std::size_t max_jobs = 8 * host::gemv_max_rows + 1;  // T k slots, at most k = 8, and the shared expert
+    std::array<job, max_jobs> jobs;
+    std::size_t count = 0;
+    for (index_t e = 0; e < E && count < max_jobs; ++e)
+      if (index_t const n = ws.plan.count(static_cast<int>(e)); n > 0)
+        jobs[count++] = {&experts_, e, ws.plan.offset(static_cast<int>(e)), n};
+    bool const with_shared = shared_.has_value();
+    require(count + (with_shared ? 1 : 0) <= max_jobs, "expert::moe", "more than ", max_jobs, " experts in one decode step");
+    if (with_shared) jobs[count++] = {&*shared_, 0, S, T};
+    // h: each job's rows one after another (the shared expert's after the routed slots).
+    ws.reserve_experts(S, S + (with_shared ? T : 0), H, cols);
+    if (with_shared) ws.reserve_shared(T, H);
+    matrix_view<float> x_sorted = make_view(ws.x_sorted(), S, H);
+    matrix_view<float> y_sorted = make_view(ws.y_sorted(), S, H);
+    gather(x, ws.plan, x_sorted, pool);
+    matrix_view<float> so = make_view(ws.shared_out(), with_shared ? T : 0, H);
+    auto input = [&](job const& j) {
+      return j.bank == &experts_ ? make_view<float const>(x_sorted.row(0) + j.row0 * H, j.n, H) : x;
+    };
+    auto output = [&](job const& j) { return j.bank == &experts_ ? make_view(y_sorted.row(0) + j.row0 * H, j.n, H) : so; };
+    auto scratch = [&](job const& j) { return make_view(ws.h() + j.row0 * cols, j.n, cols); };
+    // Row ranges per job: enough pieces for ~4 per thread, none under 32 rows.
+    index_t const threads = pool.size(), jobs_n = static_cast<index_t>(count);
+    auto pieces = [&](index_t rows) {
+      if (threads == 1) return index_t{1};
+      return std::clamp<index_t>((4 * threads + jobs_n - 1) / jobs_n, 1, std::max<index_t>(1, rows / 32));
+    };
+    index_t const up_pieces = pieces(F), down_pieces = pieces(H);
+    auto range = [](index_t rows, index_t parts, index_t p) {
+      return std::pair{rows * p / parts, rows * (p + 1) / parts};
+    };
+    pool.parallel_for(0, jobs_n * up_pieces, 1, [&](index_t lo, index_t hi) {
+      for (index_t i = lo; i < hi; ++i) {
+        job const& j = jobs[static_cast<std::size_t>(i / up_pieces)];
+        index_t const f = j.bank->intermediate();
+        auto const [a, b] = range(f, up_pieces, i % up_pieces);
+        j.bank->gate_up_part(j.e, input(j), scratch(j), a, b, pool);
+      }
+    });
+    pool.parallel_for(0, jobs_n * down_pieces, 1, [&](index_t lo, index_t hi) {
+      for (index_t i = lo; i < hi; ++i) {
+        job const& j = jobs[static_cast<std::size_t>(i / down_pieces)];
+        auto const [a, b] = range(H, down_pieces, i % down_pieces);
+        auto const h = scratch(j);
+        matrix_view<float const> const hidden_rows(h.data(), dextents<2>(j.n, j.bank->intermediate()), strides<2>{{cols, 1}});
+        j.bank->down_part(j.e, hidden_rows, output(j), a, b, pool);
+      }
+    });
+    combine(y_sorted, ws.plan, weights, y, pool);
+    if (with_shared) add_shared(x, so, y);
+  }
+
+  // y += the shared expert's output, scaled by sigmoid(shared_gate . x) when there is a gate.
+  void add_shared(matrix_view<float const> x, matrix_view<float const> so, matrix_view<float> y) const {
+    index_t const T = x.extent(0), H = hidden();
+    for (index_t t = 0; t < T; ++t) {
+      float scale = 1.0f;
+      if (shared_gate_.data()) {
+        float dot = 0.0f;
+        for (index_t i = 0; i < H; ++i) dot += shared_gate_.data()[i] * x(t, i);
+        scale = 1.0f / (1.0f + std::exp(-dot));
+      }
+      for (index_t i = 0; i < H; ++i) y(t, i) += scale * so(t, i);
+    }
+  }
+
+  static void record(load_stats* stats, route::dispatch_plan const& plan) {
+    if (!stats) return;
+    stats->tokens_per_expert.assign(plan.counts().begin(), plan.counts().end());
+    stats->dropped = plan.dropped();
+    double ent = 0;
+    index_t const S = plan.kept();
+    for (auto c : plan.counts())
+      if (c > 0 && S > 0) {
+        double const p = double(c) / double(S);
+        ent -= p * std::log(p);
+      }
+    stats->load_entropy = ent;
+  }
+
   // The routing of this call and each slot's output norm, to an attached probe (calibration).
   static void report_routing(matrix_view<std::int32_t> ids, matrix_view<float> weights, matrix_view<float> y_sorted,
                              route::dispatch_plan const& plan) {

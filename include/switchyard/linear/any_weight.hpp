@@ -205,4 +205,11 @@ matrix_view<F const> bank_expert(tensor_view<F const, dextents<3>> const& b, ind
 }
 inline any_matrix bank_expert(any_bank const& b, index_t e) { return b.expert(e); }
 
+// Rows [r0, r0 + n) of a block's weight matrix (a view of the same bytes).
+template <class F>
+matrix_view<F const> weight_rows(matrix_view<F const> const& m, index_t r0, index_t n) {
+  return make_view(m.data() + r0 * m.stride(0), n, m.extent(1));
+}
+inline any_matrix weight_rows(any_matrix const& m, index_t r0, index_t n) { return m.row_range(r0, n); }
+
 SWITCHYARD_NAMESPACE_END
