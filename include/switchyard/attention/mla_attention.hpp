@@ -41,6 +41,9 @@ struct mla_config {
   rope_config rope = {};  // head_dim = qk_rope_dim; layout interleaved for DeepSeek
   float norm_eps = 1e-6f;
   float scale = 0.0f;  // 0: deepseek_softmax_scale(nope + rope, rope.scaling)
+  // The activation format of the projections in W (q_a / q_b or q, kv_a, o: linear.hpp); the
+  // latent products (the absorbed W_uk, kv_b) take f32.
+  activations act = activations::f32;
 };
 
 inline float deepseek_softmax_scale(index_t qk_head_dim, rope_scaling const& s) {
@@ -168,7 +171,7 @@ class mla_attention {
       linear<Kb>{wv}(lat_h, out_h, pool);
     }
     probe::report(probe::site::attention_output, make_view(static_cast<float const*>(att.data()), T, H * vd));
-    linear<W>{w_.o_proj}(make_view(static_cast<float const*>(att.data()), T, H * vd), y, pool);
+    linear<W>(w_.o_proj, {}, cfg_.act)(make_view(static_cast<float const*>(att.data()), T, H * vd), y, pool);
   }
 
  private:
@@ -194,15 +197,15 @@ class mla_attention {
     if (cfg_.q_lora_rank > 0) {
       std::vector<float> qa(static_cast<std::size_t>(T * cfg_.q_lora_rank));
       auto qav = make_view(qa.data(), T, cfg_.q_lora_rank);
-      linear<W>{w_.q_a_proj}(x, qav, pool);
+      linear<W>(w_.q_a_proj, {}, cfg_.act)(x, qav, pool);
       norm::rms_norm(matrix_view<float const>(qav), w_.q_a_norm, qav, cfg_.norm_eps, pool);
-      linear<W>{w_.q_b_proj}(matrix_view<float const>(qav), qv, pool);
+      linear<W>(w_.q_b_proj, {}, cfg_.act)(matrix_view<float const>(qav), qv, pool);
     } else {
-      linear<W>{w_.q_proj}(x, qv, pool);
+      linear<W>(w_.q_proj, {}, cfg_.act)(x, qv, pool);
     }
     st.latent.resize(static_cast<std::size_t>(T * (R + rd)));
     auto lv = make_view(st.latent.data(), T, R + rd);
-    linear<W>{w_.kv_a_proj}(x, lv, pool);
+    linear<W>(w_.kv_a_proj, {}, cfg_.act)(x, lv, pool);
     matrix_view<float> c(st.latent.data(), dextents<2>(T, R), strides<2>{{R + rd, 1}});
     norm::rms_norm(matrix_view<float const>(c), w_.kv_a_norm, c, cfg_.norm_eps, pool);
     // RoPE on the last rd entries of every query head and of the latent row.
@@ -230,7 +233,7 @@ class mla_attention {
     flash_attention(make_view(st.q.data(), T, H, qd), make_view(static_cast<float const*>(k.data()), T, H, qd), v,
                     make_view(att.data(), T, H, vd), causal_mask{}, scale_, -1, pool);
     probe::report(probe::site::attention_output, make_view(static_cast<float const*>(att.data()), T, H * vd));
-    linear<W>{w_.o_proj}(make_view(static_cast<float const*>(att.data()), T, H * vd), y, pool);
+    linear<W>(w_.o_proj, {}, cfg_.act)(make_view(static_cast<float const*>(att.data()), T, H * vd), y, pool);
   }
 
   mla_config cfg_;

@@ -155,7 +155,7 @@ any_attention<W> build_attention(model_config const& c, weight_source const& src
     index_t const qd = c.qk_nope_dim + c.qk_rope_dim;
     attention::mla_config mc{.hidden = H, .heads = c.heads, .q_lora_rank = c.q_lora_rank, .kv_lora_rank = c.kv_lora_rank,
                              .qk_nope_dim = c.qk_nope_dim, .qk_rope_dim = c.qk_rope_dim, .v_head_dim = c.v_head_dim,
-                             .rope = c.rope, .norm_eps = c.rms_eps};
+                             .rope = c.rope, .norm_eps = c.rms_eps, .act = act};
     attention::mla_weights<W> w;
     if (c.q_lora_rank > 0) {
       w.q_a_proj = store.matrix<W>(src.need(role::q_a, l, "q_a_proj"), c.q_lora_rank, H);
@@ -204,7 +204,7 @@ any_attention<W> build_attention(model_config const& c, weight_source const& src
 
 // The typed path: a model in weight format W with a KV cache of KV, from any weight source. The
 // source's files must outlive the model (or be handed to it with keep()). `act`: the activation
-// format of every projection (linear.hpp); MLA (DeepSeek) always computes in f32. `progress`, when
+// format of every projection (linear.hpp); MLA (DeepSeek) too, for its projections (its latent products stay f32). `progress`, when
 // set, is told (layers built, layers) before the first layer and after each.
 template <class W, class KV = float>
 std::unique_ptr<causal_lm<W, KV>> build(model_config const& c, weight_source const& src, cache_options cache = {},
