@@ -41,9 +41,7 @@ cases.json lists the files with the matrix types each holds.
     .venv/bin/python tools/make_conformance_reference.py   # after bash bench/peers/run.sh built llama.cpp
 """
 import json
-import os
 import pathlib
-import re
 import subprocess
 import sys
 import tempfile
@@ -54,12 +52,10 @@ from gguf.quants import dequantize
 from safetensors.numpy import save_file
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import llama_build  # noqa: E402
 OUT = ROOT / "tests" / "data" / "conformance"
-CACHE = pathlib.Path(os.environ.get("SWITCHYARD_PEERS_CACHE", pathlib.Path.home() / ".cache" / "switchyard-peers"))
-LLAMA_VERSION = "0.3.36"  # llama-cpp-python, as bench/peers/run.sh pins it
-LLAMA_SRC = CACHE / f"llama_cpp_python-{LLAMA_VERSION}" / "vendor" / "llama.cpp"
-LLAMA_BUILD = CACHE / f"build-{LLAMA_VERSION}"
-QUANTIZE = LLAMA_BUILD / "bin" / "llama-quantize"
+QUANTIZE = llama_build.QUANTIZE
 
 VOCAB, HIDDEN = 256, 256
 HEADS, KV_HEADS, HEAD_DIM = 4, 2, 64
@@ -411,19 +407,7 @@ int main(int argc, char** argv) {
 
 
 def build_driver(work: pathlib.Path) -> pathlib.Path:
-    lib = LLAMA_BUILD / "llama.cpp"
-    libs = [lib / "src" / "libllama.a", lib / "ggml" / "src" / "libggml.a", lib / "ggml" / "src" / "libggml-cpu.a",
-            lib / "ggml" / "src" / "libggml-base.a"]
-    for p in libs + [LLAMA_SRC / "include" / "llama.h", QUANTIZE]:
-        if not p.exists():
-            sys.exit(f"{p} is missing: build llama.cpp first (bash bench/peers/run.sh, or its first steps)")
-    src = work / "driver.cpp"
-    src.write_text(DRIVER)
-    exe = work / "driver"
-    subprocess.run(["g++", "-O1", "-std=c++17", str(src), "-I", str(LLAMA_SRC / "include"), "-I",
-                    str(LLAMA_SRC / "ggml" / "include"), *map(str, libs), "-fopenmp", "-lpthread", "-ldl", "-lm",
-                    "-o", str(exe)], check=True)
-    return exe
+    return llama_build.build_driver(work, DRIVER, need_quantize=True)
 
 
 def run_llama(driver, path, prompt, work):

@@ -23,7 +23,6 @@ reference.safetensors holds "<file>.tokens" (i32 [T]) and "<file>.logits" (f32 [
     .venv/bin/python tools/make_mixed_gguf_reference.py   # after bash bench/peers/run.sh built llama.cpp
     # SWITCHYARD_PEERS_CACHE=... picks another peers cache (default ~/.cache/switchyard-peers)
 """
-import os
 import pathlib
 import subprocess
 import sys
@@ -33,12 +32,10 @@ import numpy as np
 from safetensors.numpy import save_file
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import llama_build  # noqa: E402
 OUT = ROOT / "tests" / "data" / "mixed_gguf"
-CACHE = pathlib.Path(os.environ.get("SWITCHYARD_PEERS_CACHE", pathlib.Path.home() / ".cache" / "switchyard-peers"))
-LLAMA_VERSION = "0.3.36"  # llama-cpp-python, as bench/peers/run.sh pins it
-LLAMA_SRC = CACHE / f"llama_cpp_python-{LLAMA_VERSION}" / "vendor" / "llama.cpp"
-LLAMA_BUILD = CACHE / f"build-{LLAMA_VERSION}"
-QUANTIZE = LLAMA_BUILD / "bin" / "llama-quantize"
+QUANTIZE = llama_build.QUANTIZE
 
 sys.path.insert(0, str(ROOT / "bench" / "peers"))
 import make_models as mm  # noqa: E402
@@ -104,19 +101,7 @@ int main(int argc, char** argv) {
 
 
 def build_driver(work: pathlib.Path) -> pathlib.Path:
-    lib = LLAMA_BUILD / "llama.cpp"
-    libs = [lib / "src" / "libllama.a", lib / "ggml" / "src" / "libggml.a", lib / "ggml" / "src" / "libggml-cpu.a",
-            lib / "ggml" / "src" / "libggml-base.a"]
-    for p in libs + [LLAMA_SRC / "include" / "llama.h", QUANTIZE]:
-        if not p.exists():
-            sys.exit(f"{p} is missing: build llama.cpp first (bash bench/peers/run.sh, or its first steps)")
-    src = work / "driver.cpp"
-    src.write_text(DRIVER)
-    exe = work / "driver"
-    subprocess.run(["g++", "-O1", "-std=c++17", str(src), "-I", str(LLAMA_SRC / "include"), "-I",
-                    str(LLAMA_SRC / "ggml" / "include"), *map(str, libs), "-fopenmp", "-lpthread", "-ldl", "-lm",
-                    "-o", str(exe)], check=True)
-    return exe
+    return llama_build.build_driver(work, DRIVER, need_quantize=True)
 
 
 def main():

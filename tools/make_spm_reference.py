@@ -36,7 +36,6 @@ Strings that are not valid UTF-8 are stored as {"hex": "..."} in the JSON.
     # SWITCHYARD_PEERS_CACHE=... picks another peers cache (default ~/.cache/switchyard-peers)
 """
 import json
-import os
 import pathlib
 import random
 import subprocess
@@ -46,11 +45,11 @@ import tempfile
 import sentencepiece as spm
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import llama_build  # noqa: E402
+
+LLAMA_SRC, LLAMA_VERSION = llama_build.LLAMA_SRC, llama_build.LLAMA_VERSION
 DATA = ROOT / "tests" / "data"
-CACHE = pathlib.Path(os.environ.get("SWITCHYARD_PEERS_CACHE", pathlib.Path.home() / ".cache" / "switchyard-peers"))
-LLAMA_VERSION = "0.3.36"  # llama-cpp-python, as bench/peers/run.sh pins it
-LLAMA_SRC = CACHE / f"llama_cpp_python-{LLAMA_VERSION}" / "vendor" / "llama.cpp"
-LLAMA_BUILD = CACHE / f"build-{LLAMA_VERSION}"
 
 # ---------------------------------------------------------------------------------------------
 # The training corpus: generated from word lists with a fixed seed.
@@ -239,19 +238,7 @@ int main(int argc, char** argv) {
 
 
 def build_driver(work: pathlib.Path) -> pathlib.Path:
-    lib = LLAMA_BUILD / "llama.cpp"
-    libs = [lib / "src" / "libllama.a", lib / "ggml" / "src" / "libggml.a", lib / "ggml" / "src" / "libggml-cpu.a",
-            lib / "ggml" / "src" / "libggml-base.a"]
-    for p in libs + [LLAMA_SRC / "include" / "llama.h"]:
-        if not p.exists():
-            sys.exit(f"{p} is missing: build llama.cpp first (bash bench/peers/run.sh, or its first steps)")
-    src = work / "driver.cpp"
-    src.write_text(DRIVER)
-    exe = work / "driver"
-    subprocess.run(["g++", "-O1", "-std=c++17", str(src), "-I", str(LLAMA_SRC / "include"), "-I",
-                    str(LLAMA_SRC / "ggml" / "include"), *map(str, libs), "-fopenmp", "-lpthread", "-ldl", "-lm",
-                    "-o", str(exe)], check=True)
-    return exe
+    return llama_build.build_driver(work, DRIVER, need_quantize=False)
 
 
 def run_driver(exe: pathlib.Path, gguf_path: pathlib.Path, cases: list[bytes], work: pathlib.Path) -> dict:
