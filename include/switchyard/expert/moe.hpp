@@ -167,7 +167,7 @@ class moe {
     for (auto c : ws.plan.counts()) busiest = std::max<index_t>(busiest, c);
     index_t const cols = std::max(experts_.scratch_cols(), shared_ ? shared_->scratch_cols() : 0);
     if constexpr (batches_decode) {
-      if (T <= host::gemv_max_rows && !probe::active()) {
+      if (T <= host::gemv_max_rows && !probe::active() && decode_jobs(ws.plan) <= max_decode_jobs) {
         decode(x, y, ws, weights, pool);
         record(stats, ws.plan);
         return;
@@ -210,6 +210,16 @@ class moe {
     b.down_part(index_t{}, cx, m, index_t{}, index_t{}, p);
   };
 
+  // The experts a decode step runs (those chosen at least once, and the shared one): at most
+  // max_decode_jobs take the batched path (T k slots with k <= 8, and the shared expert); more (an
+  // expert-choice router's wide plans) take the general one.
+  static constexpr std::size_t max_decode_jobs = 8 * host::gemv_max_rows + 1;
+  std::size_t decode_jobs(route::dispatch_plan const& plan) const {
+    std::size_t n = shared_ ? 1 : 0;
+    for (auto c : plan.counts()) n += c > 0 ? 1 : 0;
+    return n;
+  }
+
   // Decode (T <= gemv_max_rows): every chosen expert and the shared one in two parallel regions,
   // gate_up of all of them, then down of all of them, each split into row ranges so that the pool's
   // threads share the work evenly, instead of three regions per expert (each a wake-up of the pool
@@ -223,14 +233,12 @@ class moe {
       Experts const* bank;
       index_t e, row0, n;  // the bank's expert e on rows [row0, row0 + n) of x_sorted (or of x: shared)
     };
-    constexpr std::size_t max_jobs = 8 * host::gemv_max_rows + 1;  // T k slots, at most k = 8, and the shared expert
-    std::array<job, max_jobs> jobs;
+    std::array<job, max_decode_jobs> jobs;
     std::size_t count = 0;
-    for (index_t e = 0; e < E && count < max_jobs; ++e)
+    for (index_t e = 0; e < E; ++e)
       if (index_t const n = ws.plan.count(static_cast<int>(e)); n > 0)
-        jobs[count++] = {&experts_, e, ws.plan.offset(static_cast<int>(e)), n};
+        jobs[count++] = {&experts_, e, ws.plan.offset(static_cast<int>(e)), n};  // operator() checked the count
     bool const with_shared = shared_.has_value();
-    require(count + (with_shared ? 1 : 0) <= max_jobs, "expert::moe", "more than ", max_jobs, " experts in one decode step");
     if (with_shared) jobs[count++] = {&*shared_, 0, S, T};
     // h: each job's rows one after another (the shared expert's after the routed slots).
     ws.reserve_experts(S, S + (with_shared ? T : 0), H, cols);
