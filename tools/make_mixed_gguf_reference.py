@@ -16,7 +16,7 @@ q6_K head) and Q2_K (q2_K with q3_K / q4_K), the Qwen3 one to Q3_K_M (q3_K with 
 (iq4_xs, with iq4_nl for the rows that are not whole 256-blocks). The f16 files are not kept; the
 quantized ones are (a few MB each).
 
-A driver on llama.cpp's C API (libllama from the same build: 1 thread, F32 KV cache, flash
+llama_build.LOGITS_DRIVER (libllama from the same build: 1 thread, F32 KV cache, flash
 attention off) runs a fixed token sequence in one batch and records the logits of every position;
 reference.safetensors holds "<file>.tokens" (i32 [T]) and "<file>.logits" (f32 [T, vocab]).
 
@@ -58,50 +58,11 @@ FAMILIES = {
 TYPES = {"mixtral": ["Q4_K_M"], "qwen3moe": [], "deepseek2": []}
 TOKENS = 24
 
-DRIVER = r"""
-#include <cstdio>
-#include <cstdlib>
-#include <vector>
-#include "llama.h"
-static void quiet(ggml_log_level level, char const* text, void*) { if (level >= GGML_LOG_LEVEL_ERROR) std::fputs(text, stderr); }
-int main(int argc, char** argv) {
-  // driver MODEL OUT.f32 TOKEN...
-  llama_log_set(quiet, nullptr);
-  llama_backend_init();
-  llama_model_params mp = llama_model_default_params();
-  mp.use_extra_bufts = false;  // no weight repacking: the plain kernels on the file's blocks
-  llama_model* model = llama_model_load_from_file(argv[1], mp);
-  if (!model) return 1;
-  std::vector<llama_token> toks;
-  for (int i = 3; i < argc; ++i) toks.push_back(std::atoi(argv[i]));
-  llama_context_params cp = llama_context_default_params();
-  cp.n_ctx = 256;
-  cp.n_batch = cp.n_ubatch = 256;
-  cp.n_threads = cp.n_threads_batch = 1;
-  cp.type_k = cp.type_v = GGML_TYPE_F32;
-  cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
-  llama_context* ctx = llama_init_from_model(model, cp);
-  if (!ctx) return 1;
-  llama_batch b = llama_batch_init((int) toks.size(), 0, 1);
-  for (size_t i = 0; i < toks.size(); ++i) {
-    b.token[i] = toks[i]; b.pos[i] = (llama_pos) i; b.n_seq_id[i] = 1; b.seq_id[i][0] = 0; b.logits[i] = 1;
-  }
-  b.n_tokens = (int) toks.size();
-  if (llama_decode(ctx, b) != 0) return 1;
-  int const V = llama_vocab_n_tokens(llama_model_get_vocab(model));
-  FILE* f = std::fopen(argv[2], "wb");
-  for (size_t i = 0; i < toks.size(); ++i) std::fwrite(llama_get_logits_ith(ctx, (int) i), sizeof(float), V, f);
-  std::fclose(f);
-  llama_batch_free(b);
-  llama_free(ctx);
-  llama_model_free(model);
-  return 0;
-}
-"""
 
 
 def build_driver(work: pathlib.Path) -> pathlib.Path:
-    return llama_build.build_driver(work, DRIVER, need_quantize=True)
+    """llama_build's logits driver: call it as driver MODEL OUT 0 TOKEN... (no greedy tokens)."""
+    return llama_build.build_driver(work, llama_build.LOGITS_DRIVER, need_quantize=True)
 
 
 def main():
@@ -119,7 +80,7 @@ def main():
                 subprocess.run([str(QUANTIZE), str(f16), str(OUT / name), qtype, "1"], check=True,
                                capture_output=True)
                 logits = work / "logits.f32"
-                subprocess.run([str(driver), str(OUT / name), str(logits), *map(str, tokens)], check=True)
+                subprocess.run([str(driver), str(OUT / name), str(logits), "0", *map(str, tokens)], check=True)
                 ref[f"{name}.tokens"] = tokens
                 ref[f"{name}.logits"] = np.fromfile(logits, dtype=np.float32).reshape(TOKENS, mm.VOCAB)
                 print(f"make_mixed_gguf_reference: {name} ({(OUT / name).stat().st_size / 1e6:.1f} MB)")

@@ -61,7 +61,7 @@ def main():
                            cwd=ROOT)
             tokens = rng.integers(0, vocab, size=TOKENS).astype(np.int32)
             logits = work / "logits.f32"
-            subprocess.run([str(driver), str(out), str(logits), *map(str, tokens)], check=True)
+            subprocess.run([str(driver), str(out), str(logits), "0", *map(str, tokens)], check=True)
             ref[f"{name}.tokens"] = tokens
             ref[f"{name}.logits"] = np.fromfile(logits, dtype=np.float32).reshape(TOKENS, vocab)
             data = out.read_bytes()
