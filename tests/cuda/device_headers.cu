@@ -13,6 +13,7 @@
 #include "switchyard/core/instances.hpp"
 #include "switchyard/core/tensor_view.hpp"
 #include "switchyard/detail/bits.hpp"
+#include "switchyard/kernels/attention/cache_write.cuh"
 #include "switchyard/kernels/common/arch.cuh"
 #include "switchyard/kernels/common/cuda_check.cuh"
 
