@@ -16,6 +16,7 @@
 #include "switchyard/kernels/attention/cache_write.cuh"
 #include "switchyard/kernels/common/arch.cuh"
 #include "switchyard/kernels/common/cuda_check.cuh"
+#include "switchyard/kernels/sample/sample.cuh"
 
 namespace sy = switchyard;
 

@@ -236,4 +236,15 @@ inline constexpr std::ptrdiff_t int8_activations_routing_flips(std::size_t rows)
 inline constexpr double llama_cpp_mixed_logits = 5e-2;
 inline constexpr double llama_cpp_mixed_logits_median = 3e-2;
 
+// The device sampler (kernels/switchyard/kernels/sample/sample.cuh) against generate::sampler:
+// tokens must be equal, except where the host's draw u in [0, 1) lies within this distance of a
+// cumulative probability of the kept candidates (or the top-p mass of top_p, or a probability of
+// the min-p threshold, relative to the top probability). The two sides do the same double
+// arithmetic in the same order except exp(), where CUDA's result is within 1 ulp and glibc's is
+// correctly rounded: a probability may differ by 2^-52 relative, the sums built from up to 152k of
+// them by at most ~152k x 2^-53 ~ 2e-11. 1e-9 is 50x that. A uniform lands that close to one of
+// the boundaries with probability ~2e-9 x (kept candidates) per draw -- rare, and counted -- and
+// a real mismatch needs it within ~2e-11: expected never in the test's few thousand draws.
+inline constexpr double sample_boundary = 1e-9;
+
 }  // namespace switchyard::test::tolerance
