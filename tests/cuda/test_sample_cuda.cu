@@ -12,7 +12,8 @@
 //   - the logits the device leaves equal the host's span after operator() bit for bit (the penalty);
 // and after the 50 steps the device rng state equals a generate::rng advanced by the draws the
 // host made (none for greedy rows), and the host sampler's next uniform equals the device state's.
-// A last case replays the sampler from a captured CUDA graph.
+// Further cases: the sampler replayed from a captured CUDA graph, and the all-greedy hint (one
+// kernel, no sort) on greedy rows and on a row that breaks the hint (token -1, no draw).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -366,6 +367,79 @@ TEST_CASE("device sampler replayed from a captured CUDA graph equals host", "[cu
   SWITCHYARD_CUDA_CHECK(cudaGraphExecDestroy(exec));
   SWITCHYARD_CUDA_CHECK(cudaGraphDestroy(graph));
   SWITCHYARD_CUDA_CHECK(cudaStreamDestroy(stream));
+}
+
+TEST_CASE("device sampler with the all-greedy hint equals host, and marks a non-greedy row -1", "[cuda][sample]") {
+  constexpr int rows = 8, vocab = 32000, steps = 20;
+  std::vector<gen::sampling_params> params(rows);
+  for (int r = 0; r < rows; ++r)  // greedy; every other row with a repetition penalty
+    params[static_cast<std::size_t>(r)] = {.temperature = 0.0f, .repetition_penalty = r % 2 ? 1.4f : 1.0f,
+                                           .seed = 100u + static_cast<std::uint64_t>(r)};
+  std::vector<gen::sampler> host;
+  std::vector<ks::device_sampling_params> dparams;
+  std::vector<std::uint64_t> seeds;
+  for (auto const& p : params) host.emplace_back(p), dparams.push_back(to_device(p)), seeds.push_back(p.seed);
+  std::vector<std::vector<std::int32_t>> history(rows, std::vector<std::int32_t>{1, 1, vocab - 1, 0, 0});
+  device_array<ks::device_sampling_params> dp(dparams);
+  device_array<std::uint64_t> state(static_cast<std::size_t>(rows) * 4);
+  ks::seed_states(seeds.data(), rows, state.get(), nullptr);
+  std::size_t const ws_bytes = ks::sample_workspace_bytes(rows, vocab);
+  device_array<char> ws(ws_bytes);
+  device_array<float> dlogits(static_cast<std::size_t>(rows) * vocab);
+  device_array<std::int32_t> dtokens(rows);
+  std::mt19937_64 g(51);
+  auto step_once = [&](int step, std::vector<std::int32_t>& got, std::vector<float>& logits) {
+    logits.assign(static_cast<std::size_t>(rows) * vocab, 0.0f);
+    for (int r = 0; r < rows; ++r)
+      fill_logits(std::span<float>(logits).subspan(static_cast<std::size_t>(r) * vocab, static_cast<std::size_t>(vocab)), g, step);
+    std::vector<std::int32_t> flat, offsets{0};
+    for (auto const& h : history) {
+      flat.insert(flat.end(), h.begin(), h.end());
+      offsets.push_back(static_cast<std::int32_t>(flat.size()));
+    }
+    device_array<std::int32_t> dh(flat), doff(offsets);
+    dlogits.upload(logits);
+    dtokens.poison();
+    ws.poison();
+    ks::sample(dlogits.get(), rows, vocab, dp.get(), dh.get(), doff.get(), state.get(), dtokens.get(), ws.get(),
+               ws_bytes, nullptr, /*all_greedy=*/true);
+    SWITCHYARD_CUDA_CHECK(cudaGetLastError());
+    SWITCHYARD_CUDA_CHECK(cudaDeviceSynchronize());
+    got = dtokens.download();
+    return dlogits.download();
+  };
+  for (int step = 0; step < steps; ++step) {
+    std::vector<std::int32_t> got;
+    std::vector<float> logits;
+    auto const dev_logits = step_once(step, got, logits);
+    for (int r = 0; r < rows; ++r) {
+      std::span<float> row(logits.data() + static_cast<std::size_t>(r) * vocab, static_cast<std::size_t>(vocab));
+      std::int32_t const want = host[static_cast<std::size_t>(r)](row, history[static_cast<std::size_t>(r)]);
+      INFO("all-greedy step " << step << ", row " << r);
+      REQUIRE(got[static_cast<std::size_t>(r)] == want);
+      REQUIRE(std::memcmp(row.data(), dev_logits.data() + static_cast<std::size_t>(r) * vocab,
+                          static_cast<std::size_t>(vocab) * sizeof(float)) == 0);
+      history[static_cast<std::size_t>(r)].push_back(want);
+    }
+  }
+  // Row 3 is not greedy after all: the hint makes its token -1, and nobody draws.
+  dparams[3].temperature = 1.0f;
+  dp.upload(dparams);
+  std::vector<std::int32_t> got;
+  std::vector<float> logits;
+  (void)step_once(steps, got, logits);
+  for (int r = 0; r < rows; ++r) {
+    INFO("row " << r << " after the broken hint: token " << got[static_cast<std::size_t>(r)]);
+    if (r == 3) REQUIRE(got[3] == -1);
+    else REQUIRE(got[static_cast<std::size_t>(r)] >= 0);
+  }
+  auto const s = state.download();
+  for (int r = 0; r < rows; ++r)
+    REQUIRE(std::vector<std::uint64_t>(s.begin() + 4 * r, s.begin() + 4 * r + 4) ==
+            rng_words(gen::rng(seeds[static_cast<std::size_t>(r)])));
+  std::printf("switchyard-record: requested=sample/all_greedy ran=sample/all_greedy check=tokens err=0 bound=0 "
+              "nmse=0 nmse_bound=0\n");
+  std::fflush(stdout);
 }
 
 TEST_CASE("device sampler rejects a workspace smaller than it needs", "[cuda][sample]") {

@@ -177,7 +177,7 @@ template <int Threads>
 __global__ void __launch_bounds__(Threads)
     sample_prepare_kernel(float* __restrict__ logits, int vocab, device_sampling_params const* __restrict__ params,
                           std::int32_t const* __restrict__ history, std::int32_t const* __restrict__ offsets,
-                          std::int32_t* __restrict__ tokens, sample_workspace ws) {
+                          std::int32_t* __restrict__ tokens, sample_workspace ws, bool all_greedy) {
   __shared__ float red_v[Threads / warp::size];
   __shared__ int red_i[Threads / warp::size];
   int const r = static_cast<int>(blockIdx.x), tid = static_cast<int>(threadIdx.x);
@@ -204,11 +204,13 @@ __global__ void __launch_bounds__(Threads)
   int best_i = -1;
   for (int i = tid; i < vocab; i += Threads) {
     float const x = l[i];
-    keys[i] = rank_key(r, x);
-    ids[i] = i;
+    if (!all_greedy) keys[i] = rank_key(r, x), ids[i] = i;
     if (!isnan(x)) better(best_v, best_i, x, i);
   }
-  if (p.temperature != 0.0f) return;  // uniform over the block: no barrier below is skipped by part of it
+  if (p.temperature != 0.0f) {  // uniform over the block: no barrier below is skipped by part of it
+    if (all_greedy && tid == 0) tokens[r] = -1;  // the caller promised greedy rows only: no token
+    return;
+  }
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) {
     float const ov = __shfl_xor_sync(warp::full_mask, best_v, o);
@@ -316,9 +318,14 @@ inline std::size_t sample_workspace_bytes(int rows, int vocab) {
 // (none for greedy), and write it to tokens[r]. logits [rows, vocab] f32, modified in place as
 // the host modifies its span. params: device array [rows], each as check_params() accepts.
 // No host synchronization, no allocation (graph-capturable).
+// all_greedy (an addition to the planned signature, defaulted): the caller knows that every row
+// has temperature 0, so the ranking sort and the draw are not launched -- the greedy step is then
+// one kernel instead of a radix sort of rows x vocab keys. A row that is not greedy after all gets
+// token -1 (visibly wrong, never a stale token), and no draw.
 inline void sample(float* logits, int rows, int vocab, device_sampling_params const* params,
                    std::int32_t const* history, std::int32_t const* history_offsets, std::uint64_t* state,
-                   std::int32_t* tokens, void* workspace, std::size_t workspace_bytes, cudaStream_t stream) {
+                   std::int32_t* tokens, void* workspace, std::size_t workspace_bytes, cudaStream_t stream,
+                   bool all_greedy = false) {
   char const* where = "kernels::sample::sample";
   std::size_t const need = sample_workspace_bytes(rows, vocab);
   require(workspace != nullptr && workspace_bytes >= need, where, "the workspace has ", workspace_bytes,
@@ -327,8 +334,9 @@ inline void sample(float* logits, int rows, int vocab, device_sampling_params co
           where, "logits, params, history_offsets, state and tokens must all be device arrays");
   detail::sample_workspace const ws = detail::carve(workspace, rows, vocab);
   detail::sample_prepare_kernel<sample_threads>
-      <<<rows, sample_threads, 0, stream>>>(logits, vocab, params, history, history_offsets, tokens, ws);
+      <<<rows, sample_threads, 0, stream>>>(logits, vocab, params, history, history_offsets, tokens, ws, all_greedy);
   SWITCHYARD_CUDA_CHECK(cudaGetLastError());
+  if (all_greedy) return;
   std::size_t temp_bytes = ws.sort_bytes;
   SWITCHYARD_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(ws.sort_temp, temp_bytes, ws.keys_in, ws.keys_out, ws.ids_in,
                                                         ws.ids_out, rows * vocab, 0, ws.end_bit, stream));
