@@ -7,6 +7,7 @@
 // f32 operations: scale * (code - zero)).
 //
 //   format            row layout                              reads per 8 weights
+//   f32               8 x 32 bit                              two 16-byte loads
 //   bf16, f16         8 x 16 bit                              one 16-byte load
 //   fp8 e4m3 / e5m2   8 x 8 bit                               one 8-byte load
 //   int8 codes        8 x 8 bit                               one 8-byte load
@@ -56,6 +57,21 @@ __device__ __forceinline__ void nibbles8(std::uint8_t const* qs, bool hi, float 
   }
 }
 }  // namespace detail
+
+// f32 weights (the host's weight_store keeps some matrices in f32: MLA's kv_b, router gates): the
+// value is the stored float; the dense layers (linear/) read them like any other format.
+template <>
+struct device_format<float> {
+  static constexpr bool supported = true;
+  static constexpr int block_elems = 1;
+  static constexpr int row_align = 8;
+  __device__ __forceinline__ static void decode8(float const* row, int k0, float (&out)[8]) {
+    float4 const lo = *reinterpret_cast<float4 const*>(row + k0);
+    float4 const hi = *reinterpret_cast<float4 const*>(row + k0 + 4);
+    out[0] = lo.x, out[1] = lo.y, out[2] = lo.z, out[3] = lo.w;
+    out[4] = hi.x, out[5] = hi.y, out[6] = hi.z, out[7] = hi.w;
+  }
+};
 
 template <>
 struct device_format<format::bf16> {
