@@ -13,12 +13,17 @@
 #include "switchyard/model/config.hpp"
 
 SWITCHYARD_NAMESPACE_BEGIN
+namespace device {
+class causal_lm;  // the whole model on a CUDA device (kernels/switchyard/device/causal_lm.cuh)
+}
 namespace model {
 
 template <class W, class KV, class Layer>
 class causal_lm;
 
 // A sequence's share of every layer's cache. Owned by the caller; release() it when done.
+// The host model keeps one kv_sequence per layer; the device model one for all its layers (they
+// share one block table) and, in device_slot_, the sequence's sampler state on the device.
 class sequence {
  public:
   index_t length() const noexcept { return layers_.empty() ? 0 : layers_[0].length; }
@@ -27,8 +32,10 @@ class sequence {
  private:
   template <class, class, class>
   friend class causal_lm;
+  friend class device::causal_lm;
   std::vector<attention::kv_sequence> layers_;
   void const* owner_ = nullptr;
+  std::int32_t device_slot_ = -1;
 };
 
 // One entry of a forward call: a sequence and the tokens to append to it. With which_logits::last
