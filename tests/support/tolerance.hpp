@@ -80,6 +80,14 @@ inline constexpr double cuda_fp8_mma_nmse = 1e-2;
 inline constexpr double cuda_mma_element = 8e-2;
 inline constexpr double cuda_fp8_mma_element = 0.7;
 
+// The device SwiGLU (kernels/switchyard/kernels/linear/elementwise.cuh) against the host's
+// expert::silu_glu::apply, relative to each element: the same f32 expression, gate / (1 +
+// exp(-gate)) * up, but CUDA's expf (at most 2 ulp, CUDA C Programming Guide, "Mathematical
+// Functions") against the C library's (at most 1 ulp): the exponentials differ by at most 3 ulp,
+// i.e. 6u relative; 1 + e carries at most that relative difference (e / (1 + e) <= 1) plus one
+// rounding on each side, the division and the product one more each: 6u + 2 (3u) = 12u. Bound 16u.
+inline constexpr double cuda_silu_glu = 16.0 * u32;
+
 // RoPE at rotation angle a (position * inv_freq), |y - ref| <= rope(a) * max|x| over the head.
 // Both sides form the angle with one f32 product of the same operands; inv_freq itself agrees to
 // the bit except where PyTorch's f32 pow is not correctly rounded (rare; one ulp), which moves the
