@@ -16,6 +16,8 @@
 #include "switchyard/kernels/attention/cache_write.cuh"
 #include "switchyard/kernels/common/arch.cuh"
 #include "switchyard/kernels/common/cuda_check.cuh"
+#include "switchyard/kernels/linear/elementwise.cuh"
+#include "switchyard/kernels/linear/linear.cuh"
 #include "switchyard/kernels/sample/sample.cuh"
 
 namespace sy = switchyard;
