@@ -97,7 +97,7 @@ class causal_lm final : public model::language_model, public generate::sampling_
  public:
   // Builds the model from a weight source (device/load.cuh opens the file and calls this).
   causal_lm(model::model_config const& c, model::weight_source const& src, load_options const& o)
-      : cfg_(c), opts_(o), up_(o.exact_formats) {
+      : cfg_(c), opts_(o), up_(o.exact_formats, o.weights == weight_storage::bf16) {
     char const* where = "device::load";
     require(o.block_size > 0 && o.block_size % 16 == 0 && o.block_size <= 1024 && o.blocks > 0 &&
                 o.blocks < (index_t{1} << 31),
@@ -565,9 +565,9 @@ class causal_lm final : public model::language_model, public generate::sampling_
         kernels::linear::add_inplace(buf_.x, buf_.a, static_cast<std::int64_t>(N) * H, stream_);
       } else {
         int const F = L.intermediate;
-        gemm(L.gate_up, buf_.h, H, N, nullptr, buf_.gu, 2 * F, false, stream_);
+        mm(L.gate_up, buf_.h, H, N, nullptr, buf_.gu, 2 * F, false);
         kernels::linear::silu_glu(buf_.gu, N, F, buf_.hb, stream_);
-        gemm(L.down, buf_.hb, F, N, nullptr, buf_.x, H, true, stream_);
+        mm(L.down, buf_.hb, F, N, nullptr, buf_.x, H, true);
       }
     }
   }
@@ -582,7 +582,7 @@ class causal_lm final : public model::language_model, public generate::sampling_
       src = buf_.fin;
     }
     kernels::norm::rms_norm(src, final_norm_, buf_.fin, n, H, cfg_.rms_eps, stream_);
-    gemm(head_, buf_.fin, H, n, nullptr, buf_.logits, static_cast<int>(cfg_.vocab), false, stream_);
+    mm(head_, buf_.fin, H, n, nullptr, buf_.logits, static_cast<int>(cfg_.vocab), false);
   }
 
   // f.template operator()<E>() for the cache's element type.
@@ -620,9 +620,9 @@ class causal_lm final : public model::language_model, public generate::sampling_
     auto const& w = L.gqa;
     int const H = static_cast<int>(cfg_.hidden), Hq = static_cast<int>(cfg_.heads), Hkv = static_cast<int>(cfg_.kv_heads),
               D = static_cast<int>(cfg_.head_dim), N = p.N, qw = Hq * D, kw = Hkv * D;
-    gemm(w.q, buf_.h, H, N, w.q_bias, buf_.q, qw, false, stream_);
-    gemm(w.k, buf_.h, H, N, w.k_bias, buf_.k, kw, false, stream_);
-    gemm(w.v, buf_.h, H, N, w.v_bias, buf_.v, kw, false, stream_);
+    mm(w.q, buf_.h, H, N, w.q_bias, buf_.q, qw, false);
+    mm(w.k, buf_.h, H, N, w.k_bias, buf_.k, kw, false);
+    mm(w.v, buf_.h, H, N, w.v_bias, buf_.v, kw, false);
     if (w.q_norm) kernels::norm::rms_norm(buf_.q, w.q_norm, buf_.q, std::int64_t{N} * qw / w.q_norm_n, w.q_norm_n, cfg_.rms_eps, stream_);
     if (w.k_norm) kernels::norm::rms_norm(buf_.k, w.k_norm, buf_.k, std::int64_t{N} * kw / w.k_norm_n, w.k_norm_n, cfg_.rms_eps, stream_);
     kernels::norm::rope(buf_.q, N, Hq, w.rope, 0, buf_.pos64, stream_);
@@ -654,7 +654,7 @@ class causal_lm final : public model::language_model, public generate::sampling_
                                          w.mask, w.scale, w.sinks, buf_.attn_ws, attn_ws_bytes_, stream_);
       }
     }
-    gemm(w.o, buf_.att, qw, N, w.o_bias, buf_.x, H, true, stream_);
+    mm(w.o, buf_.att, qw, N, w.o_bias, buf_.x, H, true);
   }
 
   template <class E>
@@ -664,17 +664,17 @@ class causal_lm final : public model::language_model, public generate::sampling_
               rd = static_cast<int>(cfg_.qk_rope_dim), nope = static_cast<int>(cfg_.qk_nope_dim),
               vd = static_cast<int>(cfg_.v_head_dim), qd = nope + rd, N = p.N, qr = static_cast<int>(cfg_.q_lora_rank);
     if (qr > 0) {
-      gemm(w.q_a, buf_.h, H, N, nullptr, buf_.qa, qr, false, stream_);
+      mm(w.q_a, buf_.h, H, N, nullptr, buf_.qa, qr, false);
       kernels::norm::rms_norm(buf_.qa, w.q_a_norm, buf_.qa, N, qr, cfg_.rms_eps, stream_);
-      gemm(w.q_b, buf_.qa, qr, N, nullptr, buf_.q, heads * qd, false, stream_);
+      mm(w.q_b, buf_.qa, qr, N, nullptr, buf_.q, heads * qd, false);
     } else {
-      gemm(w.q, buf_.h, H, N, nullptr, buf_.q, heads * qd, false, stream_);
+      mm(w.q, buf_.h, H, N, nullptr, buf_.q, heads * qd, false);
     }
     // The latent row [c, k_pe]: c normalized on its own (contiguous, then copied into place).
     float* lat = buf_.k;
     float* c = buf_.v;
-    gemm(w.kv_a_latent, buf_.h, H, N, nullptr, c, R, false, stream_);
-    gemm(w.kv_a_rope, buf_.h, H, N, nullptr, lat + R, R + rd, false, stream_);
+    mm(w.kv_a_latent, buf_.h, H, N, nullptr, c, R, false);
+    mm(w.kv_a_rope, buf_.h, H, N, nullptr, lat + R, R + rd, false);
     kernels::norm::rms_norm(c, w.kv_a_norm, c, N, R, cfg_.rms_eps, stream_);
     SWITCHYARD_CUDA_CHECK(cudaMemcpy2DAsync(lat, static_cast<std::size_t>(R + rd) * sizeof(float), c,
                                             static_cast<std::size_t>(R) * sizeof(float), static_cast<std::size_t>(R) * sizeof(float),
@@ -705,7 +705,20 @@ class causal_lm final : public model::language_model, public generate::sampling_
                                      buf_.att + static_cast<std::size_t>(r0) * heads * vd, s, w.scale, buf_.attn_ws,
                                      attn_ws_bytes_, stream_);
     }
-    gemm(w.o, buf_.att, heads * vd, N, nullptr, buf_.x, H, true, stream_);
+    mm(w.o, buf_.att, heads * vd, N, nullptr, buf_.x, H, true);
+  }
+
+  // A projection on the configured path (load_options::paths).
+  void mm(any_matrix const& w, float const* x, int ldx, int T, float const* bias, float* y, int ldy, bool accumulate) {
+    using kernels::linear::linear_path;
+    linear_path const path = opts_.paths == arithmetic::f32            ? linear_path::gemv
+                             : opts_.paths == arithmetic::tensor_cores ? linear_path::mma
+                                                                       : linear_path::automatic;
+    gemm(w, x, ldx, T, bias, y, ldy, accumulate, stream_, path);
+  }
+  static kernels::moe_path moe_path_for(arithmetic a) {
+    return a == arithmetic::f32 ? kernels::moe_path::gemv
+           : a == arithmetic::tensor_cores ? kernels::moe_path::mma : kernels::moe_path::automatic;
   }
 
   // ---- load ----
@@ -721,7 +734,7 @@ class causal_lm final : public model::language_model, public generate::sampling_
       head_ = embed_;
     }
     for (index_t l = 0; l < cfg_.layers; ++l) {
-      layers_.push_back(build_layer(cfg_, src, up_, l));
+      layers_.push_back(build_layer(cfg_, src, up_, l, moe_path_for(opts_.paths)));
       layers_.back().cache.block_size = opts_.block_size;
       layers_.back().cache.blocks = opts_.blocks;
     }

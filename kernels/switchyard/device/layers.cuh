@@ -119,7 +119,7 @@ inline void build_mla(model::model_config const& c, model::weight_source const& 
   w.kv_a_rope = kv_a.rows_view(static_cast<int>(R), static_cast<int>(rd));
   w.kv_a_norm = up.vector(src.need(role::kv_a_norm, l, "kv_a_layernorm"), R);
   // kv_b in f32 (mla_decode's operand); a GGUF's is rebuilt from attn_k_b / attn_v_b by the source.
-  w.kv_b = up.matrix_f32(src.need(role::kv_b, l, "kv_b_proj"), heads * (nope + vd), R);
+  w.kv_b = up.matrix_f32(src.need(role::kv_b, l, "kv_b_proj"), heads * (nope + vd), R, up.all_bf16());
   w.o = up.matrix(src.need(role::o, l, "o_proj"), H, heads * vd);
   w.scale = switchyard::attention::deepseek_softmax_scale(qd, c.rope.scaling);
   switchyard::attention::rope_config rc = c.rope;
@@ -137,7 +137,7 @@ inline void build_mla(model::model_config const& c, model::weight_source const& 
 
 // Layer l, uploaded.
 inline layer_weights build_layer(model::model_config const& c, model::weight_source const& src, weight_uploader& up,
-                                 index_t l) {
+                                 index_t l, kernels::moe_path moe_path = kernels::moe_path::automatic) {
   using model::role;
   index_t const H = c.hidden;
   layer_weights out;
@@ -146,7 +146,7 @@ inline layer_weights build_layer(model::model_config const& c, model::weight_sou
   else
     detail::build_gqa(c, src, up, l, out);
   if (c.is_moe_layer(l)) {
-    out.moe = make_moe(c, src, up, l);
+    out.moe = make_moe(c, src, up, l, moe_path);
   } else {
     index_t const F = c.intermediate;
     auto g = src.need(role::ffn_gate, l, "mlp gate_proj"), u = src.need(role::ffn_up, l, "mlp up_proj"),

@@ -65,14 +65,15 @@ template <class Router, class W, class Act>
 class moe_block_of final : public moe_block {
  public:
   using layer_type = kernels::moe<Router, W, Act>;
-  moe_block_of(kernels::moe_shape shape, kernels::moe_weights<W> w, kernels::route::device_router_params params, dformat f)
-      : layer_(shape, w), params_(params), format_(f) {}
+  moe_block_of(kernels::moe_shape shape, kernels::moe_weights<W> w, kernels::route::device_router_params params, dformat f,
+               kernels::moe_path path)
+      : layer_(shape, w), params_(params), format_(f), path_(path) {}
   std::size_t workspace_bytes(std::int64_t max_tokens) const override {
     return layer_type::workspace_bytes(layer_.shape(), max_tokens);
   }
   void run(float const* x, float* y, std::int64_t T, void* workspace, std::size_t bytes,
            cudaStream_t stream) const override {
-    layer_(x, y, T, workspace, bytes, stream, params_);
+    layer_(x, y, T, workspace, bytes, stream, params_, path_);
   }
   dformat bank_format() const noexcept override { return format_; }
 
@@ -80,6 +81,7 @@ class moe_block_of final : public moe_block {
   layer_type layer_;
   kernels::route::device_router_params params_;
   dformat format_;
+  kernels::moe_path path_;
 };
 
 // The bank format: the slices' one format where compiled for the device MoE, else bf16.
@@ -102,7 +104,8 @@ inline dformat expert_bank_format(weight_uploader const& up, std::vector<model::
 
 // Layer l's MoE, uploaded. The same roles and checks as model::detail::build_ffn.
 inline std::unique_ptr<moe_block> make_moe(model::model_config const& c, model::weight_source const& src,
-                                           weight_uploader& up, index_t l) {
+                                           weight_uploader& up, index_t l,
+                                           kernels::moe_path path = kernels::moe_path::automatic) {
   using model::expert_proj;
   using model::role;
   index_t const E = c.experts, F = c.moe_intermediate, H = c.hidden, Fs = c.shared_intermediate;
@@ -175,7 +178,7 @@ inline std::unique_ptr<moe_block> make_moe(model::model_config const& c, model::
                           {"device::load", "num_experts_per_tok", "device router (SWITCHYARD_DEVICE_TOP_K)"},
                           [&]<int K>() -> std::unique_ptr<moe_block> {
       auto make = [&]<class Router, class Act = expert::silu_glu>() -> std::unique_ptr<moe_block> {
-        return std::make_unique<detail::moe_block_of<Router, W, Act>>(shape, w, params, f);
+        return std::make_unique<detail::moe_block_of<Router, W, Act>>(shape, w, params, f, path);
       };
       if (gpt_oss) return make.template operator()<route::gpt_oss<K>, expert::gpt_oss_glu>();
       if (fam.router == model::architectures::router_kind::sigmoid_grouped) {

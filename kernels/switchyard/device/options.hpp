@@ -22,6 +22,17 @@ constexpr char const* name(cache_format f) {
   return "?";
 }
 
+// How the matrices are stored on the device: each in its file's format where the device computes
+// it (others widened to bf16), or every one converted to bf16 (halves an f32 checkpoint; with the
+// host loaded as model::weight_format::bf16 the two backends then hold the same numbers).
+enum class weight_storage { as_stored, bf16 };
+
+// Which kernels the projections and the experts run: automatic (f32 GEMV for up to 8 rows, the
+// bf16 tensor-core GEMM beyond: linear::linear_path_for, kernels::moe's rule), f32 (the GEMV path
+// for every call: activations stay f32, as the host's activations::f32), tensor_cores (the
+// tensor-core GEMMs for every call).
+enum class arithmetic { automatic, f32, tensor_cores };
+
 struct load_options {
   cache_format cache = cache_format::bf16;
   index_t block_size = 16;   // tokens per cache block (a multiple of 16)
@@ -36,6 +47,8 @@ struct load_options {
   // true: refuse (unsupported_config, naming the tensor) a matrix the device would widen to bf16
   // (formats without a device kernel: K-quants, iq4, q4_1, q5_*, mxfp4, ...; f32 expert banks).
   bool exact_formats = false;
+  weight_storage weights = weight_storage::as_stored;
+  arithmetic paths = arithmetic::automatic;
   bool allow_extra_tensors = false;  // as model::load_options
   index_t experts_per_token = 0;     // as model::load_options: > 0 overrides the checkpoint's top-k
 };

@@ -105,9 +105,10 @@ decltype(auto) with_format(any_matrix const& m, F&& f) {
 
 // y[T, rows] (+)= x[T, cols] W^T + bias, the matrix's format's linear::gemm.
 inline void gemm(any_matrix const& w, float const* x, int ldx, int T, float const* bias, float* y, int ldy,
-                 bool accumulate, cudaStream_t stream) {
+                 bool accumulate, cudaStream_t stream,
+                 kernels::linear::linear_path path = kernels::linear::linear_path::automatic) {
   if (T == 0) return;
-  detail::with_format(w, [&](auto const& m) { kernels::linear::gemm(x, ldx, T, m, bias, y, ldy, accumulate, stream); });
+  detail::with_format(w, [&](auto const& m) { kernels::linear::gemm(x, ldx, T, m, bias, y, ldy, accumulate, stream, path); });
 }
 
 // out[t] = table[tokens[t]] widened to f32.
@@ -120,15 +121,18 @@ inline void embed(any_matrix const& table, std::int32_t const* tokens, int T, fl
 class weight_uploader {
  public:
   // exact: refuse a matrix the device would have to widen (load_options::exact_formats).
-  explicit weight_uploader(bool exact) : exact_(exact) {}
+  // all_bf16: every matrix to bf16 (load_options::weights = bf16).
+  explicit weight_uploader(bool exact, bool all_bf16 = false) : exact_(exact), all_bf16_(all_bf16) {}
 
   bool exact() const noexcept { return exact_; }
+  bool all_bf16() const noexcept { return all_bf16_; }
   std::size_t bytes() const noexcept { return bytes_; }
 
   // The format a matrix of these slices gets on the device: their one dtype where the device
   // computes it (and `allowed` says so: expert banks have no f32 kernels), else bf16; refused
   // when exact formats were asked for.
   dformat choose(std::span<model::matrix_slice const> parts, bool f32_allowed = true) const {
+    if (all_bf16_) return dformat::bf16;
     std::optional<dformat> f = kept_as(parts[0].dtype);
     for (auto const& s : parts)
       if (s.dtype != parts[0].dtype) f.reset();
@@ -187,11 +191,14 @@ class weight_uploader {
     return m;
   }
 
-  // A matrix widened to f32 (router gates, MLA's kv_b).
-  float const* matrix_f32(model::matrix_slice const& s, index_t rows, index_t cols) {
+  // A matrix widened to f32 (router gates, MLA's kv_b). through_bf16: its values rounded to bf16
+  // first (MLA's kv_b of a bf16 model, which the host keeps in bf16: mla_kv_b_t).
+  float const* matrix_f32(model::matrix_slice const& s, index_t rows, index_t cols, bool through_bf16 = false) {
     check_shape(s, rows, cols);
     std::vector<float> host(static_cast<std::size_t>(rows * cols));
     for (index_t r = 0; r < rows; ++r) model::detail::widen_row(s, r, host.data() + r * cols);
+    if (through_bf16)
+      for (auto& v : host) v = format::bf16(v).to_float();
     return floats(host);
   }
   // A vector of n elements widened to f32 (norms, biases, sinks).
@@ -220,7 +227,7 @@ class weight_uploader {
     return p;
   }
 
-  bool exact_;
+  bool exact_, all_bf16_;
   std::size_t bytes_ = 0;
   std::vector<device_bytes> owned_;
 };

@@ -1,0 +1,424 @@
+// The whole model on the device (kernels/switchyard/device/) against the host model (model::load)
+// on the same files, for every shipped architecture's tiny checkpoint and GGUFs:
+//   - the f32 path: both sides in bf16 weights with f32 activations (device: every projection
+//     and expert on the GEMV kernels; host: model::weight_format::bf16, activation_format::f32),
+//     so they hold the same numbers and differ only in the order of f32 sums: prefill logits of
+//     every prompt row, then 8 decode steps fed the host's greedy tokens, within
+//     tolerance::cuda_model_f32_* (a routing decision that flips, a missed key or a wrong row is
+//     ~100x over it);
+//   - the default path on f32 checkpoints (a 12-token prefill takes the bf16 tensor-core GEMMs)
+//     against the host's f32 model, within tolerance::cuda_model_mma_*;
+//   - a GGUF of llama-quantize's types (q8_0 / q4_0 kept, the rest widened to bf16) within
+//     tolerance::cuda_model_widened_*;
+// and on the device alone: decode equals prefill, batched equals alone (also a mixed call),
+// graph replay equals eager bit for bit (a padded bucket within a tight bound), greedy sample()
+// equals the argmax of forward's logits, seeded sampling (sample() and forward_sample()) equals
+// the host sampler on the device's own logits, a full cache throws allocation_error and changes
+// nothing, bad tokens and foreign sequences are refused.
+// Every logits buffer is NaN-poisoned before each call; each check prints a switchyard-record line.
+#define SWITCHYARD_DEVICE_TOP_K 2
+#define SWITCHYARD_DEVICE_EXPERT_FORMATS(X) X(bf16, format::bf16)
+#define SWITCHYARD_DEVICE_CACHE_FORMATS(X) X(f32, float)
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "support/data_dir.hpp"
+#include "support/tolerance.hpp"
+#include "switchyard/device/load.cuh"
+#include "switchyard/generate/sampler.hpp"
+#include "switchyard/model/load.hpp"  // declared only: switchyard::model_instances defines it
+
+namespace sy = switchyard;
+namespace dv = switchyard::device;
+namespace md = switchyard::model;
+namespace tol = switchyard::test::tolerance;
+
+namespace {
+
+std::string data_path(std::string const& rel) { return std::string(SWITCHYARD_TEST_DATA_DIR) + "/" + rel; }
+
+dv::load_options device_options(dv::arithmetic paths, dv::weight_storage weights, bool graphs = false) {
+  dv::load_options o;
+  o.cache = dv::cache_format::f32;
+  o.block_size = 16;
+  o.blocks = 64;
+  o.max_tokens = 64;
+  o.max_decode_batch = 8;
+  o.max_sequences = 32;
+  o.graphs = graphs;
+  o.weights = weights;
+  o.paths = paths;
+  return o;
+}
+
+md::load_options host_options(md::weight_format w) {
+  md::load_options o;
+  o.weights = w;
+  o.kv = md::kv_format::f32;
+  o.activations = md::activation_format::f32;
+  o.cache = {.block_size = 16, .blocks = 64};
+  return o;
+}
+
+std::vector<std::int32_t> prompt_of(int n, int vocab, int salt = 0) {
+  std::vector<std::int32_t> p;
+  for (int i = 0; i < n; ++i) p.push_back(static_cast<std::int32_t>((i * 37 + 11 + salt * 101) % vocab));
+  return p;
+}
+
+// forward into a NaN-poisoned [rows, vocab] buffer.
+std::vector<float> run(md::language_model& lm, std::vector<md::step> const& steps, int rows,
+                       md::which_logits which = md::which_logits::last) {
+  int const V = static_cast<int>(lm.config().vocab);
+  std::vector<float> out(static_cast<std::size_t>(rows) * V, std::numeric_limits<float>::quiet_NaN());
+  lm.forward(steps, sy::make_view(out.data(), static_cast<sy::index_t>(rows), static_cast<sy::index_t>(V)), which);
+  return out;
+}
+std::vector<float> run_one(md::language_model& lm, md::sequence& s, std::vector<std::int32_t> const& tokens,
+                           md::which_logits which = md::which_logits::last) {
+  int const rows = which == md::which_logits::all ? static_cast<int>(tokens.size()) : 1;
+  return run(lm, {md::step{&s, tokens}}, rows, which);
+}
+
+std::int32_t argmax(float const* row, int V) {  // the host sampler's greedy rule: first of the largest
+  std::int32_t best = 0;
+  for (std::int32_t i = 1; i < V; ++i)
+    if (row[i] > row[best]) best = i;
+  return best;
+}
+
+// Every element within element_bound x its reference row's RMS, and the NMSE within nmse_bound.
+void check_logits(std::string const& model, char const* check, std::vector<float> const& got,
+                  std::vector<float> const& ref, int V, double element_bound, double nmse_bound) {
+  REQUIRE(got.size() == ref.size());
+  std::size_t const rows = ref.size() / static_cast<std::size_t>(V);
+  double worst = 0, se = 0, sr = 0;
+  std::size_t worst_at = 0, bad = 0;
+  for (std::size_t r = 0; r < rows; ++r) {
+    double rms = 0;
+    for (int i = 0; i < V; ++i) rms += double(ref[r * V + i]) * ref[r * V + i];
+    rms = std::sqrt(rms / V);
+    REQUIRE(rms > 0.0);
+    for (int i = 0; i < V; ++i) {
+      std::size_t const k = r * V + static_cast<std::size_t>(i);
+      double const d = std::fabs(double(got[k]) - ref[k]);
+      double const e = std::isfinite(got[k]) ? d / rms : std::numeric_limits<double>::infinity();
+      if (!(e <= element_bound)) ++bad;
+      if (!(e <= worst)) worst = e, worst_at = k;
+      se += std::isfinite(d) ? d * d : std::numeric_limits<double>::infinity();
+      sr += double(ref[k]) * ref[k];
+    }
+  }
+  double const nmse = se / sr;
+  std::printf("switchyard-record: model=%s check=%s err=%.3g bound=%.3g nmse=%.3g nmse_bound=%.3g\n", model.c_str(),
+              check, worst, element_bound, nmse, nmse_bound);
+  std::fflush(stdout);
+  INFO(model << " " << check << ": worst element " << worst_at << " (row " << worst_at / V << ", token "
+             << worst_at % V << "): device " << got[worst_at] << ", reference " << ref[worst_at] << ", error / row RMS "
+             << worst << " (bound " << element_bound << "); " << bad << " of " << got.size()
+             << " elements out of bounds; NMSE " << nmse);
+  REQUIRE(bad == 0);
+  REQUIRE(nmse <= nmse_bound);
+}
+
+// Prefill of a 12-token prompt (every row), then 8 decode steps fed the host's greedy tokens.
+void compare_with_host(std::string const& name, std::string const& path, md::weight_format host_weights,
+                       dv::load_options const& dopts, double element_bound, double nmse_bound) {
+  auto host = md::load(path, host_options(host_weights));
+  auto dev = dv::load(path, dopts);
+  int const V = static_cast<int>(host->config().vocab);
+  REQUIRE(dev->config().vocab == V);
+  auto const prompt = prompt_of(12, V);
+  auto hs = host->new_sequence();
+  auto ds = dev->new_sequence();
+  auto const href = run_one(*host, hs, prompt, md::which_logits::all);
+  auto const dgot = run_one(*dev, ds, prompt, md::which_logits::all);
+  check_logits(name, "prefill", dgot, href, V, element_bound, nmse_bound);
+  std::int32_t next = argmax(href.data() + 11 * V, V);
+  std::vector<float> hall, dall;
+  for (int s = 0; s < 8; ++s) {
+    auto const h = run_one(*host, hs, {next});
+    auto const d = run_one(*dev, ds, {next});
+    hall.insert(hall.end(), h.begin(), h.end());
+    dall.insert(dall.end(), d.begin(), d.end());
+    next = argmax(h.data(), V);
+  }
+  CHECK(ds.length() == 20);
+  check_logits(name, "decode", dall, hall, V, element_bound, nmse_bound);
+  dev->release(ds);
+  CHECK(dev->free_blocks() == dopts.blocks);
+}
+
+void f32_path(char const* name) {
+  compare_with_host(name, data_path(std::string("models/") + name), md::weight_format::bf16,
+                    device_options(dv::arithmetic::f32, dv::weight_storage::bf16), tol::cuda_model_f32_element,
+                    tol::cuda_model_f32_nmse);
+}
+void default_path(char const* name) {
+  compare_with_host(name, data_path(std::string("models/") + name), md::weight_format::automatic,
+                    device_options(dv::arithmetic::automatic, dv::weight_storage::as_stored),
+                    tol::cuda_model_mma_element, tol::cuda_model_mma_nmse);
+}
+
+}  // namespace
+
+// ---- every architecture against the host ----
+
+#define SWITCHYARD_F32_PATH_CASE(arch)                                                                   \
+  TEST_CASE("device model equals the host, f32 path, bf16 weights: " arch, "[cuda][model][host]") { \
+    f32_path(arch);                                                                                      \
+  }
+SWITCHYARD_F32_PATH_CASE("llama")
+SWITCHYARD_F32_PATH_CASE("mixtral")
+SWITCHYARD_F32_PATH_CASE("mixtral_swa")
+SWITCHYARD_F32_PATH_CASE("qwen2_moe")
+SWITCHYARD_F32_PATH_CASE("qwen2_moe_swa")
+SWITCHYARD_F32_PATH_CASE("qwen3_moe")
+SWITCHYARD_F32_PATH_CASE("qwen3_moe_swa")
+SWITCHYARD_F32_PATH_CASE("olmoe")
+SWITCHYARD_F32_PATH_CASE("deepseek_v3")
+SWITCHYARD_F32_PATH_CASE("gpt_oss")
+SWITCHYARD_F32_PATH_CASE("gpt_oss_mxfp4")
+
+// The tensor-core GEMMs (bf16 activations) against the f32 host. Left out: mixtral_swa,
+// qwen2_moe and deepseek_v3, whose routers flip a token's experts under bf16 rounding (the host
+// itself, run in bf16, moves their logits by 0.36-1.5 of a row's RMS: a different expert, not an
+// error), so no bound separates rounding from a bug there; the f32 path covers them.
+#define SWITCHYARD_DEFAULT_PATH_CASE(arch)                                                                  \
+  TEST_CASE("device model within bf16 rounding of the f32 host, default path: " arch, "[cuda][model][host]") { \
+    default_path(arch);                                                                                     \
+  }
+SWITCHYARD_DEFAULT_PATH_CASE("llama")
+SWITCHYARD_DEFAULT_PATH_CASE("mixtral")
+SWITCHYARD_DEFAULT_PATH_CASE("qwen2_moe_swa")
+SWITCHYARD_DEFAULT_PATH_CASE("qwen3_moe")
+SWITCHYARD_DEFAULT_PATH_CASE("qwen3_moe_swa")
+SWITCHYARD_DEFAULT_PATH_CASE("olmoe")
+SWITCHYARD_DEFAULT_PATH_CASE("gpt_oss")
+SWITCHYARD_DEFAULT_PATH_CASE("gpt_oss_mxfp4")
+
+TEST_CASE("device model equals the host from a GGUF (llama.cpp naming, MLA kv_b from attn_k_b / attn_v_b)",
+          "[cuda][model][host][gguf]") {
+  for (char const* rel : {"models/llama/model.gguf", "models/deepseek_v3/model.gguf", "models/mixtral/model.gguf"}) {
+    INFO(rel);
+    compare_with_host(rel, data_path(rel), md::weight_format::bf16,
+                      device_options(dv::arithmetic::f32, dv::weight_storage::bf16), tol::cuda_model_f32_element,
+                      tol::cuda_model_f32_nmse);
+  }
+}
+
+TEST_CASE("device model of a llama-quantize GGUF: q8_0 / q4_0 on the device, the other types widened to bf16",
+          "[cuda][model][host][gguf]") {
+  std::string const path = data_path("conformance/llama-R2.gguf");
+  // The device refuses to widen when asked for exact formats, naming a tensor.
+  dv::load_options exact = device_options(dv::arithmetic::f32, dv::weight_storage::as_stored);
+  exact.exact_formats = true;
+  CHECK_THROWS_AS(dv::load(path, exact), sy::unsupported_config);
+  compare_with_host("llama-R2.gguf", path, md::weight_format::automatic,
+                    device_options(dv::arithmetic::f32, dv::weight_storage::as_stored), tol::cuda_model_widened_element,
+                    tol::cuda_model_widened_nmse);
+}
+
+// ---- the device against itself ----
+
+TEST_CASE("device decode equals prefill (logits of token i decoded one at a time vs prefilled)", "[cuda][model]") {
+  for (char const* name : {"llama", "mixtral", "deepseek_v3", "gpt_oss"}) {
+    auto dev = dv::load(data_path(std::string("models/") + name), device_options(dv::arithmetic::f32, dv::weight_storage::as_stored));
+    int const V = static_cast<int>(dev->config().vocab);
+    auto const prompt = prompt_of(12, V, 1);
+    auto a = dev->new_sequence(), b = dev->new_sequence();
+    auto const pre = run_one(*dev, a, prompt, md::which_logits::all);
+    std::vector<float> one;
+    for (auto t : prompt) {
+      auto const r = run_one(*dev, b, {t});
+      one.insert(one.end(), r.begin(), r.end());
+    }
+    check_logits(name, "decode_vs_prefill", one, pre, V, tol::cuda_model_same_path, tol::cuda_model_same_path_nmse);
+  }
+}
+
+TEST_CASE("device batched equals alone (3 sequences of different lengths; prefill, decode, a mixed call)",
+          "[cuda][model]") {
+  for (char const* name : {"llama", "mixtral", "deepseek_v3"}) {
+    auto dev = dv::load(data_path(std::string("models/") + name), device_options(dv::arithmetic::f32, dv::weight_storage::as_stored));
+    int const V = static_cast<int>(dev->config().vocab);
+    std::vector<std::vector<std::int32_t>> prompts = {prompt_of(5, V, 2), prompt_of(9, V, 3), prompt_of(3, V, 4)};
+    std::vector<md::sequence> together, alone;
+    for (int i = 0; i < 3; ++i) together.push_back(dev->new_sequence()), alone.push_back(dev->new_sequence());
+    // Prefill: one call of three fresh prompts vs three calls.
+    std::vector<md::step> steps;
+    for (int i = 0; i < 3; ++i) steps.push_back({&together[static_cast<std::size_t>(i)], prompts[static_cast<std::size_t>(i)]});
+    auto const batched = run(*dev, steps, 3);
+    std::vector<float> single;
+    for (int i = 0; i < 3; ++i) {
+      auto const r = run_one(*dev, alone[static_cast<std::size_t>(i)], prompts[static_cast<std::size_t>(i)]);
+      single.insert(single.end(), r.begin(), r.end());
+    }
+    check_logits(name, "batched_prefill", batched, single, V, tol::cuda_model_same_path, tol::cuda_model_same_path_nmse);
+    // Decode: three single tokens in one call, twice.
+    for (int round = 0; round < 2; ++round) {
+      std::vector<std::int32_t> next;
+      for (int i = 0; i < 3; ++i) next.push_back(argmax(single.data() + i * V, V));
+      std::vector<std::vector<std::int32_t>> toks = {{next[0]}, {next[1]}, {next[2]}};
+      steps.clear();
+      for (int i = 0; i < 3; ++i) steps.push_back({&together[static_cast<std::size_t>(i)], toks[static_cast<std::size_t>(i)]});
+      auto const b = run(*dev, steps, 3);
+      single.clear();
+      for (int i = 0; i < 3; ++i) {
+        auto const r = run_one(*dev, alone[static_cast<std::size_t>(i)], toks[static_cast<std::size_t>(i)]);
+        single.insert(single.end(), r.begin(), r.end());
+      }
+      check_logits(name, "batched_decode", b, single, V, tol::cuda_model_same_path, tol::cuda_model_same_path_nmse);
+    }
+    // Mixed: a decode step, a continuing chunk of 4 and a fresh prompt, with every row returned.
+    auto fresh_t = dev->new_sequence(), fresh_a = dev->new_sequence();
+    std::vector<std::int32_t> const d1 = {7}, chunk = prompt_of(4, V, 5), p3 = prompt_of(6, V, 6);
+    steps = {{&together[0], d1}, {&together[1], chunk}, {&fresh_t, p3}};
+    auto const mixed = run(*dev, steps, 11, md::which_logits::all);
+    std::vector<float> parts;
+    for (auto [s, t] : {std::pair{&alone[0], &d1}, std::pair{&alone[1], &chunk}, std::pair{&fresh_a, &p3}}) {
+      auto const r = run_one(*dev, *s, *t, md::which_logits::all);
+      parts.insert(parts.end(), r.begin(), r.end());
+    }
+    check_logits(name, "mixed_call", mixed, parts, V, tol::cuda_model_same_path, tol::cuda_model_same_path_nmse);
+  }
+}
+
+TEST_CASE("device decode graph replay equals the eager path", "[cuda][model][graph]") {
+  for (char const* name : {"mixtral", "deepseek_v3", "gpt_oss"}) {
+    auto dev = dv::load(data_path(std::string("models/") + name),
+                        device_options(dv::arithmetic::automatic, dv::weight_storage::as_stored, /*graphs*/ true));
+    int const V = static_cast<int>(dev->config().vocab);
+    // Two identical sets of 4 sequences (a full bucket) and of 3 (a padded bucket of 4).
+    for (int B : {4, 3}) {
+      std::vector<md::sequence> g, e;
+      std::vector<std::vector<std::int32_t>> prompts;
+      for (int i = 0; i < B; ++i) {
+        prompts.push_back(prompt_of(3 + 2 * i, V, 10 + i));
+        g.push_back(dev->new_sequence());
+        e.push_back(dev->new_sequence());
+        (void)run_one(*dev, g.back(), prompts.back());
+        (void)run_one(*dev, e.back(), prompts.back());
+      }
+      std::vector<std::vector<std::int32_t>> toks;
+      for (int i = 0; i < B; ++i) toks.push_back({static_cast<std::int32_t>((31 * i + 5) % V)});
+      for (int step = 0; step < 3; ++step) {
+        std::vector<md::step> gs, es;
+        for (int i = 0; i < B; ++i) gs.push_back({&g[static_cast<std::size_t>(i)], toks[static_cast<std::size_t>(i)]}),
+            es.push_back({&e[static_cast<std::size_t>(i)], toks[static_cast<std::size_t>(i)]});
+        dev->set_graphs(true);
+        auto const replay = run(*dev, gs, B);
+        dev->set_graphs(false);
+        auto const eager = run(*dev, es, B);
+        dev->set_graphs(true);
+        CHECK(dev->captured_graphs() == 1);  // one bucket (4), captured once, replayed after
+        if (B == 4) {
+          // Same batch size: the same launches with the same arguments -> the same bits.
+          bool const same = std::memcmp(replay.data(), eager.data(), replay.size() * sizeof(float)) == 0;
+          std::printf("switchyard-record: model=%s check=graph_bits step=%d equal=%d\n", name, step, same ? 1 : 0);
+          CHECK(same);
+        } else {
+          // A padded bucket computes 4 rows where the eager call computes 3: the split counts and
+          // GEMM paths may differ by batch size, so within the same-path bound, not bit for bit.
+          check_logits(name, "graph_padded", replay, eager, V, tol::cuda_model_same_path, tol::cuda_model_same_path_nmse);
+        }
+        for (int i = 0; i < B; ++i) toks[static_cast<std::size_t>(i)] = {argmax(eager.data() + i * V, V)};
+      }
+      for (auto& s : g) dev->release(s);
+      for (auto& s : e) dev->release(s);
+    }
+    CHECK(dev->free_blocks() == 64);
+  }
+}
+
+TEST_CASE("device greedy sample() equals the argmax of forward's logits", "[cuda][model][sample]") {
+  auto dev = dv::load(data_path("models/mixtral"), device_options(dv::arithmetic::automatic, dv::weight_storage::as_stored, true));
+  int const V = static_cast<int>(dev->config().vocab);
+  std::vector<md::sequence> f, s;
+  for (int i = 0; i < 2; ++i) f.push_back(dev->new_sequence()), s.push_back(dev->new_sequence());
+  std::vector<std::vector<std::int32_t>> next = {prompt_of(7, V, 20), prompt_of(4, V, 21)};
+  std::vector<sy::generate::sampling_params> const greedy(2);
+  for (int step = 0; step < 6; ++step) {
+    auto const logits = run(*dev, {{&f[0], next[0]}, {&f[1], next[1]}}, 2);
+    std::vector<std::int32_t> got(2, -1);
+    std::vector<md::step> const ss = {{&s[0], next[0]}, {&s[1], next[1]}};
+    dev->sample(ss, greedy, got);
+    for (int i = 0; i < 2; ++i) {
+      std::int32_t const want = argmax(logits.data() + i * V, V);
+      std::printf("switchyard-record: model=mixtral check=greedy_sample step=%d row=%d want=%d got=%d\n", step, i, want,
+                  got[static_cast<std::size_t>(i)]);
+      CHECK(got[static_cast<std::size_t>(i)] == want);
+      next[static_cast<std::size_t>(i)] = {want};
+    }
+  }
+}
+
+TEST_CASE("device seeded sampling equals the host sampler on the device's own logits", "[cuda][model][sample]") {
+  auto dev = dv::load(data_path("models/qwen3_moe"), device_options(dv::arithmetic::automatic, dv::weight_storage::as_stored, true));
+  int const V = static_cast<int>(dev->config().vocab);
+  sy::generate::sampling_params p;
+  p.temperature = 0.9f;
+  p.top_k = 40;
+  p.top_p = 0.92f;
+  p.min_p = 0.01f;
+  p.repetition_penalty = 1.3f;
+  p.seed = 1234;
+  auto a = dev->new_sequence(), b = dev->new_sequence(), c = dev->new_sequence();
+  sy::generate::sampler host(p);      // draws for sequence a's logits
+  sy::generate::rng stream(p.seed);   // forward_sample's request stream for sequence c
+  std::vector<std::int32_t> history = prompt_of(9, V, 30);
+  std::vector<std::int32_t> feed = history;
+  for (int step = 0; step < 8; ++step) {
+    auto logits = run_one(*dev, a, feed);
+    std::int32_t const want = host(std::span<float>(logits.data(), static_cast<std::size_t>(V)), history);
+    std::vector<std::int32_t> got(1, -1), got_fs(1, -1);
+    std::vector<md::step> const sb = {{&b, feed}}, sc = {{&c, feed}};
+    dev->sample(sb, std::span<sy::generate::sampling_params const>(&p, 1), got);
+    sy::generate::sample_request const req{.sample = true, .params = &p, .stream = &stream, .history = history};
+    dev->forward_sample(sc, std::span<sy::generate::sample_request const>(&req, 1), got_fs);
+    std::printf("switchyard-record: model=qwen3_moe check=seeded_sample step=%d want=%d sample=%d forward_sample=%d\n",
+                step, want, got[0], got_fs[0]);
+    CHECK(got[0] == want);
+    CHECK(got_fs[0] == want);
+    CHECK(stream.state() == host.random_stream().state());  // one draw each, the same draws
+    history.push_back(want);
+    feed = {want};
+  }
+}
+
+TEST_CASE("device model refuses what the host refuses: a full cache, bad tokens, foreign sequences",
+          "[cuda][model][errors]") {
+  dv::load_options o = device_options(dv::arithmetic::automatic, dv::weight_storage::as_stored);
+  o.blocks = 2;  // 32 tokens in all
+  auto dev = dv::load(data_path("models/llama"), o);
+  int const V = static_cast<int>(dev->config().vocab);
+  auto s = dev->new_sequence(), t = dev->new_sequence();
+  CHECK_THROWS_AS(run_one(*dev, s, prompt_of(40, V)), sy::allocation_error);
+  CHECK(dev->free_blocks() == 2);
+  CHECK(s.length() == 0);
+  (void)run_one(*dev, s, prompt_of(20, V));
+  CHECK(dev->free_blocks() == 0);
+  CHECK_THROWS_AS(run_one(*dev, t, prompt_of(5, V)), sy::allocation_error);
+  CHECK(t.length() == 0);
+  CHECK_THROWS_AS(run_one(*dev, s, {static_cast<std::int32_t>(V)}), sy::error);
+  CHECK_THROWS_AS(run_one(*dev, s, {-1}), sy::error);
+  CHECK(s.length() == 20);
+  auto host = md::load(data_path("models/llama"), host_options(md::weight_format::automatic));
+  auto foreign = host->new_sequence();
+  CHECK_THROWS_AS(run_one(*dev, foreign, {1}), sy::error);
+  dev->truncate(s, 10);
+  CHECK(dev->free_blocks() == 1);
+  (void)run_one(*dev, t, prompt_of(5, V));  // the freed block serves another sequence
+  dev->release(s);
+  dev->release(t);
+  CHECK(dev->free_blocks() == 2);
+}
