@@ -162,10 +162,11 @@ class causal_lm final : public model::language_model, public generate::sampling_
                model::which_logits which = model::which_logits::last, thread_pool& = thread_pool::shared()) override {
     char const* where = "device::causal_lm::forward";
     SWITCHYARD_CUDA_CHECK(cudaSetDevice(device_));
-    plan const p = prepare(steps, which, where);
-    require(logits.extent(0) == p.out_rows && logits.extent(1) == cfg_.vocab && logits.stride(1) == 1, where,
-            "logits must be a [", p.out_rows, ", ", cfg_.vocab, "] view with contiguous rows, got [", logits.extent(0),
-            ", ", logits.extent(1), "]");
+    plan const p = prepare(steps, which, where, false, [&](index_t out_rows) {
+      require(logits.extent(0) == out_rows && logits.extent(1) == cfg_.vocab && logits.stride(1) == 1, where,
+              "logits must be a [", out_rows, ", ", cfg_.vocab, "] view with contiguous rows, got [", logits.extent(0),
+              ", ", logits.extent(1), "]");
+    });
     enqueue(p);
     for (int c0 = 0; c0 < p.out_rows; c0 += out_rows_max_) {
       int const n = std::min(out_rows_max_, p.out_rows - c0);
@@ -189,14 +190,22 @@ class causal_lm final : public model::language_model, public generate::sampling_
     require(params.size() == steps.size() && out.size() == steps.size(), where, "params (", params.size(), ") and out (",
             out.size(), ") need one entry per step (", steps.size(), ")");
     SWITCHYARD_CUDA_CHECK(cudaSetDevice(device_));
-    plan const p = prepare(steps, model::which_logits::last, where, /*sampling*/ true);
+    std::vector<kernels::sample::device_sampling_params> dp;
+    plan const p = prepare(steps, model::which_logits::last, where, /*sampling*/ true, [&](index_t) {
+      std::size_t fresh = 0;
+      for (std::size_t i = 0; i < steps.size(); ++i) {
+        dp.push_back(convert(params[i]));  // checked before anything changes
+        fresh += steps[i].seq->device_slot_ < 0;
+      }
+      require<allocation_error>(fresh <= free_slots_.size(), where, "sampling needs ", fresh,
+                                " new random states but only ", free_slots_.size(), " of max_sequences (",
+                                opts_.max_sequences, ") are free: release sequences");
+    });
     int const R = p.out_rows;
     // Random states: a slot per sequence, seeded at its first draw.
     for (int r = 0; r < R; ++r) {
       model::sequence& s = *steps[static_cast<std::size_t>(r)].seq;
       if (s.device_slot_ < 0) {
-        require<allocation_error>(!free_slots_.empty(), where, "every one of max_sequences (", opts_.max_sequences,
-                                  ") sampler states is taken: release sequences");
         s.device_slot_ = free_slots_.back();
         free_slots_.pop_back();
         std::uint64_t const seed = params[static_cast<std::size_t>(r)].seed;
@@ -206,7 +215,7 @@ class causal_lm final : public model::language_model, public generate::sampling_
     auto sp = sample_stage(R);
     for (int r = 0; r < R; ++r) {
       auto const& sq = *steps[static_cast<std::size_t>(r)].seq;
-      sp.params[r] = convert(params[static_cast<std::size_t>(r)]);
+      sp.params[r] = dp[static_cast<std::size_t>(r)];
       sp.slots[r] = sq.device_slot_;
       sp.step_of_row[r] = p.step_of_caller[static_cast<std::size_t>(r)];
       sp.offsets[r + 1] = sp.offsets[r] + static_cast<std::int32_t>(sq.layers_[0].length);
@@ -241,19 +250,25 @@ class causal_lm final : public model::language_model, public generate::sampling_
     require(requests.size() == steps.size() && out.size() == steps.size(), where, "requests (", requests.size(),
             ") and out (", out.size(), ") need one entry per step (", steps.size(), ")");
     SWITCHYARD_CUDA_CHECK(cudaSetDevice(device_));
-    plan const p = prepare(steps, model::which_logits::last, where, /*sampling*/ true);
+    std::vector<kernels::sample::device_sampling_params> dp;
+    plan const p = prepare(steps, model::which_logits::last, where, /*sampling*/ true, [&](index_t) {
+      std::size_t total = 0;
+      for (std::size_t r = 0; r < requests.size(); ++r) {
+        auto const& q = requests[r];
+        require(!q.sample || (q.params != nullptr && q.stream != nullptr), where, "request ", r,
+                " asks for a token without params or a random stream");
+        dp.push_back(q.sample ? convert(*q.params) : kernels::sample::device_sampling_params{});  // greedy: no draw
+        total += q.sample ? q.history.size() : 0;
+      }
+      require<unsupported_config>(total <= static_cast<std::size_t>(history_capacity_), where, "the requests' histories (",
+                                  total, " tokens) exceed the device's history buffer (", history_capacity_, ")");
+    });
     int const R = p.out_rows;
     auto sp = sample_stage(R);
-    std::size_t total = 0;
-    for (auto const& q : requests) total += q.sample ? q.history.size() : 0;
-    require<unsupported_config>(total <= static_cast<std::size_t>(history_capacity_), where, "the requests' histories (",
-                                total, " tokens) exceed the device's history buffer (", history_capacity_, ")");
     std::int32_t* hist = sp.history;
     for (int r = 0; r < R; ++r) {
       auto const& q = requests[static_cast<std::size_t>(r)];
-      require(!q.sample || (q.params != nullptr && q.stream != nullptr), where, "request ", r,
-              " asks for a token without params or a random stream");
-      sp.params[r] = q.sample ? convert(*q.params) : kernels::sample::device_sampling_params{};  // greedy: no draw
+      sp.params[r] = dp[static_cast<std::size_t>(r)];
       std::size_t const n = q.sample ? q.history.size() : 0;
       std::copy_n(q.history.data(), n, hist + sp.offsets[r]);
       sp.offsets[r + 1] = sp.offsets[r] + static_cast<std::int32_t>(n);
@@ -320,9 +335,16 @@ class causal_lm final : public model::language_model, public generate::sampling_
     s.device_slot_ = -1;
   }
 
-  // Validates the call, allocates its blocks, fills the pinned staging buffer, updates the lengths.
-  plan prepare(std::span<model::step const> steps, model::which_logits which, char const* where, bool sampling = false) {
+  // Validates the call (then check(out_rows), the caller's own checks), allocates its blocks, fills
+  // the pinned staging buffer and starts its copy, updates the lengths. Nothing changes unless every
+  // check passed.
+  template <class Check>
+  plan prepare(std::span<model::step const> steps, model::which_logits which, char const* where, bool sampling,
+               Check&& check) {
     require(!steps.empty(), where, "no steps");
+    // The pinned staging buffers are rewritten below: nothing of an earlier call (one that threw
+    // half way) may still be reading them.
+    SWITCHYARD_CUDA_CHECK(cudaStreamSynchronize(stream_));
     index_t const V = cfg_.vocab, bs = opts_.block_size;
     index_t N = 0;
     for (std::size_t i = 0; i < steps.size(); ++i) {
@@ -358,6 +380,7 @@ class causal_lm final : public model::language_model, public generate::sampling_
     }
     require<allocation_error>(need <= free_blocks(), where, "the KV cache has ", free_blocks(), " free blocks but ", need,
                               " are needed");
+    check(out_rows);
 
     plan p;
     // Device order: decode steps (one token continuing a sequence) first, in caller order.
