@@ -5,7 +5,8 @@
 // for scaled codes) as the reference, and one device call checked against it. As in the MoE and
 // attention harnesses, nothing may pass silently:
 //   - the path that ran is asserted twice: gemm's return value and the tag the kernel itself wrote
-//     to device memory, both against the documented rule (gemv while T <= 8 for automatic);
+//     to device memory, both against the documented rule (gemv while T <= 8 for automatic), and
+//     the GEMV's k splits (the tag's second word) against its rule (4, 2, 1 by rows);
 //   - y is NaN-poisoned before every call that does not accumulate; with accumulate it holds known
 //     values; the padding of strided x rows is NaN (a kernel reading it poisons its outputs) and
 //     the padding of strided y rows must come back bit for bit untouched;
@@ -149,6 +150,9 @@ inline linear_path expected_path(linear_path requested, index_t T) {
   return T <= 8 ? linear_path::gemv : linear_path::mma;
 }
 
+// The GEMV's k splits for a matrix of `rows` rows: the documented rule, written again.
+inline int expected_splits(index_t rows) { return rows <= 2048 ? 4 : rows <= 8192 ? 2 : 1; }
+
 // Reads back the kernel's own tag.
 inline linear_path tag_path(int tag) {
   return tag == kl::gemv_tag ? linear_path::gemv : tag == kl::mma_tag ? linear_path::mma : linear_path::automatic;
@@ -179,21 +183,25 @@ void check_call(weights<W> const& w, index_t T, variant v, linear_path requested
       hy[static_cast<std::size_t>(t * ldy + r)] = v.accumulate ? y0[static_cast<std::size_t>(t * R + r)] : nan;
   }
   device_array<float> dx(hx), dy(hy), db(bias);
-  device_array<int> tag(1);
+  device_array<int> tag(2);
   tag.poison();
   linear_path const ran = kl::gemm(dx.get(), static_cast<int>(ldx), static_cast<int>(T), w.device(),
                                    bias.empty() ? nullptr : db.get(), dy.get(), static_cast<int>(ldy), v.accumulate,
                                    nullptr, requested, tag.get());
   SWITCHYARD_CUDA_CHECK(cudaDeviceSynchronize());
   auto const got_all = dy.download();
-  linear_path const tagged = tag_path(tag.download()[0]);
+  auto const tags = tag.download();
+  linear_path const tagged = tag_path(tags[0]);
   linear_path const expected = expected_path(requested, T);
+  int const splits = expected == linear_path::gemv ? expected_splits(R) : 0;
 
   INFO(label << " " << format::traits<W>::name << " scales " << scaling_name(w.kind) << ", [" << R << ", " << C
              << "], T " << T << ", " << describe(v) << ", requested " << kl::name(requested) << ": ran "
-             << kl::name(ran) << ", tagged " << kl::name(tagged) << ", expected " << kl::name(expected));
+             << kl::name(ran) << ", tagged " << kl::name(tagged) << ", expected " << kl::name(expected)
+             << "; k splits tagged " << tags[1] << ", expected " << splits);
   REQUIRE(ran == expected);
   REQUIRE(tagged == expected);
+  REQUIRE(tags[1] == splits);
 
   // The padding of y rows is untouched, bit for bit.
   std::size_t touched = 0;
@@ -247,11 +255,11 @@ void check_call(weights<W> const& w, index_t T, variant v, linear_path requested
   double const nmse = nmse_num / nmse_den;
   double const nmse_bound = gemv ? 0.0 : tol::cuda_mma_nmse;
   std::printf(
-      "switchyard-record: linear %s %s scales=%s rows=%lld cols=%lld T=%lld %s requested=%s ran=%s check=%s err=%.3g "
-      "bound=%.3g nmse=%.3g nmse_bound=%.3g\n",
+      "switchyard-record: linear %s %s scales=%s rows=%lld cols=%lld T=%lld %s requested=%s ran=%s k_splits=%d check=%s "
+      "err=%.3g bound=%.3g nmse=%.3g nmse_bound=%.3g\n",
       label, format::traits<W>::name, scaling_name(w.kind), static_cast<long long>(R), static_cast<long long>(C),
-      static_cast<long long>(T), describe(v).c_str(), kl::name(requested), kl::name(ran), gemv ? "abs-sum" : "row-rms",
-      worst, bound, nmse, nmse_bound);
+      static_cast<long long>(T), describe(v).c_str(), kl::name(requested), kl::name(ran), tags[1],
+      gemv ? "abs-sum" : "row-rms", worst, bound, nmse, nmse_bound);
   std::fflush(stdout);
   INFO("worst element: row " << worst_t << ", output " << worst_r << ": device "
                              << got[static_cast<std::size_t>(worst_t * R + worst_r)] << ", host "
@@ -262,9 +270,11 @@ void check_call(weights<W> const& w, index_t T, variant v, linear_path requested
   if (!gemv) REQUIRE(nmse <= nmse_bound);
 }
 
-// The shapes every format runs: a projection-sized one (1000 rows: a partial tile of 64 and of
-// 8 rows and a partial 128-row scale block) and a small one (77 rows; cols a multiple of the
-// block that is not of 128 for block scales, and for scalar formats not of the 32-wide k step).
+// The shapes every format runs: a projection-sized one (1000 rows: a partial tile of 64 rows and
+// a partial 128-row scale block; the GEMV splits k over 4 warps), a small one (77 rows: a partial
+// GEMV block and warp; cols a multiple of the block that is not of 128 for block scales, and for
+// scalar formats not of the 32-wide k step), and two with more rows, where the GEMV splits k over
+// 2 warps (3003 rows) and not at all (8203 rows), each with a partial GEMV block.
 template <class W>
 index_t small_cols() {
   constexpr index_t B = format::traits<W>::block_elems;
@@ -273,22 +283,24 @@ index_t small_cols() {
   else return 2 * B;
 }
 
-// Every T of the test (1, 3, 8: decode; 33, 200: prefill, partial tiles of 64) on both shapes,
-// each T with its own variant so that every combination of bias / accumulate / stride is run.
+// Every T of the test (1, 3, 8: decode; 33, 200: prefill, partial tiles of 64) on every shape,
+// each (shape, T) with its own variant so that every combination of bias / accumulate / stride is
+// run.
 template <class W>
 void check_format(scaling kind, linear_path requested) {
   index_t const Ts[] = {1, 3, 8, 33, 200};
   variant const vs[] = {{true, false, false}, {false, true, true}, {true, true, false}, {false, false, true}, {true, true, true}};
-  {
-    weights<W> const w(1000, 4096, kind);
-    for (int i = 0; i < 5; ++i) check_call(w, Ts[i], vs[i], requested, "large");
-  }
-  {
-    weights<W> const w(77, small_cols<W>(), kind);
+  struct shape {
+    index_t rows, cols;
+    char const* label;
+  };
+  shape const shapes[] = {{1000, 4096, "large"}, {77, small_cols<W>(), "small"}, {3003, 256, "tall"}, {8203, 256, "taller"}};
+  for (int j = 0; j < 4; ++j) {
+    weights<W> const w(shapes[j].rows, shapes[j].cols, kind);
     for (int i = 0; i < 5; ++i) {
-      variant v = vs[i];
-      v.bias = !v.bias;
-      check_call(w, Ts[i], v, requested, "small");
+      variant v = vs[(i + j) % 5];
+      if (j % 2 == 1) v.bias = !v.bias;
+      check_call(w, Ts[i], v, requested, shapes[j].label);
     }
   }
 }

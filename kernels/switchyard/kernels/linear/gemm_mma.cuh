@@ -40,7 +40,7 @@ __global__ void __launch_bounds__(mma_threads) mma_kernel(linear_args<W> a) {
   int const tid = threadIdx.x, warp_id = tid / 32, lane = tid % 32;
   int const g = lane / 4, c = lane % 4, wm = warp_id / 2, wn = warp_id % 2;
   int const n0 = blockIdx.x * mma_bn, m0 = blockIdx.y * mma_bm;
-  if (a.tag && blockIdx.x == 0 && blockIdx.y == 0 && tid == 0) *a.tag = mma_tag;
+  if (a.tag && blockIdx.x == 0 && blockIdx.y == 0 && tid == 0) a.tag[0] = mma_tag, a.tag[1] = 0;
 
   // Thread tid loads 8 elements at k chunk (tid % 4) of tile rows tid / 4 and tid / 4 + 32 of
   // both operands; the row pointers are fixed for the whole k loop (null: past the edge).

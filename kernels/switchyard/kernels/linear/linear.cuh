@@ -40,8 +40,9 @@ linear_path linear_path_for(int T, linear_path requested) {
 // x: [T, cols] f32 with row stride ldx; y: [T, rows] f32 with row stride ldy (device pointers).
 // With row_scales the sum is scaled before the bias (W[r, c] = code x scale_r); block scales
 // multiply each weight as it is decoded. accumulate = true is how a model adds o_proj / down_proj
-// into the residual stream in place. Returns the path that ran; `tag` (optional, device memory)
-// receives the kernel's own record of what ran (gemv_tag, mma_tag), for tests.
+// into the residual stream in place. Returns the path that ran; `tag` (optional, int[2] in device
+// memory) receives the kernel's own record of what ran -- gemv_tag or mma_tag, then the GEMV's k
+// splits (gemv_k_splits(rows); 0 for the GEMM) -- for tests.
 template <class W>
 linear_path gemm(float const* x, int ldx, int T, device_matrix<W> const& w, float const* bias, float* y, int ldy,
                  bool accumulate, cudaStream_t stream, linear_path path = linear_path::automatic, int* tag = nullptr) {
@@ -61,8 +62,15 @@ linear_path gemm(float const* x, int ldx, int T, device_matrix<W> const& w, floa
     linear_args<W> const a{x, ldx, T, w.data, w.rows, w.cols, w.row_scales, w.block_scales, bias, y, ldy, accumulate,
                            tag};
     if (ran == linear_path::gemv) {
-      unsigned const blocks = static_cast<unsigned>((w.rows + gemv_rows_per_block - 1) / gemv_rows_per_block);
-      gemv_kernel<W, BS><<<blocks, gemv_warps * 32, 0, stream>>>(a);
+      auto gemv = [&]<int KS>() {
+        int const per_block = gemv_rows_per_block_for(KS);
+        unsigned const blocks = static_cast<unsigned>((w.rows + per_block - 1) / per_block);
+        gemv_kernel<W, BS, KS><<<blocks, gemv_warps * 32, 0, stream>>>(a);
+      };
+      int const splits = gemv_k_splits(w.rows);
+      if (splits == 4) gemv.template operator()<4>();
+      else if (splits == 2) gemv.template operator()<2>();
+      else gemv.template operator()<1>();
       detail::check_launch(where, "the GEMV");
     } else {
       dim3 const grid(static_cast<unsigned>((w.rows + mma_bn - 1) / mma_bn), static_cast<unsigned>((T + mma_bm - 1) / mma_bm));
