@@ -226,3 +226,74 @@ TEST_CASE("sampled generation with a fixed seed is reproducible, and the seed ma
   CHECK(a == b);
   CHECK(a != c);
 }
+
+// A language model that is also a sampling_model, as the device model is, sampling on the host
+// from the stream it is handed: the scheduler's sampling_model path (requests, histories, streams,
+// the prompt chunks that pick nothing) must give every request the tokens the host path gives,
+// under preemption too (the stream belongs to the request and survives it).
+class host_sampling_model final : public sy::model::language_model, public gen::sampling_model {
+ public:
+  explicit host_sampling_model(sy::model::language_model& lm) : lm_(lm) {}
+  sy::model::model_config const& config() const noexcept override { return lm_.config(); }
+  sy::model::sequence new_sequence() const override { return lm_.new_sequence(); }
+  void release(sy::model::sequence& s) override { lm_.release(s); }
+  void truncate(sy::model::sequence& s, sy::index_t n) override { lm_.truncate(s, n); }
+  void forward(std::span<sy::model::step const> steps, sy::matrix_view<float> logits, sy::model::which_logits w,
+               sy::thread_pool& pool) override {
+    lm_.forward(steps, logits, w, pool);
+  }
+  sy::index_t free_blocks() const noexcept override { return lm_.free_blocks(); }
+  sy::index_t cache_block_size() const noexcept override { return lm_.cache_block_size(); }
+  void keep(std::shared_ptr<void> o) override { lm_.keep(std::move(o)); }
+
+  void forward_sample(std::span<sy::model::step const> steps, std::span<gen::sample_request const> requests,
+                      std::span<std::int32_t> out) override {
+    REQUIRE(requests.size() == steps.size());
+    REQUIRE(out.size() == steps.size());
+    sy::index_t const V = config().vocab;
+    std::vector<float> logits(steps.size() * static_cast<std::size_t>(V));
+    lm_.forward(steps, sy::make_view(logits.data(), static_cast<sy::index_t>(steps.size()), V));
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+      if (!requests[i].sample) continue;
+      ++sampled;
+      gen::sampler s(*requests[i].params);
+      s.random_stream().set_state(requests[i].stream->state());
+      out[i] = s(std::span<float>(logits.data() + i * static_cast<std::size_t>(V), static_cast<std::size_t>(V)), requests[i].history);
+      requests[i].stream->set_state(s.random_stream().state());
+    }
+  }
+  long sampled = 0;
+
+ private:
+  sy::model::language_model& lm_;
+};
+
+TEST_CASE("a model that samples its own tokens (sampling_model) gives the host sampler's tokens, seed for seed", "[generate]") {
+  auto const tok = byte_tokenizer();
+  auto lm = sy::model::load(data_dir + "/models/mixtral", {.cache = {.block_size = 16, .blocks = 6}});
+  auto run = [&](sy::model::language_model& m) {
+    gen::scheduler sched(m, tok, {.max_running = 4, .prefill_chunk = 8, .step_tokens = 24});
+    for (int r = 0; r < 5; ++r) {
+      gen::sampling_params sp{.temperature = 0.9f, .top_k = r == 1 ? 0 : 40, .top_p = r == 2 ? 1.0f : 0.9f,
+                              .min_p = r == 3 ? 0.05f : 0.0f, .repetition_penalty = r == 4 ? 1.3f : 1.0f,
+                              .seed = 100 + static_cast<std::uint64_t>(r)};
+      if (r == 0) sp = {};  // greedy
+      std::vector<std::int32_t> prompt;
+      for (int i = 0; i < 5 + 6 * r; ++i) prompt.push_back(static_cast<std::int32_t>((r * 53 + i * 7) % 256));
+      sched.submit({.prompt = prompt, .sampling = sp, .max_tokens = 14, .stop_at_eos = false});
+    }
+    sched.run();
+    return std::pair(sched.results(), sched.stats());
+  };
+  auto const [host, host_stats] = run(*lm);
+  host_sampling_model wrapped(*lm);
+  auto const [in_model, stats] = run(wrapped);
+  CHECK(wrapped.sampled == 5 * 14);  // every generated token was picked by the model
+  CHECK(stats.preemptions > 0);  // a pool of 6 blocks of 16 for 5 requests of up to 43 tokens
+  CHECK(stats.preemptions == host_stats.preemptions);
+  for (std::size_t r = 0; r < host.size(); ++r) {
+    INFO("request " << r);
+    CHECK(in_model[r].reason == gen::finish_reason::length);
+    CHECK(in_model[r].tokens == host[r].tokens);
+  }
+}

@@ -4,6 +4,7 @@
 // switchyard's own (xoshiro256** seeded by splitmix64, 53-bit doubles), not std::*_distribution,
 // whose outputs differ between standard libraries: a seed gives the same tokens everywhere.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -48,6 +49,13 @@ class rng {
     return r;
   }
   double uniform() noexcept { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
+
+  // The stream's position, for a backend that draws from it elsewhere (a device sampler takes the
+  // state, draws as many numbers as the host would, and gives the advanced state back).
+  std::array<std::uint64_t, 4> state() const noexcept { return {s_[0], s_[1], s_[2], s_[3]}; }
+  void set_state(std::array<std::uint64_t, 4> const& s) noexcept {
+    for (std::size_t i = 0; i < 4; ++i) s_[i] = s[i];
+  }
 
  private:
   static std::uint64_t rotl(std::uint64_t x, int k) noexcept { return (x << k) | (x >> (64 - k)); }
@@ -117,6 +125,8 @@ class sampler {
     }
     return last;
   }
+  // The random stream itself (a sampling_model draws from it on its device).
+  rng& random_stream() noexcept { return rng_; }
   // A uniform draw in [0, 1) from the same stream (speculative acceptance tests).
   double uniform() noexcept { return rng_.uniform(); }
 

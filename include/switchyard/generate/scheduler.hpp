@@ -18,6 +18,9 @@
 // accepted prefix and picks the token after it, and the request's cache is truncated to what was
 // accepted (no copy). Greedy output is the target's own, token for token; sampled output keeps the
 // target's distribution.
+//
+// A model that is also a generate::sampling_model (a device model) picks the tokens itself, with
+// each request's parameters and random stream, so only token ids cross back (sampling_model.hpp).
 #include <chrono>
 #include <concepts>
 #include <cstdint>
@@ -30,6 +33,7 @@
 
 #include "switchyard/core/error.hpp"
 #include "switchyard/generate/sampler.hpp"
+#include "switchyard/generate/sampling_model.hpp"
 #include "switchyard/generate/speculative.hpp"
 #include "switchyard/model/causal_lm.hpp"
 
@@ -163,9 +167,30 @@ class scheduler {
       prefill.push_back(!decoding(*s));
     }
     index_t const V = lm_.config().vocab;
-    logits_.resize(rows * static_cast<std::size_t>(V));
-    lm_.forward(steps, make_view(logits_.data(), static_cast<index_t>(rows), V), model::which_logits::last,
-                opt_.pool ? *opt_.pool : thread_pool::shared());
+    // A model that samples where its logits are (a device model) gets the sampling too, except in
+    // a step with speculative drafts (verification needs the target's rows of logits).
+    auto* const self_sampling = dynamic_cast<sampling_model*>(&lm_);
+    bool const sample_in_model = self_sampling != nullptr && rows == batch.size();
+    if (sample_in_model) {
+      requests_.assign(batch.size(), {});
+      picked_.assign(batch.size(), 0);
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        slot& s = *batch[i];
+        if (take[i] != s.pending.size()) continue;  // a prompt chunk that does not end the prompt
+        std::span<std::int32_t const> history;
+        if (s.req.sampling.repetition_penalty != 1.0f) {  // the history the host sampler would see
+          s.context.assign(s.history.begin(), s.history.end());
+          s.context.insert(s.context.end(), s.pending.begin(), s.pending.end());
+          history = s.context;
+        }
+        requests_[i] = {.sample = true, .params = &s.samp->params(), .stream = &s.samp->random_stream(), .history = history};
+      }
+      self_sampling->forward_sample(steps, requests_, picked_);
+    } else {
+      logits_.resize(rows * static_cast<std::size_t>(V));
+      lm_.forward(steps, make_view(logits_.data(), static_cast<index_t>(rows), V), model::which_logits::last,
+                  opt_.pool ? *opt_.pool : thread_pool::shared());
+    }
     ++stats_.steps;
     for (std::size_t i = 0; i < batch.size(); ++i) {
       slot& s = *batch[i];
@@ -178,7 +203,10 @@ class scheduler {
       s.pending.erase(s.pending.begin(), s.pending.begin() + static_cast<std::ptrdiff_t>(take[i]));
       if (prefill[i]) stats_.prompt_tokens += static_cast<index_t>(take[i]);
       if (!s.pending.empty()) continue;  // more prompt to go
-      std::int32_t const next = (*s.samp)(std::span<float>(logits_.data() + first_row[i] * static_cast<std::size_t>(V), static_cast<std::size_t>(V)), s.history);
+      std::int32_t const next =
+          sample_in_model ? picked_[i]
+                          : (*s.samp)(std::span<float>(logits_.data() + first_row[i] * static_cast<std::size_t>(V), static_cast<std::size_t>(V)),
+                                      s.history);
       ++stats_.generated_tokens;
       accept(s, next);
     }
@@ -365,6 +393,8 @@ class scheduler {
   std::vector<std::unique_ptr<slot>> running_;
   std::vector<result> results_;
   std::vector<float> logits_;
+  std::vector<sample_request> requests_;  // a sampling_model's step: what each step asks for
+  std::vector<std::int32_t> picked_;      // and the tokens it picked
   scheduler_stats stats_;
 };
 
