@@ -59,7 +59,9 @@
 #include "switchyard/generate/sampler.hpp"
 #include "switchyard/generate/sampling_model.hpp"
 #include "switchyard/kernels/attention/cache_write.cuh"
+#if !defined(SWITCHYARD_DEVICE_FLASH_PREFILL) || SWITCHYARD_DEVICE_FLASH_PREFILL
 #include "switchyard/kernels/attention/flash_attention.cuh"
+#endif
 #include "switchyard/kernels/attention/mla_decode.cuh"
 #include "switchyard/kernels/attention/paged_decode.cuh"
 #include "switchyard/kernels/common/workspace.cuh"
@@ -70,6 +72,13 @@
 #include "switchyard/model/language_model.hpp"
 #include "switchyard/model/roles.hpp"
 #include "switchyard/model/weight_source.hpp"
+
+// Fresh prompts of head_dim 64 / 128 through flash_attention (1, the default); 0 leaves the prefill
+// kernels out of the unit (every prefill then takes paged_decode, as other head dims do): a unit
+// whose models never take them (the tests' tiny models, head_dim 16) compiles in much less time.
+#ifndef SWITCHYARD_DEVICE_FLASH_PREFILL
+#define SWITCHYARD_DEVICE_FLASH_PREFILL 1
+#endif
 
 // The KV cache formats compiled in (each one instantiates the append, decode and MLA kernels);
 // a program may narrow the list before including this file (the tests do).
@@ -660,15 +669,17 @@ class causal_lm final : public model::language_model, public generate::sampling_
       kernels::attention::paged_decode(in, buf_.tables, buf_.lengths, buf_.q, buf_.att, s, w.mask, w.scale, w.sinks,
                                        buf_.attn_ws, attn_ws_bytes_, stream_);
     }
-    bool const flash_ok = D == 64 || D == 128;
+    bool const flash_ok = SWITCHYARD_DEVICE_FLASH_PREFILL && (D == 64 || D == 128);
     for (int d = p.B; d < static_cast<int>(p.row0.size()); ++d) {
       int const r0 = p.row0[static_cast<std::size_t>(d)], T = p.ntok[static_cast<std::size_t>(d)];
       float const* q = buf_.q + static_cast<std::size_t>(r0) * qw;
       float* att = buf_.att + static_cast<std::size_t>(r0) * qw;
       if (p.fresh[static_cast<std::size_t>(d)] && flash_ok) {
+#if SWITCHYARD_DEVICE_FLASH_PREFILL
         kernels::attention::flash_shape const fs{.tokens = T, .keys = T, .q_heads = Hq, .kv_heads = Hkv, .head_dim = D};
         kernels::attention::flash_attention(q, buf_.k + static_cast<std::size_t>(r0) * kw, buf_.v + static_cast<std::size_t>(r0) * kw,
                                             att, fs, w.mask, w.scale, w.sinks, nullptr, 0, stream_);
+#endif
       } else {
         kernels::attention::decode_shape const s{.sequences = 1, .queries = T, .q_heads = Hq,
                                                  .max_length = p.len_after[static_cast<std::size_t>(d)],
