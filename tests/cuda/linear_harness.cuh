@@ -11,7 +11,7 @@
 //     values; the padding of strided x rows is NaN (a kernel reading it poisons its outputs) and
 //     the padding of strided y rows must come back bit for bit untouched;
 //   - every element is checked against a bound from support/tolerance.hpp, and each check prints
-//     one "switchyard-record:" line.
+//     one "switchyard-record: requested=... ran=..." line (bench/gpu/run.sh's report reads them).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -254,12 +254,13 @@ void check_call(weights<W> const& w, index_t T, variant v, linear_path requested
   }
   double const nmse = nmse_num / nmse_den;
   double const nmse_bound = gemv ? 0.0 : tol::cuda_mma_nmse;
+  // Key=value words starting with requested= ran=: bench/gpu/run.sh's report reads these.
   std::printf(
-      "switchyard-record: linear %s %s scales=%s rows=%lld cols=%lld T=%lld %s requested=%s ran=%s k_splits=%d check=%s "
-      "err=%.3g bound=%.3g nmse=%.3g nmse_bound=%.3g\n",
-      label, format::traits<W>::name, scaling_name(w.kind), static_cast<long long>(R), static_cast<long long>(C),
-      static_cast<long long>(T), describe(v).c_str(), kl::name(requested), kl::name(ran), tags[1],
-      gemv ? "abs-sum" : "row-rms", worst, bound, nmse, nmse_bound);
+      "switchyard-record: requested=%s ran=%s check=%s err=%.3g bound=%.3g nmse=%.3g nmse_bound=%.3g k_splits=%d "
+      "linear=%s format=%s scales=%s rows=%lld cols=%lld T=%lld bias=%d accumulate=%d strided=%d\n",
+      kl::name(requested), kl::name(ran), gemv ? "abs-sum" : "row-rms", worst, bound, nmse, nmse_bound, tags[1], label,
+      format::traits<W>::name, scaling_name(w.kind), static_cast<long long>(R), static_cast<long long>(C),
+      static_cast<long long>(T), int(v.bias), int(v.accumulate), int(v.strided));
   std::fflush(stdout);
   INFO("worst element: row " << worst_t << ", output " << worst_r << ": device "
                              << got[static_cast<std::size_t>(worst_t * R + worst_r)] << ", host "

@@ -61,8 +61,8 @@ void check_embedding(scaling kind, index_t cols) {
       differ += static_cast<std::size_t>(std::memcmp(got.data() + static_cast<std::size_t>(t) * cols, ref.data(),
                                                      ref.size() * sizeof(float)) != 0);
     }
-    std::printf("switchyard-record: embed %s scales=%s cols=%lld T=%d check=bitwise rows_differing=%zu bound=0\n",
-                fmt::traits<W>::name, scaling_name(kind), static_cast<long long>(cols), T, differ);
+    std::printf("switchyard-record: requested=embed ran=embed check=bitwise err=%zu bound=0 format=%s scales=%s cols=%lld T=%d\n",
+                differ, fmt::traits<W>::name, scaling_name(kind), static_cast<long long>(cols), T);
     std::fflush(stdout);
     INFO(fmt::traits<W>::name << " scales " << scaling_name(kind) << ", cols " << cols << ", T " << T);
     REQUIRE(differ == 0);
@@ -125,8 +125,8 @@ TEST_CASE("device silu_glu equals the host's SwiGLU over a fused [T, 2F] gate_up
         if (!(e <= tol::cuda_silu_glu)) ++bad, at = i;
         if (e > worst || std::isnan(e)) worst = e;
       }
-    std::printf("switchyard-record: silu_glu T=%d F=%d check=relative err=%.3g bound=%.3g\n", T, F, worst,
-                tol::cuda_silu_glu);
+    std::printf("switchyard-record: requested=silu_glu ran=silu_glu check=relative err=%.3g bound=%.3g T=%d F=%d\n", worst,
+                tol::cuda_silu_glu, T, F);
     std::fflush(stdout);
     INFO("T " << T << ", F " << F << ": " << bad << " elements out of bounds, e.g. " << at << " (device " << got[at]
               << "); worst relative error " << worst);
@@ -145,13 +145,13 @@ TEST_CASE("device add_inplace adds bit for bit, in place and onto itself", "[cud
     auto const got = dy.download();
     std::vector<float> ref(y0);
     for (std::size_t i = 0; i < ref.size(); ++i) ref[i] += x[i];
-    std::size_t const differ = static_cast<std::size_t>(std::mismatch(got.begin(), got.end(), ref.begin(), [](float a, float b) {
+    std::size_t const first_difference = static_cast<std::size_t>(std::mismatch(got.begin(), got.end(), ref.begin(), [](float a, float b) {
                                  return std::memcmp(&a, &b, sizeof a) == 0;
                                }).first - got.begin());
-    std::printf("switchyard-record: add_inplace n=%lld check=bitwise first_difference=%zu of %zu\n",
-                static_cast<long long>(n), differ, got.size());
+    std::printf("switchyard-record: requested=add_inplace ran=add_inplace check=bitwise err=%zu bound=0 n=%lld\n",
+                got.size() - first_difference, static_cast<long long>(n));
     std::fflush(stdout);
-    REQUIRE(differ == got.size());
+    REQUIRE(first_difference == got.size());
     // y += y (x the same array): doubling, exact.
     kl::add_inplace(dy.get(), dy.get(), n, nullptr);
     SWITCHYARD_CUDA_CHECK(cudaDeviceSynchronize());
