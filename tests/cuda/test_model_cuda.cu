@@ -1,5 +1,6 @@
 // The whole model on the device (kernels/switchyard/device/) against the host model (model::load)
-// on the same files, for every shipped architecture's tiny checkpoint and GGUFs:
+// on the same files, for every shipped architecture's tiny checkpoint (the GGUFs are in
+// test_model_cuda_gguf.cu):
 //   - the f32 path: both sides in bf16 weights with f32 activations (device: every projection
 //     and expert on the GEMV kernels; host: model::weight_format::bf16, activation_format::f32),
 //     so they hold the same numbers and differ only in the order of f32 sums: prefill logits of
@@ -8,14 +9,13 @@
 //     ~100x over it);
 //   - the default path on f32 checkpoints (a 12-token prefill takes the bf16 tensor-core GEMMs)
 //     against the host's f32 model, within tolerance::cuda_model_mma_*;
-//   - a GGUF of llama-quantize's types (q8_0 / q4_0 kept, the rest widened to bf16) within
-//     tolerance::cuda_model_widened_*;
 // and on the device alone: decode equals prefill, batched equals alone (also a mixed call),
 // graph replay equals eager bit for bit (a padded bucket within a tight bound), greedy sample()
 // equals the argmax of forward's logits, seeded sampling (sample() and forward_sample()) equals
 // the host sampler on the device's own logits, a full cache throws allocation_error and changes
 // nothing, bad tokens and foreign sequences are refused.
-// Every logits buffer is NaN-poisoned before each call; each check prints a switchyard-record line.
+// Every logits buffer is NaN-poisoned before each call; each check prints a switchyard-record line
+// (model/harness: tests/cuda/model_harness.cuh).
 #define SWITCHYARD_DEVICE_TOP_K 2
 #define SWITCHYARD_DEVICE_EXPERT_FORMATS(X) X(bf16, format::bf16)
 #define SWITCHYARD_DEVICE_CACHE_FORMATS(X) X(f32, float)
@@ -23,143 +23,11 @@
 // 128 only), so the unit leaves the prefill kernels out (compile time).
 #define SWITCHYARD_DEVICE_FLASH_PREFILL 0
 
-#include <catch2/catch.hpp>
+#include "cuda/model_harness.cuh"
 
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
-#include <cstdio>
-#include <cstring>
-#include <limits>
-#include <string>
-#include <vector>
-
-#include "support/data_dir.hpp"
-#include "support/tolerance.hpp"
-#include "switchyard/device/load.cuh"
-#include "switchyard/generate/sampler.hpp"
-#include "switchyard/model/load.hpp"  // declared only: switchyard::model_instances defines it
-
-namespace sy = switchyard;
-namespace dv = switchyard::device;
-namespace md = switchyard::model;
-namespace tol = switchyard::test::tolerance;
+using namespace switchyard::test::model_cuda;
 
 namespace {
-
-std::string data_path(std::string const& rel) { return std::string(SWITCHYARD_TEST_DATA_DIR) + "/" + rel; }
-
-dv::load_options device_options(dv::arithmetic paths, dv::weight_storage weights, bool graphs = false) {
-  dv::load_options o;
-  o.cache = dv::cache_format::f32;
-  o.block_size = 16;
-  o.blocks = 64;
-  o.max_tokens = 64;
-  o.max_decode_batch = 8;
-  o.max_sequences = 32;
-  o.graphs = graphs;
-  o.weights = weights;
-  o.paths = paths;
-  return o;
-}
-
-md::load_options host_options(md::weight_format w) {
-  md::load_options o;
-  o.weights = w;
-  o.kv = md::kv_format::f32;
-  o.activations = md::activation_format::f32;
-  o.cache = {.block_size = 16, .blocks = 64};
-  return o;
-}
-
-std::vector<std::int32_t> prompt_of(int n, int vocab, int salt = 0) {
-  std::vector<std::int32_t> p;
-  for (int i = 0; i < n; ++i) p.push_back(static_cast<std::int32_t>((i * 37 + 11 + salt * 101) % vocab));
-  return p;
-}
-
-// forward into a NaN-poisoned [rows, vocab] buffer.
-std::vector<float> run(md::language_model& lm, std::vector<md::step> const& steps, int rows,
-                       md::which_logits which = md::which_logits::last) {
-  int const V = static_cast<int>(lm.config().vocab);
-  std::vector<float> out(static_cast<std::size_t>(rows) * V, std::numeric_limits<float>::quiet_NaN());
-  lm.forward(steps, sy::make_view(out.data(), static_cast<sy::index_t>(rows), static_cast<sy::index_t>(V)), which);
-  return out;
-}
-std::vector<float> run_one(md::language_model& lm, md::sequence& s, std::vector<std::int32_t> const& tokens,
-                           md::which_logits which = md::which_logits::last) {
-  int const rows = which == md::which_logits::all ? static_cast<int>(tokens.size()) : 1;
-  return run(lm, {md::step{&s, tokens}}, rows, which);
-}
-
-std::int32_t argmax(float const* row, int V) {  // the host sampler's greedy rule: first of the largest
-  std::int32_t best = 0;
-  for (std::int32_t i = 1; i < V; ++i)
-    if (row[i] > row[best]) best = i;
-  return best;
-}
-
-// Every element within element_bound x its reference row's RMS, and the NMSE within nmse_bound.
-void check_logits(std::string const& model, char const* check, std::vector<float> const& got,
-                  std::vector<float> const& ref, int V, double element_bound, double nmse_bound) {
-  REQUIRE(got.size() == ref.size());
-  std::size_t const rows = ref.size() / static_cast<std::size_t>(V);
-  double worst = 0, se = 0, sr = 0;
-  std::size_t worst_at = 0, bad = 0;
-  for (std::size_t r = 0; r < rows; ++r) {
-    double rms = 0;
-    for (int i = 0; i < V; ++i) rms += double(ref[r * V + i]) * ref[r * V + i];
-    rms = std::sqrt(rms / V);
-    REQUIRE(rms > 0.0);
-    for (int i = 0; i < V; ++i) {
-      std::size_t const k = r * V + static_cast<std::size_t>(i);
-      double const d = std::fabs(double(got[k]) - ref[k]);
-      double const e = std::isfinite(got[k]) ? d / rms : std::numeric_limits<double>::infinity();
-      if (!(e <= element_bound)) ++bad;
-      if (!(e <= worst)) worst = e, worst_at = k;
-      se += std::isfinite(d) ? d * d : std::numeric_limits<double>::infinity();
-      sr += double(ref[k]) * ref[k];
-    }
-  }
-  double const nmse = se / sr;
-  std::printf("switchyard-record: model=%s check=%s err=%.3g bound=%.3g nmse=%.3g nmse_bound=%.3g\n", model.c_str(),
-              check, worst, element_bound, nmse, nmse_bound);
-  std::fflush(stdout);
-  INFO(model << " " << check << ": worst element " << worst_at << " (row " << worst_at / V << ", token "
-             << worst_at % V << "): device " << got[worst_at] << ", reference " << ref[worst_at] << ", error / row RMS "
-             << worst << " (bound " << element_bound << "); " << bad << " of " << got.size()
-             << " elements out of bounds; NMSE " << nmse);
-  REQUIRE(bad == 0);
-  REQUIRE(nmse <= nmse_bound);
-}
-
-// Prefill of a 12-token prompt (every row), then 8 decode steps fed the host's greedy tokens.
-void compare_with_host(std::string const& name, std::string const& path, md::weight_format host_weights,
-                       dv::load_options const& dopts, double element_bound, double nmse_bound) {
-  auto host = md::load(path, host_options(host_weights));
-  auto dev = dv::load(path, dopts);
-  int const V = static_cast<int>(host->config().vocab);
-  REQUIRE(dev->config().vocab == V);
-  auto const prompt = prompt_of(12, V);
-  auto hs = host->new_sequence();
-  auto ds = dev->new_sequence();
-  auto const href = run_one(*host, hs, prompt, md::which_logits::all);
-  auto const dgot = run_one(*dev, ds, prompt, md::which_logits::all);
-  check_logits(name, "prefill", dgot, href, V, element_bound, nmse_bound);
-  std::int32_t next = argmax(href.data() + 11 * V, V);
-  std::vector<float> hall, dall;
-  for (int s = 0; s < 8; ++s) {
-    auto const h = run_one(*host, hs, {next});
-    auto const d = run_one(*dev, ds, {next});
-    hall.insert(hall.end(), h.begin(), h.end());
-    dall.insert(dall.end(), d.begin(), d.end());
-    next = argmax(h.data(), V);
-  }
-  CHECK(ds.length() == 20);
-  check_logits(name, "decode", dall, hall, V, element_bound, nmse_bound);
-  dev->release(ds);
-  CHECK(dev->free_blocks() == dopts.blocks);
-}
 
 void f32_path(char const* name) {
   compare_with_host(name, data_path(std::string("models/") + name), md::weight_format::bf16,
@@ -208,28 +76,6 @@ SWITCHYARD_DEFAULT_PATH_CASE("qwen3_moe_swa")
 SWITCHYARD_DEFAULT_PATH_CASE("olmoe")
 SWITCHYARD_DEFAULT_PATH_CASE("gpt_oss")
 SWITCHYARD_DEFAULT_PATH_CASE("gpt_oss_mxfp4")
-
-TEST_CASE("device model equals the host from a GGUF (llama.cpp naming, MLA kv_b from attn_k_b / attn_v_b)",
-          "[cuda][model][host][gguf]") {
-  for (char const* rel : {"models/llama/model.gguf", "models/deepseek_v3/model.gguf", "models/mixtral/model.gguf"}) {
-    INFO(rel);
-    compare_with_host(rel, data_path(rel), md::weight_format::bf16,
-                      device_options(dv::arithmetic::f32, dv::weight_storage::bf16), tol::cuda_model_f32_element,
-                      tol::cuda_model_f32_nmse);
-  }
-}
-
-TEST_CASE("device model of a llama-quantize GGUF: q8_0 / q4_0 on the device, the other types widened to bf16",
-          "[cuda][model][host][gguf]") {
-  std::string const path = data_path("conformance/llama-R2.gguf");
-  // The device refuses to widen when asked for exact formats, naming a tensor.
-  dv::load_options exact = device_options(dv::arithmetic::f32, dv::weight_storage::as_stored);
-  exact.exact_formats = true;
-  CHECK_THROWS_AS(dv::load(path, exact), sy::unsupported_config);
-  compare_with_host("llama-R2.gguf", path, md::weight_format::automatic,
-                    device_options(dv::arithmetic::f32, dv::weight_storage::as_stored), tol::cuda_model_widened_element,
-                    tol::cuda_model_widened_nmse);
-}
 
 // ---- the device against itself ----
 
