@@ -1,8 +1,9 @@
 // The whole model on the device from GGUF files (llama.cpp's naming) against the host model on the
 // same file (tests/cuda/model_harness.cuh: a 12-token prefill, every row, then 8 decode steps fed
 // the host's greedy tokens):
-//   - the tiny models' GGUFs (llama, mixtral, deepseek_v3 with MLA's kv_b rebuilt from attn_k_b /
-//     attn_v_b) on the f32 path in bf16 weights, within tolerance::cuda_model_f32_*;
+//   - the tiny models' GGUFs (llama, mixtral, qwen2_moe, qwen3_moe, olmoe, deepseek_v3 with MLA's
+//     kv_b rebuilt from attn_k_b / attn_v_b, gpt_oss with MXFP4 experts) on the f32 path in bf16
+//     weights, within tolerance::cuda_model_f32_*;
 //   - llama-quantize's files from tests/data/conformance (head_dim 64: the prefill takes
 //     flash_attention, this unit compiles it) with q8_0 / q4_0 kept on the device and the other
 //     types widened to bf16, against the host computing every type exactly, within
@@ -17,7 +18,9 @@ using namespace switchyard::test::model_cuda;
 
 TEST_CASE("device model equals the host from a GGUF (llama.cpp naming, MLA kv_b from attn_k_b / attn_v_b)",
           "[cuda][model][host][gguf]") {
-  for (char const* rel : {"models/llama/model.gguf", "models/deepseek_v3/model.gguf", "models/mixtral/model.gguf"}) {
+  for (char const* rel : {"models/llama/model.gguf", "models/mixtral/model.gguf", "models/qwen2_moe/model.gguf",
+                          "models/qwen3_moe/model.gguf", "models/olmoe/model.gguf", "models/deepseek_v3/model.gguf",
+                          "models/gpt_oss_mxfp4/model.gguf"}) {
     INFO(rel);
     compare_with_host(rel, data_path(rel), md::weight_format::bf16,
                       device_options(dv::arithmetic::f32, dv::weight_storage::bf16), tol::cuda_model_f32_element,

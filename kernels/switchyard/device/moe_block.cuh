@@ -148,7 +148,7 @@ inline std::unique_ptr<moe_block> make_moe(model::model_config const& c, model::
     require<format_error>(gb.has_value() == ub.has_value(), "device::load", src.origin(), ": layer ", l,
                           " has a bias for only one of the experts' gate and up projections");
     if (gb) {  // [E, 2F]: each expert's gate biases, then its up biases (the bank's row order)
-      std::vector<float> b(static_cast<std::size_t>(E * 2 * F)), row(static_cast<std::size_t>(F));
+      std::vector<float> b(static_cast<std::size_t>(E * 2 * F));
       for (index_t e = 0; e < E; ++e) {
         model::detail::widen_row(*gb, e, b.data() + e * 2 * F);
         model::detail::widen_row(*ub, e, b.data() + e * 2 * F + F);
