@@ -170,6 +170,10 @@ class causal_lm final : public model::language_model, public generate::sampling_
   void forward(std::span<model::step const> steps, matrix_view<float> logits,
                model::which_logits which = model::which_logits::last, thread_pool& = thread_pool::shared()) override {
     char const* where = "device::causal_lm::forward";
+    if (steps.empty()) {  // nothing to run, as on the host
+      require(logits.extent(0) == 0, where, "no steps but logits has ", logits.extent(0), " rows");
+      return;
+    }
     SWITCHYARD_CUDA_CHECK(cudaSetDevice(device_));
     plan const p = prepare(steps, which, where, false, [&](index_t out_rows) {
       require(logits.extent(0) == out_rows && logits.extent(1) == cfg_.vocab && logits.stride(1) == 1, where,
@@ -198,6 +202,7 @@ class causal_lm final : public model::language_model, public generate::sampling_
     char const* where = "device::causal_lm::sample";
     require(params.size() == steps.size() && out.size() == steps.size(), where, "params (", params.size(), ") and out (",
             out.size(), ") need one entry per step (", steps.size(), ")");
+    if (steps.empty()) return;
     SWITCHYARD_CUDA_CHECK(cudaSetDevice(device_));
     std::vector<kernels::sample::device_sampling_params> dp;
     plan const p = prepare(steps, model::which_logits::last, where, /*sampling*/ true, [&](index_t) {
@@ -258,6 +263,7 @@ class causal_lm final : public model::language_model, public generate::sampling_
     char const* where = "device::causal_lm::forward_sample";
     require(requests.size() == steps.size() && out.size() == steps.size(), where, "requests (", requests.size(),
             ") and out (", out.size(), ") need one entry per step (", steps.size(), ")");
+    if (steps.empty()) return;
     SWITCHYARD_CUDA_CHECK(cudaSetDevice(device_));
     std::vector<kernels::sample::device_sampling_params> dp;
     plan const p = prepare(steps, model::which_logits::last, where, /*sampling*/ true, [&](index_t) {
