@@ -244,6 +244,38 @@ TEST_CASE("device seeded sampling equals the host sampler on the device's own lo
   }
 }
 
+TEST_CASE("device forward_sample leaves the rows that do not sample alone and draws nothing for them",
+          "[cuda][model][sample]") {
+  // The f32 path: the GEMV kernels for any T, so row 0's logits in a batch of 11 tokens are those
+  // of the same prompt alone (the reference below).
+  auto dev = dv::load(data_path("models/olmoe"), device_options(dv::arithmetic::f32, dv::weight_storage::as_stored, true));
+  int const V = static_cast<int>(dev->config().vocab);
+  auto a = dev->new_sequence(), b = dev->new_sequence(), ref = dev->new_sequence();
+  auto const pa = prompt_of(6, V, 40), pb = prompt_of(5, V, 41);
+  sy::generate::sampling_params p;
+  p.temperature = 0.7f;
+  p.seed = 99;
+  sy::generate::rng stream(p.seed), untouched(7);
+  auto const before = untouched.state();
+  // Row 0 samples; row 1 is a prompt chunk that does not end its prompt (no token, no draw).
+  std::vector<sy::generate::sample_request> const req = {
+      {.sample = true, .params = &p, .stream = &stream, .history = pa},
+      {.sample = false, .params = nullptr, .stream = &untouched, .history = {}}};
+  std::vector<std::int32_t> out = {-7, -7};
+  std::vector<md::step> const steps = {{&a, pa}, {&b, pb}};
+  dev->forward_sample(steps, req, out);
+  auto logits = run_one(*dev, ref, pa);
+  sy::generate::sampler host(p);
+  std::int32_t const want = host(std::span<float>(logits.data(), static_cast<std::size_t>(V)), pa);
+  std::printf("switchyard-record: model=olmoe check=forward_sample_rows want=%d got=%d untouched=%d\n", want, out[0], out[1]);
+  CHECK(out[0] == want);
+  CHECK(out[1] == -7);
+  CHECK(untouched.state() == before);
+  CHECK(stream.state() == host.random_stream().state());
+  CHECK(a.length() == 6);
+  CHECK(b.length() == 5);
+}
+
 TEST_CASE("device model refuses what the host refuses: a full cache, bad tokens, foreign sequences",
           "[cuda][model][errors]") {
   dv::load_options o = device_options(dv::arithmetic::automatic, dv::weight_storage::as_stored);
