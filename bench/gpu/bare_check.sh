@@ -4,9 +4,10 @@
 # ones) plus gpu-deps/ goes to a scratch folder; in a private mount namespace (root; nothing
 # outside this process sees it) empty folders are mounted over this machine's nlohmann-json,
 # Catch2 and Boost headers and CMake files, so a file missing from gpu-deps fails the configure
-# or the compile instead of being found on the system. Then bench/gpu/run.sh, twice:
+# or the compile instead of being found on the system. Then bench/gpu/run.sh and
+# bench/gpu/run_models.sh, twice each:
 #   --expect-gpu   must fail, saying there is no usable device (there is none here);
-#   without it    must pass with every test case reported skipped.
+#   without it    must pass with every test case (every model) reported skipped.
 # It prints the build time. Needs root and unshare (util-linux).
 # The budget (SWITCHYARD_GPU_BUDGET) is 1800 s here unless set: run.sh counts its build inside
 # the 470 s of the GPU machine, where 16 cores build in about a minute; 2 shared cores take
@@ -44,10 +45,19 @@ nice -n 19 bash bench/gpu/run.sh --expect-gpu "$scratch/expect" >"$scratch/expec
 rc_expect=$?
 SWITCHYARD_EXPECT_GPU=0 nice -n 19 bash bench/gpu/run.sh "$scratch/dry" >"$scratch/dry.log" 2>&1
 rc_dry=$?
+# The second call (whole models), reusing run.sh's build folder as on a warm GPU machine.
+nice -n 19 bash bench/gpu/run_models.sh --expect-gpu "$scratch/expect" >"$scratch/expect-models.log" 2>&1
+rc_models_expect=$?
+SWITCHYARD_EXPECT_GPU=0 nice -n 19 bash bench/gpu/run_models.sh "$scratch/dry" >"$scratch/dry-models.log" 2>&1
+rc_models_dry=$?
 echo "== run.sh --expect-gpu: exit $rc_expect (must be 1)"; sed -n '1,8p' "$scratch/expect/report.md"
 echo "== run.sh: exit $rc_dry (must be 0)"; sed -n '1,8p' "$scratch/dry/report.md"
+echo "== run_models.sh --expect-gpu: exit $rc_models_expect (must be 1)"; sed -n '1,6p' "$scratch/expect/report-models.md"
+echo "== run_models.sh: exit $rc_models_dry (must be 0)"; sed -n '1,6p' "$scratch/dry/report-models.md"
 [ "$rc_expect" = 1 ] && grep -q 'no usable CUDA device' "$scratch/expect/report.md" &&
-  [ "$rc_dry" = 0 ] && grep -q '^# switchyard GPU run: SKIPPED' "$scratch/dry/report.md"
+  [ "$rc_dry" = 0 ] && grep -q '^# switchyard GPU run: SKIPPED' "$scratch/dry/report.md" &&
+  [ "$rc_models_expect" = 1 ] && grep -q 'no usable CUDA device' "$scratch/expect/report-models.md" &&
+  [ "$rc_models_dry" = 0 ] && grep -q '^# switchyard whole-model GPU run: SKIPPED' "$scratch/dry/report-models.md"
 EOF
 echo "bare_check.sh: $([ $status = 0 ] && echo passed || echo FAILED); reports and logs in $scratch/{expect,dry}"
 exit $status

@@ -113,7 +113,7 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSWITCHYARD_CUDA=ON 
 tests="$(cd "$build" && ctest -N -L gpu | sed -n 's/^ *Test *#[0-9]*: *//p')"
 set +e
 # shellcheck disable=SC2086
-nice -n 19 cmake --build "$build" -j "$jobs" --target switchyard_cuda_header_check bench_moe_cuda bench_attention_cuda $tests 2>&1 |
+nice -n 19 cmake --build "$build" -j "$jobs" --target switchyard_cuda_header_check bench_moe_cuda bench_attention_cuda bench_model_cuda $tests 2>&1 |
   tee "$build.build.log" | grep -E "^ptxas:|error|FAILED"
 status=${PIPESTATUS[0]}
 set -e
