@@ -42,6 +42,7 @@
 // Graph-capturable: no host synchronization and no allocation in sample(); the workspace is the
 // caller's (sample_workspace_bytes). Without CUDA graphs the same holds: one stream, four launches
 // (penalty + greedy + sort keys, the CUB sort (its launches), the draw).
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -67,12 +68,12 @@ struct device_sampling_params {
 // device cannot report a bad parameter, so check before uploading.
 inline void check_params(device_sampling_params const& p) {
   char const* where = "kernels::sample::check_params";
-  require(p.temperature >= 0.0f && p.temperature < 3.4e38f, where, "temperature must be >= 0 and finite, got ",
+  require(std::isfinite(p.temperature) && p.temperature >= 0.0f, where, "temperature must be >= 0 and finite, got ",
           p.temperature);
   require(p.top_k >= 0, where, "top_k must be >= 0, got ", p.top_k);
   require(p.top_p > 0.0f && p.top_p <= 1.0f, where, "top_p must be in (0, 1], got ", p.top_p);
   require(p.min_p >= 0.0f && p.min_p < 1.0f, where, "min_p must be in [0, 1), got ", p.min_p);
-  require(p.repetition_penalty > 0.0f && p.repetition_penalty < 3.4e38f, where,
+  require(std::isfinite(p.repetition_penalty) && p.repetition_penalty > 0.0f, where,
           "repetition_penalty must be > 0 and finite, got ", p.repetition_penalty);
 }
 
