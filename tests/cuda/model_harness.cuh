@@ -19,7 +19,7 @@
 #include "support/tolerance.hpp"
 #include "switchyard/device/load.cuh"
 #include "switchyard/generate/sampler.hpp"
-#include "switchyard/model/load.hpp"  // declared only: switchyard::model_instances defines it
+#include "cuda/model_host_reference.hpp"  // the host model, through plain types
 
 
 namespace switchyard::test::model_cuda {
@@ -42,15 +42,6 @@ inline dv::load_options device_options(dv::arithmetic paths, dv::weight_storage 
   o.graphs = graphs;
   o.weights = weights;
   o.paths = paths;
-  return o;
-}
-
-inline md::load_options host_options(md::weight_format w) {
-  md::load_options o;
-  o.weights = w;
-  o.kv = md::kv_format::f32;
-  o.activations = md::activation_format::f32;
-  o.cache = {.block_size = 16, .blocks = 64};
   return o;
 }
 
@@ -115,30 +106,26 @@ inline void check_logits(std::string const& model, char const* check, std::vecto
   REQUIRE(nmse <= nmse_bound);
 }
 
-// Prefill of a 12-token prompt (every row), then 8 decode steps fed the host's greedy tokens.
-inline void compare_with_host(std::string const& name, std::string const& path, md::weight_format host_weights,
-                       dv::load_options const& dopts, double element_bound, double nmse_bound) {
-  auto host = md::load(path, host_options(host_weights));
+// Prefill of a 12-token prompt (every row), then 8 decode steps fed the host's greedy tokens; the
+// host runs in model_host_reference.cpp (f32 activations and cache; bf16_weights: every matrix in
+// bf16, else the checkpoint's formats).
+inline void compare_with_host(std::string const& name, std::string const& path, bool host_bf16_weights,
+                              dv::load_options const& dopts, double element_bound, double nmse_bound) {
   auto dev = dv::load(path, dopts);
-  int const V = static_cast<int>(host->config().vocab);
-  REQUIRE(dev->config().vocab == V);
+  int const V = static_cast<int>(dev->config().vocab);
   auto const prompt = prompt_of(12, V);
-  auto hs = host->new_sequence();
+  auto const host = switchyard_test_reference::run_host(path, host_bf16_weights, prompt, 8);
+  REQUIRE(host.vocab == V);
   auto ds = dev->new_sequence();
-  auto const href = run_one(*host, hs, prompt, md::which_logits::all);
   auto const dgot = run_one(*dev, ds, prompt, md::which_logits::all);
-  check_logits(name, "prefill", dgot, href, V, element_bound, nmse_bound);
-  std::int32_t next = argmax(href.data() + 11 * V, V);
-  std::vector<float> hall, dall;
-  for (int s = 0; s < 8; ++s) {
-    auto const h = run_one(*host, hs, {next});
-    auto const d = run_one(*dev, ds, {next});
-    hall.insert(hall.end(), h.begin(), h.end());
+  check_logits(name, "prefill", dgot, host.prefill, V, element_bound, nmse_bound);
+  std::vector<float> dall;
+  for (auto t : host.fed) {
+    auto const d = run_one(*dev, ds, {t});
     dall.insert(dall.end(), d.begin(), d.end());
-    next = argmax(h.data(), V);
   }
   CHECK(ds.length() == 20);
-  check_logits(name, "decode", dall, hall, V, element_bound, nmse_bound);
+  check_logits(name, "decode", dall, host.decode, V, element_bound, nmse_bound);
   dev->release(ds);
   CHECK(dev->free_blocks() == dopts.blocks);
 }

@@ -15,7 +15,8 @@
 // the host sampler on the device's own logits, a full cache throws allocation_error and changes
 // nothing, bad tokens and foreign sequences are refused.
 // Every logits buffer is NaN-poisoned before each call; each check prints a switchyard-record line
-// (model/harness: tests/cuda/model_harness.cuh).
+// (harness: tests/cuda/model_harness.cuh; the host side: model_host_reference.cpp, a host-compiler
+// unit, since CUDA units name switchyard types in another inline namespace).
 #define SWITCHYARD_DEVICE_TOP_K 2
 #define SWITCHYARD_DEVICE_EXPERT_FORMATS(X) X(bf16, format::bf16)
 #define SWITCHYARD_DEVICE_CACHE_FORMATS(X) X(f32, float)
@@ -30,12 +31,12 @@ using namespace switchyard::test::model_cuda;
 namespace {
 
 void f32_path(char const* name) {
-  compare_with_host(name, data_path(std::string("models/") + name), md::weight_format::bf16,
+  compare_with_host(name, data_path(std::string("models/") + name), /*host bf16 weights*/ true,
                     device_options(dv::arithmetic::f32, dv::weight_storage::bf16), tol::cuda_model_f32_element,
                     tol::cuda_model_f32_nmse);
 }
 void default_path(char const* name) {
-  compare_with_host(name, data_path(std::string("models/") + name), md::weight_format::automatic,
+  compare_with_host(name, data_path(std::string("models/") + name), /*host bf16 weights*/ false,
                     device_options(dv::arithmetic::automatic, dv::weight_storage::as_stored),
                     tol::cuda_model_mma_element, tol::cuda_model_mma_nmse);
 }
@@ -293,8 +294,8 @@ TEST_CASE("device model refuses what the host refuses: a full cache, bad tokens,
   CHECK_THROWS_AS(run_one(*dev, s, {static_cast<std::int32_t>(V)}), sy::error);
   CHECK_THROWS_AS(run_one(*dev, s, {-1}), sy::error);
   CHECK(s.length() == 20);
-  auto host = md::load(data_path("models/llama"), host_options(md::weight_format::automatic));
-  auto foreign = host->new_sequence();
+  auto other = dv::load(data_path("models/llama"), o);  // a sequence of another model
+  auto foreign = other->new_sequence();
   CHECK_THROWS_AS(run_one(*dev, foreign, {1}), sy::error);
   dev->truncate(s, 10);
   CHECK(dev->free_blocks() == 1);

@@ -22,7 +22,7 @@ TEST_CASE("device model equals the host from a GGUF (llama.cpp naming, MLA kv_b 
                           "models/qwen3_moe/model.gguf", "models/olmoe/model.gguf", "models/deepseek_v3/model.gguf",
                           "models/gpt_oss_mxfp4/model.gguf"}) {
     INFO(rel);
-    compare_with_host(rel, data_path(rel), md::weight_format::bf16,
+    compare_with_host(rel, data_path(rel), /*host bf16 weights*/ true,
                       device_options(dv::arithmetic::f32, dv::weight_storage::bf16), tol::cuda_model_f32_element,
                       tol::cuda_model_f32_nmse);
   }
@@ -39,7 +39,7 @@ TEST_CASE("device model of llama-quantize GGUFs: q8_0 / q4_0 on the device, the 
     dv::load_options exact = device_options(dv::arithmetic::f32, dv::weight_storage::as_stored);
     exact.exact_formats = true;
     CHECK_THROWS_AS(dv::load(path, exact), sy::unsupported_config);
-    compare_with_host(rel, path, md::weight_format::automatic,
+    compare_with_host(rel, path, /*host bf16 weights*/ false,
                       device_options(dv::arithmetic::f32, dv::weight_storage::as_stored), tol::cuda_model_widened_element,
                       tol::cuda_model_widened_nmse);
   }
