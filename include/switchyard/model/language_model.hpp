@@ -14,7 +14,8 @@
 
 SWITCHYARD_NAMESPACE_BEGIN
 namespace device {
-class causal_lm;  // the whole model on a CUDA device (kernels/switchyard/device/causal_lm.cuh)
+class causal_lm;   // the whole model on a CUDA device (kernels/switchyard/device/causal_lm.cuh)
+class host_proxy;  // a host program's handle on it (kernels/switchyard/device/host_proxy.hpp)
 }
 namespace model {
 
@@ -23,7 +24,8 @@ class causal_lm;
 
 // A sequence's share of every layer's cache. Owned by the caller; release() it when done.
 // The host model keeps one kv_sequence per layer; the device model one for all its layers (they
-// share one block table) and, in device_slot_, the sequence's sampler state on the device.
+// share one block table) and, in device_slot_, the sequence's sampler state on the device (the
+// host proxy of a device model: the handle of the sequence's device twin).
 class sequence {
  public:
   index_t length() const noexcept { return layers_.empty() ? 0 : layers_[0].length; }
@@ -33,6 +35,7 @@ class sequence {
   template <class, class, class>
   friend class causal_lm;
   friend class device::causal_lm;
+  friend class device::host_proxy;
   std::vector<attention::kv_sequence> layers_;
   void const* owner_ = nullptr;
   std::int32_t device_slot_ = -1;
