@@ -25,6 +25,7 @@
 #define SWITCHYARD_DEVICE_FLASH_PREFILL 0
 
 #include "cuda/model_harness.cuh"
+#include "switchyard/device/abi_model.cuh"
 
 using namespace switchyard::test::model_cuda;
 
@@ -275,6 +276,45 @@ TEST_CASE("device forward_sample leaves the rows that do not sample alone and dr
   CHECK(stream.state() == host.random_stream().state());
   CHECK(a.length() == 6);
   CHECK(b.length() == 5);
+}
+
+TEST_CASE("device abi_model (the CUDA half of the host bridge) gives the device model's logits and failures",
+          "[cuda][model][abi]") {
+  dv::load_options o = device_options(dv::arithmetic::f32, dv::weight_storage::as_stored);
+  o.blocks = 4;
+  auto direct = dv::load(data_path("models/mixtral"), o);
+  auto bridged = dv::make_abi_model(dv::load(data_path("models/mixtral"), o));
+  int const V = static_cast<int>(direct->config().vocab);
+  REQUIRE(bridged->vocab() == V);
+  auto const p = prompt_of(10, V, 50);
+  auto s = direct->new_sequence();
+  auto const want = run_one(*direct, s, p, md::which_logits::all);
+  std::int32_t const h = bridged->new_sequence();
+  std::vector<float> got(want.size(), std::numeric_limits<float>::quiet_NaN());
+  switchyard_device_abi::step const st{.sequence = h, .tokens = p.data(), .count = 10, .last_rows = 1};
+  bridged->forward(&st, 1, got.data(), 10, V, /*all*/ true);
+  check_logits("mixtral", "abi_forward", got, want, V, tol::cuda_model_same_path, tol::cuda_model_same_path_nmse);
+  CHECK(bridged->length(h) == 10);
+  CHECK(bridged->free_blocks() == direct->free_blocks());
+  // A full cache and a bad handle come back as failures of the matching kind.
+  auto const big = prompt_of(60, V, 51);
+  switchyard_device_abi::step const too_long{.sequence = bridged->new_sequence(), .tokens = big.data(), .count = 60};
+  std::vector<float> row(static_cast<std::size_t>(V));
+  try {
+    bridged->forward(&too_long, 1, row.data(), 1, V, false);
+    FAIL("no failure");
+  } catch (switchyard_device_abi::failure const& e) {
+    CHECK(e.kind() == switchyard_device_abi::failure_kind::allocation_error);
+  }
+  switchyard_device_abi::step const bad{.sequence = 99, .tokens = p.data(), .count = 1};
+  try {
+    bridged->forward(&bad, 1, row.data(), 1, V, false);
+    FAIL("no failure");
+  } catch (switchyard_device_abi::failure const& e) {
+    CHECK(e.kind() == switchyard_device_abi::failure_kind::index_error);
+  }
+  bridged->release(h);
+  CHECK(bridged->free_blocks() == 4);
 }
 
 TEST_CASE("device model refuses what the host refuses: a full cache, bad tokens, foreign sequences",
