@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include <cuda_runtime_api.h>
@@ -128,7 +129,16 @@ inline std::unique_ptr<moe_block> make_moe(model::model_config const& c, model::
   all.insert(all.end(), dn.begin(), dn.end());
   all.insert(all.end(), shared_gu.begin(), shared_gu.end());
   all.insert(all.end(), shared_dn.begin(), shared_dn.end());
-  dformat const f = detail::expert_bank_format(up, all);
+  bool const gpt_oss = fam.activation == model::architectures::expert_activation::gpt_oss_clamped;
+  dformat f = detail::expert_bank_format(up, all);
+  // gpt-oss's clamped SwiGLU has no e4m3 instance: its fp8 GEMV / GEMM spill (ptxas puts the
+  // division's slow path under the fp8 kernels' register pressure), and gpt-oss ships MXFP4
+  // experts (widened to bf16 here) anyway; an e4m3 gpt-oss bank is widened too.
+  if (gpt_oss && f == dformat::e4m3) {
+    require<unsupported_config>(!up.exact(), "device::load", "gpt-oss expert banks in e4m3 have no device kernel; "
+                                "load_options::exact_formats refuses widening them to bf16");
+    f = dformat::bf16;
+  }
 
   void const* gate_up = up.stacked(gu, H, f).data;
   void const* down = up.stacked(dn, F, f).data;
@@ -140,7 +150,6 @@ inline std::unique_ptr<moe_block> make_moe(model::model_config const& c, model::
   kernels::moe_shape const shape{.experts = static_cast<int>(E), .hidden = static_cast<int>(H),
                                  .intermediate = static_cast<int>(F), .shared_intermediate = static_cast<int>(Fs)};
   kernels::route::device_router_params params;
-  bool const gpt_oss = fam.activation == model::architectures::expert_activation::gpt_oss_clamped;
   float const *gate_bias = nullptr, *gate_up_bias = nullptr, *down_bias = nullptr;
   if (gpt_oss) {
     auto const gb = src.expert_bias(expert_proj::gate, l, c), ub = src.expert_bias(expert_proj::up, l, c),
@@ -180,7 +189,9 @@ inline std::unique_ptr<moe_block> make_moe(model::model_config const& c, model::
       auto make = [&]<class Router, class Act = expert::silu_glu>() -> std::unique_ptr<moe_block> {
         return std::make_unique<detail::moe_block_of<Router, W, Act>>(shape, w, params, f, path);
       };
-      if (gpt_oss) return make.template operator()<route::gpt_oss<K>, expert::gpt_oss_glu>();
+      if constexpr (!std::is_same_v<W, format::e4m3>) {  // e4m3 gpt-oss banks were widened above
+        if (gpt_oss) return make.template operator()<route::gpt_oss<K>, expert::gpt_oss_glu>();
+      }
       if (fam.router == model::architectures::router_kind::sigmoid_grouped) {
         require<unsupported_config>(c.norm_topk_prob, "device::load", "deepseek_v3 without norm_topk_prob has no compiled router");
         using instances::group_limit;
