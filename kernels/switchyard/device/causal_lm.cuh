@@ -379,6 +379,23 @@ class causal_lm final : public model::language_model, public generate::sampling_
     }
     require<unsupported_config>(N <= opts_.max_tokens, where, "the call has ", N, " tokens but the model was loaded for ",
                                 opts_.max_tokens, " per call (load_options::max_tokens)");
+    // A chunk that attends through paged_decode / mla_decode (not a decode step, not a flash
+    // prefill) puts tokens x (q heads per KV head) rows in groups of decode_rows on the grid's z
+    // dimension (at most 65535): refuse a longer chunk here, before anything changes, rather than
+    // in the kernel half way through the layers (lengths and blocks already taken).
+    {
+      bool const mla = layers_[0].mla;
+      std::int64_t const G = mla ? cfg_.heads : cfg_.heads / cfg_.kv_heads;
+      bool const flash_ok = !mla && SWITCHYARD_DEVICE_FLASH_PREFILL && (cfg_.head_dim == 64 || cfg_.head_dim == 128);
+      for (auto const& st : steps) {
+        if (is_decode(st) || (flash_ok && st.seq->layers_[0].length == 0)) continue;
+        std::int64_t const groups = (static_cast<std::int64_t>(st.tokens.size()) * G + kernels::attention::decode_rows - 1) /
+                                    kernels::attention::decode_rows;
+        require<unsupported_config>(groups <= 65535, where, "a chunk of ", st.tokens.size(),
+                                    " tokens attends through the cache in ", groups,
+                                    " row groups, more than the decode kernel's grid takes (65535): send shorter chunks");
+      }
+    }
     index_t last_total = 0;
     for (auto const& st : steps) last_total += st.last_rows;
     index_t const out_rows = which == model::which_logits::all ? N : last_total;
