@@ -387,7 +387,9 @@ class causal_lm final : public model::language_model, public generate::sampling_
       bool const mla = layers_[0].mla;
       std::int64_t const G = mla ? cfg_.heads : cfg_.heads / cfg_.kv_heads;
       bool const flash_ok = !mla && SWITCHYARD_DEVICE_FLASH_PREFILL && (cfg_.head_dim == 64 || cfg_.head_dim == 128);
+      std::int64_t decodes = 0;
       for (auto const& st : steps) {
+        decodes += is_decode(st);
         if (is_decode(st) || (flash_ok && st.seq->layers_[0].length == 0)) continue;
         std::int64_t const groups = (static_cast<std::int64_t>(st.tokens.size()) * G + kernels::attention::decode_rows - 1) /
                                     kernels::attention::decode_rows;
@@ -395,6 +397,14 @@ class causal_lm final : public model::language_model, public generate::sampling_
                                     " tokens attends through the cache in ", groups,
                                     " row groups, more than the decode kernel's grid takes (65535): send shorter chunks");
       }
+      // The decode batch (padded to its graph bucket) x KV heads is the grid's y dimension.
+      std::int64_t const batch = graphs_on_ && decodes == static_cast<std::int64_t>(steps.size()) &&
+                                         decodes <= opts_.max_decode_batch
+                                     ? detail::bucket_for(static_cast<int>(decodes), opts_.max_decode_batch)
+                                     : decodes;
+      require<unsupported_config>(batch * (mla ? 1 : cfg_.kv_heads) <= 65535, where, "a decode batch of ", batch,
+                                  " sequences x ", mla ? 1 : cfg_.kv_heads,
+                                  " KV heads exceeds the decode kernel's grid (65535): send fewer decode steps per call");
     }
     index_t last_total = 0;
     for (auto const& st : steps) last_total += st.last_rows;
