@@ -25,6 +25,7 @@
 
 #include "cli_checks.hpp"
 #include "default_model.hpp"
+#include "device_model.hpp"
 #include "format_options.hpp"
 #include "progress_bar.hpp"
 
@@ -119,7 +120,7 @@ int main(int argc, char** argv) try {
   gen::sampling_params sp{.temperature = 0.4f, .top_k = 40, .top_p = 0.95f, .repetition_penalty = 1.1f, .seed = 1};
   long max_tokens = 96, threads = 0, ctx_size = 0;
   std::vector<std::string> stop;
-  std::string weights = "auto", activations = "auto";
+  std::string weights = "auto", activations = "auto", device = "cpu";
 
   CLI::App app{"Generate text with a switchyard model (safetensors folder or GGUF file)."};
   app.add_option("--model", model, "checkpoint folder (config.json + safetensors) or .gguf file")
@@ -149,6 +150,8 @@ int main(int argc, char** argv) try {
   app.add_option("--repeat-penalty", sp.repetition_penalty)->check(switchyard_examples::at_least(0, false))->capture_default_str();
   app.add_option("--seed", sp.seed, "sampling seed (0 .. 2^64-1)")->capture_default_str();
   app.add_option("--threads", threads, "0: every hardware thread");
+  app.add_option("--device", device, "cpu, or cuda: the whole model on CUDA device 0 (weights as stored; sampling on the device)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   app.add_option("--weights", weights, "convert the weights on load; auto: as stored")
       ->check(CLI::IsMember(switchyard_examples::weight_format_names()))->capture_default_str();
   app.add_option("--activations", activations, "auto: int8 on GGUF block-quantized rows (AVX512-VNNI or AVX2 builds), else f32")
@@ -216,10 +219,19 @@ int main(int argc, char** argv) try {
       return 2;
     }
   }
-  auto lm = md::load(path, {.weights = switchyard_examples::parse_weight_format(weights),
-                            .activations = switchyard_examples::parse_activation_format(activations),
-                            .cache = {.block_size = 16, .blocks = 1024},
-                            .progress = switchyard_examples::progress_bar("loading", "layers")});
+  std::unique_ptr<md::language_model> lm;
+  if (device == "cuda") {
+    if (weights != "auto" || activations != "auto") {
+      std::fprintf(stderr, "generate: --device cuda computes the weights as stored: --weights and --activations take auto\n");
+      return 2;
+    }
+    lm = switchyard_examples::load_device_model(path, {});
+  } else {
+    lm = md::load(path, {.weights = switchyard_examples::parse_weight_format(weights),
+                         .activations = switchyard_examples::parse_activation_format(activations),
+                         .cache = {.block_size = 16, .blocks = 1024},
+                         .progress = switchyard_examples::progress_bar("loading", "layers")});
+  }
   sy::thread_pool pool(threads > 0 ? static_cast<int>(threads) : sy::thread_pool::default_size());
 
   // The context: what the model was made for, and never more than the KV cache holds.
