@@ -10,7 +10,7 @@
 #   without it    must pass with every test case (every model) reported skipped.
 # It prints the build time. Needs root and unshare (util-linux).
 # The budget (SWITCHYARD_GPU_BUDGET) is 1800 s here unless set: run.sh counts its build inside
-# the 470 s of the GPU machine, where 16 cores build in about a minute; 2 shared cores take
+# the 540 s of the GPU machine, where 16 cores build in about a minute; 2 shared cores take
 # 200-600 s, which would leave the test phase's deadline (budget - 245 s) behind before the first
 # case and report every case "not run (budget)". The phases' arithmetic is the same either way.
 #

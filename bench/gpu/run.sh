@@ -3,8 +3,8 @@
 # with no package manager and no network, build the CUDA targets for the card found, run every
 # CUDA test case in its own process and every benchmark section (the MoE layer, device attention,
 # and PyTorch's SDPA on the attention shapes as a peer), each under a timeout, and write one
-# Markdown report. Fits in about 8 minutes on an H100 / H200 (budgets below), so a second try
-# fits a 15-minute lease.
+# Markdown report. Ends within 9 minutes on an H100 / H200 (budgets below), leaving room in a
+# 15-minute lease for the machine's start and the whole-model call (run_models.sh) after it.
 #
 #   bash bench/gpu/run.sh [--expect-gpu] OUT_DIR
 #
@@ -18,8 +18,9 @@
 #
 # Environment: SWITCHYARD_GPU_ARCH (default: 90a on compute capability 9.0, else the card's own,
 # 90a without a card), SWITCHYARD_GPU_DEPS (default gpu-deps), SWITCHYARD_GPU_BUILD (default
-# build/gpu), SWITCHYARD_GPU_JOBS (test processes at a time, default 4), SWITCHYARD_GPU_BUDGET
-# (seconds for the whole run, default 470).
+# build/gpu), SWITCHYARD_GPU_JOBS (test processes at a time, default 8: ~210 cases of a few
+# seconds each, small next to the card), SWITCHYARD_GPU_BUDGET (seconds for the whole run, default
+# 540: the build now includes model_instances for the device-model tests).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
@@ -37,7 +38,7 @@ mkdir -p "$out" && out="$(cd "$out" && pwd)"
 export SWITCHYARD_EXPECT_GPU="$expect"
 deps="${SWITCHYARD_GPU_DEPS:-$root/gpu-deps}"
 build="${SWITCHYARD_GPU_BUILD:-$root/build/gpu}"
-par="${SWITCHYARD_GPU_JOBS:-4}"
+par="${SWITCHYARD_GPU_JOBS:-8}"
 # Budgets (seconds). Everything ends by `end` = start + budget - margin (the margin writes the
 # report); a process under `timeout -k grace T` ends within T + grace of its start, and nothing
 # starts that could end past its phase's end (it is reported "not run (budget)"):
@@ -52,7 +53,7 @@ par="${SWITCHYARD_GPU_JOBS:-4}"
 # The reserves are floors, not caps: time a phase leaves goes to the next. A test case takes a few
 # seconds, a section under 15; a hang costs its timeout. A test case not run is a failure; a
 # benchmark section not run is a warning in the report; the peer's status is only reported.
-budget="${SWITCHYARD_GPU_BUDGET:-470}" margin=10 grace=5 case_timeout=30 section_timeout=60
+budget="${SWITCHYARD_GPU_BUDGET:-540}" margin=10 grace=5 case_timeout=30 section_timeout=60
 attention_timeout=25 peer_timeout=45
 attention_reserve=$((2 * (attention_timeout + grace)))  # prefill_32k and prefill_32k_window
 peer_reserve=$((peer_timeout + grace)) bench_floor=90

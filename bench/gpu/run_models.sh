@@ -6,7 +6,7 @@
 # then bench/gpu/peer_transformers.py on the same configs, and writes OUT_DIR/report-models.md:
 # prefill 512 and decode at batch 1 / 8 / 64 for both engines, and the batch-1 decode's fraction
 # of the measured copy bandwidth and of nominal HBM. Ends within SWITCHYARD_GPU_BUDGET (default
-# 420 s) of its start.
+# 330 s) of its start.
 #
 #   bash bench/gpu/run_models.sh [--expect-gpu] OUT_DIR
 #
@@ -27,7 +27,7 @@ done
 mkdir -p "$out" && out="$(cd "$out" && pwd)"
 deps="${SWITCHYARD_GPU_DEPS:-$root/gpu-deps}"
 build="${SWITCHYARD_GPU_BUILD:-$root/build/gpu}"
-budget="${SWITCHYARD_GPU_BUDGET:-420}" margin=10 grace=5 model_timeout=110 peer_timeout=150
+budget="${SWITCHYARD_GPU_BUDGET:-330}" margin=10 grace=5 model_timeout=100 peer_timeout=120
 logs="$(mktemp -d)"
 report="$out/report-models.md"
 t_start=$(date +%s)
