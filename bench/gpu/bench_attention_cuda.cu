@@ -26,6 +26,7 @@
 #include "switchyard/attention/mask.hpp"
 #include "switchyard/kernels/attention/flash_attention.cuh"
 #include "switchyard/kernels/attention/paged_decode.cuh"
+#include "bench_cli.cuh"
 
 namespace sy = switchyard;
 namespace ka = switchyard::kernels::attention;
@@ -191,30 +192,12 @@ section const sections[] = {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 2 && std::strcmp(argv[1], "--list") == 0) {
-    for (auto const& s : sections) std::printf("%s\n", s.name);
-    return 0;
-  }
-  std::vector<section const*> chosen;
-  for (int i = 1; i < argc; ++i) {
-    auto it = std::find_if(std::begin(sections), std::end(sections), [&](section const& s) { return std::strcmp(s.name, argv[i]) == 0; });
-    if (it == std::end(sections)) {
-      std::fprintf(stderr, "bench_attention_cuda: no section '%s' (--list names them)\n", argv[i]);
-      return 2;
-    }
-    chosen.push_back(&*it);
-  }
-  if (chosen.empty())
-    for (auto const& s : sections) chosen.push_back(&s);
-  int devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    std::printf("bench_attention_cuda: no CUDA device: skipped\n");
-    return 77;
-  }
-  cudaDeviceProp prop{};
-  SWITCHYARD_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-  std::printf("device: %s (sm_%d%d, %d SMs)\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount);
+  std::vector<char const*> names;
+  for (auto const& s : sections) names.push_back(s.name);
+  auto const chosen = switchyard_bench::choose_sections(argc, argv, names, "bench_attention_cuda");
+  if (chosen.exit_code) return *chosen.exit_code;
+  if (!switchyard_bench::open_device("bench_attention_cuda")) return 77;
   header();
-  for (auto const* s : chosen) s->run();
+  for (std::size_t k : chosen.indices) sections[k].run();
   return 0;
 }

@@ -31,6 +31,7 @@
 #define SWITCHYARD_DEVICE_CACHE_FORMATS(X) X(bf16, format::bf16)
 #include "switchyard/device/causal_lm.cuh"
 #include "switchyard/model/hf_config.hpp"
+#include "bench_cli.cuh"
 #include "synthetic_source.hpp"
 
 namespace sy = switchyard;
@@ -186,29 +187,14 @@ void run(char const* name, limits const& lim) {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  if (argc == 2 && std::strcmp(argv[1], "--list") == 0) {
-    for (char const* m : models) std::printf("%s\n", m);
-    return 0;
-  }
-  for (int i = 1; i < argc; ++i)
-    if (std::none_of(std::begin(models), std::end(models), [&](char const* m) { return std::strcmp(m, argv[i]) == 0; })) {
-      std::fprintf(stderr, "bench_model_cuda: no model '%s' (--list names them)\n", argv[i]);
-      return 2;
-    }
-  int devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    std::printf("bench_model_cuda: no usable CUDA device: skipped\n");
-    return 77;
-  }
-  cudaDeviceProp prop{};
-  SWITCHYARD_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-  std::printf("device: %s, sm_%d%d, %d SMs, %.0f GiB\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount,
-              double(prop.totalGlobalMem) / double(1 << 30));
+  auto const chosen =
+      switchyard_bench::choose_sections(argc, argv, std::vector<char const*>(std::begin(models), std::end(models)), "bench_model_cuda");
+  if (chosen.exit_code) return *chosen.exit_code;
+  if (!switchyard_bench::open_device("bench_model_cuda")) return 77;
   limits const lim = measure_limits();
   std::printf("\n| model | phase | batch | engine | median ms | spread | tokens/s | batch-1 bytes |\n");
   std::printf("|---|---|---|---|---|---|---|---|\n");
-  for (char const* m : models)
-    if (argc == 1 || std::any_of(argv + 1, argv + argc, [&](char const* a) { return std::strcmp(a, m) == 0; })) run(m, lim);
+  for (std::size_t k : chosen.indices) run(models[k], lim);
   return 0;
 } catch (std::exception const& e) {
   std::fprintf(stderr, "bench_model_cuda: %s\n", e.what());

@@ -27,6 +27,7 @@
 
 #include "switchyard/kernels/expert/moe.cuh"
 #include "switchyard/route/families.hpp"
+#include "bench_cli.cuh"
 
 namespace sy = switchyard;
 
@@ -346,32 +347,18 @@ section const sections[] = {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 2 && std::strcmp(argv[1], "--list") == 0) {
-    for (auto const& s : sections) std::printf("%s\n", s.name);
-    return 0;
-  }
-  for (int i = 1; i < argc; ++i)
-    if (std::none_of(std::begin(sections), std::end(sections), [&](section const& s) { return std::strcmp(s.name, argv[i]) == 0; })) {
-      std::fprintf(stderr, "bench_moe_cuda: no section '%s' (--list names them)\n", argv[i]);
-      return 2;
-    }
-  int devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    std::printf("bench_moe_cuda: no usable CUDA device: skipped\n");
-    return 77;
-  }
-  cudaDeviceProp prop{};
-  SWITCHYARD_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-  std::printf("device: %s, sm_%d%d, %d SMs, %.0f GiB\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount,
-              double(prop.totalGlobalMem) / double(1 << 30));
+  std::vector<char const*> names;
+  for (auto const& s : sections) names.push_back(s.name);
+  auto const chosen = switchyard_bench::choose_sections(argc, argv, names, "bench_moe_cuda");
+  if (chosen.exit_code) return *chosen.exit_code;
+  if (!switchyard_bench::open_device("bench_moe_cuda")) return 77;
   limits const lim = measure_limits();
   std::printf("\n| layer          | weights  | T     | path           | ms        | spread | tokens/s   | GB/s    | %%copy  "
               "| %%HBM   | TFLOP/s | %%cuBLAS | %%peak  |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-  for (auto const& s : sections)
-    if (argc == 1 || std::any_of(argv + 1, argv + argc, [&](char const* a) { return std::strcmp(a, s.name) == 0; })) {
-      s.run(lim);
-      std::fflush(stdout);
-    }
+  for (std::size_t k : chosen.indices) {
+    sections[k].run(lim);
+    std::fflush(stdout);
+  }
   return 0;
 }

@@ -17,25 +17,13 @@ import json
 import os
 import sys
 
+from peer_sdpa import timed  # one warm-up call, then CUDA-event medians and spread
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = ["mixtral_like", "deepseek_like"]
 PROMPT = 512
 BATCHES = [1, 8, 64]
 STEPS = 12
-
-
-def timed_steps(torch, n, fn):
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    times = []
-    for _ in range(n):
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) * 1e-3)
-    times.sort()
-    med = times[len(times) // 2]
-    return med, (times[-1] - times[0]) / med
 
 
 def row(name, phase, batch, how, med, spread, tok_s):
@@ -54,8 +42,7 @@ def run(torch, transformers, name):
     vocab = cfg.vocab_size
     with torch.inference_mode():
         ids = torch.randint(0, vocab, (1, PROMPT), device="cuda")
-        model(ids, use_cache=True)  # warm-up
-        med, spread = timed_steps(torch, 3, lambda: model(ids, use_cache=True))
+        med, spread = timed(torch, 3, lambda: model(ids, use_cache=True))
         row(name, f"prefill {PROMPT}", 1, how, med, spread, PROMPT / med)
         for b in BATCHES:
             ids = torch.randint(0, vocab, (b, PROMPT), device="cuda")
@@ -67,8 +54,7 @@ def run(torch, transformers, name):
                 state["past"] = o.past_key_values
                 state["next"] = o.logits[:, -1].argmax(-1, keepdim=True)
 
-            step()  # warm-up
-            med, spread = timed_steps(torch, STEPS, step)
+            med, spread = timed(torch, STEPS, step)
             row(name, f"decode (context {PROMPT})", b, how, med, spread, b / med)
             del state, out
             torch.cuda.empty_cache()

@@ -49,6 +49,20 @@ struct mma { static constexpr linear_path value = linear_path::mma; };
 struct automatic { static constexpr linear_path value = linear_path::automatic; };
 }  // namespace paths
 
+// (format, requested path) as one type without a comma (Catch2's macros split on commas).
+template <class W>
+struct on {
+  template <linear_path P>
+  struct path_t {
+    using format = W;
+    static constexpr linear_path path = P;
+  };
+  using gemv = path_t<linear_path::gemv>;
+  using mma = path_t<linear_path::mma>;
+  using automatic = path_t<linear_path::automatic>;
+};
+#define SWITCHYARD_LINEAR_PATHS(W) on<W>::gemv, on<W>::mma, on<W>::automatic
+
 enum class scaling { none, row, block };
 inline char const* scaling_name(scaling s) { return s == scaling::none ? "none" : s == scaling::row ? "row" : "block"; }
 

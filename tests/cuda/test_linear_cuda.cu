@@ -14,19 +14,6 @@ namespace fmt = switchyard::format;
 
 using switchyard::test::device_array;
 
-// (format, requested path) as one type without a comma (Catch2's macros split on commas).
-template <class W>
-struct on {
-  template <linear_path P>
-  struct path_t {
-    using format = W;
-    static constexpr linear_path path = P;
-  };
-  using gemv = path_t<linear_path::gemv>;
-  using mma = path_t<linear_path::mma>;
-  using automatic = path_t<linear_path::automatic>;
-};
-#define SWITCHYARD_LINEAR_PATHS(W) on<W>::gemv, on<W>::mma, on<W>::automatic
 
 TEMPLATE_TEST_CASE("device dense layers equal the host's linear<W> for scalar formats on every path and shape",
                    "[cuda][linear]", SWITCHYARD_LINEAR_PATHS(float), SWITCHYARD_LINEAR_PATHS(fmt::bf16),

@@ -12,19 +12,6 @@ namespace fmt = switchyard::format;
 
 using switchyard::test::device_array;
 
-// (format, requested path) as one type without a comma (Catch2's macros split on commas).
-template <class W>
-struct on {
-  template <linear_path P>
-  struct path_t {
-    using format = W;
-    static constexpr linear_path path = P;
-  };
-  using gemv = path_t<linear_path::gemv>;
-  using mma = path_t<linear_path::mma>;
-  using automatic = path_t<linear_path::automatic>;
-};
-#define SWITCHYARD_LINEAR_PATHS(W) on<W>::gemv, on<W>::mma, on<W>::automatic
 using int4_g32 = fmt::int4_group<32, false>;
 using int4_g128_zp = fmt::int4_group<128, true>;
 using sparse_bf16 = fmt::sparse24<fmt::bf16>;

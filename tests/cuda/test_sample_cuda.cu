@@ -77,6 +77,19 @@ std::vector<gen::sampling_params> row_params(bool penalized, std::uint64_t seed0
 }
 
 // Random logits for one row: normal x 3, then the planted cases.
+// The rows' histories as sample() takes them: every token in one array, row r's from offsets[r].
+struct flat_histories {
+  std::vector<std::int32_t> tokens, offsets{0};
+};
+flat_histories flatten(std::vector<std::vector<std::int32_t>> const& history) {
+  flat_histories f;
+  for (auto const& h : history) {
+    f.tokens.insert(f.tokens.end(), h.begin(), h.end());
+    f.offsets.push_back(static_cast<std::int32_t>(f.tokens.size()));
+  }
+  return f;
+}
+
 void fill_logits(std::span<float> l, std::mt19937_64& g, int step) {
   int const V = static_cast<int>(l.size());
   std::normal_distribution<float> nd(0.0f, 3.0f);
@@ -189,12 +202,8 @@ run_stats run_steps(int vocab, bool penalized, std::uint64_t seed0) {
     std::vector<float> logits(static_cast<std::size_t>(rows) * vocab);
     for (int r = 0; r < rows; ++r)
       fill_logits(std::span<float>(logits).subspan(static_cast<std::size_t>(r) * vocab, static_cast<std::size_t>(vocab)), g, step);
-    std::vector<std::int32_t> flat, offsets{0};
-    for (auto const& h : history) {
-      flat.insert(flat.end(), h.begin(), h.end());
-      offsets.push_back(static_cast<std::int32_t>(flat.size()));
-    }
-    device_array<std::int32_t> dh(flat), doff(offsets);
+    auto const flat = flatten(history);
+    device_array<std::int32_t> dh(flat.tokens), doff(flat.offsets);
     dlogits.upload(logits);
     dtokens.poison();
     ws.poison();
@@ -392,12 +401,8 @@ TEST_CASE("device sampler with the all-greedy hint equals host, and marks a non-
     logits.assign(static_cast<std::size_t>(rows) * vocab, 0.0f);
     for (int r = 0; r < rows; ++r)
       fill_logits(std::span<float>(logits).subspan(static_cast<std::size_t>(r) * vocab, static_cast<std::size_t>(vocab)), g, step);
-    std::vector<std::int32_t> flat, offsets{0};
-    for (auto const& h : history) {
-      flat.insert(flat.end(), h.begin(), h.end());
-      offsets.push_back(static_cast<std::int32_t>(flat.size()));
-    }
-    device_array<std::int32_t> dh(flat), doff(offsets);
+    auto const flat = flatten(history);
+    device_array<std::int32_t> dh(flat.tokens), doff(flat.offsets);
     dlogits.upload(logits);
     dtokens.poison();
     ws.poison();
