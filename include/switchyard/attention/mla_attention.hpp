@@ -15,6 +15,7 @@
 //             2 * 128 * 192 = 49152 expanded) and decode streams those once for all heads.
 // RoPE is interleaved (DeepSeek's layout); the softmax scale is (nope + rope)^-0.5 times yarn's
 // mscale(factor, mscale_all_dim)^2 when the rope is yarn-scaled (deepseek_softmax_scale).
+#include <algorithm>
 #include <cmath>
 #include <span>
 #include <type_traits>
@@ -104,14 +105,18 @@ class mla_attention {
     require(w.kv_a_norm.extent(0) == R, where, "kv_a_norm must have kv_lora_rank elements");
     require(w.kv_b_proj.stride(1) == 1, where, "kv_b_proj rows must be contiguous");
     scale_ = c.scale > 0.0f ? c.scale : deepseek_softmax_scale(nope + rd, c.rope.scaling);
-    // Absorbed query weights W_uk_h^T [rank, nope] per head, f32 (a transposed copy: the only
-    // weights this block owns, heads * rank * nope floats).
-    absorb_k_ = buffer<float>(static_cast<std::size_t>(H * R * nope));
-    for (index_t h = 0; h < H; ++h)
-      for (index_t i = 0; i < nope; ++i)
-        for (index_t r = 0; r < R; ++r)
-          absorb_k_[static_cast<std::size_t>((h * R + r) * nope + i)] =
-              detail::widen(w.kv_b_proj(h * (nope + vd) + i, r));
+    // Absorbed query weights W_uk_h^T [rank, nope] per head for the decode GEMV, a transposed copy
+    // in kv_b's own element format (exact; the only weights this block owns). Not for f32 kv_b
+    // (block-format models): there the decode adds kv_b's W_uk rows scaled by the query entries
+    // (absorb_queries), reading the same bytes without a second copy of them (8 MB at
+    // DeepSeek-V3-like sizes, 8 layers).
+    if constexpr (!std::is_same_v<Kb, float>) {
+      absorb_k_ = buffer<Kb>(static_cast<std::size_t>(H * R * nope));
+      for (index_t h = 0; h < H; ++h)
+        for (index_t i = 0; i < nope; ++i)
+          for (index_t r = 0; r < R; ++r)
+            absorb_k_[static_cast<std::size_t>((h * R + r) * nope + i)] = w.kv_b_proj(h * (nope + vd) + i, r);
+    }
   }
 
   mla_config const& config() const noexcept { return cfg_; }
@@ -148,11 +153,21 @@ class mla_attention {
     // Absorbed: q_lat_h = W_uk_h^T q_nope_h, queries [T, H, rank + rope] against the latent cache.
     index_t const H = cfg_.heads, R = cfg_.kv_lora_rank, nope = cfg_.qk_nope_dim, rd = cfg_.qk_rope_dim,
                   vd = cfg_.v_head_dim, qd = nope + rd;
+    // Decode (T <= gemv_max_rows) multiplies all heads in one parallel region (host::gemv_heads:
+    // the same dot products as a linear per head, without 2 H small regions a layer).
+    bool const batched = T <= ::switchyard::host::gemv_max_rows;
     std::vector<float> qa(static_cast<std::size_t>(T * H * (R + rd)));
+    if constexpr (std::is_same_v<Kb, float>)
+      absorb_queries(st.q.data(), qa.data(), T, pool);
+    else if (batched)
+      ::switchyard::host::gemv_heads(st.q.data(), H * qd, qd, static_cast<Kb const*>(absorb_k_.data()), nope, R * nope,
+                                     qa.data(), H * (R + rd), R + rd, H, T, R, nope, pool);
     for (index_t h = 0; h < H; ++h) {
       matrix_view<float const> q_nope(st.q.data() + h * qd, dextents<2>(T, nope), strides<2>{{H * qd, 1}});
       matrix_view<float> q_lat(qa.data() + h * (R + rd), dextents<2>(T, R), strides<2>{{H * (R + rd), 1}});
-      linear<float>{make_view(static_cast<float const*>(absorb_k_.data()) + h * R * nope, R, nope)}(q_nope, q_lat, pool);
+      if constexpr (!std::is_same_v<Kb, float>)
+        if (!batched)
+          linear<Kb>{make_view(static_cast<Kb const*>(absorb_k_.data()) + h * R * nope, R, nope)}(q_nope, q_lat, pool);
       for (index_t t = 0; t < T; ++t)
         std::copy_n(st.q.data() + (t * H + h) * qd + nope, rd, qa.data() + (t * H + h) * (R + rd) + R);
     }
@@ -163,7 +178,11 @@ class mla_attention {
                     causal_mask{}, scale_, pool);
     // out_h = W_uv_h lat_h: per head a [v, rank] slice of kv_b_proj through linear<W>.
     std::vector<float> att(static_cast<std::size_t>(T * H * vd));
-    for (index_t h = 0; h < H; ++h) {
+    if (batched)
+      ::switchyard::host::gemv_heads(static_cast<float const*>(lat.data()), H * R, R, &w_.kv_b_proj(nope, 0),
+                                     w_.kv_b_proj.stride(0), (nope + vd) * w_.kv_b_proj.stride(0), att.data(), H * vd, vd,
+                                     H, T, vd, R, pool);
+    for (index_t h = 0; h < H && !batched; ++h) {
       matrix_view<Kb const> wv(&w_.kv_b_proj(h * (nope + vd) + nope, 0), dextents<2>(vd, R),
                                strides<2>{{w_.kv_b_proj.stride(0), 1}});
       matrix_view<float const> lat_h(lat.data() + h * R, dextents<2>(T, R), strides<2>{{H * R, 1}});
@@ -175,6 +194,26 @@ class mla_attention {
   }
 
  private:
+  // q_lat_h [T, rank] = W_uk_h^T q_nope_h for every head, from an f32 kv_b: the nope W_uk rows of
+  // head h (each rank long) scaled by q_nope_h's entries and added, one head per task.
+  void absorb_queries(float const* q, float* qa, index_t T, thread_pool& pool) const {
+    index_t const H = cfg_.heads, R = cfg_.kv_lora_rank, nope = cfg_.qk_nope_dim, rd = cfg_.qk_rope_dim,
+                  vd = cfg_.v_head_dim, qd = nope + rd;
+    pool.parallel_for(0, H, 1, [&](index_t lo, index_t hi) {
+      for (index_t h = lo; h < hi; ++h)
+        for (index_t t = 0; t < T; ++t) {
+          float* __restrict out = qa + (t * H + h) * (R + rd);
+          float const* qh = q + (t * H + h) * qd;
+          std::fill(out, out + R, 0.0f);
+          for (index_t i = 0; i < nope; ++i) {
+            float const qi = qh[i];
+            float const* __restrict row = &w_.kv_b_proj(h * (nope + vd) + i, 0);
+            for (index_t r = 0; r < R; ++r) out[r] += qi * row[r];
+          }
+        }
+    });
+  }
+
   struct state {
     std::vector<float> q;       // [T, H, nope + rope], rope part rotated
     std::vector<float> latent;  // [T, rank + rope]: normalized c, rotated k_pe
@@ -216,22 +255,33 @@ class mla_attention {
     return st;
   }
 
+  // Heads in groups of expand_heads: a group's expanded K and V ([T, g, nope + v] and [T, g, nope
+  // + rope]) and flash attention's packed K are the prefill's largest transients, 10.5 MB at T =
+  // 512 for 16 heads of DeepSeek-V3-like sizes when expanded at once, a quarter of that per group
+  // of 4. Each output element is the same dot product either way.
+  static constexpr index_t expand_heads = 4;
   void expanded_attention(state const& st, index_t T, matrix_view<float> y, thread_pool& pool) const {
     index_t const H = cfg_.heads, R = cfg_.kv_lora_rank, nope = cfg_.qk_nope_dim, rd = cfg_.qk_rope_dim,
-                  vd = cfg_.v_head_dim, qd = nope + rd;
-    std::vector<float> kv(static_cast<std::size_t>(T * H * (nope + vd)));
-    linear<Kb>{w_.kv_b_proj}(matrix_view<float const>(st.latent.data(), dextents<2>(T, R), strides<2>{{R + rd, 1}}),
-                            make_view(kv.data(), T, H * (nope + vd)), pool);
-    std::vector<float> k(static_cast<std::size_t>(T * H * qd));
-    for (index_t t = 0; t < T; ++t)
-      for (index_t h = 0; h < H; ++h) {
-        std::copy_n(kv.data() + (t * H + h) * (nope + vd), nope, k.data() + (t * H + h) * qd);
-        std::copy_n(st.latent.data() + t * (R + rd) + R, rd, k.data() + (t * H + h) * qd + nope);
-      }
-    heads_view<float const> v(kv.data() + nope, dextents<3>(T, H, vd), strides<3>{{H * (nope + vd), nope + vd, 1}});
+                  vd = cfg_.v_head_dim, qd = nope + rd, kvd = nope + vd;
+    index_t const G = std::min(H, expand_heads);
+    std::vector<float> kv(static_cast<std::size_t>(T * G * kvd)), k(static_cast<std::size_t>(T * G * qd));
     std::vector<float> att(static_cast<std::size_t>(T * H * vd));
-    flash_attention(make_view(st.q.data(), T, H, qd), make_view(static_cast<float const*>(k.data()), T, H, qd), v,
-                    make_view(att.data(), T, H, vd), causal_mask{}, scale_, -1, pool);
+    matrix_view<float const> c(st.latent.data(), dextents<2>(T, R), strides<2>{{R + rd, 1}});
+    for (index_t h0 = 0; h0 < H; h0 += G) {
+      index_t const g = std::min(G, H - h0);
+      matrix_view<Kb const> rows(&w_.kv_b_proj(h0 * kvd, 0), dextents<2>(g * kvd, R), strides<2>{{w_.kv_b_proj.stride(0), 1}});
+      linear<Kb>{rows}(c, make_view(kv.data(), T, g * kvd), pool);
+      for (index_t t = 0; t < T; ++t)
+        for (index_t j = 0; j < g; ++j) {
+          std::copy_n(kv.data() + (t * g + j) * kvd, nope, k.data() + (t * g + j) * qd);
+          std::copy_n(st.latent.data() + t * (R + rd) + R, rd, k.data() + (t * g + j) * qd + nope);
+        }
+      heads_view<float const> qv(st.q.data() + h0 * qd, dextents<3>(T, g, qd), strides<3>{{H * qd, qd, 1}});
+      heads_view<float const> kvw(k.data(), dextents<3>(T, g, qd), strides<3>{{g * qd, qd, 1}});
+      heads_view<float const> v(kv.data() + nope, dextents<3>(T, g, vd), strides<3>{{g * kvd, kvd, 1}});
+      heads_view<float> out(att.data() + h0 * vd, dextents<3>(T, g, vd), strides<3>{{H * vd, vd, 1}});
+      flash_attention(qv, kvw, v, out, causal_mask{}, scale_, -1, pool);
+    }
     probe::report(probe::site::attention_output, make_view(static_cast<float const*>(att.data()), T, H * vd));
     linear<W>(w_.o_proj, {}, cfg_.act)(make_view(static_cast<float const*>(att.data()), T, H * vd), y, pool);
   }
@@ -240,7 +290,7 @@ class mla_attention {
   mla_weights<W> w_;
   rotary_embedding rope_;
   float scale_ = 1.0f;
-  buffer<float> absorb_k_;
+  buffer<std::conditional_t<std::is_same_v<Kb, float>, char, Kb>> absorb_k_;  // empty for f32 kv_b
 };
 
 }  // namespace attention

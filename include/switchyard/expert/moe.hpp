@@ -10,7 +10,9 @@
 //   sy::expert::moe_workspace ws;
 //   moe(x, y, ws);
 //
-// Deterministic by construction: a token's output is a fixed-order sum over its k choices, and
+// Deterministic by construction: a token's output is a fixed-order sum over its k choices (in
+// ascending expert order: the order in which a prefill finishes the experts and adds their rows
+// into y, without holding every slot's output at once), and
 // every expert row is computed by linear<W>, whose per-row result does not depend on the other
 // rows in the call (k panels summed in a fixed order) or on the thread count (threads split
 // output features, never k). So the output for a token does not depend on its batch; the cost is
@@ -46,19 +48,23 @@ struct load_stats {
 };
 
 // Scratch for one layer call, grown on use and reused across calls (no allocation once the
-// largest call has been seen). Sizes follow what the call needs: routing buffers by T x slots,
-// sorted rows by the slots actually kept, the expert scratch by the busiest expert's rows.
+// largest call has been seen). Sizes follow what the call needs: routing buffers by T x slots;
+// a prefill's gathered inputs, outputs and expert scratch by the busiest expert's rows (it runs one
+// expert at a time and adds its rows into y at once: T k rows of x and of expert output held at
+// once would be 2 x 12.6 MB at T = 512, k = 6, hidden 1024, for no gain); a decode step's by all
+// its slots (it runs every chosen expert in one parallel region).
 class moe_workspace {
  public:
   void reserve_routing(index_t tokens, index_t experts, index_t slots) {
     grow(logits_, tokens * experts);
     grow(weights_, tokens * slots);
+    grow(slot_weights_, tokens * slots);
     grow(ids_, tokens * slots);
   }
-  // kept: slots after the plan; rows: the most rows one expert (or the shared expert) runs on.
-  void reserve_experts(index_t kept, index_t rows, index_t hidden, index_t scratch_cols) {
-    grow(x_sorted_, kept * hidden);
-    grow(y_sorted_, kept * hidden);
+  // x_rows / y_rows: gathered input / expert output rows; rows: the rows of expert scratch.
+  void reserve_experts(index_t x_rows, index_t y_rows, index_t rows, index_t hidden, index_t scratch_cols) {
+    grow(x_sorted_, x_rows * hidden);
+    grow(y_sorted_, y_rows * hidden);
     grow(h_, rows * scratch_cols);
   }
   void reserve_shared(index_t tokens, index_t hidden) { grow(shared_, tokens * hidden); }
@@ -66,6 +72,7 @@ class moe_workspace {
   route::dispatch_plan plan;
   float* logits() { return logits_.data(); }
   float* weights() { return weights_.data(); }
+  float* slot_weights() { return slot_weights_.data(); }  // the routing weight of each kept slot
   std::int32_t* ids() { return ids_.data(); }
   float* x_sorted() { return x_sorted_.data(); }
   float* y_sorted() { return y_sorted_.data(); }
@@ -77,7 +84,7 @@ class moe_workspace {
   static void grow(buffer<T>& b, index_t n) {
     if (static_cast<index_t>(b.size()) < n) b = buffer<T>(static_cast<std::size_t>(n));
   }
-  buffer<float> logits_, weights_, x_sorted_, y_sorted_, h_, shared_;
+  buffer<float> logits_, weights_, slot_weights_, x_sorted_, y_sorted_, h_, shared_;
   buffer<std::int32_t> ids_;
 };
 
@@ -93,22 +100,39 @@ inline void gather(matrix_view<float const> x, route::dispatch_plan const& plan,
   });
 }
 
-// y[t] = sum over j of weights(t, j) * y_sorted[slot(t, j)], in j order (deterministic).
-// Unused and dropped choices contribute nothing.
+// The token rows of expert e's slots [offset, offset + count) into out [count, H], in slot order.
+inline void gather_expert(matrix_view<float const> x, route::dispatch_plan const& plan, int e, matrix_view<float> out) {
+  index_t const H = x.extent(1), off = plan.offset(e), n = plan.count(e);
+  for (index_t s = 0; s < n; ++s) {
+    float const* src = x.row(plan.slot_token()[static_cast<std::size_t>(off + s)]);
+    std::copy(src, src + H, out.row(s));
+  }
+}
+
+// out += w src over one row of H: the combine's one operation, shared by its two forms below so
+// that they agree bit for bit.
+inline void add_scaled_row(float* out, float w, float const* src, index_t H) {
+  for (index_t i = 0; i < H; ++i) out[i] += w * src[i];
+}
+
+// y[t] = sum over the kept choices of weights(t, j) * y_sorted[slot(t, j)], added in ascending
+// slot order -- ascending expert order (the plan groups slots by expert), the order in which
+// moe's prefill adds each expert's rows into y as it finishes them. Dropped choices contribute
+// nothing.
 inline void combine(matrix_view<float const> y_sorted, route::dispatch_plan const& plan, matrix_view<float const> weights,
                     matrix_view<float> y, thread_pool& pool) {
   index_t const H = y.extent(1), K = plan.k();
   pool.parallel_for(0, plan.tokens(), 4, [&](index_t lo, index_t hi) {
+    std::vector<std::pair<std::int32_t, index_t>> order;  // (slot, choice j), sorted by slot
+    order.reserve(static_cast<std::size_t>(K));
     for (index_t t = lo; t < hi; ++t) {
       float* out = y.row(t);
       std::fill(out, out + H, 0.0f);
-      for (index_t j = 0; j < K; ++j) {
-        std::int32_t const s = plan.token_slot()[static_cast<std::size_t>(t * K + j)];
-        if (s < 0) continue;
-        float const w = weights(t, j);
-        float const* src = y_sorted.row(s);
-        for (index_t i = 0; i < H; ++i) out[i] += w * src[i];
-      }
+      order.clear();
+      for (index_t j = 0; j < K; ++j)
+        if (std::int32_t const s = plan.token_slot()[static_cast<std::size_t>(t * K + j)]; s >= 0) order.emplace_back(s, j);
+      std::sort(order.begin(), order.end());
+      for (auto const& [s, j] : order) add_scaled_row(out, weights(t, j), y_sorted.row(s), H);
     }
   });
 }
@@ -152,6 +176,7 @@ class moe {
     index_t const T = x.extent(0), H = hidden(), E = experts(), K = Router::slots(E);
     require(x.extent(1) == H && y.extent(0) == T && y.extent(1) == H, "expert::moe", "x and y must be [T, ", H,
             "], got x [", x.extent(0), ", ", x.extent(1), "] and y [", y.extent(0), ", ", y.extent(1), "]");
+    require(x.data() != y.data() || T == 0, "expert::moe", "y must not be x (y is cleared before x is read)");
     ws.reserve_routing(T, E, K);
     if (T == 0) return;
 
@@ -163,8 +188,9 @@ class moe {
     ws.plan.build(ids, static_cast<int>(E), capacity_);
 
     index_t const S = ws.plan.kept();
-    index_t busiest = shared_ ? T : 0;
-    for (auto c : ws.plan.counts()) busiest = std::max<index_t>(busiest, c);
+    index_t busiest_routed = 0;
+    for (auto c : ws.plan.counts()) busiest_routed = std::max<index_t>(busiest_routed, c);
+    index_t const busiest = std::max(busiest_routed, shared_ ? T : 0);
     index_t const cols = std::max(experts_.scratch_cols(), shared_ ? shared_->scratch_cols() : 0);
     if constexpr (batches_decode) {
       if (T <= host::gemv_max_rows && !probe::active() && decode_jobs(ws.plan) <= max_decode_jobs) {
@@ -173,23 +199,38 @@ class moe {
         return;
       }
     }
-    ws.reserve_experts(S, busiest, H, cols);
-    matrix_view<float> x_sorted = make_view(ws.x_sorted(), S, H);
-    matrix_view<float> y_sorted = make_view(ws.y_sorted(), S, H);
-    gather(x, ws.plan, x_sorted, pool);
+    // One expert at a time: gather its rows, run it, add its rows into y with their routing
+    // weights (a token appears once per expert, so the rows' additions are independent).
+    ws.reserve_experts(busiest_routed, busiest_routed, busiest, H, cols);
+    float* const slot_w = ws.slot_weights();
+    index_t const PK = ws.plan.k();
+    for (index_t t = 0; t < T; ++t) {
+      std::fill(y.row(t), y.row(t) + H, 0.0f);
+      for (index_t j = 0; j < PK; ++j)
+        if (std::int32_t const s = ws.plan.token_slot()[static_cast<std::size_t>(t * PK + j)]; s >= 0) slot_w[s] = weights(t, j);
+    }
+    std::vector<float> slot_norms(probe::active() ? static_cast<std::size_t>(S) : 0);
     index_t const cols_routed = experts_.scratch_cols();
     std::optional<probe::bank_scope> routed_bank;
     if (probe::active()) routed_bank.emplace(probe::bank::routed);
     for (index_t e = 0; e < E; ++e) {
       index_t const n = ws.plan.count(static_cast<int>(e)), off = ws.plan.offset(static_cast<int>(e));
       if (n == 0) continue;  // an expert no token chose costs nothing, not even a weight read
-      probe::report(probe::site::expert_input, make_view<float const>(x_sorted.row(0) + off * H, n, H), e);
-      experts_.run(e, make_view<float const>(x_sorted.row(0) + off * H, n, H), make_view(ws.h(), n, cols_routed),
-                   make_view(y_sorted.row(0) + off * H, n, H), pool);
+      matrix_view<float> xe = make_view(ws.x_sorted(), n, H), ye = make_view(ws.y_sorted(), n, H);
+      gather_expert(x, ws.plan, static_cast<int>(e), xe);
+      probe::report(probe::site::expert_input, matrix_view<float const>(xe), e);
+      experts_.run(e, matrix_view<float const>(xe), make_view(ws.h(), n, cols_routed), ye, pool);
+      if (!slot_norms.empty())
+        for (index_t r = 0; r < n; ++r) slot_norms[static_cast<std::size_t>(off + r)] = row_norm(ye.row(r), H);
+      pool.parallel_for(0, n, 16, [&](index_t lo, index_t hi) {
+        for (index_t r = lo; r < hi; ++r) {
+          index_t const s = off + r;
+          add_scaled_row(y.row(ws.plan.slot_token()[static_cast<std::size_t>(s)]), slot_w[s], ye.row(r), H);
+        }
+      });
     }
     routed_bank.reset();
-    if (probe::active()) report_routing(ids, weights, y_sorted, ws.plan);
-    combine(y_sorted, ws.plan, weights, y, pool);
+    if (probe::active()) report_routing(ids, weights, slot_norms, ws.plan);
 
     if (shared_) {
       ws.reserve_shared(T, H);
@@ -241,7 +282,7 @@ class moe {
     bool const with_shared = shared_.has_value();
     if (with_shared) jobs[count++] = {&*shared_, 0, S, T};
     // h: each job's rows one after another (the shared expert's after the routed slots).
-    ws.reserve_experts(S, S + (with_shared ? T : 0), H, cols);
+    ws.reserve_experts(S, S, S + (with_shared ? T : 0), H, cols);
     if (with_shared) ws.reserve_shared(T, H);
     matrix_view<float> x_sorted = make_view(ws.x_sorted(), S, H);
     matrix_view<float> y_sorted = make_view(ws.y_sorted(), S, H);
@@ -311,18 +352,21 @@ class moe {
     stats->load_entropy = ent;
   }
 
+  static float row_norm(float const* row, index_t H) {
+    double sq = 0;
+    for (index_t i = 0; i < H; ++i) sq += double(row[i]) * row[i];
+    return static_cast<float>(std::sqrt(sq));
+  }
+
   // The routing of this call and each slot's output norm, to an attached probe (calibration).
-  static void report_routing(matrix_view<std::int32_t> ids, matrix_view<float> weights, matrix_view<float> y_sorted,
+  static void report_routing(matrix_view<std::int32_t> ids, matrix_view<float> weights, std::vector<float> const& slot_norms,
                              route::dispatch_plan const& plan) {
-    index_t const T = ids.extent(0), K = ids.extent(1), H = y_sorted.extent(1);
+    index_t const T = ids.extent(0), K = ids.extent(1);
     std::vector<float> norms(static_cast<std::size_t>(T * K), 0.0f);
     for (index_t t = 0; t < T; ++t)
       for (index_t j = 0; j < K && j < plan.k(); ++j) {
         std::int32_t const s = plan.token_slot()[static_cast<std::size_t>(t * plan.k() + j)];
-        if (s < 0) continue;
-        double sq = 0;
-        for (index_t i = 0; i < H; ++i) sq += double(y_sorted(s, i)) * y_sorted(s, i);
-        norms[static_cast<std::size_t>(t * K + j)] = static_cast<float>(std::sqrt(sq));
+        if (s >= 0) norms[static_cast<std::size_t>(t * K + j)] = slot_norms[static_cast<std::size_t>(s)];
       }
     probe::active()->routed(probe::layer(), matrix_view<std::int32_t const>(ids), matrix_view<float const>(weights),
                             make_view<float const>(norms.data(), T, K));

@@ -87,5 +87,30 @@ void gemv(matrix_view<float const> x, matrix_view<W const> w, float const* bias,
                                                                pool);
 }
 
+// H GEMVs of one shape in one parallel region: for each head h,
+//   y_h [T, N] = x_h [T, K] W_h^T,  x_h = x + h x_head (rows ldx apart), W_h = w + h w_head (rows ldw
+//   apart), y_h = y + h y_head (rows ldy apart).
+// MLA's absorbed decode multiplies every head by its own small matrix (W_uk_h^T, W_uv_h: 64 KiB
+// each in f32 at DeepSeek-V3-like sizes); as H calls of gemv, each is a parallel region of its own
+// whose wake-up and tail cost as much as its rows. Each row is the dot product gemv computes.
+template <simd::isa Isa = simd::native, class W>
+void gemv_heads(float const* x, index_t ldx, index_t x_head, W const* w, index_t ldw, index_t w_head, float* y,
+                index_t ldy, index_t y_head, index_t H, index_t T, index_t N, index_t K, thread_pool& pool) {
+  require(T >= 0 && T <= gemv_max_rows, "host::gemv_heads", "at most ", gemv_max_rows, " rows, got ", T);
+  if (T == 0 || N == 0 || H == 0) return;
+  index_t const grain = std::max<index_t>(4, (64 * 1024) / std::max<index_t>(1, K * index_t{sizeof(W)}));
+  auto run = [&]<int Tc>() {
+    pool.parallel_for(0, H * N, grain, [&](index_t lo, index_t hi) {
+      while (lo < hi) {  // a chunk may span heads: split it at their boundaries
+        index_t const h = lo / N, r0 = lo % N, r1 = std::min(N, r0 + (hi - lo));
+        detail::gemv_rows<Isa, detail::f32_activations_tile<Isa>, Tc>(x + h * x_head, ldx, w + h * w_head, ldw,
+                                                                      nullptr, y + h * y_head, ldy, K, r0, r1);
+        lo += r1 - r0;
+      }
+    });
+  };
+  dispatch_rows(T, run);
+}
+
 }  // namespace host
 SWITCHYARD_NAMESPACE_END

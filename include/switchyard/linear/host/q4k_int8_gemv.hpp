@@ -13,9 +13,11 @@
 // 32h .. 32h + 31 hold, in their low nibbles, elements 64h .. 64h + 31 (sub-block 2h) and in their
 // high nibbles elements 64h + 32 .. 64h + 63 (sub-block 2h + 1). So the low nibbles of the first
 // load are sub-blocks 0 and 2, its high nibbles 1 and 3, and likewise 4, 6 / 5, 7 for the second.
-// The activations are laid out once per call in that order (q4k_int8_lanes), so each vpdpbusd
-// reads 64 contiguous bytes; its 16 int32 lanes are 8 of one sub-block then 8 of another, and
-// are multiplied by the sub-blocks' scales as int32 lanes (a dword permute of the 8 scales).
+// The activations are laid out once per call in that order (q4k_int8_lanes), so each vpmaddubsw
+// reads 64 contiguous bytes; its 32 words are 16 of one sub-block then 16 of another, and a
+// vpdpwssd multiplies them by the sub-blocks' scales (a dword permute of the 8 scales, each in both
+// words of its lane) and accumulates: two uops per 64 codes where vpdpbusd then vpmulld took three
+// (vpmulld is two on Intel; port 0 is what this loop runs out of, bench/NOTES.md 2026-12-08).
 // q5_K's fifth bits: qh's 32 bytes broadcast to both halves of a zmm; one byte-test per code
 // vector against bit (first sub-block) / bit (second sub-block) gives the mask of codes to add 16.
 //
@@ -64,7 +66,7 @@ SWITCHYARD_FORCE_INLINE void q4_K_unpack_scales(B const& b, std::uint64_t& sc, s
 struct q4k_int8_lanes {
   index_t blocks = 0;  // per token row
   std::vector<std::int8_t> q;
-  std::vector<std::int32_t> sums;
+  std::vector<std::int16_t> sums;  // |sum| <= 32 * 128: words, for vpmaddwd
 
   void build(int8_activations const& xa) {
     blocks = xa.cols / 256;
@@ -76,11 +78,11 @@ struct q4k_int8_lanes {
         std::int8_t const* src = xa.q.data() + t * xa.cols + kb * 256;
         std::int8_t* dst = q.data() + t * xa.cols + kb * 256;
         for (int s = 0; s < 8; ++s) std::memcpy(dst + 32 * s, src + 32 * order[s], 32);
-        std::int32_t* sm = sums.data() + (t * blocks + kb) * 8;
+        std::int16_t* sm = sums.data() + (t * blocks + kb) * 8;
         for (int j = 0; j < 8; ++j) {
           std::int32_t s = 0;
           for (int i = 0; i < 32; ++i) s += src[32 * j + i];
-          sm[j] = s;
+          sm[j] = static_cast<std::int16_t>(s);
         }
       }
   }
@@ -88,7 +90,8 @@ struct q4k_int8_lanes {
 
 #if defined(SWITCHYARD_INT8_GEMV_ZMM)
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
+#pragma GCC diagnostic push  // GCC 12's _mm512_inserti64x4 / masked intrinsics: see int8_gemv_avx512.hpp
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 // Rows [n0, n1) of W [N, kbs] against T token rows: one weight row at a time (one sequential
@@ -114,15 +117,17 @@ void q4k_int8_zmm_rows(q4k_int8_lanes const& xa, float const* dxs, index_t cols,
   for (index_t n = n0; n < n1; ++n) {
     F const* row = w + n * ldw;
     __m512 acc[T];
-    __m256 mins[T];
-    for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps(), mins[t] = _mm256_setzero_ps();
+    __m128 mins[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps(), mins[t] = _mm_setzero_ps();
     for (index_t kb = 0; kb < kbs; ++kb) {
       F const& b = row[kb];
       if (far) prefetch_far(&b);
       std::uint64_t sc, mn;
       q4_K_unpack_scales(b, sc, mn);
+      // Scales < 64 as both words of a dword lane (vpdpwssd's pairs), mins as words.
       __m512i const sc32 = _mm512_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(sc)));
-      __m256i const m32 = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(mn)));
+      __m512i const sc_words = _mm512_or_si512(sc32, _mm512_slli_epi32(sc32, 16));
+      __m128i const m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(mn)));
       float const d = f16_scale(b.d), dmin = f16_scale(b.dmin);
       __m512i const v0 = _mm512_loadu_si512(b.qs), v1 = _mm512_loadu_si512(b.qs + 64);
       __m512i c[4] = {_mm512_and_si512(v0, low), _mm512_and_si512(_mm512_srli_epi16(v0, 4), low),
@@ -132,23 +137,23 @@ void q4k_int8_zmm_rows(q4k_int8_lanes const& xa, float const* dxs, index_t cols,
         for (int p = 0; p < 4; ++p) c[p] = _mm512_mask_add_epi8(c[p], _mm512_test_epi8_mask(qh, fifth[p]), c[p], sixteen);
       }
       __m512i s[4];
-      for (int p = 0; p < 4; ++p) s[p] = _mm512_permutexvar_epi32(pick[p], sc32);
+      for (int p = 0; p < 4; ++p) s[p] = _mm512_permutexvar_epi32(pick[p], sc_words);
       for (int t = 0; t < T; ++t) {
         std::int8_t const* xq = xa.q.data() + t * cols + kb * 256;
+        // Codes <= 31 against int8: vpmaddubsw's words stay within 2 * 31 * 128 (no saturation);
+        // vpdpwssd applies the sub-blocks' scales and accumulates.
         __m512i isum = _mm512_setzero_si512();
-        for (int p = 0; p < 4; ++p) {
-          __m512i const dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c[p], _mm512_loadu_si512(xq + 64 * p));
-          isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(dot, s[p]));
-        }
+        for (int p = 0; p < 4; ++p)
+          isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(c[p], _mm512_loadu_si512(xq + 64 * p)), s[p]);
         std::size_t const g = static_cast<std::size_t>(t * kbs + kb);
         float const dx = dxs[g];
         acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(d * dx), acc[t]);
-        __m256i const ms = _mm256_mullo_epi32(m32, _mm256_loadu_si256(reinterpret_cast<__m256i const*>(xa.sums.data() + 8 * g)));
-        mins[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_set1_ps(dmin * dx), mins[t]);
+        __m128i const ms = _mm_madd_epi16(m16, _mm_loadu_si128(reinterpret_cast<__m128i const*>(xa.sums.data() + 8 * g)));
+        mins[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(ms), _mm_set1_ps(dmin * dx), mins[t]);
       }
     }
     for (int t = 0; t < T; ++t)
-      y[t * ldy + n] = (_mm512_reduce_add_ps(acc[t]) - _mm512_reduce_add_ps(_mm512_zextps256_ps512(mins[t]))) +
+      y[t * ldy + n] = (_mm512_reduce_add_ps(acc[t]) - _mm512_reduce_add_ps(_mm512_zextps128_ps512(mins[t]))) +
                        (bias ? bias[n] : 0.0f);
   }
 }

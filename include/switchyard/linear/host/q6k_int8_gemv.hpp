@@ -11,8 +11,11 @@
 // nibbles in ql[64h .. 64h + 63] (element 128h + i: low nibble of byte i for i < 64, high nibble of
 // byte i - 64 above) and its high 2 bits in qh[32h .. 32h + 31] (bits 2k of byte i for element
 // 128h + 32k + i). So one zmm load of ql and one ymm load of qh, broadcast to both halves and
-// shifted per half, rebuild 64 codes in element order: a vpdpbusd against 64 contiguous
-// activations gives 16 int32 lanes, lanes 4j .. 4j + 3 belonging to sub-block j of the 64.
+// shifted per half, rebuild 64 codes in element order. A vpmaddubsw against 64 contiguous
+// activations gives 32 words, words 8j .. 8j + 7 belonging to sub-block j of the 64, and a
+// vpdpwssd multiplies them by their scales and accumulates: two uops per 64 codes, where vpdpbusd
+// then vpmulld by the scales took three (vpmulld is two on Intel) -- port 0 is what this loop
+// runs out of on AVX-512 cores (bench/NOTES.md, 2026-12-08).
 //
 // Without AVX512-VNNI and BW the same integer sums run in portable code.
 #include <algorithm>
@@ -32,20 +35,21 @@ SWITCHYARD_NAMESPACE_BEGIN
 namespace host {
 namespace detail {
 
-// Per token row and super block, the 16 sub-block sums of the rounded activations.
+// Per token row and super block, the 16 sub-block sums of the rounded activations (|sum| <= 16 *
+// 128: words, for vpmaddwd / vpdpwssd).
 struct q6k_int8_sums {
-  std::vector<std::int32_t> sums;
+  std::vector<std::int16_t> sums;
   void build(int8_activations const& xa) {
     index_t const blocks = xa.cols / 256;
     sums.resize(static_cast<std::size_t>(xa.rows * blocks * 16));
     for (index_t t = 0; t < xa.rows; ++t)
       for (index_t kb = 0; kb < blocks; ++kb) {
         std::int8_t const* src = xa.q.data() + t * xa.cols + kb * 256;
-        std::int32_t* sm = sums.data() + (t * blocks + kb) * 16;
+        std::int16_t* sm = sums.data() + (t * blocks + kb) * 16;
         for (int j = 0; j < 16; ++j) {
           std::int32_t s = 0;
           for (int i = 0; i < 16; ++i) s += src[16 * j + i];
-          sm[j] = s;
+          sm[j] = static_cast<std::int16_t>(s);
         }
       }
   }
@@ -53,18 +57,21 @@ struct q6k_int8_sums {
 
 #if defined(SWITCHYARD_INT8_GEMV_ZMM)
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
+#pragma GCC diagnostic push  // GCC 12's _mm512_inserti64x4 / masked intrinsics: see int8_gemv_avx512.hpp
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 template <int T>
 void q6k_int8_zmm_rows(int8_activations const& xa, q6k_int8_sums const& xs, format::q6_K const* w, index_t ldw,
                        index_t kbs, float const* bias, float* y, index_t ldy, index_t n0, index_t n1) {
   index_t const cols = xa.cols;
-  __m512i const low = _mm512_set1_epi8(0x0F), two = _mm512_set1_epi8(0x03);
-  // Per-half shifts of the high bits: quarter k of a half sits at bits 2k of qh.
-  __m512i const sh01 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
-  __m512i const sh23 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
-  // Lane l of the v-th 64-element vector belongs to sub-block 4v + l / 4.
+  __m512i const low = _mm512_set1_epi8(0x0F), bits45 = _mm512_set1_epi8(0x30);
+  // Quarter k of a half has its high bits at bits 2k of qh: moved to bits 4-5 by a left shift of
+  // 4 - 2k (quarters 0, 1) or a right shift of 2k - 4 (quarters 2, 3), per 256-bit half.
+  __m512i const sh01 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+  __m512i const sh23 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+  // 16-bit lane m of the v-th 64-element vector (elements 2m, 2m + 1 after vpmaddubsw) belongs to
+  // sub-block 4v + m / 8: dword lane l takes scale 4v + l / 4, its two words both that scale.
   __m512i pick[4];
   for (int v = 0; v < 4; ++v)
     pick[v] = _mm512_setr_epi32(4 * v, 4 * v, 4 * v, 4 * v, 4 * v + 1, 4 * v + 1, 4 * v + 1, 4 * v + 1, 4 * v + 2, 4 * v + 2,
@@ -81,27 +88,29 @@ void q6k_int8_zmm_rows(int8_activations const& xa, q6k_int8_sums const& xs, form
       for (int h = 0; h < 2; ++h) {
         __m512i const ql = _mm512_loadu_si512(b.ql + 64 * h);
         __m512i const qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<__m256i const*>(b.qh + 32 * h)));
-        __m512i const hi01 = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh01), two), 4);
-        __m512i const hi23 = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh23), two), 4);
-        c[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, low), hi01);
-        c[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low), hi23);
+        // (ql & 0x0F) | hi in one vpternlog (0xEA: A & B | C).
+        c[2 * h] = _mm512_ternarylogic_epi32(ql, low, _mm512_and_si512(_mm512_sllv_epi16(qh, sh01), bits45), 0xEA);
+        c[2 * h + 1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4), low,
+                                                 _mm512_and_si512(_mm512_srlv_epi16(qh, sh23), bits45), 0xEA);
       }
-      __m512i const sc32 = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<__m128i const*>(b.scales)));
+      __m128i const sc8 = _mm_loadu_si128(reinterpret_cast<__m128i const*>(b.scales));
+      __m512i const sc32 = _mm512_cvtepi8_epi32(sc8);
+      __m512i const sc_words = _mm512_or_si512(_mm512_and_si512(sc32, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(sc32, 16));
       __m512i s[4];
-      for (int v = 0; v < 4; ++v) s[v] = _mm512_permutexvar_epi32(pick[v], sc32);
+      for (int v = 0; v < 4; ++v) s[v] = _mm512_permutexvar_epi32(pick[v], sc_words);
+      // -32 s_j as words (|32 s_j| <= 4096), against the sub-block sums of xq in the low half.
+      __m512i const corr = _mm512_zextsi256_si512(_mm256_slli_epi16(_mm256_sub_epi16(_mm256_setzero_si256(), _mm256_cvtepi8_epi16(sc8)), 5));
       float const d = f16_scale(b.d);
       for (int t = 0; t < T; ++t) {
         std::int8_t const* xq = xa.q.data() + t * cols + kb * 256;
         std::size_t const g = static_cast<std::size_t>(t * kbs + kb);
-        // -32 sum_j s_j sum(xq_j): 16 int32 products, the lanes' sum taken with the rest.
-        __m512i isum = _mm512_mullo_epi32(
-            _mm512_mullo_epi32(sc32, _mm512_loadu_si512(xs.sums.data() + 16 * g)), _mm512_set1_epi32(-32));
-        // The -32 terms sit in one lane each: fold them into lane 0 .. 15 as they are (the final
-        // reduction adds every lane).
-        for (int v = 0; v < 4; ++v) {
-          __m512i const dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c[v], _mm512_loadu_si512(xq + 64 * v));
-          isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(dot, s[v]));
-        }
+        // Codes <= 63 against int8: each vpmaddubsw word is at most 2 * 63 * 128 (no saturation);
+        // vpdpwssd applies the scales and adds, -32 sum_j s_j sum(xq_j) riding in the first.
+        __m512i isum = _mm512_dpwssd_epi32(
+            _mm512_setzero_si512(), corr,
+            _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<__m256i const*>(xs.sums.data() + 16 * g))));
+        for (int v = 0; v < 4; ++v)
+          isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(c[v], _mm512_loadu_si512(xq + 64 * v)), s[v]);
         acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(d * xa.scale[g]), acc[t]);
       }
     }
