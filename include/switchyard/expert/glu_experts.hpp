@@ -14,6 +14,7 @@
 #include "switchyard/core/tensor_view.hpp"
 #include "switchyard/core/thread_pool.hpp"
 #include "switchyard/expert/activation.hpp"
+#include "switchyard/expert/detail/apply_glu.hpp"
 #include "switchyard/expert/detail/for_each_element.hpp"
 #include "switchyard/linear/any_weight.hpp"
 #include "switchyard/linear/linear.hpp"
@@ -70,9 +71,8 @@ class glu_experts {
     gate_up(x, h, pool);  // gate and up in one pass over x: one [2F, H] projection
     // act(gate) * up into the gate half, split over the pool as (row, column) ranges so that a
     // single decode row with a wide F is split too.
-    detail::for_each_element(h, n, F, pool, [F](float* row, index_t i0, index_t i1) {
-      for (index_t i = i0; i < i1; ++i) row[i] = Act::apply(row[i], row[F + i]);
-    });
+    detail::for_each_element(h, n, F, pool,
+                             [F](float* row, index_t i0, index_t i1) { detail::apply_glu<Act>(row + i0, row + F + i0, i1 - i0); });
     matrix_view<float const> const hidden_rows(h.data(), dextents<2>(n, F), strides<2>{{h.stride(0), 1}});
     probe::report(probe::site::ffn_hidden, hidden_rows, probe::current_bank() == probe::bank::routed ? e : -1);
     down(hidden_rows, y, pool);
@@ -93,7 +93,7 @@ class glu_experts {
     }
     for (index_t t = 0; t < n; ++t) {
       float* row = h.row(t);
-      for (index_t i = a; i < b; ++i) row[i] = Act::apply(row[i], row[F + i]);
+      detail::apply_glu<Act>(row + a, row + F + a, b - a);
     }
   }
   // ... and output columns [a, b) of expert e's down projection of hidden = h[:, 0:F) into y.

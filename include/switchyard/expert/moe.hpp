@@ -190,7 +190,11 @@ class moe {
     index_t const S = ws.plan.kept();
     index_t busiest_routed = 0;
     for (auto c : ws.plan.counts()) busiest_routed = std::max<index_t>(busiest_routed, c);
-    index_t const busiest = std::max(busiest_routed, shared_ ? T : 0);
+    // The shared expert runs on every token, in chunks of about shared_chunk_tokens rows (its
+    // scratch and output would otherwise be [T, 2F] and [T, H]); one chunk under a probe.
+    index_t const shared_parts = probe::active() ? 1 : std::max<index_t>(1, T / shared_chunk_tokens);
+    index_t const shared_rows = (T + shared_parts - 1) / shared_parts;
+    index_t const busiest = std::max(busiest_routed, shared_ ? shared_rows : 0);
     index_t const cols = std::max(experts_.scratch_cols(), shared_ ? shared_->scratch_cols() : 0);
     if constexpr (batches_decode) {
       if (T <= host::gemv_max_rows && !probe::active() && decode_jobs(ws.plan) <= max_decode_jobs) {
@@ -233,17 +237,22 @@ class moe {
     if (probe::active()) report_routing(ids, weights, slot_norms, ws.plan);
 
     if (shared_) {
-      ws.reserve_shared(T, H);
-      matrix_view<float> so = make_view(ws.shared_out(), T, H);
+      ws.reserve_shared(shared_rows, H);
       std::optional<probe::bank_scope> shared_bank;
       if (probe::active()) shared_bank.emplace(probe::bank::shared);
-      shared_->run(0, x, make_view(ws.h(), T, shared_->scratch_cols()), so, pool);
-      add_shared(x, so, y);
+      for (index_t t0 = 0; t0 < T; t0 += shared_rows) {
+        index_t const n = std::min(shared_rows, T - t0);
+        matrix_view<float const> xc(x.row(t0), dextents<2>(n, H), strides<2>{{x.stride(0), 1}});
+        matrix_view<float> so = make_view(ws.shared_out(), n, H);
+        shared_->run(0, xc, make_view(ws.h(), n, shared_->scratch_cols()), so, pool);
+        add_shared(xc, so, matrix_view<float>(y.row(t0), dextents<2>(n, H), strides<2>{{y.stride(0), 1}}));
+      }
     }
     record(stats, ws.plan);
   }
 
  private:
+  static constexpr index_t shared_chunk_tokens = 128;  // equal chunks of >= 128 rows: no GEMV tails
   // Gated experts can be computed in pieces (glu_experts::gate_up_part / down_part).
   static constexpr bool batches_decode = requires(Experts const& b, matrix_view<float const> cx, matrix_view<float> m,
                                                   thread_pool& p) {

@@ -58,6 +58,7 @@ struct avx2 {
   static SWITCHYARD_FORCE_INLINE void store(float* p, vf a) noexcept { _mm256_storeu_ps(p, a); }
   static SWITCHYARD_FORCE_INLINE vf add(vf a, vf b) noexcept { return _mm256_add_ps(a, b); }
   static SWITCHYARD_FORCE_INLINE vf mul(vf a, vf b) noexcept { return _mm256_mul_ps(a, b); }
+  static SWITCHYARD_FORCE_INLINE vf div(vf a, vf b) noexcept { return _mm256_div_ps(a, b); }
   static SWITCHYARD_FORCE_INLINE vf fma(vf a, vf b, vf c) noexcept { return _mm256_fmadd_ps(a, b, c); }
   static SWITCHYARD_FORCE_INLINE vf sub(vf a, vf b) noexcept { return _mm256_sub_ps(a, b); }
   static SWITCHYARD_FORCE_INLINE vf max(vf a, vf b) noexcept { return _mm256_max_ps(a, b); }

@@ -62,6 +62,7 @@ struct avx512 {
   static SWITCHYARD_FORCE_INLINE void store(float* p, vf a) noexcept { _mm512_storeu_ps(p, a); }
   static SWITCHYARD_FORCE_INLINE vf add(vf a, vf b) noexcept { return _mm512_add_ps(a, b); }
   static SWITCHYARD_FORCE_INLINE vf mul(vf a, vf b) noexcept { return _mm512_mul_ps(a, b); }
+  static SWITCHYARD_FORCE_INLINE vf div(vf a, vf b) noexcept { return _mm512_div_ps(a, b); }
   static SWITCHYARD_FORCE_INLINE vf fma(vf a, vf b, vf c) noexcept { return _mm512_fmadd_ps(a, b, c); }
   static SWITCHYARD_FORCE_INLINE vf sub(vf a, vf b) noexcept { return _mm512_maskz_sub_ps(0xFFFF, a, b); }
   static SWITCHYARD_FORCE_INLINE vf max(vf a, vf b) noexcept { return _mm512_maskz_max_ps(0xFFFF, a, b); }

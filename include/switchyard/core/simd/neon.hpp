@@ -45,6 +45,7 @@ struct neon {
   static SWITCHYARD_FORCE_INLINE void store(float* p, vf a) noexcept { vst1q_f32(p, a); }
   static SWITCHYARD_FORCE_INLINE vf add(vf a, vf b) noexcept { return vaddq_f32(a, b); }
   static SWITCHYARD_FORCE_INLINE vf mul(vf a, vf b) noexcept { return vmulq_f32(a, b); }
+  static SWITCHYARD_FORCE_INLINE vf div(vf a, vf b) noexcept { return vdivq_f32(a, b); }
   static SWITCHYARD_FORCE_INLINE vf fma(vf a, vf b, vf c) noexcept { return vfmaq_f32(c, a, b); }
   static SWITCHYARD_FORCE_INLINE float reduce_add(vf a) noexcept { return vaddvq_f32(a); }
   static SWITCHYARD_FORCE_INLINE vf sub(vf a, vf b) noexcept { return vsubq_f32(a, b); }

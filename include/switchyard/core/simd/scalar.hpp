@@ -54,6 +54,10 @@ struct scalar {
     for (int i = 0; i < lanes; ++i) a.v[i] *= b.v[i];
     return a;
   }
+  static SWITCHYARD_FORCE_INLINE vf div(vf a, vf b) noexcept {
+    for (int i = 0; i < lanes; ++i) a.v[i] /= b.v[i];
+    return a;
+  }
   static SWITCHYARD_FORCE_INLINE vf sub(vf a, vf b) noexcept {
     for (int i = 0; i < lanes; ++i) a.v[i] -= b.v[i];
     return a;

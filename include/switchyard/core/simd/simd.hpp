@@ -1,6 +1,6 @@
 #pragma once
 // The SIMD layer: one struct per instruction set with the same static operations (zero, set1,
-// load, load_as_f32, store, add, sub, mul, fma, max, reduce_add, reduce_max, exp2) over its native f32 vector `vf`.
+// load, load_as_f32, store, add, sub, mul, div, fma, max, reduce_add, reduce_max, exp2) over its native f32 vector `vf`.
 // Kernels are templates over such an `Isa`, so one kernel body serves every instruction set and
 // tests can run the scalar and the vector instance side by side in one binary.
 //
@@ -32,6 +32,7 @@ concept isa = requires(typename Isa::vf v, float const* p, float* q, format::bf1
   Isa::store(q, v);
   { Isa::add(v, v) } -> std::same_as<typename Isa::vf>;
   { Isa::mul(v, v) } -> std::same_as<typename Isa::vf>;
+  { Isa::div(v, v) } -> std::same_as<typename Isa::vf>;
   { Isa::fma(v, v, v) } -> std::same_as<typename Isa::vf>;
   { Isa::reduce_add(v) } -> std::convertible_to<float>;
   { Isa::sub(v, v) } -> std::same_as<typename Isa::vf>;
