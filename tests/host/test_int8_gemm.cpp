@@ -1,7 +1,6 @@
 // The int8-activation prefill GEMM (linear/host/int8_gemm.hpp) for q8_0, q4_0, q4_K, q5_K and
-// q6_K, on every
-// path this translation unit compiles (AVX512-VNNI, AVX-VNNI, AVX2's vpmaddubsw emulation,
-// portable): against a double-precision product on the *rounded* activations (integer sums are
+// q6_K, on every path this translation unit compiles and this CPU runs (AMX, AVX512-VNNI,
+// AVX-VNNI, AVX2's vpmaddubsw emulation, portable): against a double-precision product on the *rounded* activations (integer sums are
 // exact, so the bound is tight), at shapes that leave partial row groups and token tiles, on
 // several threads, and against the int8 GEMV on rows both can take.
 #include <catch2/catch.hpp>
@@ -34,6 +33,7 @@ char const* path_name(int8_gemm_path p) {
     case int8_gemm_path::avx2: return "avx2";
     case int8_gemm_path::avx2_vnni: return "avx2_vnni";
     case int8_gemm_path::avx512_vnni: return "avx512_vnni";
+    case int8_gemm_path::amx: return "amx";
   }
   return "?";
 }
@@ -47,6 +47,7 @@ bool runnable(int8_gemm_path p) {
     case int8_gemm_path::avx2: return f.avx2 && f.fma;
     case int8_gemm_path::avx2_vnni: return f.avx2 && f.fma && (f.avx_vnni || (f.avx512_vnni && f.avx512vl));
     case int8_gemm_path::avx512_vnni: return f.avx512f && f.avx512bw && f.avx512_vnni;
+    case int8_gemm_path::amx: return sy::host::amx_int8_ready();
   }
   return false;
 }
@@ -120,6 +121,7 @@ void check_all_paths(index_t T, index_t N, index_t kblocks, bool with_bias = fal
   check_path<int8_gemm_path::avx2, F>(T, N, kblocks, with_bias);
   check_path<int8_gemm_path::avx2_vnni, F>(T, N, kblocks, with_bias);
   check_path<int8_gemm_path::avx512_vnni, F>(T, N, kblocks, with_bias);
+  check_path<int8_gemm_path::amx, F>(T, N, kblocks, with_bias);
 }
 
 }  // namespace
@@ -192,14 +194,17 @@ TEST_CASE("the int8 GEMM on k-quant blocks of random bytes: every code and scale
     run.template operator()<fmt::q4_K, int8_gemm_path::avx2>(x_scale);
     run.template operator()<fmt::q4_K, int8_gemm_path::avx2_vnni>(x_scale);
     run.template operator()<fmt::q4_K, int8_gemm_path::avx512_vnni>(x_scale);
+    run.template operator()<fmt::q4_K, int8_gemm_path::amx>(x_scale);
     run.template operator()<fmt::q5_K, int8_gemm_path::portable>(x_scale);
     run.template operator()<fmt::q5_K, int8_gemm_path::avx2>(x_scale);
     run.template operator()<fmt::q5_K, int8_gemm_path::avx2_vnni>(x_scale);
     run.template operator()<fmt::q5_K, int8_gemm_path::avx512_vnni>(x_scale);
+    run.template operator()<fmt::q5_K, int8_gemm_path::amx>(x_scale);
     run.template operator()<fmt::q6_K, int8_gemm_path::portable>(x_scale);
     run.template operator()<fmt::q6_K, int8_gemm_path::avx2>(x_scale);
     run.template operator()<fmt::q6_K, int8_gemm_path::avx2_vnni>(x_scale);
     run.template operator()<fmt::q6_K, int8_gemm_path::avx512_vnni>(x_scale);
+    run.template operator()<fmt::q6_K, int8_gemm_path::amx>(x_scale);
   }
 }
 
@@ -229,6 +234,7 @@ TEST_CASE("the int8 GEMM's extreme codes: q8_0's -128..127 and activations at fu
   run.template operator()<int8_gemm_path::avx2>();
   run.template operator()<int8_gemm_path::avx2_vnni>();
   run.template operator()<int8_gemm_path::avx512_vnni>();
+  run.template operator()<int8_gemm_path::amx>();
 }
 
 // linear<F> with int8 activations: above gemv_max_rows the GEMM, at or below it the GEMV. On the
@@ -293,4 +299,33 @@ TEST_CASE("the int8 GEMM gives the same rows on any thread count", "[quant][line
   check_threads<fmt::q4_K>(33, 700, 1);
   check_threads<fmt::q5_K>(33, 700, 1);
   check_threads<fmt::q6_K>(33, 700, 1);
+}
+
+// AMX computes the VNNI tile's integer sums and applies its scales in the same order: the two
+// agree bit for bit, at token counts that leave one- and two-tile tails and rows past a group.
+template <class F>
+void check_amx_equals_vnni(index_t T, index_t N, index_t kblocks) {
+  if constexpr (sy::host::int8_gemm_compiled<int8_gemm_path::amx>) {
+    if (!runnable(int8_gemm_path::amx)) return;
+    auto const p = make_problem<F>(T, N, kblocks, static_cast<unsigned>(T + 3 * N));
+    std::vector<float> amx(T * N), vnni(T * N);
+    sy::test::poison({amx.data(), amx.size()});
+    sy::thread_pool pool(2);
+    auto const xv = sy::make_view(static_cast<float const*>(p.x.data()), T, p.K);
+    sy::host::block_gemm_int8<int8_gemm_path::amx>(xv, weights<F>(p), p.bias.data(), sy::make_view(amx.data(), T, N), pool);
+    sy::host::block_gemm_int8<int8_gemm_path::avx512_vnni>(xv, weights<F>(p), p.bias.data(), sy::make_view(vnni.data(), T, N),
+                                                          pool);
+    INFO(fmt::traits<F>::name << " T = " << T << " N = " << N);
+    CHECK(amx == vnni);
+  }
+}
+
+TEST_CASE("the AMX int8 GEMM equals the AVX512-VNNI one bit for bit", "[quant][linear][int8_gemm][amx]") {
+  for (index_t T : {9, 16, 17, 32, 45, 64}) {
+    check_amx_equals_vnni<fmt::q8_0>(T, 71, 5);
+    check_amx_equals_vnni<fmt::q4_0>(T, 71, 5);
+    check_amx_equals_vnni<fmt::q4_K>(T, 71, 2);
+    check_amx_equals_vnni<fmt::q5_K>(T, 71, 2);
+    check_amx_equals_vnni<fmt::q6_K>(T, 71, 2);
+  }
 }

@@ -30,6 +30,7 @@ struct cpu_features {
   bool avx512_vnni = false;
   bool avx512_bf16 = false;
   bool avx_vnni = false;
+  bool amx_int8 = false;  // AMX tiles with int8 dot products, and the OS saving tile state (XCR0)
   bool neon = false;
   bool arm_dotprod = false;
 
@@ -44,6 +45,7 @@ struct cpu_features {
     add(sse4_2, "sse4.2"), add(avx, "avx"), add(avx2, "avx2"), add(fma, "fma"), add(f16c, "f16c");
     add(avx512f, "avx512f"), add(avx512bw, "avx512bw"), add(avx512dq, "avx512dq"), add(avx512vl, "avx512vl");
     add(avx512_vnni, "avx512_vnni"), add(avx512_bf16, "avx512_bf16"), add(avx_vnni, "avx_vnni");
+    add(amx_int8, "amx_int8");
     add(neon, "neon"), add(arm_dotprod, "dotprod");
     return s.empty() ? std::string("none") : s;
   }
@@ -54,8 +56,8 @@ namespace detail {
 inline cpu_features probe_cpu_features() {
   cpu_features f;
 #if defined(SWITCHYARD_X86)
-  // cpuid writes four registers; EDX is never read here, and a plain variable written but never
-  // read draws nvcc's "set but never used" warning, so the four live in one array.
+  // cpuid writes four registers, not all of them read every time; a plain variable written but
+  // never read draws nvcc's "set but never used" warning, so the four live in one array.
   unsigned regs[4] = {};
   unsigned &a = regs[0], &b = regs[1], &c = regs[2], &d = regs[3];
   unsigned const max_leaf = __get_cpuid_max(0, nullptr);
@@ -70,6 +72,8 @@ inline cpu_features probe_cpu_features() {
   }
   bool const os_avx = (xcr0 & 0x6) == 0x6;        // XMM and YMM state
   bool const os_avx512 = (xcr0 & 0xE6) == 0xE6;   // plus opmask, ZMM_Hi256, Hi16_ZMM
+  bool const os_amx = (xcr0 & 0x60000) == 0x60000;  // XTILECFG, XTILEDATA (Linux also wants a
+                                                    // per-process request: int8_gemm_amx.hpp)
   f.sse4_2 = (c >> 20) & 1;
   f.fma = os_avx && ((c >> 12) & 1);
   f.avx = os_avx && ((c >> 28) & 1);
@@ -82,6 +86,7 @@ inline cpu_features probe_cpu_features() {
     f.avx512bw = os_avx512 && ((b >> 30) & 1);
     f.avx512vl = os_avx512 && ((b >> 31) & 1);
     f.avx512_vnni = os_avx512 && ((c >> 11) & 1);
+    f.amx_int8 = os_amx && ((d >> 24) & 1) && ((d >> 25) & 1);  // AMX-TILE, AMX-INT8
     unsigned const max_sub = a;
     if (max_sub >= 1) {
       __cpuid_count(7, 1, a, b, c, d);

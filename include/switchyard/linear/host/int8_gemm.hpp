@@ -12,7 +12,8 @@
 //
 // Threads split groups of Rg x G output rows; each packs its group's panels (~Rg x G x K bytes:
 // 32 rows x K = 2816 is 100 KiB, L2) once and runs every token tile of C rows against them.
-// Paths (int8_gemm_path): AVX512-VNNI (zmm, 16 rows per vector), AVX-VNNI (ymm), AVX2 with the
+// Paths (int8_gemm_path): AMX tiles for the k-quants (int8_gemm_amx.hpp: the VNNI path's numbers,
+// where the CPU and kernel grant AMX; q8_0, q4_0 and the rest take the VNNI path), AVX512-VNNI (zmm, 16 rows per vector), AVX-VNNI (ymm), AVX2 with the
 // dot product emulated by vpmaddubsw (exact, but no faster than f32: model::load keeps f32 on
 // such builds), portable scalar. All compute the same integer sums.
 #include <algorithm>
@@ -24,6 +25,7 @@
 #include "switchyard/core/tensor_view.hpp"
 #include "switchyard/core/thread_pool.hpp"
 #include "switchyard/linear/host/int8_activations.hpp"
+#include "switchyard/linear/host/int8_gemm_amx.hpp"
 #include "switchyard/linear/host/int8_gemm_pack.hpp"
 #include "switchyard/linear/host/int8_gemm_tile.hpp"
 #include "switchyard/linear/host/int8_gemm_vectors.hpp"
@@ -31,7 +33,7 @@
 SWITCHYARD_NAMESPACE_BEGIN
 namespace host {
 
-enum class int8_gemm_path { portable, avx2, avx2_vnni, avx512_vnni };
+enum class int8_gemm_path { portable, avx2, avx2_vnni, avx512_vnni, amx };
 
 // Whether this translation unit compiled a path (the tests run each one that is).
 template <int8_gemm_path P>
@@ -46,11 +48,17 @@ inline constexpr bool int8_gemm_compiled =
 #if defined(SWITCHYARD_INT8_GEMM_ZMM)
     || P == int8_gemm_path::avx512_vnni
 #endif
+#if defined(SWITCHYARD_INT8_GEMM_AMX)
+    || P == int8_gemm_path::amx
+#endif
     ;
 
-// The path linear<W> takes: the widest compiled.
+// The path linear<W> takes: the widest compiled (AMX falls back to AVX512-VNNI at run time where
+// the CPU or the kernel does not grant it).
 inline constexpr int8_gemm_path int8_gemm_best =
-#if defined(SWITCHYARD_INT8_GEMM_ZMM)
+#if defined(SWITCHYARD_INT8_GEMM_AMX)
+    int8_gemm_path::amx;
+#elif defined(SWITCHYARD_INT8_GEMM_ZMM)
     int8_gemm_path::avx512_vnni;
 #elif defined(SWITCHYARD_INT8_GEMM_YMM_VNNI)
     int8_gemm_path::avx2_vnni;
@@ -104,45 +112,10 @@ void with_tile_rows(index_t n, Fn&& f) {
   f.template operator()<C>();
 }
 
-// The activations' per-block extras the tile reads (int8_gemm_activations::aux).
-template <class F>
-void int8_gemm_aux(int8_activations const& xa, std::vector<std::int32_t>& aux) {
-  using P = int8_panel<F, 8>;  // the offsets do not depend on G
-  index_t const groups = xa.cols / P::group;
-  if constexpr (!P::k_quant) {
-    aux.resize(static_cast<std::size_t>(xa.rows * groups));
-    for (std::size_t i = 0; i < aux.size(); ++i) aux[i] = -P::offset * xa.sum[i];
-  } else {
-    constexpr int S = P::subs, L = 256 / S;
-    aux.resize(static_cast<std::size_t>(xa.rows * groups * P::aux_per_block));
-    for (index_t t = 0; t < xa.rows; ++t)
-      for (index_t kb = 0; kb < groups; ++kb) {
-        std::int8_t const* q = xa.q.data() + t * xa.cols + kb * 256;
-        std::int32_t s[S] = {};
-        for (int j = 0; j < S; ++j)
-          for (int i = 0; i < L; ++i) s[j] += q[L * j + i];
-        std::int32_t* a = aux.data() + (t * groups + kb) * P::aux_per_block;
-        if constexpr (P::q6) {
-          for (int j = 0; j < S; ++j) a[j] = -32 * s[j];
-        } else {
-          for (int p = 0; p < 4; ++p)  // |s| <= 32 x 127: an int16 each
-            a[p] = static_cast<std::int32_t>((static_cast<std::uint32_t>(s[2 * p]) & 0xFFFFu) |
-                                             (static_cast<std::uint32_t>(s[2 * p + 1]) << 16));
-        }
-      }
-  }
-}
-
-}  // namespace detail
-
-// y [T, N] = x [T, K] W^T (+ bias) for W [N, K / B] in q8_0, q4_0, q4_K, q5_K or q6_K, any T
-// (meant for T > gemv_max_rows), activations rounded to int8 per weight block (per 256 for the
-// k-quants, as their GEMVs round them).
-template <int8_gemm_path Path = int8_gemm_best, class F>
-void block_gemm_int8(matrix_view<float const> x, matrix_view<F const> w, float const* bias, matrix_view<float> y,
-                     thread_pool& pool) {
-  static_assert(detail::int8_gemm_format<F>, "the int8 GEMM takes q8_0, q4_0, q4_K, q5_K or q6_K weights");
-  static_assert(int8_gemm_compiled<Path>, "this int8 GEMM path is not compiled in this translation unit");
+// The vector paths: Rg x G rows per panel group, C tokens per tile (int8_gemm_config).
+template <int8_gemm_path Path, class F>
+void block_gemm_int8_vector(matrix_view<float const> x, matrix_view<F const> w, float const* bias, matrix_view<float> y,
+                            thread_pool& pool) {
   using Cfg = detail::int8_gemm_config<Path>;
   using V = typename Cfg::V;
   using P = detail::int8_panel<F, V::G>;
@@ -195,6 +168,30 @@ void block_gemm_int8(matrix_view<float const> x, matrix_view<F const> w, float c
       }
     }
   });
+}
+
+}  // namespace detail
+
+// y [T, N] = x [T, K] W^T (+ bias) for W [N, K / B] in q8_0, q4_0, q4_K, q5_K or q6_K, any T
+// (meant for T > gemv_max_rows), activations rounded to int8 per weight block (per 256 for the
+// k-quants, as their GEMVs round them).
+template <int8_gemm_path Path = int8_gemm_best, class F>
+void block_gemm_int8(matrix_view<float const> x, matrix_view<F const> w, float const* bias, matrix_view<float> y,
+                     thread_pool& pool) {
+  static_assert(detail::int8_gemm_format<F>, "the int8 GEMM takes q8_0, q4_0, q4_K, q5_K or q6_K weights");
+  static_assert(int8_gemm_compiled<Path>, "this int8 GEMM path is not compiled in this translation unit");
+#if defined(SWITCHYARD_INT8_GEMM_AMX)
+  if constexpr (Path == int8_gemm_path::amx) {
+    if constexpr (detail::amx_k_format<F>) {
+      if (amx_int8_ready()) return detail::block_gemm_int8_amx(x, w, bias, y, pool);
+    }
+    detail::block_gemm_int8_vector<int8_gemm_path::avx512_vnni>(x, w, bias, y, pool);
+    return;
+  } else
+#endif
+  {
+    detail::block_gemm_int8_vector<Path>(x, w, bias, y, pool);
+  }
 }
 
 }  // namespace host

@@ -52,6 +52,31 @@ inline constexpr bool int8_gemm_format =
     std::is_same_v<F, format::q8_0> || std::is_same_v<F, format::q4_0> || std::is_same_v<F, format::q4_K> ||
     std::is_same_v<F, format::q5_K> || std::is_same_v<F, format::q6_K>;
 
+#if defined(SWITCHYARD_INT8_GEMM_PACK_ZMM)
+// 16 vectors of 16 dwords, R[r] dword j, stored transposed: dword r of the 64 bytes at out + j ld
+// is R[r] dword j (rows x chunks of 4 codes to chunks x rows, the panels' and AMX tiles' order).
+SWITCHYARD_FORCE_INLINE void transpose_dwords_16x16(__m512i const (&R)[16], std::uint8_t* out, index_t ld) noexcept {
+  __m512i e[4][4];  // e[k][g]: per 128-bit lane L, rows 4g .. 4g + 3 of dword 4L + k
+  for (int g = 0; g < 4; ++g) {
+    __m512i const t0 = _mm512_unpacklo_epi32(R[4 * g], R[4 * g + 1]), t1 = _mm512_unpackhi_epi32(R[4 * g], R[4 * g + 1]);
+    __m512i const t2 = _mm512_unpacklo_epi32(R[4 * g + 2], R[4 * g + 3]), t3 = _mm512_unpackhi_epi32(R[4 * g + 2], R[4 * g + 3]);
+    e[0][g] = _mm512_unpacklo_epi64(t0, t2);
+    e[1][g] = _mm512_unpackhi_epi64(t0, t2);
+    e[2][g] = _mm512_unpacklo_epi64(t1, t3);
+    e[3][g] = _mm512_unpackhi_epi64(t1, t3);
+  }
+  for (int k = 0; k < 4; ++k) {
+    __m512i const a = _mm512_shuffle_i32x4(e[k][0], e[k][1], 0x44), b = _mm512_shuffle_i32x4(e[k][0], e[k][1], 0xEE);
+    __m512i const c = _mm512_shuffle_i32x4(e[k][2], e[k][3], 0x44), d = _mm512_shuffle_i32x4(e[k][2], e[k][3], 0xEE);
+    // dword 4L + k for L = 0..3
+    _mm512_storeu_si512(out + (0 + k) * ld, _mm512_shuffle_i32x4(a, c, 0x88));
+    _mm512_storeu_si512(out + (4 + k) * ld, _mm512_shuffle_i32x4(a, c, 0xDD));
+    _mm512_storeu_si512(out + (8 + k) * ld, _mm512_shuffle_i32x4(b, d, 0x88));
+    _mm512_storeu_si512(out + (12 + k) * ld, _mm512_shuffle_i32x4(b, d, 0xDD));
+  }
+}
+#endif
+
 template <class F, int G>
 struct int8_panel {
   static_assert(int8_gemm_format<F>);
@@ -87,6 +112,9 @@ struct int8_panel {
     if constexpr (q6 && G == 16) {
       pack_q6_zmm(w, ldw, rows, kbs, dst);
       return;
+    } else if constexpr (k_mins && G == 16) {
+      pack_kmins_zmm(w, ldw, rows, kbs, dst);
+      return;
     }
 #endif
     for (index_t kb = 0; kb < kbs; ++kb) {
@@ -103,6 +131,37 @@ struct int8_panel {
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
+  // q4_K / q5_K, 16 rows at a time (the same bytes as pack_block): the scalar word-by-word build
+  // was half the AMX GEMM's time at ~128 tokens per expert (bench/NOTES.md). Per row and 64
+  // elements (sub-blocks 2p and 2p + 1: the low and high nibbles of qs[32 p ..]), one 32-byte load
+  // gives the codes in element order; a 16 x 16 dword transpose then stores each chunk's 16 rows.
+  static void pack_kmins_zmm(F const* w, index_t ldw, index_t rows, index_t kbs, std::uint8_t* dst) noexcept {
+    __m256i const low = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(0x01);
+    for (index_t kb = 0; kb < kbs; ++kb) {
+      std::uint8_t* b = dst + kb * block_bytes;
+      if (rows < G) std::memset(b + scales, 0, static_cast<std::size_t>(block_bytes - scales));
+      for (int p = 0; p < 4; ++p) {
+        __m512i c[16];  // elements 64 p .. 64 p + 63 of each row
+        for (int r = 0; r < 16; ++r) {
+          if (r >= rows) {
+            c[r] = _mm512_setzero_si512();
+            continue;
+          }
+          F const& blk = w[r * ldw + kb];
+          __m256i const v = _mm256_loadu_si256(reinterpret_cast<__m256i const*>(blk.qs + 32 * p));
+          __m256i lo = _mm256_and_si256(v, low), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+          if constexpr (std::is_same_v<F, format::q5_K>) {  // bit s of qh[i]: sub-block s's fifth bit
+            __m256i const h = _mm256_loadu_si256(reinterpret_cast<__m256i const*>(blk.qh));
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * p), one), 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * p + 1), one), 4));
+          }
+          c[r] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+        }
+        transpose_dwords_16x16(c, b + 16 * p * 4 * G, 4 * G);  // chunk 16 p
+      }
+      for (index_t r = 0; r < rows; ++r) put_kmins_scales(w[r * ldw + kb], r, b);
+    }
+  }
   // q6_K, 16 rows at a time (the zmm panels; the same bytes as pack_block): the scalar word-by-word
   // build cost 0.3-0.5 ns per weight, 4x q4_K's and as much as the GEMM itself at T = 128
   // (bench/NOTES.md). Per row and half block, one ql load and one qh broadcast rebuild 2 x 64
@@ -130,29 +189,7 @@ struct int8_panel {
           c[0][r] = _mm512_or_si512(_mm512_and_si512(ql, low), hi01);
           c[1][r] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low), hi23);
         }
-        for (int u = 0; u < 2; ++u) {
-          // 16 x 16 dwords: c[u][r] lane j (chunk j of these 64 elements, row r) to out[j] lane r.
-          __m512i* R = c[u];
-          __m512i e[4][4];  // e[k][g]: per 128-bit lane L, rows 4g .. 4g + 3 of dword 4L + k
-          for (int g = 0; g < 4; ++g) {
-            __m512i const t0 = _mm512_unpacklo_epi32(R[4 * g], R[4 * g + 1]), t1 = _mm512_unpackhi_epi32(R[4 * g], R[4 * g + 1]);
-            __m512i const t2 = _mm512_unpacklo_epi32(R[4 * g + 2], R[4 * g + 3]), t3 = _mm512_unpackhi_epi32(R[4 * g + 2], R[4 * g + 3]);
-            e[0][g] = _mm512_unpacklo_epi64(t0, t2);
-            e[1][g] = _mm512_unpackhi_epi64(t0, t2);
-            e[2][g] = _mm512_unpacklo_epi64(t1, t3);
-            e[3][g] = _mm512_unpackhi_epi64(t1, t3);
-          }
-          std::uint8_t* out = b + (128 * h + 64 * u) / 4 * 4 * G;  // chunk (128 h + 64 u) / 4
-          for (int k = 0; k < 4; ++k) {
-            __m512i const a = _mm512_shuffle_i32x4(e[k][0], e[k][1], 0x44), bb = _mm512_shuffle_i32x4(e[k][0], e[k][1], 0xEE);
-            __m512i const cc = _mm512_shuffle_i32x4(e[k][2], e[k][3], 0x44), d = _mm512_shuffle_i32x4(e[k][2], e[k][3], 0xEE);
-            // chunk 4L + k for L = 0..3
-            _mm512_storeu_si512(out + (0 + k) * 4 * G, _mm512_shuffle_i32x4(a, cc, 0x88));
-            _mm512_storeu_si512(out + (4 + k) * 4 * G, _mm512_shuffle_i32x4(a, cc, 0xDD));
-            _mm512_storeu_si512(out + (8 + k) * 4 * G, _mm512_shuffle_i32x4(bb, d, 0x88));
-            _mm512_storeu_si512(out + (12 + k) * 4 * G, _mm512_shuffle_i32x4(bb, d, 0xDD));
-          }
-        }
+        for (int u = 0; u < 2; ++u) transpose_dwords_16x16(c[u], b + (128 * h + 64 * u) / 4 * 4 * G, 4 * G);  // chunk (128 h + 64 u) / 4
       }
       for (index_t r = 0; r < rows; ++r) {
         F const& blk = w[r * ldw + kb];
@@ -182,6 +219,19 @@ struct int8_panel {
     return v;
   }
 
+  // q4_K / q5_K: row r's d, dmin, 6-bit sub-block scales and the mins as int16 pairs.
+  static void put_kmins_scales(F const& blk, index_t r, std::uint8_t* b) noexcept {
+    put_f32(b, scales, r, f16_scale(blk.d));
+    put_f32(b, dmins, r, f16_scale(blk.dmin));
+    std::uint64_t sc, mn;
+    q4_K_unpack_scales(blk, sc, mn);
+    for (int s = 0; s < 8; ++s) put_i32(b, subscales + 4 * G * s, r, static_cast<std::int32_t>((sc >> (8 * s)) & 0xFF));
+    for (int p = 0; p < 4; ++p) {
+      auto const lo = static_cast<std::uint32_t>((mn >> (16 * p)) & 0xFF), hi = static_cast<std::uint32_t>((mn >> (16 * p + 8)) & 0xFF);
+      put_i32(b, mins + 4 * G * p, r, static_cast<std::int32_t>(lo | (hi << 16)));
+    }
+  }
+
   static void pack_block(F const& blk, index_t r, std::uint8_t* b) noexcept {
     constexpr std::uint32_t low = 0x0F0F0F0Fu;
     if constexpr (std::is_same_v<F, format::q8_0>) {
@@ -207,15 +257,7 @@ struct int8_panel {
           put_word(b, 16 * p + c, r, lo);
           put_word(b, 16 * p + 8 + c, r, hi);
         }
-      put_f32(b, scales, r, f16_scale(blk.d));
-      put_f32(b, dmins, r, f16_scale(blk.dmin));
-      std::uint64_t sc, mn;
-      q4_K_unpack_scales(blk, sc, mn);
-      for (int s = 0; s < 8; ++s) put_i32(b, subscales + 4 * G * s, r, static_cast<std::int32_t>((sc >> (8 * s)) & 0xFF));
-      for (int p = 0; p < 4; ++p) {
-        auto const lo = static_cast<std::uint32_t>((mn >> (16 * p)) & 0xFF), hi = static_cast<std::uint32_t>((mn >> (16 * p + 8)) & 0xFF);
-        put_i32(b, mins + 4 * G * p, r, static_cast<std::int32_t>(lo | (hi << 16)));
-      }
+      put_kmins_scales(blk, r, b);
     } else {
       // Element 128 h + 32 k + i: low 4 bits in ql[64 h + 32 (k & 1) + i] (low nibble for k < 2,
       // high above), high 2 bits at bit 2k of qh[32 h + i] (format::traits<q6_K>::code). Chunk c

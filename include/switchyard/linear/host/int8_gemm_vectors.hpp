@@ -183,6 +183,7 @@ struct int8_zmm {
   static SWITCHYARD_FORCE_INLINE vf fma(vf a, vf b, vf c) noexcept { return _mm512_fmadd_ps(a, b, c); }
   static SWITCHYARD_FORCE_INLINE vf fnma(vf a, vf b, vf c) noexcept { return _mm512_fnmadd_ps(a, b, c); }
   static SWITCHYARD_FORCE_INLINE void store_f(float* p, vf a) noexcept { _mm512_storeu_ps(p, a); }
+  static SWITCHYARD_FORCE_INLINE void store_i(void* p, vi a) noexcept { _mm512_storeu_si512(p, a); }
 };
 #endif
 
