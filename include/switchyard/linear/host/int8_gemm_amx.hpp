@@ -108,23 +108,45 @@ struct amx_panel {
   static index_t bytes(index_t kbs) noexcept { return kbs * block_bytes; }
 
   static void pack(F const* w, index_t ldw, index_t rows, index_t kbs, std::uint8_t* dst) noexcept {
-    for (index_t kb = 0; kb < kbs; ++kb) {
-      std::uint8_t* b = dst + kb * block_bytes;
-      if (rows < 16) {
+    if (rows < 16)
+      for (index_t kb = 0; kb < kbs; ++kb) {
+        std::uint8_t* b = dst + kb * block_bytes;
         std::memset(b + rows * 256, 0, static_cast<std::size_t>((16 - rows) * 256));
         std::memset(b + plane + rows * 256, 0, static_cast<std::size_t>((16 - rows) * 256));
         std::memset(b + d_off, 0, static_cast<std::size_t>(block_bytes - d_off));
       }
-      for (index_t r = 0; r < rows; ++r) pack_row(w[r * ldw + kb], b, r);
-    }
+    // Row by row: the weights are read in memory order, one stream the prefetchers follow (block
+    // by block across the 16 rows, the reads waited on memory: a third of the GEMM's time at ~64
+    // tokens per expert, where the expert weights come from DRAM).
+    for (index_t r = 0; r < rows; ++r)
+      for (index_t kb = 0; kb < kbs; ++kb) {
+        if (r + 2 < rows) {  // two rows ahead (~1 KiB at K = 1024): the stream's latency hidden
+          char const* ahead = reinterpret_cast<char const*>(&w[(r + 2) * ldw + kb]);
+          for (std::size_t off = 0; off < sizeof(F); off += 64) _mm_prefetch(ahead + off, _MM_HINT_T0);
+        }
+        pack_row(w[r * ldw + kb], dst + kb * block_bytes, r);
+      }
   }
 
  private:
-  // 32 codes (words, element order) times their scales (words) into 32 lo and 32 hi bytes.
-  static SWITCHYARD_FORCE_INLINE void split(__m512i codes, __m512i sc, std::uint8_t* lo, std::uint8_t* hi) noexcept {
-    __m512i const v = _mm512_mullo_epi16(codes, sc);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(lo), _mm512_cvtepi16_epi8(_mm512_and_si512(v, _mm512_set1_epi16(63))));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(hi), _mm512_cvtepi16_epi8(_mm512_srai_epi16(v, 6)));
+  // 64 codes (bytes, element order; q6_K: code - 32, signed) times their sub-block scales (sc: the
+  // scale of each byte pair's word) into 64 lo and 64 hi bytes. Even and odd bytes are multiplied
+  // in place as words and recombined (one vpmovwb per 32 codes cost more on port 5).
+  static SWITCHYARD_FORCE_INLINE void split(__m512i z, __m512i sc, std::uint8_t* lo, std::uint8_t* hi) noexcept {
+    __m512i const m63 = _mm512_set1_epi16(63), m_low = _mm512_set1_epi16(0xFF);
+    __m512i even, odd;
+    if constexpr (q6) {
+      even = _mm512_srai_epi16(_mm512_slli_epi16(z, 8), 8);
+      odd = _mm512_srai_epi16(z, 8);
+    } else {
+      even = _mm512_and_si512(z, m_low);
+      odd = _mm512_srli_epi16(z, 8);
+    }
+    __m512i const pe = _mm512_mullo_epi16(even, sc), po = _mm512_mullo_epi16(odd, sc);
+    __m512i const l = _mm512_or_si512(_mm512_and_si512(pe, m63), _mm512_slli_epi16(_mm512_and_si512(po, m63), 8));
+    __m512i const h = _mm512_or_si512(_mm512_and_si512(_mm512_srai_epi16(pe, 6), m_low), _mm512_slli_epi16(_mm512_srai_epi16(po, 6), 8));
+    _mm512_storeu_si512(lo, l);
+    _mm512_storeu_si512(hi, h);
   }
 
   static void pack_row(F const& blk, std::uint8_t* b, index_t r) noexcept {
@@ -145,8 +167,8 @@ struct amx_panel {
           c1 = _mm256_or_si256(c1, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * p + 1), one), 4));
         }
         auto const s0 = static_cast<short>((sc >> (16 * p)) & 0xFF), s1 = static_cast<short>((sc >> (16 * p + 8)) & 0xFF);
-        split(_mm512_cvtepu8_epi16(c0), _mm512_set1_epi16(s0), lo + 64 * p, hi + 64 * p);
-        split(_mm512_cvtepu8_epi16(c1), _mm512_set1_epi16(s1), lo + 64 * p + 32, hi + 64 * p + 32);
+        __m512i const scw = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(s0)), _mm256_set1_epi16(s1), 1);
+        split(_mm512_inserti64x4(_mm512_castsi256_si512(c0), c1, 1), scw, lo + 64 * p, hi + 64 * p);
       }
       float const dmin = f16_scale(blk.dmin);
       std::memcpy(b + dmin_off + 4 * r, &dmin, 4);
@@ -156,20 +178,26 @@ struct amx_panel {
       }
     } else {
       // Element 128 h + 32 k + i: low 4 bits in ql[64 h + 32 (k & 1) + i] (low nibble for k < 2),
-      // high 2 bits at bit 2k of qh[32 h + i] (as int8_panel's q6_K packing).
-      __m256i const low = _mm256_set1_epi8(0x0F), two = _mm256_set1_epi8(0x03);
-      __m512i const thirty_two = _mm512_set1_epi16(32);
+      // high 2 bits at bit 2k of qh[32 h + i]: per half h, ql's low nibbles are elements 128 h +
+      // 0..63 and its high nibbles 128 h + 64..127 (as int8_panel's q6_K packing builds them).
+      __m512i const low = _mm512_set1_epi8(0x0F), two = _mm512_set1_epi8(0x03), thirty_two = _mm512_set1_epi8(32);
+      __m512i const sh01 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+      __m512i const sh23 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
+      // The 16 sub-block scales as words; word i of a 64-element group takes sub-block base + i / 8.
+      __m512i const scales = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<__m128i const*>(blk.scales))));
+      __m512i const eighth = _mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15,
+                                                                14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                               3);
       for (int h = 0; h < 2; ++h) {
-        __m256i const qh = _mm256_loadu_si256(reinterpret_cast<__m256i const*>(blk.qh + 32 * h));
-        for (int k = 0; k < 4; ++k) {
-          __m256i const ql = _mm256_loadu_si256(reinterpret_cast<__m256i const*>(blk.ql + 64 * h + 32 * (k & 1)));
-          __m256i const l4 = k < 2 ? _mm256_and_si256(ql, low) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), low);
-          __m256i const h2 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), two);
-          __m256i const code = _mm256_or_si256(l4, _mm256_slli_epi16(h2, 4));
-          int const s = (128 * h + 32 * k) / 16;  // two sub-blocks of 16
-          __m512i const sc = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(blk.scales[s])),
-                                                _mm256_set1_epi16(blk.scales[s + 1]), 1);
-          split(_mm512_sub_epi16(_mm512_cvtepu8_epi16(code), thirty_two), sc, lo + 128 * h + 32 * k, hi + 128 * h + 32 * k);
+        __m512i const ql = _mm512_loadu_si512(blk.ql + 64 * h);
+        __m512i const qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<__m256i const*>(blk.qh + 32 * h)));
+        __m512i const hi01 = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh01), two), 4);
+        __m512i const hi23 = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh23), two), 4);
+        __m512i const c[2] = {_mm512_or_si512(_mm512_and_si512(ql, low), hi01),
+                              _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low), hi23)};
+        for (int u = 0; u < 2; ++u) {
+          __m512i const scw = _mm512_permutexvar_epi16(_mm512_add_epi16(eighth, _mm512_set1_epi16(static_cast<short>(8 * h + 4 * u))), scales);
+          split(_mm512_sub_epi8(c[u], thirty_two), scw, lo + 128 * h + 64 * u, hi + 128 * h + 64 * u);
         }
       }
     }
