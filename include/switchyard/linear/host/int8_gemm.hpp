@@ -128,7 +128,7 @@ void block_gemm_int8_vector(matrix_view<float const> x, matrix_view<F const> w, 
   thread_local std::vector<std::int32_t> aux_scratch;
   int8_activations& xa = xa_scratch;
   std::vector<std::int32_t>& aux = aux_scratch;
-  xa.quantize(x, P::group);
+  xa.quantize(x, P::group, pool);
   detail::int8_gemm_aux<F>(xa, aux);
   detail::int8_gemm_activations const act{xa.q.data(), xa.cols, xa.scale.data(), aux.data(), kbs};
   constexpr index_t unit = index_t{Rg} * G;

@@ -213,21 +213,29 @@ struct amx_activations {
   std::vector<float> dx;              // [kbs][Tp]
   std::vector<std::int32_t> pairs;    // [kbs][4][Tp]
 
+  // From the rounded activations, 16-token groups split among the pool's threads.
   template <bool Mins>
-  void build(int8_activations const& xa) {
+  void build(int8_activations const& xa, thread_pool& pool) {
     T = xa.rows, Tp = (T + 15) / 16 * 16, kbs = xa.cols / 256;
-    index_t const chunks = xa.cols / 4;
-    b.resize(static_cast<std::size_t>(chunks * Tp * 4) + 64);
+    b.resize(static_cast<std::size_t>(xa.cols / 4 * Tp * 4) + 64);
     dx.assign(static_cast<std::size_t>(kbs * Tp), 0.0f);
     if constexpr (Mins) pairs.assign(static_cast<std::size_t>(kbs * 4 * Tp), 0);
-    for (index_t t0 = 0; t0 < Tp; t0 += 16)
-      for (index_t c0 = 0; c0 < chunks; c0 += 16) {
-        __m512i R[16];
-        for (index_t i = 0; i < 16; ++i)
-          R[i] = t0 + i < T ? _mm512_loadu_si512(xa.q.data() + (t0 + i) * xa.cols + 4 * c0) : _mm512_setzero_si512();
-        transpose_dwords_16x16(R, b.data() + (c0 * Tp + t0) * 4, Tp * 4);
-      }
-    for (index_t t = 0; t < T; ++t)
+    pool.parallel_for(0, Tp / 16, 1, [&](index_t lo, index_t hi) {
+      for (index_t g = lo; g < hi; ++g) build_group<Mins>(xa, 16 * g);
+    });
+  }
+
+ private:
+  template <bool Mins>
+  void build_group(int8_activations const& xa, index_t t0) {
+    index_t const chunks = xa.cols / 4;
+    for (index_t c0 = 0; c0 < chunks; c0 += 16) {
+      __m512i R[16];
+      for (index_t i = 0; i < 16; ++i)
+        R[i] = t0 + i < T ? _mm512_loadu_si512(xa.q.data() + (t0 + i) * xa.cols + 4 * c0) : _mm512_setzero_si512();
+      transpose_dwords_16x16(R, b.data() + (c0 * Tp + t0) * 4, Tp * 4);
+    }
+    for (index_t t = t0; t < std::min(T, t0 + 16); ++t)
       for (index_t kb = 0; kb < kbs; ++kb) {
         dx[static_cast<std::size_t>(kb * Tp + t)] = xa.scale[static_cast<std::size_t>(t * kbs + kb)];
         if constexpr (Mins) {
@@ -336,8 +344,8 @@ void block_gemm_int8_amx(matrix_view<float const> x, matrix_view<F const> w, flo
   thread_local amx_activations xb_scratch;
   int8_activations& xa = xa_scratch;
   amx_activations& xb = xb_scratch;
-  xa.quantize(x, 256);
-  xb.build<!P::q6>(xa);
+  xa.quantize(x, 256, pool);
+  xb.build<!P::q6>(xa, pool);
   index_t const units = (N + unit - 1) / unit;
   float* const yp = y.data();
   index_t const ldy = y.stride(0);
