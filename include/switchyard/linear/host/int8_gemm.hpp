@@ -13,9 +13,10 @@
 // Threads split groups of Rg x G output rows; each packs its group's panels (~Rg x G x K bytes:
 // 32 rows x K = 2816 is 100 KiB, L2) once and runs every token tile of C rows against them.
 // Paths (int8_gemm_path): AMX tiles for the k-quants (int8_gemm_amx.hpp: the VNNI path's numbers,
-// where the CPU and kernel grant AMX; q8_0, q4_0 and the rest take the VNNI path), AVX512-VNNI (zmm, 16 rows per vector), AVX-VNNI (ymm), AVX2 with the
-// dot product emulated by vpmaddubsw (exact, but no faster than f32: model::load keeps f32 on
-// such builds), portable scalar. All compute the same integer sums.
+// where the CPU and kernel grant AMX; q8_0 and q4_0 take the VNNI path there), AVX512-VNNI (zmm,
+// 16 rows per vector), AVX-VNNI (ymm), AVX2 with the dot product emulated by vpmaddubsw (exact,
+// but no faster than f32: model::load keeps f32 on such builds), portable scalar. All compute the
+// same integer sums.
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
@@ -110,6 +111,35 @@ void with_tile_rows(index_t n, Fn&& f) {
     if (n < C) return with_tile_rows<C - 1>(n, f);
   }
   f.template operator()<C>();
+}
+
+// The activations' per-block extras the tile reads (int8_gemm_activations::aux).
+template <class F>
+void int8_gemm_aux(int8_activations const& xa, std::vector<std::int32_t>& aux) {
+  using P = int8_panel<F, 8>;  // the offsets do not depend on G
+  index_t const groups = xa.cols / P::group;
+  if constexpr (!P::k_quant) {
+    aux.resize(static_cast<std::size_t>(xa.rows * groups));
+    for (std::size_t i = 0; i < aux.size(); ++i) aux[i] = -P::offset * xa.sum[i];
+  } else {
+    constexpr int S = P::subs, L = 256 / S;
+    aux.resize(static_cast<std::size_t>(xa.rows * groups * P::aux_per_block));
+    for (index_t t = 0; t < xa.rows; ++t)
+      for (index_t kb = 0; kb < groups; ++kb) {
+        std::int8_t const* q = xa.q.data() + t * xa.cols + kb * 256;
+        std::int32_t s[S] = {};
+        for (int j = 0; j < S; ++j)
+          for (int i = 0; i < L; ++i) s[j] += q[L * j + i];
+        std::int32_t* a = aux.data() + (t * groups + kb) * P::aux_per_block;
+        if constexpr (P::q6) {
+          for (int j = 0; j < S; ++j) a[j] = -32 * s[j];
+        } else {
+          for (int p = 0; p < 4; ++p)  // |s| <= 32 x 127: an int16 each
+            a[p] = static_cast<std::int32_t>((static_cast<std::uint32_t>(s[2 * p]) & 0xFFFFu) |
+                                             (static_cast<std::uint32_t>(s[2 * p + 1]) << 16));
+        }
+      }
+  }
 }
 
 // The vector paths: Rg x G rows per panel group, C tokens per tile (int8_gemm_config).

@@ -157,18 +157,10 @@ struct amx_panel {
     if constexpr (!q6) {
       std::uint64_t sc, mn;
       q4_K_unpack_scales(blk, sc, mn);
-      __m256i const low = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(0x01);
-      for (int p = 0; p < 4; ++p) {  // sub-blocks 2p and 2p + 1: low and high nibbles of qs[32 p ..]
-        __m256i const v = _mm256_loadu_si256(reinterpret_cast<__m256i const*>(blk.qs + 32 * p));
-        __m256i c0 = _mm256_and_si256(v, low), c1 = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
-        if constexpr (std::is_same_v<F, format::q5_K>) {  // bit s of qh[i]: sub-block s's fifth bit
-          __m256i const h = _mm256_loadu_si256(reinterpret_cast<__m256i const*>(blk.qh));
-          c0 = _mm256_or_si256(c0, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * p), one), 4));
-          c1 = _mm256_or_si256(c1, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * p + 1), one), 4));
-        }
+      for (int p = 0; p < 4; ++p) {  // sub-blocks 2p and 2p + 1
         auto const s0 = static_cast<short>((sc >> (16 * p)) & 0xFF), s1 = static_cast<short>((sc >> (16 * p + 8)) & 0xFF);
         __m512i const scw = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(s0)), _mm256_set1_epi16(s1), 1);
-        split(_mm512_inserti64x4(_mm512_castsi256_si512(c0), c1, 1), scw, lo + 64 * p, hi + 64 * p);
+        split(kmins_codes64(blk, p), scw, lo + 64 * p, hi + 64 * p);
       }
       float const dmin = f16_scale(blk.dmin);
       std::memcpy(b + dmin_off + 4 * r, &dmin, 4);

@@ -75,6 +75,23 @@ SWITCHYARD_FORCE_INLINE void transpose_dwords_16x16(__m512i const (&R)[16], std:
     _mm512_storeu_si512(out + (12 + k) * ld, _mm512_shuffle_i32x4(b, d, 0xDD));
   }
 }
+
+// q4_K / q5_K: the codes of elements 64 p .. 64 p + 63 of a super block, in element order, one
+// byte each (sub-block 2p: the low nibbles of qs[32 p ..]; 2p + 1: the high ones; q5_K's fifth
+// bit from qh).
+template <class F>
+SWITCHYARD_FORCE_INLINE __m512i kmins_codes64(F const& blk, int p) noexcept {
+  __m256i const low = _mm256_set1_epi8(0x0F);
+  __m256i const v = _mm256_loadu_si256(reinterpret_cast<__m256i const*>(blk.qs + 32 * p));
+  __m256i lo = _mm256_and_si256(v, low), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+  if constexpr (std::is_same_v<F, format::q5_K>) {  // bit s of qh[i]: sub-block s's fifth bit
+    __m256i const one = _mm256_set1_epi8(0x01);
+    __m256i const h = _mm256_loadu_si256(reinterpret_cast<__m256i const*>(blk.qh));
+    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * p), one), 4));
+    hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * p + 1), one), 4));
+  }
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
 #endif
 
 template <class F, int G>
@@ -136,7 +153,6 @@ struct int8_panel {
   // elements (sub-blocks 2p and 2p + 1: the low and high nibbles of qs[32 p ..]), one 32-byte load
   // gives the codes in element order; a 16 x 16 dword transpose then stores each chunk's 16 rows.
   static void pack_kmins_zmm(F const* w, index_t ldw, index_t rows, index_t kbs, std::uint8_t* dst) noexcept {
-    __m256i const low = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(0x01);
     for (index_t kb = 0; kb < kbs; ++kb) {
       std::uint8_t* b = dst + kb * block_bytes;
       if (rows < G) std::memset(b + scales, 0, static_cast<std::size_t>(block_bytes - scales));
@@ -147,15 +163,7 @@ struct int8_panel {
             c[r] = _mm512_setzero_si512();
             continue;
           }
-          F const& blk = w[r * ldw + kb];
-          __m256i const v = _mm256_loadu_si256(reinterpret_cast<__m256i const*>(blk.qs + 32 * p));
-          __m256i lo = _mm256_and_si256(v, low), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
-          if constexpr (std::is_same_v<F, format::q5_K>) {  // bit s of qh[i]: sub-block s's fifth bit
-            __m256i const h = _mm256_loadu_si256(reinterpret_cast<__m256i const*>(blk.qh));
-            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * p), one), 4));
-            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * p + 1), one), 4));
-          }
-          c[r] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+          c[r] = kmins_codes64(w[r * ldw + kb], p);
         }
         transpose_dwords_16x16(c, b + 16 * p * 4 * G, 4 * G);  // chunk 16 p
       }

@@ -19,10 +19,8 @@
 // double-precision product on the same rounded activations only by the f32 accumulation across
 // blocks.
 #include <cstdint>
-#include <vector>
 
 #include "switchyard/core/tensor_view.hpp"
-#include "switchyard/linear/host/int8_activations.hpp"
 #include "switchyard/linear/host/int8_gemm_pack.hpp"
 #include "switchyard/linear/host/int8_gemm_vectors.hpp"
 
@@ -40,35 +38,6 @@ struct int8_gemm_activations {
   std::int32_t const* aux;  // [T][kbs][int8_panel::aux_per_block]
   index_t kbs;
 };
-
-// The activations' per-block extras the tile reads (int8_gemm_activations::aux, [T][kbs][aux_per_block]).
-template <class F>
-void int8_gemm_aux(int8_activations const& xa, std::vector<std::int32_t>& aux) {
-  using P = int8_panel<F, 8>;  // the offsets do not depend on G
-  index_t const groups = xa.cols / P::group;
-  if constexpr (!P::k_quant) {
-    aux.resize(static_cast<std::size_t>(xa.rows * groups));
-    for (std::size_t i = 0; i < aux.size(); ++i) aux[i] = -P::offset * xa.sum[i];
-  } else {
-    constexpr int S = P::subs, L = 256 / S;
-    aux.resize(static_cast<std::size_t>(xa.rows * groups * P::aux_per_block));
-    for (index_t t = 0; t < xa.rows; ++t)
-      for (index_t kb = 0; kb < groups; ++kb) {
-        std::int8_t const* q = xa.q.data() + t * xa.cols + kb * 256;
-        std::int32_t s[S] = {};
-        for (int j = 0; j < S; ++j)
-          for (int i = 0; i < L; ++i) s[j] += q[L * j + i];
-        std::int32_t* a = aux.data() + (t * groups + kb) * P::aux_per_block;
-        if constexpr (P::q6) {
-          for (int j = 0; j < S; ++j) a[j] = -32 * s[j];
-        } else {
-          for (int p = 0; p < 4; ++p)  // |s| <= 32 x 127: an int16 each
-            a[p] = static_cast<std::int32_t>((static_cast<std::uint32_t>(s[2 * p]) & 0xFFFFu) |
-                                             (static_cast<std::uint32_t>(s[2 * p + 1]) << 16));
-        }
-      }
-  }
-}
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
